@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import resolve_url
+from django.utils import timezone
+from django.utils.http import urlencode
+
+LAST_ACTIVITY_KEY = "labflow_last_activity"
+# Sent by the page's own background requests (inbox refresh, header count).
+POLL_HEADER = "X-LabFlow-Poll"
+
+
+def is_background_poll(request: HttpRequest) -> bool:
+    return request.headers.get(POLL_HEADER) == "1"
+
+
+class IdleTimeoutMiddleware:
+    """Log out a session idle for IDLE_TIMEOUT; background polls never count as activity."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = timezone.now().timestamp()
+            last = request.session.get(LAST_ACTIVITY_KEY)
+            if last is not None and now - float(last) > settings.IDLE_TIMEOUT.total_seconds():
+                logout(request)
+                return self._expired(request)
+            if not is_background_poll(request) or last is None:
+                request.session[LAST_ACTIVITY_KEY] = now
+        return self.get_response(request)
+
+    def _expired(self, request: HttpRequest) -> HttpResponse:
+        login_url = resolve_url(settings.LOGIN_URL)
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": "Session expired after inactivity."}, status=401)
+        if request.headers.get("HX-Request") == "true":
+            response = HttpResponse(status=401)
+            response["HX-Redirect"] = login_url
+            return response
+        return HttpResponseRedirect(f"{login_url}?{urlencode({'next': request.path})}")

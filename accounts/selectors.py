@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from accounts.choices import Role
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def user_roles(user: AnyUser) -> frozenset[Role]:
+    if not user.is_authenticated:
+        return frozenset()
+    cached: frozenset[Role] | None = getattr(user, "_labflow_roles", None)
+    if cached is None:
+        labels = {role.label: role for role in Role}
+        names = user.groups.values_list("name", flat=True)  # type: ignore[attr-defined]
+        cached = frozenset(labels[name] for name in names if name in labels)
+        user._labflow_roles = cached  # type: ignore[union-attr]
+    return cached
+
+
+def user_has_role(user: AnyUser, role: Role) -> bool:
+    return role in user_roles(user)
+
+
+def user_sees_all_patients(user: AnyUser) -> bool:
+    """Lab staff serve every patient; clinicians only their care teams' (DESIGN.md §1)."""
+    return bool(user.is_authenticated and (user.is_superuser or user_has_role(user, Role.LAB_TECHNICIAN)))  # type: ignore[union-attr]

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from alerts.api.serializers import AlertSerializer, AlertStepSerializer
+from alerts.choices import AlertKind, AlertStatus
+from alerts.models import Alert
+from alerts.selectors import alert_list
+from alerts.services import alert_acknowledge, alert_resolve
+
+
+class AlertFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=AlertStatus.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=AlertKind.choices)
+    severity_min = django_filters.NumberFilter(field_name="severity", lookup_expr="gte")
+    escalated = django_filters.BooleanFilter(field_name="escalated_at", lookup_expr="isnull", exclude=True)
+    raised_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Alert
+        fields = ["patient", "status", "kind", "severity", "severity_min", "escalated", "raised_at"]
+
+
+class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
+    """Alerts about the user's care teams' patients, most severe and newest first."""
+
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilterSet
+    required_permissions = {
+        "list": "alerts.view_alert",
+        "retrieve": "alerts.view_alert",
+        "acknowledge": "alerts.handle_alert",
+        "resolve": "alerts.handle_alert",
+    }
+
+    def get_queryset(self) -> QuerySet[Alert]:
+        return alert_list(user=self.request.user).prefetch_related("escalated_to")
+
+    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        step = AlertStepSerializer(data=request.data)
+        step.is_valid(raise_exception=True)
+        alert = alert_acknowledge(
+            alert=self.get_object(), user=request.user, now=timezone.now(), comment=step.validated_data["comment"]
+        )
+        return Response(AlertSerializer(alert).data)
+
+    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        step = AlertStepSerializer(data=request.data)
+        step.is_valid(raise_exception=True)
+        alert = alert_resolve(
+            alert=self.get_object(), user=request.user, now=timezone.now(), comment=step.validated_data["comment"]
+        )
+        return Response(AlertSerializer(alert).data)

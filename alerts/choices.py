@@ -1,0 +1,24 @@
+from django.db import models
+
+
+class AlertKind(models.TextChoices):
+    COLLECTION_OVERDUE = "collection_overdue", "Collection overdue"
+
+
+class AlertSeverity(models.IntegerChoices):
+    LOW = 1, "Low"
+    MODERATE = 2, "Moderate"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class ResolutionReason(models.TextChoices):
+    MANUAL = "manual", "Resolved by a user"
+    SPECIMEN_COLLECTED = "specimen_collected", "Specimen collected"
+    TEST_CANCELLED = "test_cancelled", "Monitoring test cancelled"

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from alerts.selectors import alert_open_count
+
+
+def alert_count(request: HttpRequest) -> dict[str, object]:
+    if not request.user.is_authenticated:
+        return {}
+    return {"header_alert_count": alert_open_count(user=request.user)}

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from alerts import views
+
+app_name = "alerts"
+
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("inbox/", views.inbox_partial, name="inbox-partial"),
+    path("badge/", views.badge, name="badge"),
+    path("<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
+    path("<int:pk>/resolve/", views.resolve, name="resolve"),
+]

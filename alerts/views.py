@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import condition, require_GET, require_POST
+
+from alerts.models import Alert
+from alerts.selectors import alert_inbox, alert_inbox_etag, alert_list, alert_open_count
+from alerts.services import AlertConflict, alert_acknowledge, alert_resolve
+from monitoring.selectors import sweep_is_stale
+
+
+def _inbox_context(request: HttpRequest, error: str = "") -> dict[str, object]:
+    return {
+        "alerts": alert_inbox(user=request.user).prefetch_related("escalated_to"),
+        "open_count": alert_open_count(user=request.user),
+        "sweep_stale": sweep_is_stale(),
+        "error": error,
+    }
+
+
+def _revalidate_every_time(response: HttpResponse) -> HttpResponse:
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
+@login_required
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    return render(request, "alerts/inbox.html", _inbox_context(request))
+
+
+@login_required
+@require_GET
+@condition(etag_func=lambda request: alert_inbox_etag(user=request.user))
+def inbox_partial(request: HttpRequest) -> HttpResponse:
+    """Polled by the inbox: 304 Not Modified unless an unresolved alert changed."""
+    return _revalidate_every_time(render(request, "alerts/_inbox.html", _inbox_context(request)))
+
+
+@login_required
+@require_GET
+def badge(request: HttpRequest) -> HttpResponse:
+    response = render(request, "alerts/_badge_poll.html", {"count": alert_open_count(user=request.user)})
+    return _revalidate_every_time(response)
+
+
+def _alert_step(step: Callable[..., Alert]) -> Callable[[HttpRequest, int], HttpResponse]:
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm("alerts.handle_alert"):
+            raise PermissionDenied
+        alert = get_object_or_404(alert_list(user=request.user), pk=pk)
+        comment = request.POST.get("comment", "")[:2000]
+        try:
+            step(alert=alert, user=request.user, now=timezone.now(), comment=comment)
+        except AlertConflict as conflict:
+            return render(request, "alerts/_inbox.html", _inbox_context(request, str(conflict)), status=409)
+        return render(request, "alerts/_inbox.html", _inbox_context(request))
+
+    return view
+
+
+acknowledge = _alert_step(alert_acknowledge)
+resolve = _alert_step(alert_resolve)

@@ -1,0 +1,47 @@
+"""Shared API plumbing: error format and action-level permissions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
+
+from labflow.errors import Conflict
+
+if TYPE_CHECKING:  # rest_framework.views imports this module through the settings
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The object's current state does not allow this."
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's format everywhere: validation errors map each field to its reasons."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, Conflict):
+        exc = ConflictError(str(exc))
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    return drf_exception_handler(exc, context)
+
+
+class ActionPermission(BasePermission):
+    """Each view action names the Django permission it needs; unnamed actions are refused."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        action = getattr(view, "action", None)
+        if action == "metadata" or action is None:
+            return True
+        required = getattr(view, "required_permissions", {}).get(action)
+        return required is not None and request.user.has_perm(required)

@@ -1,0 +1,125 @@
+"""Demo data: two care teams, a user per role, ~50 patients, tests falling due over the next minutes."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.choices import Role
+from monitoring.models import LabTest, MonitoringTest
+from monitoring.services import monitoring_test_schedule
+from patients.choices import CareTeamRole, Sex
+from patients.models import CareTeam, CareTeamMembership, Patient
+
+DEMO_PASSWORD = "labflow-demo-2026"
+TEAMS = [("Immunotherapy Day Unit", "Ward 4A"), ("Cellular Therapy Unit", "Ward 7B")]
+# username, first, last, role, team index (None: lab staff serve every team)
+USERS = [
+    ("tech.ada", "Ada", "Okafor", Role.LAB_TECHNICIAN, None),
+    ("tech.ben", "Ben", "Larsen", Role.LAB_TECHNICIAN, None),
+    ("onc.day", "Clara", "Moreau", Role.ONCOLOGIST, 0),
+    ("onc.cell", "David", "Chen", Role.ONCOLOGIST, 1),
+    ("nurse.day", "Eva", "Rossi", Role.NURSE, 0),
+    ("nurse.cell", "Farid", "Haddad", Role.NURSE, 1),
+]
+FAMILY = ["Smith", "Nguyen", "Garcia", "Kowalski", "Novak", "Silva", "Jensen", "Murphy", "Ivanova", "Tanaka"]
+GIVEN = ["Anna", "Omar", "Lena", "Tom", "Mia", "Yusuf", "Grace", "Luca", "Sara", "Noah"]
+PRE_DOSE_PANEL = [
+    "WBC",
+    "Neutrophils (ANC)",
+    "Platelets",
+    "Haemoglobin",
+    "ALT",
+    "AST",
+    "Total bilirubin",
+    "Creatinine",
+    "TSH",
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo users, care teams, patients and monitoring tests due over the next minutes."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--patients", type=int, default=50)
+        parser.add_argument("--upcoming-minutes", type=int, default=10, help="spread new due tests over this window")
+        parser.add_argument("--print-logins", action="store_true", help="print the URL and one login per role")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    @transaction.atomic
+    def handle(self, *args: Any, patients: int, upcoming_minutes: int, print_logins: bool, url: str, **_: Any) -> None:
+        rng = random.Random(2026)
+        now = timezone.now()
+        teams = [CareTeam.objects.get_or_create(name=name, defaults={"ward": ward})[0] for name, ward in TEAMS]
+        self._users(teams)
+        patient_rows = self._patients(teams, patients, rng)
+        tests = {t.name: t for t in LabTest.objects.filter(name__in=PRE_DOSE_PANEL)}
+        scheduled = 0
+        # Already past deadline (flagged by the first sweep), then one falling due every ~30 s, then future doses.
+        for offset_seconds, count in ((-1800, 4), (None, upcoming_minutes * 2), (3 * 86400, 20)):
+            for i in range(count):
+                patient = rng.choice(patient_rows)
+                due = now + timedelta(seconds=offset_seconds if offset_seconds is not None else 30 * (i + 1))
+                monitoring_test_schedule(
+                    patient=patient,
+                    lab_test=tests[rng.choice(PRE_DOSE_PANEL)],
+                    due_at=due,
+                    grace_period=timedelta(minutes=1 if offset_seconds is None else 15),
+                    user=None,
+                    now=now,
+                )
+                scheduled += 1
+        self.stdout.write(
+            f"Demo data: {len(teams)} care teams, {len(patient_rows)} patients, {scheduled} new monitoring tests "
+            f"({MonitoringTest.objects.count()} in all)."
+        )
+        if print_logins:
+            self.stdout.write(
+                f"\nLabFlow: {url}   (Ctrl-C stops web, worker and beat)\nLogins, password {DEMO_PASSWORD!r}:"
+            )
+            for username, role in self.logins():
+                self.stdout.write(f"  {role:<15} {username}")
+            self.stdout.write("")
+
+    def _users(self, teams: list[CareTeam]) -> None:
+        admin, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+        admin.set_password(DEMO_PASSWORD)
+        admin.save()
+        for username, first, last, role, team_index in USERS:
+            user, _ = User.objects.get_or_create(username=username, defaults={"first_name": first, "last_name": last})
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            user.groups.add(Group.objects.get(name=role.label))
+            if team_index is not None:
+                CareTeamMembership.objects.get_or_create(
+                    care_team=teams[team_index], user=user, defaults={"role": CareTeamRole(role.value)}
+                )
+
+    def _patients(self, teams: list[CareTeam], count: int, rng: random.Random) -> list[Patient]:
+        rows = []
+        for n in range(count):
+            patient, _ = Patient.objects.get_or_create(
+                mrn=f"LF{100001 + n}",
+                defaults={
+                    "family_name": FAMILY[n % len(FAMILY)],
+                    "given_name": GIVEN[(n * 3) % len(GIVEN)],
+                    "birth_date": date(1940, 1, 1) + timedelta(days=rng.randrange(0, 60 * 365)),
+                    "sex": Sex.FEMALE if n % 2 else Sex.MALE,
+                    "weight_kg": Decimal(rng.randrange(450, 1100)) / 10,
+                    "height_cm": Decimal(rng.randrange(1500, 1950)) / 10,
+                    "care_team": teams[n % len(teams)],
+                },
+            )
+            rows.append(patient)
+        return rows
+
+    @staticmethod
+    def logins() -> list[tuple[str, str]]:
+        return [("admin", "Admin")] + [(username, role.label) for username, _, _, role, _ in USERS]

@@ -1,0 +1,16 @@
+"""Test overrides: same engines as production, fast hashing, plain HTTP."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECURE_HTTPS", "false")
+os.environ.setdefault("SECRET_KEY", "labflow-test-only-secret-key-not-for-production-use-0123456789")
+
+from labflow.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+AXES_ENABLED = True
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from labflow.views import patient_chart
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="alerts:inbox", permanent=False)),
+    path("accounts/", include("accounts.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("patients/", include("patients.urls")),
+    path("patients/<int:pk>/", patient_chart, name="patient-chart"),
+    path("monitoring/", include("monitoring.urls")),
+    path("api/", include("labflow.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

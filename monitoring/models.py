@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pghistory
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from monitoring.choices import MonitoringTestStatus
+from patients.models import NO_DELETE, Patient
+
+MAX_GRACE_PERIOD = timedelta(days=7)
+
+
+@pghistory.track()
+class LabTest(models.Model):
+    """Catalogue row for a laboratory test (extended by the specimens and results apps)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    loinc_code = models.CharField(
+        "LOINC code",
+        max_length=10,
+        unique=True,
+        validators=[RegexValidator(r"^\d{1,7}-\d$", "A LOINC code is digits, a hyphen and a check digit.")],
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "lab test"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.loinc_code})"
+
+
+@pghistory.track()
+class MonitoringTest(models.Model):
+    """A test due for a patient; the sweep flags it once `deadline` (= due + grace) has passed."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="monitoring_tests")
+    lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
+    due_at = models.DateTimeField()
+    grace_period = models.DurationField()
+    deadline = models.DateTimeField(editable=False)
+    status = models.CharField(
+        max_length=20, choices=MonitoringTestStatus.choices, default=MonitoringTestStatus.SCHEDULED
+    )
+    flagged_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    collected_at = models.DateTimeField(null=True, blank=True)
+    collected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancel_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        permissions = [
+            ("record_collection", "Can record that a monitoring test's specimen was collected"),
+            ("cancel_monitoringtest", "Can cancel a monitoring test"),
+        ]
+        triggers = [NO_DELETE]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(grace_period__gte=timedelta(0), grace_period__lte=MAX_GRACE_PERIOD),
+                name="monitoringtest_grace_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(deadline=models.F("due_at") + models.F("grace_period")),
+                name="monitoringtest_deadline_is_due_plus_grace",
+            ),
+        ]
+        indexes = [
+            # The sweep's only probe (healthchecks' alert_after): scheduled rows by deadline.
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(status=MonitoringTestStatus.SCHEDULED),
+                name="monitoringtest_deadline_idx",
+            ),
+            models.Index(fields=["patient", "due_at"], name="monitoringtest_patient_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab_test.name} due {self.due_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class SweepHeartbeat(models.Model):
+    """Last run of each periodic sweep, so a silent worker shows up as a stale beat."""
+
+    name = models.CharField(max_length=60, primary_key=True)
+    last_run_at = models.DateTimeField()
+    last_flagged = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_run_at:%H:%M:%S}"

@@ -1,0 +1,136 @@
+"""Alert lifecycle: open → acknowledged → resolved, self-resolution, escalation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.choices import Role
+from alerts.choices import AlertSeverity, AlertStatus, ResolutionReason
+from alerts.models import Alert
+from alerts.services import alerts_escalate_unacknowledged
+from monitoring.choices import MonitoringTestStatus
+from monitoring.services import monitoring_tests_flag_overdue
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def overdue_alert(patient_a):
+    test = factories.make_test(patient_a, due_at=timezone.now() - timedelta(hours=1), grace=timedelta(0))
+    (alert_id,) = monitoring_tests_flag_overdue()
+    return Alert.objects.get(pk=alert_id), test
+
+
+def test_acknowledge_then_resolve_records_who_when_and_comment(api_as, nurse_a, overdue_alert):
+    alert, _ = overdue_alert
+    client = api_as(nurse_a)
+    response = client.post(f"/api/alerts/{alert.pk}/acknowledge/", {"comment": "Calling phlebotomy"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "acknowledged"
+    assert response.json()["acknowledged_by"] == nurse_a.pk
+    assert response.json()["acknowledge_comment"] == "Calling phlebotomy"
+
+    response = client.post(f"/api/alerts/{alert.pk}/resolve/", {"comment": "Drawn at 10:40"}, format="json")
+    assert response.status_code == 200
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+    assert alert.resolved_by == nurse_a
+    assert alert.resolution_reason == ResolutionReason.MANUAL
+    assert alert.resolve_comment == "Drawn at 10:40"
+    assert alert.acknowledged_at <= alert.resolved_at
+
+
+def test_acknowledging_twice_is_a_conflict_and_changes_nothing(api_as, nurse_a, oncologist_a, overdue_alert):
+    alert, _ = overdue_alert
+    assert api_as(nurse_a).post(f"/api/alerts/{alert.pk}/acknowledge/").status_code == 200
+    response = api_as(oncologist_a).post(f"/api/alerts/{alert.pk}/acknowledge/", {"comment": "me too"})
+    assert response.status_code == 409
+    assert "already acknowledged" in response.json()["detail"]
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == nurse_a
+    assert alert.acknowledge_comment == ""
+
+
+def test_resolving_a_resolved_alert_is_a_conflict(api_as, nurse_a, overdue_alert):
+    alert, _ = overdue_alert
+    client = api_as(nurse_a)
+    assert client.post(f"/api/alerts/{alert.pk}/resolve/").status_code == 200
+    assert client.post(f"/api/alerts/{alert.pk}/resolve/").status_code == 409
+    assert client.post(f"/api/alerts/{alert.pk}/acknowledge/").status_code == 409
+
+
+def test_specimen_collected_resolves_the_alert_with_the_reason(api_as, nurse_a, overdue_alert):
+    alert, test = overdue_alert
+    response = api_as(nurse_a).post(f"/api/monitoring-tests/{test.pk}/collected/")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == MonitoringTestStatus.SATISFIED
+    assert response.json()["alert"] == alert.pk
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+    assert alert.resolution_reason == ResolutionReason.SPECIMEN_COLLECTED
+    assert alert.resolved_by == nurse_a
+    # A second collection of the same test is refused.
+    assert api_as(nurse_a).post(f"/api/monitoring-tests/{test.pk}/collected/").status_code == 409
+
+
+def test_cancelling_a_test_resolves_its_alert(api_as, oncologist_a, overdue_alert):
+    alert, test = overdue_alert
+    client = api_as(oncologist_a)
+    assert client.post(f"/api/monitoring-tests/{test.pk}/cancel/", {}).status_code == 400
+    response = client.post(f"/api/monitoring-tests/{test.pk}/cancel/", {"reason": "Course stopped"})
+    assert response.status_code == 200
+    alert.refresh_from_db()
+    assert alert.resolution_reason == ResolutionReason.TEST_CANCELLED
+
+
+def test_nurse_may_not_cancel_and_technician_may_not_acknowledge(api_as, nurse_a, technician, overdue_alert):
+    alert, test = overdue_alert
+    assert api_as(nurse_a).post(f"/api/monitoring-tests/{test.pk}/cancel/", {"reason": "x"}).status_code == 403
+    assert api_as(technician).post(f"/api/alerts/{alert.pk}/acknowledge/").status_code == 403
+
+
+def test_open_alert_escalates_once_to_the_teams_oncologists(team_a, patient_a, oncologist_a, overdue_alert, settings):
+    alert, _ = overdue_alert
+    other_oncologist = factories.make_user(Role.ONCOLOGIST, factories.make_team("Elsewhere"))
+    settings.ALERT_ESCALATE_AFTER = timedelta(minutes=15)
+
+    assert alerts_escalate_unacknowledged(now=alert.raised_at + timedelta(minutes=14, seconds=59)) == []
+    later = alert.raised_at + timedelta(minutes=15)
+    assert alerts_escalate_unacknowledged(now=later) == [alert.pk]
+    assert alerts_escalate_unacknowledged(now=later + timedelta(hours=1)) == []
+
+    alert.refresh_from_db()
+    assert alert.escalated_at == later
+    assert list(alert.escalated_to.all()) == [oncologist_a]
+    assert other_oncologist not in alert.escalated_to.all()
+    assert alert.severity == AlertSeverity.HIGH  # severity rises, never falls
+
+
+def test_acknowledged_alert_is_not_escalated(api_as, nurse_a, overdue_alert):
+    alert, _ = overdue_alert
+    api_as(nurse_a).post(f"/api/alerts/{alert.pk}/acknowledge/")
+    assert alerts_escalate_unacknowledged(now=timezone.now() + timedelta(hours=2)) == []
+
+
+def test_escalation_uses_database_time_by_default(overdue_alert, settings):
+    alert, _ = overdue_alert
+    settings.ALERT_ESCALATE_AFTER = timedelta(minutes=15)
+    with time_machine.travel(timezone.now() + timedelta(hours=3)):  # a fast worker clock changes nothing
+        assert alerts_escalate_unacknowledged() == []
+
+
+def test_escalated_alert_shows_in_api_and_inbox(client, nurse_a, oncologist_a, overdue_alert):
+    alert, _ = overdue_alert
+    alerts_escalate_unacknowledged(now=timezone.now() + timedelta(hours=1))
+    client.force_login(nurse_a)
+    page = client.get("/alerts/inbox/").content.decode()
+    assert "Escalated" in page
+    assert oncologist_a.username in page
+    api_alert = client.get(f"/api/alerts/{alert.pk}/").json()
+    assert api_alert["escalated"] is True
+    assert api_alert["escalated_to"] == [oncologist_a.pk]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.choices import Role
+from tests import factories
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls made by
+# live_server fixtures there are synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def team_a(db):
+    return factories.make_team("Team A", "Ward 4A")
+
+
+@pytest.fixture
+def team_b(db):
+    return factories.make_team("Team B", "Ward 7B")
+
+
+@pytest.fixture
+def nurse_a(team_a):
+    return factories.make_user(Role.NURSE, team_a, "nurse.a")
+
+
+@pytest.fixture
+def nurse_b(team_b):
+    return factories.make_user(Role.NURSE, team_b, "nurse.b")
+
+
+@pytest.fixture
+def oncologist_a(team_a):
+    return factories.make_user(Role.ONCOLOGIST, team_a, "onc.a")
+
+
+@pytest.fixture
+def technician(db):
+    return factories.make_user(Role.LAB_TECHNICIAN, None, "tech")
+
+
+@pytest.fixture
+def patient_a(team_a):
+    return factories.make_patient(team_a)
+
+
+@pytest.fixture
+def patient_b(team_b):
+    return factories.make_patient(team_b)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def api_as(api):
+    def login(user):
+        api.force_authenticate(user=None)
+        api.force_login(user)
+        return api
+
+    return login
