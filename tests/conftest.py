@@ -1,16 +1,10 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.choices import Role
 from tests import factories
-
-# Playwright's sync API runs an event loop in the test thread; the ORM calls made by
-# live_server fixtures there are synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ class AlertFilterSet(django_filters.FilterSet):
 class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
     """Alerts about the user's care teams' patients, most severe and newest first."""
 
+    queryset = Alert.objects.none()  # for the schema; requests use get_queryset
     serializer_class = AlertSerializer
     filterset_class = AlertFilterSet
     required_permissions = {

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
@@ -37,6 +39,7 @@ class MonitoringTestSerializer(serializers.ModelSerializer[MonitoringTest]):
         return alert_ids.get(obj.pk)
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _VisiblePatientField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
     def get_queryset(self) -> Any:
         return patient_list(user=self.context["request"].user)

@@ -36,6 +36,7 @@ class MonitoringTestFilterSet(django_filters.FilterSet):
 
 
 class LabTestViewSet(viewsets.ReadOnlyModelViewSet[LabTest]):
+    queryset = LabTest.objects.none()
     serializer_class = LabTestSerializer
     filterset_fields = ["loinc_code"]
     required_permissions = {"list": "monitoring.view_labtest", "retrieve": "monitoring.view_labtest"}
@@ -45,6 +46,7 @@ class LabTestViewSet(viewsets.ReadOnlyModelViewSet[LabTest]):
 
 
 class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[MonitoringTest]):
+    queryset = MonitoringTest.objects.none()  # for the schema; requests use get_queryset
     serializer_class = MonitoringTestSerializer
     filterset_class = MonitoringTestFilterSet
     required_permissions = {

@@ -22,6 +22,7 @@ class PatientFilterSet(django_filters.FilterSet):
 class PatientViewSet(viewsets.ReadOnlyModelViewSet[Patient]):
     """Patients of the user's care teams (every patient for lab staff)."""
 
+    queryset = Patient.objects.none()  # for the schema; requests use get_queryset
     serializer_class = PatientSerializer
     filterset_class = PatientFilterSet
     required_permissions = {"list": "patients.view_patient", "retrieve": "patients.view_patient"}
@@ -31,6 +32,7 @@ class PatientViewSet(viewsets.ReadOnlyModelViewSet[Patient]):
 
 
 class CareTeamViewSet(viewsets.ReadOnlyModelViewSet[CareTeam]):
+    queryset = CareTeam.objects.none()
     serializer_class = CareTeamSerializer
     filterset_fields = ["ward"]
     required_permissions = {"list": "patients.view_careteam", "retrieve": "patients.view_careteam"}

@@ -1,0 +1,81 @@
+"""Project-level promises: deploy checks, OpenAPI schema, demo data, Compose file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from monitoring.models import MonitoringTest
+from patients.models import CareTeam, Patient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_production_configuration_passes_check_deploy_without_warnings():
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DJANGO_SETTINGS_MODULE": "labflow.settings",
+        "DEBUG": "false",
+        "SECURE_HTTPS": "true",
+        "SECRET_KEY": "k3v!Q9zT#p2Lw8sX@f5Rb7Yn1Hc4Jm6Gd0Ae-Uo_Ix^Zq&Vt*Ks%Np$Wr(Ey)Lg",
+        "ALLOWED_HOSTS": "labflow.example.org",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_openapi_schema_lists_resources_and_actions(api_as, nurse_a):
+    client = api_as(nurse_a)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    for path in (
+        "/api/patients/",
+        "/api/care-teams/",
+        "/api/monitoring-tests/",
+        "/api/alerts/",
+        "/api/alerts/{id}/acknowledge/",
+        "/api/alerts/{id}/resolve/",
+        "/api/monitoring-tests/{id}/collected/",
+    ):
+        assert path in paths, path
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger" in docs.content.lower()
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_teams_users_patients_and_due_tests():
+    call_command("seed_demo", "--patients", "50", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert CareTeam.objects.count() == 2
+    assert len({team.ward for team in CareTeam.objects.all()}) == 2
+    assert Patient.objects.count() == 50
+    for username in ("admin", "tech.ada", "tech.ben", "onc.day", "onc.cell", "nurse.day", "nurse.cell"):
+        assert User.objects.get(username=username).check_password("labflow-demo-2026")
+    assert MonitoringTest.objects.filter(status="scheduled").count() >= 20
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115  # idempotent for people
+    assert Patient.objects.count() == 50
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    result = subprocess.run(
+        [Path(sys.executable).parent / "check-jsonschema", "--builtin-schema", "vendor.compose-spec",
+         ROOT / "docker-compose.yml"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
