@@ -25,7 +25,12 @@ def postgres_url() -> str:
     VAR_DIR.mkdir(exist_ok=True)
     with fasteners.InterProcessLock(str(VAR_DIR / "pg.lock")):
         server = pgserver.get_server(VAR_DIR / "pg", cleanup_mode=None)
-        uri: str = server.get_uri()
+        marker = VAR_DIR / "pg" / "labflow-database-created"
+        if not marker.exists():
+            if "labflow" not in server.psql("SELECT datname FROM pg_database;"):
+                server.psql("CREATE DATABASE labflow;")
+            marker.touch()
+        uri: str = server.get_uri(database="labflow")
     return uri
 
 

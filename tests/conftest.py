@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 from rest_framework.test import APIClient
 
 from accounts.choices import Role
 from tests import factories
+
+pytest_plugins = ["tests.stack"]
+
+
+@pytest.fixture
+def reference_db(transactional_db):
+    """A transactional test's database: flushing removed the roles and the test catalogue, so reload them."""
+    for module, function in (
+        ("monitoring.migrations.0003_seed_lab_tests", "seed"),
+        ("accounts.migrations.0001_roles", "create_roles"),
+    ):
+        getattr(importlib.import_module(module), function)(django_apps, None)
 
 
 @pytest.fixture

@@ -150,7 +150,7 @@ def test_nothing_due_sweep_is_one_probe_of_the_partial_index(patient_a):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_sweeps_raise_one_alert_per_test(team_a):
+def test_two_concurrent_sweeps_raise_one_alert_per_test(reference_db, team_a):
     patients = [factories.make_patient(team_a) for _ in range(5)]
     tests = [
         factories.make_test(patients[i % 5], due_at=timezone.now() - timedelta(minutes=i + 1), grace=timedelta(0))
