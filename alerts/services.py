@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
 
@@ -55,7 +56,7 @@ def alerts_raise(
     """
     if not conditions:
         return []
-    params = {
+    params: dict[str, Any] = {
         "kind": kind.value,
         "severity": int(severity),
         "subject_type": ContentType.objects.get_for_model(subject_model).pk,
@@ -74,13 +75,13 @@ def _locked(alert: Alert) -> Alert:
 
 
 @transaction.atomic
-def alert_acknowledge(*, alert: Alert, user: AbstractBaseUser, now: datetime, comment: str = "") -> Alert:
+def alert_acknowledge(*, alert: Alert, user: User, now: datetime, comment: str = "") -> Alert:
     alert = _locked(alert)
     if alert.status != AlertStatus.OPEN:
         raise AlertConflict(f"Alert is already {alert.get_status_display().lower()}.")
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_at = now
-    alert.acknowledged_by = user  # type: ignore[assignment]
+    alert.acknowledged_by = user
     alert.acknowledge_comment = comment
     alert.updated_at = now
     alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "acknowledge_comment", "updated_at"])
@@ -88,13 +89,13 @@ def alert_acknowledge(*, alert: Alert, user: AbstractBaseUser, now: datetime, co
 
 
 @transaction.atomic
-def alert_resolve(*, alert: Alert, user: AbstractBaseUser, now: datetime, comment: str = "") -> Alert:
+def alert_resolve(*, alert: Alert, user: User, now: datetime, comment: str = "") -> Alert:
     alert = _locked(alert)
     if alert.status == AlertStatus.RESOLVED:
         raise AlertConflict("Alert is already resolved.")
     alert.status = AlertStatus.RESOLVED
     alert.resolved_at = now
-    alert.resolved_by = user  # type: ignore[assignment]
+    alert.resolved_by = user
     alert.resolution_reason = ResolutionReason.MANUAL
     alert.resolve_comment = comment
     alert.updated_at = now
@@ -105,7 +106,7 @@ def alert_resolve(*, alert: Alert, user: AbstractBaseUser, now: datetime, commen
 
 
 def alerts_resolve_for_subject(
-    *, subject: models.Model, reason: ResolutionReason, now: datetime, user: AbstractBaseUser | None = None
+    *, subject: models.Model, reason: ResolutionReason, now: datetime, user: User | None = None
 ) -> int:
     """Resolve every unresolved alert about `subject` because its condition has ended."""
     return (
@@ -157,15 +158,13 @@ def alerts_escalate_unacknowledged(*, now: datetime | None = None, batch_size: i
     escalated: list[int] = []
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                _ESCALATE_SQL,
-                {
-                    "now": now,
-                    "after": settings.ALERT_ESCALATE_AFTER,
-                    "batch": batch_size,
-                    "high": int(AlertSeverity.HIGH),
-                },
-            )
+            params: dict[str, Any] = {
+                "now": now,
+                "after": settings.ALERT_ESCALATE_AFTER,
+                "batch": batch_size,
+                "high": int(AlertSeverity.HIGH),
+            }
+            cursor.execute(_ESCALATE_SQL, params)
             ids = [row[0] for row in cursor.fetchall()]
             if ids:
                 cursor.execute(_ESCALATE_RECIPIENTS_SQL, {"ids": ids, "role": CareTeamRole.ONCOLOGIST.value})

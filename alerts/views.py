@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import condition, require_GET, require_POST
 
+from accounts.selectors import acting_user
 from alerts.models import Alert
 from alerts.selectors import alert_inbox, alert_inbox_etag, alert_list, alert_open_count
 from alerts.services import AlertConflict, alert_acknowledge, alert_resolve
@@ -60,7 +61,7 @@ def _alert_step(step: Callable[..., Alert]) -> Callable[[HttpRequest, int], Http
         alert = get_object_or_404(alert_list(user=request.user), pk=pk)
         comment = request.POST.get("comment", "")[:2000]
         try:
-            step(alert=alert, user=request.user, now=timezone.now(), comment=comment)
+            step(alert=alert, user=acting_user(request), now=timezone.now(), comment=comment)
         except AlertConflict as conflict:
             return render(request, "alerts/_inbox.html", _inbox_context(request, str(conflict)), status=409)
         return render(request, "alerts/_inbox.html", _inbox_context(request))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -29,7 +29,7 @@ def monitoring_test_schedule(
     lab_test: LabTest,
     due_at: datetime,
     grace_period: timedelta,
-    user: AbstractBaseUser | None,
+    user: User | None,
     now: datetime,
 ) -> MonitoringTest:
     if timezone.is_naive(due_at):
@@ -59,14 +59,12 @@ def _locked_open(monitoring_test: MonitoringTest, action: str) -> MonitoringTest
 
 
 @transaction.atomic
-def monitoring_test_record_collection(
-    *, monitoring_test: MonitoringTest, user: AbstractBaseUser, now: datetime
-) -> MonitoringTest:
+def monitoring_test_record_collection(*, monitoring_test: MonitoringTest, user: User, now: datetime) -> MonitoringTest:
     """The specimen was collected: the test is satisfied and its overdue alert resolves itself."""
     locked = _locked_open(monitoring_test, "record collection")
     locked.status = MonitoringTestStatus.SATISFIED
     locked.collected_at = now
-    locked.collected_by = user  # type: ignore[assignment]
+    locked.collected_by = user
     locked.save(update_fields=["status", "collected_at", "collected_by"])
     alerts_resolve_for_subject(subject=locked, reason=ResolutionReason.SPECIMEN_COLLECTED, now=now, user=user)
     return locked
@@ -74,14 +72,14 @@ def monitoring_test_record_collection(
 
 @transaction.atomic
 def monitoring_test_cancel(
-    *, monitoring_test: MonitoringTest, user: AbstractBaseUser, now: datetime, reason: str
+    *, monitoring_test: MonitoringTest, user: User, now: datetime, reason: str
 ) -> MonitoringTest:
     if not reason.strip():
         raise ValidationError({"reason": "A reason is required to cancel a monitoring test."})
     locked = _locked_open(monitoring_test, "cancel")
     locked.status = MonitoringTestStatus.CANCELLED
     locked.cancelled_at = now
-    locked.cancelled_by = user  # type: ignore[assignment]
+    locked.cancelled_by = user
     locked.cancel_reason = reason
     locked.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason"])
     alerts_resolve_for_subject(subject=locked, reason=ResolutionReason.TEST_CANCELLED, now=now, user=user)

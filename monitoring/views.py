@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import acting_user
 from monitoring.selectors import monitoring_test_list
 from monitoring.services import MonitoringTestConflict, monitoring_test_record_collection
 
@@ -17,7 +18,7 @@ from monitoring.services import MonitoringTestConflict, monitoring_test_record_c
 def collected(request: HttpRequest, pk: int) -> HttpResponse:
     test = get_object_or_404(monitoring_test_list(user=request.user), pk=pk)
     try:
-        monitoring_test_record_collection(monitoring_test=test, user=request.user, now=timezone.now())
+        monitoring_test_record_collection(monitoring_test=test, user=acting_user(request), now=timezone.now())
         messages.success(request, f"{test.lab_test.name}: collection recorded.")
     except MonitoringTestConflict as conflict:
         messages.error(request, str(conflict))

@@ -37,7 +37,7 @@ class CareTeamMembership(models.Model):
         constraints = [models.UniqueConstraint(fields=["care_team", "user"], name="membership_unique_per_team")]
 
     def __str__(self) -> str:
-        return f"{self.user} – {self.get_role_display()} in {self.care_team}"
+        return f"{self.user} - {self.get_role_display()} in {self.care_team}"
 
 
 @pghistory.track()
@@ -46,7 +46,7 @@ class Patient(models.Model):
         "MRN",
         max_length=20,
         unique=True,
-        validators=[RegexValidator(r"^[A-Z0-9-]{4,20}$", "MRN is 4–20 upper-case letters, digits or hyphens.")],
+        validators=[RegexValidator(r"^[A-Z0-9-]{4,20}$", "MRN is 4-20 upper-case letters, digits or hyphens.")],
     )
     family_name = models.CharField(max_length=100)
     given_name = models.CharField(max_length=100)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
 from accounts.selectors import AnyUser, user_sees_all_patients
@@ -11,6 +12,8 @@ def patient_list(*, user: AnyUser) -> QuerySet[Patient]:
     patients = Patient.objects.select_related("care_team")
     if user_sees_all_patients(user):
         return patients
+    if isinstance(user, AnonymousUser):
+        return patients.none()
     return patients.filter(care_team__memberships__user=user)
 
 
@@ -18,6 +21,8 @@ def care_team_list(*, user: AnyUser) -> QuerySet[CareTeam]:
     teams = CareTeam.objects.all()
     if user_sees_all_patients(user):
         return teams
+    if isinstance(user, AnonymousUser):
+        return teams.none()
     return teams.filter(memberships__user=user)
 
 
@@ -25,4 +30,6 @@ def visible_patient_filter(*, user: AnyUser, prefix: str = "patient__") -> dict[
     """Filter kwargs scoping any patient-linked model to what the user may see."""
     if user_sees_all_patients(user):
         return {}
+    if isinstance(user, AnonymousUser):
+        return {f"{prefix}pk__in": []}
     return {f"{prefix}care_team__memberships__user": user}

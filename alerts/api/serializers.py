@@ -10,7 +10,9 @@ from alerts.models import Alert
 class AlertSerializer(serializers.ModelSerializer[Alert]):
     subject_type = serializers.CharField(source="subject_type.model", read_only=True)
     escalated = serializers.BooleanField(source="is_escalated", read_only=True)
-    escalated_to = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    escalated_to: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
 
     class Meta:
         model = Alert

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import acting_user
 from alerts.api.serializers import AlertSerializer, AlertStepSerializer
 from alerts.choices import AlertKind, AlertStatus
 from alerts.models import Alert
@@ -50,7 +51,10 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
         step = AlertStepSerializer(data=request.data)
         step.is_valid(raise_exception=True)
         alert = alert_acknowledge(
-            alert=self.get_object(), user=request.user, now=timezone.now(), comment=step.validated_data["comment"]
+            alert=self.get_object(),
+            user=acting_user(request),
+            now=timezone.now(),
+            comment=step.validated_data["comment"],
         )
         return Response(AlertSerializer(alert).data)
 
@@ -60,6 +64,9 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
         step = AlertStepSerializer(data=request.data)
         step.is_valid(raise_exception=True)
         alert = alert_resolve(
-            alert=self.get_object(), user=request.user, now=timezone.now(), comment=step.validated_data["comment"]
+            alert=self.get_object(),
+            user=acting_user(request),
+            now=timezone.now(),
+            comment=step.validated_data["comment"],
         )
         return Response(AlertSerializer(alert).data)

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
 from monitoring.selectors import lab_test_list
+from patients.models import Patient
 from patients.selectors import patient_list
 
 
@@ -40,7 +41,7 @@ class MonitoringTestSerializer(serializers.ModelSerializer[MonitoringTest]):
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class _VisiblePatientField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+class _VisiblePatientField(serializers.PrimaryKeyRelatedField[Patient]):
     def get_queryset(self) -> Any:
         return patient_list(user=self.context["request"].user)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import django_filters
 from django.contrib.contenttypes.models import ContentType
@@ -12,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import acting_user
 from alerts.models import Alert
 from monitoring.api.serializers import (
     CancelSerializer,
@@ -60,14 +62,12 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     def get_queryset(self) -> QuerySet[MonitoringTest]:
         return monitoring_test_list(user=self.request.user)
 
-    def get_serializer_context(self) -> dict[str, object]:
-        context = super().get_serializer_context()
-        context["alert_ids"] = getattr(self, "_alert_ids", {})
-        return context
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "alert_ids": getattr(self, "_alert_ids", {})}
 
-    def paginate_queryset(self, queryset: QuerySet[MonitoringTest]) -> list[MonitoringTest] | None:
+    def paginate_queryset(self, queryset: Any) -> Any:
         page = super().paginate_queryset(queryset)
-        self._attach_alert_ids(page or [])
+        self._attach_alert_ids(list(page or []))
         return page
 
     def _attach_alert_ids(self, tests: list[MonitoringTest]) -> None:
@@ -94,7 +94,7 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
             lab_test=data.validated_data["lab_test"],
             due_at=data.validated_data["due_at"],
             grace_period=timedelta(minutes=data.validated_data["grace_minutes"]),
-            user=request.user,
+            user=acting_user(request),
             now=timezone.now(),
         )
         return self._respond(test, status.HTTP_201_CREATED)
@@ -104,7 +104,7 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     def collected(self, request: Request, pk: str | None = None) -> Response:
         """Record that the specimen was collected: satisfies the test and resolves its alert."""
         test = monitoring_test_record_collection(
-            monitoring_test=self.get_object(), user=request.user, now=timezone.now()
+            monitoring_test=self.get_object(), user=acting_user(request), now=timezone.now()
         )
         return self._respond(test)
 
@@ -115,7 +115,7 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         data.is_valid(raise_exception=True)
         test = monitoring_test_cancel(
             monitoring_test=self.get_object(),
-            user=request.user,
+            user=acting_user(request),
             now=timezone.now(),
             reason=data.validated_data["reason"],
         )

@@ -154,7 +154,7 @@ class Migration(migrations.Migration):
                         unique=True,
                         validators=[
                             django.core.validators.RegexValidator(
-                                "^[A-Z0-9-]{4,20}$", "MRN is 4–20 upper-case letters, digits or hyphens."
+                                "^[A-Z0-9-]{4,20}$", "MRN is 4-20 upper-case letters, digits or hyphens."
                             )
                         ],
                         verbose_name="MRN",
@@ -216,7 +216,7 @@ class Migration(migrations.Migration):
                         max_length=20,
                         validators=[
                             django.core.validators.RegexValidator(
-                                "^[A-Z0-9-]{4,20}$", "MRN is 4–20 upper-case letters, digits or hyphens."
+                                "^[A-Z0-9-]{4,20}$", "MRN is 4-20 upper-case letters, digits or hyphens."
                             )
                         ],
                         verbose_name="MRN",

@@ -122,6 +122,8 @@ def test_escalation_uses_database_time_by_default(overdue_alert, settings):
     settings.ALERT_ESCALATE_AFTER = timedelta(minutes=15)
     with time_machine.travel(timezone.now() + timedelta(hours=3)):  # a fast worker clock changes nothing
         assert alerts_escalate_unacknowledged() == []
+    alert.refresh_from_db()
+    assert alert.escalated_at is None
 
 
 def test_escalated_alert_shows_in_api_and_inbox(client, nurse_a, oncologist_a, overdue_alert):

@@ -16,7 +16,6 @@ from monitoring.models import SweepHeartbeat
 from tests import factories
 from tests.stack import wait_for
 
-
 pytestmark = [pytest.mark.celery_stack, pytest.mark.django_db(transaction=True)]
 
 
@@ -26,9 +25,10 @@ def test_worker_and_beat_flag_an_overdue_test_exactly_once(celery_stack, team_a)
     later = factories.make_test(patient, due_at=timezone.now() + timedelta(hours=1), grace=timedelta(0))
 
     try:
-        alert = wait_for(lambda: Alert.objects.filter(subject_id=test.pk).first(), timeout=60)
+        wait_for(lambda: Alert.objects.filter(subject_id=test.pk).exists(), timeout=60)
     except AssertionError:
         pytest.fail("no alert; worker log:\n" + Path(celery_stack["worker"]).read_text()[-3000:])
+    alert = Alert.objects.get(subject_id=test.pk)
     assert alert.kind == AlertKind.COLLECTION_OVERDUE
     assert alert.status == AlertStatus.OPEN
     assert alert.patient_id == patient.pk
