@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/mypy .
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings labflow.settings_test
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --settings labflow.settings_test --file /dev/null
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
