@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from labflow.admin_base import ReadOnlyAdmin
 from monitoring.models import LabTest, MonitoringTest, SweepHeartbeat
 
 
@@ -9,22 +10,11 @@ class LabTestAdmin(admin.ModelAdmin[LabTest]):
 
 
 @admin.register(MonitoringTest)
-class MonitoringTestAdmin(admin.ModelAdmin[MonitoringTest]):
-    """Read-only: monitoring tests change only through their services."""
-
+class MonitoringTestAdmin(ReadOnlyAdmin):
     list_display = ["id", "patient", "lab_test", "due_at", "deadline", "status"]
     list_filter = ["status", "lab_test"]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(SweepHeartbeat)
-class SweepHeartbeatAdmin(admin.ModelAdmin[SweepHeartbeat]):
+class SweepHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "last_run_at", "last_flagged"]

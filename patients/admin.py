@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from labflow.admin_base import NoDeleteAdmin
 from patients.models import CareTeam, CareTeamMembership, Patient
 
 
@@ -9,19 +10,13 @@ class MembershipInline(admin.TabularInline[CareTeamMembership, CareTeam]):
 
 
 @admin.register(CareTeam)
-class CareTeamAdmin(admin.ModelAdmin[CareTeam]):
+class CareTeamAdmin(NoDeleteAdmin):
     list_display = ["name", "ward"]
     inlines = [MembershipInline]
 
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin[Patient]):
+class PatientAdmin(NoDeleteAdmin):
     list_display = ["mrn", "family_name", "given_name", "birth_date", "care_team"]
     list_filter = ["care_team"]
     search_fields = ["mrn", "family_name"]
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False

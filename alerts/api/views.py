@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -45,28 +47,24 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
     def get_queryset(self) -> QuerySet[Alert]:
         return alert_list(user=self.request.user).prefetch_related("escalated_to")
 
-    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer, 409: None})
-    @action(detail=True, methods=["post"])
-    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
-        step = AlertStepSerializer(data=request.data)
-        step.is_valid(raise_exception=True)
-        alert = alert_acknowledge(
+    def _step(self, request: Request, step: Callable[..., Alert]) -> Response:
+        data = AlertStepSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = step(
             alert=self.get_object(),
             user=acting_user(request),
             now=timezone.now(),
-            comment=step.validated_data["comment"],
+            comment=data.validated_data["comment"],
         )
         return Response(AlertSerializer(alert).data)
 
     @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer, 409: None})
     @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        """Single-shot: a second acknowledgement is 409."""
+        return self._step(request, alert_acknowledge)
+
+    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer, 409: None})
+    @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str | None = None) -> Response:
-        step = AlertStepSerializer(data=request.data)
-        step.is_valid(raise_exception=True)
-        alert = alert_resolve(
-            alert=self.get_object(),
-            user=acting_user(request),
-            now=timezone.now(),
-            comment=step.validated_data["comment"],
-        )
-        return Response(AlertSerializer(alert).data)
+        return self._step(request, alert_resolve)
