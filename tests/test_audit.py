@@ -56,3 +56,15 @@ def test_clinical_rows_cannot_be_deleted(patient_a):
 
 def test_events_are_listed_across_models(patient_a):
     assert pghistory.models.Events.objects.references(patient_a).exists()
+
+
+def test_token_authenticated_write_records_the_user(api, nurse_a, patient_a):
+    from rest_framework.authtoken.models import Token
+
+    factories.make_test(patient_a, due_at=timezone.now() - timedelta(hours=1), grace=timedelta(0))
+    (alert_id,) = monitoring_tests_flag_overdue()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=nurse_a).key}")
+    assert api.post(f"/api/alerts/{alert_id}/resolve/").status_code == 200
+    event = Alert.pgh_event_model.objects.filter(pgh_obj_id=alert_id).latest("pgh_id")  # type: ignore[attr-defined]
+    assert event.status == "resolved"
+    assert event.pgh_context.metadata["user"] == nurse_a.pk
