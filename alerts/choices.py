@@ -3,6 +3,8 @@ from django.db import models
 
 class AlertKind(models.TextChoices):
     COLLECTION_OVERDUE = "collection_overdue", "Collection overdue"
+    RESULT_OVERDUE = "result_overdue", "Result overdue"
+    SPECIMEN_REJECTED = "specimen_rejected", "Specimen rejected"
 
 
 class AlertSeverity(models.IntegerChoices):
@@ -22,3 +24,5 @@ class ResolutionReason(models.TextChoices):
     MANUAL = "manual", "Resolved by a user"
     SPECIMEN_COLLECTED = "specimen_collected", "Specimen collected"
     TEST_CANCELLED = "test_cancelled", "Monitoring test cancelled"
+    SPECIMEN_REJECTED = "specimen_rejected", "Specimen rejected, recollection scheduled"
+    RECOLLECTED = "recollected", "Specimen recollected"

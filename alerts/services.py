@@ -106,19 +106,23 @@ def alert_resolve(*, alert: Alert, user: User, now: datetime, comment: str = "")
 
 
 def alerts_resolve_for_subject(
-    *, subject: models.Model, reason: ResolutionReason, now: datetime, user: User | None = None
+    *,
+    subject: models.Model,
+    reason: ResolutionReason,
+    now: datetime,
+    user: User | None = None,
+    kinds: Sequence[AlertKind] | None = None,
 ) -> int:
-    """Resolve every unresolved alert about `subject` because its condition has ended."""
-    return (
-        Alert.objects.filter(subject_type=ContentType.objects.get_for_model(subject), subject_id=subject.pk)
-        .exclude(status=AlertStatus.RESOLVED)
-        .update(
-            status=AlertStatus.RESOLVED,
-            resolved_at=now,
-            resolved_by=user,
-            resolution_reason=reason,
-            updated_at=now,
-        )
+    """Resolve the unresolved alerts (of `kinds`, or all) about `subject` because their condition has ended."""
+    alerts = Alert.objects.filter(subject_type=ContentType.objects.get_for_model(subject), subject_id=subject.pk)
+    if kinds is not None:
+        alerts = alerts.filter(kind__in=kinds)
+    return alerts.exclude(status=AlertStatus.RESOLVED).update(
+        status=AlertStatus.RESOLVED,
+        resolved_at=now,
+        resolved_by=user,
+        resolution_reason=reason,
+        updated_at=now,
     )
 
 

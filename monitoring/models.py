@@ -24,6 +24,9 @@ class LabTest(models.Model):
         unique=True,
         validators=[RegexValidator(r"^\d{1,7}-\d$", "A LOINC code is digits, a hyphen and a check digit.")],
     )
+    turnaround = models.DurationField(
+        default=timedelta(hours=4), help_text="Time from collection within which a verified result is expected."
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -54,6 +57,11 @@ class MonitoringTest(models.Model):
     collected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    result_deadline = models.DateTimeField(null=True, blank=True)
+    result_flagged_at = models.DateTimeField(null=True, blank=True)
+    recollection_of = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="recollection"
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -76,6 +84,11 @@ class MonitoringTest(models.Model):
                 condition=models.Q(deadline=models.F("due_at") + models.F("grace_period")),
                 name="monitoringtest_deadline_is_due_plus_grace",
             ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["collected", "result_overdue"])
+                | models.Q(result_deadline__isnull=False),
+                name="monitoringtest_collected_has_result_deadline",
+            ),
         ]
         indexes = [
             # The sweep's only probe (healthchecks' alert_after): scheduled rows by deadline.
@@ -83,6 +96,12 @@ class MonitoringTest(models.Model):
                 fields=["deadline"],
                 condition=models.Q(status=MonitoringTestStatus.SCHEDULED),
                 name="monitoringtest_deadline_idx",
+            ),
+            # The result-stage probe: collected rows by result deadline.
+            models.Index(
+                fields=["result_deadline"],
+                condition=models.Q(status=MonitoringTestStatus.COLLECTED),
+                name="monitoringtest_result_due_idx",
             ),
             models.Index(fields=["patient", "due_at"], name="monitoringtest_patient_idx"),
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
@@ -12,11 +13,9 @@ from django.utils import timezone
 from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
 from alerts.services import AlertCondition, alerts_raise, alerts_resolve_for_subject
 from labflow.errors import Conflict
-from monitoring.choices import MonitoringTestStatus
+from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringTestStatus
 from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
 from patients.models import Patient
-
-OPEN_STATUSES = (MonitoringTestStatus.SCHEDULED, MonitoringTestStatus.OVERDUE)
 
 
 class MonitoringTestConflict(Conflict):
@@ -31,6 +30,7 @@ def monitoring_test_schedule(
     grace_period: timedelta,
     user: User | None,
     now: datetime,
+    recollection_of: MonitoringTest | None = None,
 ) -> MonitoringTest:
     if timezone.is_naive(due_at):
         raise ValidationError({"due_at": "Due time must include a time zone."})
@@ -48,26 +48,57 @@ def monitoring_test_schedule(
         deadline=due_at + grace_period,
         created_at=now,
         created_by=user,
+        recollection_of=recollection_of,
     )
 
 
-def _locked_open(monitoring_test: MonitoringTest, action: str) -> MonitoringTest:
-    locked = MonitoringTest.objects.select_for_update().get(pk=monitoring_test.pk)
-    if locked.status not in OPEN_STATUSES:
-        raise MonitoringTestConflict(f"Cannot {action}: the test is already {locked.get_status_display().lower()}.")
+def _locked(monitoring_test: MonitoringTest, allowed: Iterable[str], action: str) -> MonitoringTest:
+    locked = MonitoringTest.objects.select_for_update().select_related("lab_test").get(pk=monitoring_test.pk)
+    if locked.status not in allowed:
+        raise MonitoringTestConflict(f"Cannot {action}: the test is {locked.get_status_display().lower()}.")
     return locked
 
 
 @transaction.atomic
 def monitoring_test_record_collection(*, monitoring_test: MonitoringTest, user: User, now: datetime) -> MonitoringTest:
-    """The specimen was collected: the test is satisfied and its overdue alert resolves itself."""
-    locked = _locked_open(monitoring_test, "record collection")
-    locked.status = MonitoringTestStatus.SATISFIED
+    """The specimen was collected: the collection stage is satisfied (its overdue alert resolves itself)
+    and a verified result is now expected within the test's turnaround time."""
+    locked = _locked(monitoring_test, AWAITING_COLLECTION, "record collection")
+    locked.status = MonitoringTestStatus.COLLECTED
     locked.collected_at = now
     locked.collected_by = user
-    locked.save(update_fields=["status", "collected_at", "collected_by"])
-    alerts_resolve_for_subject(subject=locked, reason=ResolutionReason.SPECIMEN_COLLECTED, now=now, user=user)
+    locked.result_deadline = now + locked.lab_test.turnaround
+    locked.save(update_fields=["status", "collected_at", "collected_by", "result_deadline"])
+    alerts_resolve_for_subject(
+        subject=locked,
+        kinds=[AlertKind.COLLECTION_OVERDUE],
+        reason=ResolutionReason.SPECIMEN_COLLECTED,
+        now=now,
+        user=user,
+    )
     return locked
+
+
+@transaction.atomic
+def monitoring_test_schedule_recollection(
+    *, monitoring_test: MonitoringTest, user: User, now: datetime, grace_period: timedelta, reason: str
+) -> MonitoringTest:
+    """The specimen was rejected: this test is closed and a new one is due now (a new condition instance,
+    so it can raise its own alerts); open alerts of the old one resolve with the reason."""
+    locked = _locked(monitoring_test, AWAITING_RESULT, "schedule a recollection")
+    locked.status = MonitoringTestStatus.RECOLLECT
+    locked.cancel_reason = reason
+    locked.save(update_fields=["status", "cancel_reason"])
+    alerts_resolve_for_subject(subject=locked, reason=ResolutionReason.SPECIMEN_REJECTED, now=now, user=user)
+    return monitoring_test_schedule(
+        patient=locked.patient,
+        lab_test=locked.lab_test,
+        due_at=now,
+        grace_period=grace_period,
+        user=user,
+        now=now,
+        recollection_of=locked,
+    )
 
 
 @transaction.atomic
@@ -76,7 +107,7 @@ def monitoring_test_cancel(
 ) -> MonitoringTest:
     if not reason.strip():
         raise ValidationError({"reason": "A reason is required to cancel a monitoring test."})
-    locked = _locked_open(monitoring_test, "cancel")
+    locked = _locked(monitoring_test, (*AWAITING_COLLECTION, *AWAITING_RESULT), "cancel")
     locked.status = MonitoringTestStatus.CANCELLED
     locked.cancelled_at = now
     locked.cancelled_by = user
@@ -86,49 +117,61 @@ def monitoring_test_cancel(
     return locked
 
 
-# One statement flips a batch of scheduled, past-deadline tests to overdue. The partial
-# index on deadline makes the idle case a single probe; SKIP LOCKED lets sweeps share work.
-_FLAG_OVERDUE_SQL = """
+# Each statement flips a batch of past-deadline rows of one stage. The partial indexes on the
+# deadlines make the idle case one probe per stage; SKIP LOCKED lets sweeps share work.
+_FLAG_SQL = """
 WITH due AS (
     SELECT id FROM monitoring_monitoringtest
-    WHERE status = 'scheduled' AND deadline <= COALESCE(%(now)s::timestamptz, statement_timestamp())
-    ORDER BY deadline
+    WHERE status = %(from_status)s AND {deadline} <= COALESCE(%(now)s::timestamptz, statement_timestamp())
+    ORDER BY {deadline}
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
 )
 UPDATE monitoring_monitoringtest AS mt
-SET status = 'overdue', flagged_at = COALESCE(%(now)s::timestamptz, statement_timestamp())
+SET status = %(to_status)s, {flagged_at} = COALESCE(%(now)s::timestamptz, statement_timestamp())
 FROM due, monitoring_labtest AS lt
 WHERE mt.id = due.id AND lt.id = mt.lab_test_id
 RETURNING mt.id, mt.patient_id, lt.name
 """
 
+_STAGES = (
+    # (from, to, deadline column, flagged-at column, alert kind, alert text)
+    (MonitoringTestStatus.SCHEDULED, MonitoringTestStatus.OVERDUE, "deadline", "flagged_at",
+     AlertKind.COLLECTION_OVERDUE, "collection overdue"),
+    (MonitoringTestStatus.COLLECTED, MonitoringTestStatus.RESULT_OVERDUE, "result_deadline", "result_flagged_at",
+     AlertKind.RESULT_OVERDUE, "result overdue"),
+)  # fmt: skip
+
 
 def monitoring_tests_flag_overdue(*, now: datetime | None = None, batch_size: int = 10_000) -> list[int]:
-    """The overdue sweep: flag every scheduled test past its deadline and raise its alert, exactly once.
+    """The overdue sweep: flag every test past its collection or result deadline and raise its alert, once.
 
-    Level-triggered: whatever is past its deadline and still scheduled is flagged, so a
-    missed tick only delays an alert. `now=None` (production) uses the database clock.
+    Level-triggered: whatever is past its deadline and not yet flagged is flagged, so a missed
+    tick only delays an alert. `now=None` (production) uses the database clock.
     Returns the ids of the alerts raised.
     """
     alert_ids: list[int] = []
-    while True:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(_FLAG_OVERDUE_SQL, {"now": now, "batch": batch_size})
-                rows = cursor.fetchall()
-            alert_ids += alerts_raise(
-                kind=AlertKind.COLLECTION_OVERDUE,
-                severity=AlertSeverity.MODERATE,
-                subject_model=MonitoringTest,
-                conditions=[
-                    AlertCondition(subject_id=test_id, patient_id=patient_id, summary=f"{name}: collection overdue")
-                    for test_id, patient_id, name in rows
-                ],
-                now=now,
-            )
-        if len(rows) < batch_size:
-            return alert_ids
+    for from_status, to_status, deadline, flagged_at, kind, text in _STAGES:
+        sql = _FLAG_SQL.format(deadline=deadline, flagged_at=flagged_at)
+        params = {"from_status": from_status.value, "to_status": to_status.value, "now": now, "batch": batch_size}
+        while True:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+                alert_ids += alerts_raise(
+                    kind=kind,
+                    severity=AlertSeverity.MODERATE,
+                    subject_model=MonitoringTest,
+                    conditions=[
+                        AlertCondition(subject_id=test_id, patient_id=patient_id, summary=f"{name}: {text}")
+                        for test_id, patient_id, name in rows
+                    ],
+                    now=now,
+                )
+            if len(rows) < batch_size:
+                break
+    return alert_ids
 
 
 def sweep_heartbeat_record(*, name: str, flagged: int) -> None:

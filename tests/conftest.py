@@ -17,7 +17,11 @@ def reference_db(transactional_db):
     """A transactional test's database: flushing removed the roles and the test catalogue, so reload them."""
     for module, function in (
         ("monitoring.migrations.0003_seed_lab_tests", "seed"),
+        ("monitoring.migrations.0005_seed_turnaround", "seed"),
+        ("monitoring.migrations.0006_seed_panels", "seed"),
+        ("specimens.migrations.0002_accession_sequence_and_catalogue", "seed"),
         ("accounts.migrations.0001_roles", "create_roles"),
+        ("accounts.migrations.0002_specimen_permissions", "grant"),
     ):
         getattr(importlib.import_module(module), function)(django_apps, None)
 

@@ -28,19 +28,9 @@ ROLE_PERMISSIONS = {
 
 
 def create_roles(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
+    from accounts.migrations import _grant
 
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for app_label, codename in codenames:
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    _grant.grant(apps, ROLE_PERMISSIONS)
 
 
 def remove_roles(apps, schema_editor):

@@ -68,7 +68,7 @@ def test_specimen_collected_resolves_the_alert_with_the_reason(api_as, nurse_a, 
     alert, test = overdue_alert
     response = api_as(nurse_a).post(f"/api/monitoring-tests/{test.pk}/collected/")
     assert response.status_code == 200, response.content
-    assert response.json()["status"] == MonitoringTestStatus.SATISFIED
+    assert response.json()["status"] == MonitoringTestStatus.COLLECTED
     assert response.json()["alert"] == alert.pk
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
