@@ -35,13 +35,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class ActionPermission(BasePermission):
-    """Each view action names the Django permission it needs; unnamed actions are refused."""
+    """Each view action (or, on a plain APIView, each method) names the Django permission it needs;
+    unnamed ones are refused. Views that declare none (the API root) need only a login."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
         action = getattr(view, "action", None)
-        if action == "metadata" or action is None:
+        declared: dict[str, str] | None = getattr(view, "required_permissions", None)
+        if action == "metadata" or declared is None:
             return True
-        required = getattr(view, "required_permissions", {}).get(action)
+        required = declared.get(action if action is not None else (request.method or "").lower())
         return required is not None and request.user.has_perm(required)

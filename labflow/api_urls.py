@@ -1,8 +1,10 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from alerts.api.views import AlertViewSet
 from monitoring.api.views import LabTestViewSet, MonitoringTestViewSet
 from patients.api.views import CareTeamViewSet, PatientViewSet
+from specimens.api.views import CollectionListView, ContainerViewSet, RequirementViewSet, SpecimenViewSet
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
@@ -10,5 +12,8 @@ router.register("care-teams", CareTeamViewSet, basename="care-team")
 router.register("lab-tests", LabTestViewSet, basename="lab-test")
 router.register("monitoring-tests", MonitoringTestViewSet, basename="monitoring-test")
 router.register("alerts", AlertViewSet, basename="alert")
+router.register("specimens", SpecimenViewSet, basename="specimen")
+router.register("containers", ContainerViewSet, basename="container")
+router.register("specimen-requirements", RequirementViewSet, basename="specimen-requirement")
 
-urlpatterns = router.urls
+urlpatterns = [path("collection-list/", CollectionListView.as_view(), name="collection-list"), *router.urls]

@@ -209,6 +209,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RejectionReasonEnum": "specimens.choices.RejectionReason",
+        "SpecimenConditionEnum": "specimens.choices.SpecimenCondition",
+    },
 }
 
 # --- Celery ---
@@ -249,4 +253,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
-PGHISTORY_LEVEL = pgtrigger.Statement  # one trigger call per statement keeps bulk sweeps cheap
+PGHISTORY_LEVEL = pgtrigger.Statement  # type: ignore[has-type,unused-ignore]  # one trigger call per statement keeps bulk sweeps cheap

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import acting_user
+from specimens.api.serializers import (
+    CollectSerializer,
+    ContainerSerializer,
+    CustodyEventSerializer,
+    CustodySerializer,
+    ReceiveSerializer,
+    RejectSerializer,
+    RequirementSerializer,
+    SpecimenSerializer,
+)
+from specimens.choices import SpecimenStatus
+from specimens.labels import label_pdf, label_zpl
+from specimens.models import Container, Specimen, TestSpecimenRequirement
+from specimens.selectors import collection_list, specimen_detail, specimen_label
+from specimens.services import (
+    specimen_label_printed,
+    specimen_receive,
+    specimen_record_custody,
+    specimen_reject,
+    specimens_collect,
+)
+
+
+class SpecimenFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=SpecimenStatus.choices)
+    collected_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Specimen
+        fields = ["patient", "status", "container", "stability_exceeded", "collected_at"]
+
+
+class ContainerViewSet(viewsets.ReadOnlyModelViewSet[Container]):
+    queryset = Container.objects.all()
+    serializer_class = ContainerSerializer
+    required_permissions = {"list": "specimens.view_container", "retrieve": "specimens.view_container"}
+
+
+class RequirementViewSet(viewsets.ReadOnlyModelViewSet[TestSpecimenRequirement]):
+    queryset = TestSpecimenRequirement.objects.select_related("lab_test", "container")
+    serializer_class = RequirementSerializer
+    required_permissions = {"list": "specimens.view_container", "retrieve": "specimens.view_container"}
+
+
+class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
+    """Specimens of the user's care teams' patients (every patient for lab staff)."""
+
+    queryset = Specimen.objects.none()  # for the schema; requests use get_queryset
+    serializer_class = SpecimenSerializer
+    filterset_class = SpecimenFilterSet
+    required_permissions = {
+        "list": "specimens.view_specimen",
+        "retrieve": "specimens.view_specimen",
+        "collect": "specimens.collect_specimen",
+        "receive": "specimens.receive_specimen",
+        "reject": "specimens.reject_specimen",
+        "custody": "specimens.record_custody",
+        "label_pdf": "specimens.view_specimen",
+        "label_zpl": "specimens.view_specimen",
+    }
+
+    def get_queryset(self) -> QuerySet[Specimen]:
+        return specimen_detail(user=self.request.user)
+
+    def _detail(self, specimen: Specimen, code: int = status.HTTP_200_OK) -> Response:
+        return Response(SpecimenSerializer(self.get_queryset().get(pk=specimen.pk)).data, status=code)
+
+    @extend_schema(request=CollectSerializer, responses={201: SpecimenSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def collect(self, request: Request) -> Response:
+        """Wristband check, then one specimen per container for the chosen due tests."""
+        data = CollectSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        specimens = specimens_collect(
+            patient=data.validated_data["patient"],
+            wristband=data.validated_data["wristband"],
+            monitoring_tests=data.validated_data["monitoring_tests"],
+            user=acting_user(request),
+            now=timezone.now(),
+            location=data.validated_data["location"],
+        )
+        rows = self.get_queryset().filter(pk__in=[s.pk for s in specimens]).order_by("container__draw_order")
+        return Response(SpecimenSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReceiveSerializer, responses={200: SpecimenSerializer})
+    @action(detail=False, methods=["post"])
+    def receive(self, request: Request) -> Response:
+        """Receive a specimen in the lab by its scanned accession number."""
+        data = ReceiveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        specimen = specimen_receive(
+            accession=data.validated_data["accession"],
+            condition=data.validated_data["condition"],
+            user=acting_user(request),
+            now=timezone.now(),
+            location=data.validated_data["location"],
+        )
+        return self._detail(specimen)
+
+    @extend_schema(request=RejectSerializer, responses={200: SpecimenSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        data = RejectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        specimen = specimen_reject(
+            specimen=self.get_object(),
+            reason=data.validated_data["reason"],
+            comment=data.validated_data["comment"],
+            user=acting_user(request),
+            now=timezone.now(),
+        )
+        return self._detail(specimen)
+
+    @extend_schema(request=CustodySerializer, responses={201: CustodyEventSerializer})
+    @action(detail=True, methods=["post"])
+    def custody(self, request: Request, pk: str | None = None) -> Response:
+        data = CustodySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = specimen_record_custody(specimen=self.get_object(), user=acting_user(request), now=timezone.now(),
+                                        **data.validated_data)  # fmt: skip
+        return Response(CustodyEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    def _label(self, request: Request, render: Any, content_type: str, suffix: str) -> HttpResponse:
+        specimen = self.get_object()
+        body = render(specimen_label(specimen), tz=timezone.get_current_timezone())
+        specimen_label_printed(specimen=specimen, user=acting_user(request), now=timezone.now())
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'inline; filename="specimen-{specimen.pk}.{suffix}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path="label/pdf")
+    def label_pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The tube label as PDF; each print after the first is logged as a reprint."""
+        return self._label(request, label_pdf, "application/pdf", "pdf")
+
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], url_path="label/zpl")
+    def label_zpl(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The tube label as ZPL for a 203 dpi thermal printer."""
+        return self._label(request, label_zpl, "text/plain; charset=utf-8", "zpl")
+
+
+class CollectionListQuery(serializers.Serializer[Any]):
+    ward = serializers.CharField(max_length=60)
+    until = serializers.DateTimeField(required=False)
+
+
+class CollectionTestSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    lab_test = serializers.CharField(source="lab_test.name")
+    loinc_code = serializers.CharField(source="lab_test.loinc_code")
+    due_at = serializers.DateTimeField()
+    status = serializers.CharField()
+
+
+class CollectionTubeSerializer(serializers.Serializer[Any]):
+    container = ContainerSerializer(allow_null=True)
+    min_volume_ml = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True)
+    tests = CollectionTestSerializer(many=True)
+
+
+class CollectionPatientSerializer(serializers.Serializer[Any]):
+    patient = serializers.IntegerField(source="patient.pk")
+    tubes = CollectionTubeSerializer(many=True)
+
+
+class CollectionListView(APIView):
+    """Due and overdue monitoring tests of a ward, grouped by patient, tubes in order of draw."""
+
+    required_permissions = {"get": "monitoring.view_monitoringtest"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("ward", str, required=True),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="default: now + 2 h"),
+        ],
+        responses={200: CollectionPatientSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        query = CollectionListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        until = query.validated_data.get("until") or timezone.now() + timedelta(hours=2)
+        draws = collection_list(user=request.user, ward=query.validated_data["ward"], until=until)
+        return Response(CollectionPatientSerializer(draws, many=True).data)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Prefetch, QuerySet
+
+from accounts.selectors import AnyUser
+from monitoring.choices import AWAITING_COLLECTION
+from monitoring.models import MonitoringTest
+from monitoring.selectors import monitoring_test_list
+from patients.models import Patient
+from patients.selectors import care_team_list, visible_patient_filter
+from specimens.labels import SpecimenLabel
+from specimens.models import Container, CustodyEvent, Specimen, TestSpecimenRequirement
+
+
+def specimen_list(*, user: AnyUser) -> QuerySet[Specimen]:
+    return Specimen.objects.filter(**visible_patient_filter(user=user)).select_related(
+        "patient", "container", "collected_by", "received_by", "rejected_by"
+    )
+
+
+def specimen_detail(*, user: AnyUser) -> QuerySet[Specimen]:
+    return specimen_list(user=user).prefetch_related(
+        Prefetch("custody_events", queryset=CustodyEvent.objects.select_related("by")),
+        Prefetch("monitoring_tests", queryset=MonitoringTest.objects.select_related("lab_test")),
+    )
+
+
+@dataclass
+class Tube:
+    container: Container | None  # None: the catalogue has no container for these tests
+    tests: list[MonitoringTest] = field(default_factory=list)
+
+    @property
+    def min_volume_ml(self) -> Decimal | None:
+        """Tests in one tube share the sample: the tube needs the largest of their minimum volumes."""
+        if self.container is None:
+            return None
+        return max(t.lab_test.specimen_requirement.min_volume_ml for t in self.tests)
+
+
+@dataclass
+class PatientDraw:
+    patient: Patient
+    tubes: list[Tube]
+
+    @property
+    def tests(self) -> list[MonitoringTest]:
+        return [test for tube in self.tubes for test in tube.tests]
+
+    @property
+    def overdue(self) -> bool:
+        return any(test.status == "overdue" for test in self.tests)
+
+
+def tubes_for(tests: list[MonitoringTest]) -> list[Tube]:
+    """Tests sharing a container share a tube; tubes in the CLSI order of draw."""
+    tubes: dict[Container | None, Tube] = {}
+    for test in tests:
+        requirement: TestSpecimenRequirement | None = getattr(test.lab_test, "specimen_requirement", None)
+        container = requirement.container if requirement else None
+        tubes.setdefault(container, Tube(container)).tests.append(test)
+    return sorted(tubes.values(), key=lambda t: (t.container is None, t.container.draw_order if t.container else 0))
+
+
+def collection_list(*, user: AnyUser, ward: str, until: datetime) -> list[PatientDraw]:
+    """Due and overdue tests of a ward up to `until`, grouped by patient, with the tubes to draw."""
+    tests = (
+        monitoring_test_list(user=user)
+        .filter(status__in=AWAITING_COLLECTION, due_at__lte=until, patient__care_team__ward=ward)
+        .select_related("lab_test__specimen_requirement__container", "patient__care_team")
+        .order_by("patient__family_name", "patient__given_name", "patient_id", "due_at")
+    )
+    by_patient: dict[int, list[MonitoringTest]] = {}
+    for test in tests:
+        by_patient.setdefault(test.patient_id, []).append(test)
+    return [PatientDraw(patient=rows[0].patient, tubes=tubes_for(rows)) for rows in by_patient.values()]
+
+
+def wards(*, user: AnyUser) -> list[str]:
+    return sorted(set(care_team_list(user=user).values_list("ward", flat=True)))
+
+
+def due_tests_for_patient(*, user: AnyUser, patient: Patient) -> QuerySet[MonitoringTest]:
+    return (
+        monitoring_test_list(user=user)
+        .filter(patient=patient, status__in=AWAITING_COLLECTION)
+        .select_related("lab_test__specimen_requirement__container")
+        .order_by("due_at")
+    )
+
+
+def specimen_label(specimen: Specimen) -> SpecimenLabel:
+    tests = tuple(t.lab_test.name for t in specimen.monitoring_tests.select_related("lab_test").order_by("pk"))
+    collector = specimen.collected_by
+    return SpecimenLabel(
+        accession=specimen.accession,
+        family_name=specimen.patient.family_name,
+        given_name=specimen.patient.given_name,
+        mrn=specimen.patient.mrn,
+        birth_date=specimen.patient.birth_date,
+        collected_at=specimen.collected_at,
+        collector=collector.get_full_name() or collector.username,
+        container=str(specimen.container),
+        tests=tests,
+    )

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.selectors import acting_user
+from labflow.errors import Conflict
+from patients.selectors import patient_list
+from specimens.forms import CustodyForm, ReceiveForm, RejectForm
+from specimens.selectors import collection_list, due_tests_for_patient, specimen_detail, tubes_for, wards
+from specimens.services import specimen_receive, specimen_record_custody, specimen_reject, specimens_collect
+
+
+def _errors(error: ValidationError | Conflict) -> list[str]:
+    return error.messages if isinstance(error, ValidationError) else [str(error)]
+
+
+@login_required
+@require_GET
+@permission_required("monitoring.view_monitoringtest", raise_exception=True)
+def collection_list_page(request: HttpRequest) -> HttpResponse:
+    ward_names = wards(user=request.user)
+    ward = request.GET.get("ward") or (ward_names[0] if ward_names else "")
+    try:
+        hours = max(1, min(int(request.GET.get("hours", "2")), 72))
+    except ValueError:
+        hours = 2
+    until = timezone.now() + timedelta(hours=hours)
+    draws = collection_list(user=request.user, ward=ward, until=until) if ward in ward_names else []
+    return render(
+        request,
+        "specimens/collection_list.html",
+        {"wards": ward_names, "ward": ward, "hours": hours, "until": until, "draws": draws, "now": timezone.now()},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@permission_required("specimens.collect_specimen", raise_exception=True)
+def collect(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """Scanner-first: the wristband field has the focus; a scan ends with Enter and submits."""
+    patient = get_object_or_404(patient_list(user=request.user), pk=patient_pk)
+    due = list(due_tests_for_patient(user=request.user, patient=patient))
+    errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        chosen = {int(pk) for pk in request.POST.getlist("tests") if pk.isdigit()}
+        try:
+            specimens = specimens_collect(
+                patient=patient,
+                wristband=request.POST.get("wristband", ""),
+                monitoring_tests=[t for t in due if t.pk in chosen],
+                user=acting_user(request),
+                now=timezone.now(),
+                location=patient.care_team.ward,
+            )
+        except (ValidationError, Conflict) as error:
+            errors, status = _errors(error), 400 if isinstance(error, ValidationError) else 409
+        else:
+            return render(request, "specimens/collected.html", {"patient": patient, "specimens": specimens})
+    context = {"patient": patient, "tubes": tubes_for(due), "errors": errors}
+    return render(request, "specimens/collect.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@permission_required("specimens.receive_specimen", raise_exception=True)
+def receive(request: HttpRequest) -> HttpResponse:
+    """Scan after scan: each Enter receives one specimen and the empty field takes the focus again."""
+    form = ReceiveForm(request.POST or None)
+    result: dict[str, object] | None = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            specimen = specimen_receive(
+                accession=form.cleaned_data["accession"],
+                condition=form.cleaned_data["condition"],
+                user=acting_user(request),
+                now=timezone.now(),
+            )
+        except (ValidationError, Conflict) as error:
+            result, status = (
+                {"ok": False, "messages": _errors(error)},
+                400 if isinstance(error, ValidationError) else 409,
+            )
+        else:
+            result = {"ok": True, "specimen": specimen}
+        form = ReceiveForm(initial={"condition": form.cleaned_data["condition"]})
+    template = "specimens/_receive.html" if request.htmx else "specimens/receive.html"  # type: ignore[attr-defined]
+    return render(request, template, {"form": form, "result": result}, status=status)
+
+
+@login_required
+@require_GET
+@permission_required("specimens.view_specimen", raise_exception=True)
+def specimen_page(request: HttpRequest, pk: int) -> HttpResponse:
+    specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
+    return render(
+        request,
+        "specimens/specimen.html",
+        {"specimen": specimen, "reject_form": RejectForm(), "custody_form": CustodyForm()},
+    )
+
+
+@login_required
+@require_POST
+@permission_required("specimens.reject_specimen", raise_exception=True)
+def reject(request: HttpRequest, pk: int) -> HttpResponse:
+    specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a rejection reason.")
+        return redirect("specimens:detail", pk=pk)
+    try:
+        specimen_reject(specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
+        messages.success(request, "Specimen rejected; its tests are due again and the care team is alerted.")
+    except (ValidationError, Conflict) as error:
+        messages.error(request, " ".join(_errors(error)))
+    return redirect("specimens:detail", pk=pk)
+
+
+@login_required
+@require_POST
+@permission_required("specimens.record_custody", raise_exception=True)
+def custody(request: HttpRequest, pk: int) -> HttpResponse:
+    specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
+    form = CustodyForm(request.POST)
+    if form.is_valid():
+        try:
+            specimen_record_custody(
+                specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data
+            )
+        except (ValidationError, Conflict) as error:
+            messages.error(request, " ".join(_errors(error)))
+    return redirect("specimens:detail", pk=pk)

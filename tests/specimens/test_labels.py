@@ -1,0 +1,282 @@
+"""Specimen tube labels: the PDF (text, page, barcode) and the ZPL (structure, escaping)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pypdf
+import pytest
+from pypdf.generic import DictionaryObject
+from reportlab.graphics.barcode import code128
+
+from specimens import labels
+from specimens.labels import SpecimenLabel, label_pdf, label_zpl
+
+# Code 128 symbol value -> its pattern: bar widths in modules as A-D, space widths as a-d (reportlab's table).
+CODE128_PATTERNS: dict[int, str] = vars(code128)["_patterns"]
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+LABEL = SpecimenLabel(
+    accession="00000123453",
+    family_name="Müller",
+    given_name="Jón Ólafsdóttir",
+    mrn="12345678",
+    birth_date=date(1980, 1, 31),
+    collected_at=datetime(2025, 3, 4, 14, 15, tzinfo=UTC),  # 09:15 in New York
+    collector="jdoe",
+    container="Lavender (K2EDTA)",
+    tests=("CBC", "ANC"),
+)
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The page's extracted text, white space collapsed (wrapped lines join with a space)."""
+    (page,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    return " ".join(page.extract_text().split())
+
+
+def pdf_rects(pdf: bytes) -> list[tuple[float, float, float, float]]:
+    """The filled rectangles ("x y w h re f*") of the page's content stream."""
+    (page,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    content = page.get_contents()
+    assert content is not None
+    stream = content.get_data().decode("latin-1")
+    number = r"(-?[\d.]+)"
+    return [
+        (float(x), float(y), float(w), float(h))
+        for x, y, w, h in re.findall(rf"{number} {number} {number} {number} re f\*?", stream)
+    ]
+
+
+def decode_code128(rects: list[tuple[float, float, float, float]]) -> str:
+    """Read a Code 128 symbol (start B or C; subsets B and C) back from its bars."""
+    bars = sorted(rects)
+    module = min(w for _, _, w, _ in bars)
+    widths: list[int] = []
+    for (x, _, w, _), following in zip(bars, [*bars[1:], None], strict=True):
+        widths.append(round(w / module))
+        if following is not None:
+            widths.append(round((following[0] - x - w) / module))
+    elements = "".join(chr((ord("A") if i % 2 == 0 else ord("a")) + width - 1) for i, width in enumerate(widths))
+    by_pattern = {pattern: value for value, pattern in CODE128_PATTERNS.items()}
+    symbols, stop = elements[:-7], elements[-7:]
+    assert by_pattern[stop] == 106, "no stop pattern"
+    values = [by_pattern[symbols[i : i + 6]] for i in range(0, len(symbols), 6)]
+    start, *data, check = values
+    assert check == (start + sum(i * v for i, v in enumerate(data, start=1))) % 103, "bad check symbol"
+    subset = {104: "B", 105: "C"}[start]
+    text = ""
+    for value in data:
+        if value == 99:
+            subset = "C"
+        elif value == 100:
+            subset = "B"
+        else:
+            text += f"{value:02d}" if subset == "C" else chr(value + 32)
+    return text
+
+
+def zpl_fields(zpl: str) -> list[str]:
+    """The printed text of every ^FH_^FD…^FS field, hex escapes decoded (UTF-8, as ^CI28 says)."""
+    raw = re.findall(r"\^FH_\^FD(.*?)\^FS", zpl)
+    return [re.sub(rb"_([0-9A-F]{2})", lambda m: bytes.fromhex(m[1].decode()), f.encode()).decode() for f in raw]
+
+
+# --- The label ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accession", ["", "12345A", "0012 34", "١٢٣", "123^XZ"])
+def test_accession_must_be_ascii_digits(accession):
+    with pytest.raises(ValueError, match="accession"):
+        dataclasses.replace(LABEL, accession=accession)
+
+
+def test_collected_at_must_be_aware():
+    with pytest.raises(ValueError, match="aware"):
+        dataclasses.replace(LABEL, collected_at=datetime(2025, 3, 4, 9, 15))  # noqa: DTZ001
+
+
+# --- PDF ------------------------------------------------------------------------------------------------------
+
+
+def test_pdf_is_one_tube_sized_page():
+    pdf = label_pdf(LABEL, tz=NEW_YORK)
+    assert pdf.startswith(b"%PDF")
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    assert (float(box.width), float(box.height)) == (144, 72)  # 2 in x 1 in
+
+
+def test_pdf_text_has_every_line():
+    text = pdf_text(label_pdf(LABEL, tz=NEW_YORK))
+    for expected in (
+        "00000123453",
+        "MRN 12345678",
+        "DOB 1980-01-31",
+        "Coll 2025-03-04 09:15 jdoe",
+        "Lavender (K2EDTA)",
+        "CBC, ANC",
+    ):
+        assert expected in text
+
+
+def test_pdf_prints_the_collection_time_in_the_given_zone():
+    assert "Coll 2025-03-04 23:15" in pdf_text(label_pdf(LABEL, tz=ZoneInfo("Asia/Tokyo")))
+    assert "Coll 2025-03-04 14:15" in pdf_text(label_pdf(LABEL, tz=UTC))
+
+
+def test_pdf_non_ascii_name_is_real_text():
+    assert "MÜLLER, Jón Ólafsdóttir" in pdf_text(label_pdf(LABEL, tz=NEW_YORK))
+
+
+def pdf_font_names(pdf: bytes) -> set[str]:
+    (page,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    resources = page["/Resources"].get_object()
+    assert isinstance(resources, DictionaryObject)
+    fonts = resources["/Font"].get_object()
+    assert isinstance(fonts, DictionaryObject)
+    return {str(font.get_object()["/BaseFont"]).lstrip("/").split("+")[-1] for font in fonts.values()}
+
+
+@pytest.fixture
+def font_fallback(monkeypatch):
+    """Set up font lookup afresh for the test (which hides fonts), and again after it."""
+    labels._pdf_fonts.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    labels._pdf_fonts.cache_clear()
+
+
+def test_pdf_embeds_dejavu_when_present():
+    if not (labels._FONT_DIRS[0] / "DejaVuSansCondensed.ttf").is_file():
+        pytest.skip("DejaVu is not installed")
+    assert {"DejaVuSansCondensed", "DejaVuSansCondensed-Bold"} <= pdf_font_names(label_pdf(LABEL, tz=NEW_YORK))
+
+
+def test_pdf_falls_back_to_reportlabs_vera(font_fallback):
+    font_fallback.setattr(labels, "_FONT_DIRS", ())
+    pdf = label_pdf(LABEL, tz=NEW_YORK)
+    assert {"BitstreamVeraSans-Roman", "BitstreamVeraSans-Bold"} <= pdf_font_names(pdf)
+    assert "MÜLLER, Jón Ólafsdóttir" in pdf_text(pdf)
+    assert "MRN 12345678" in pdf_text(pdf)
+
+
+def test_pdf_falls_back_to_helvetica(font_fallback, tmp_path):
+    font_fallback.setattr(labels, "_FONT_DIRS", ())
+    font_fallback.setattr(labels, "_REPORTLAB_FONT_DIR", tmp_path)
+    pdf = label_pdf(LABEL, tz=NEW_YORK)
+    assert pdf_font_names(pdf) == {"Helvetica", "Helvetica-Bold"}
+    assert "MÜLLER, Jón Ólafsdóttir" in pdf_text(pdf)  # Latin-1 is in Helvetica's encoding
+
+
+@pytest.mark.parametrize("accession", ["00000123453", "000001234567", "7", "9876543210"])
+def test_pdf_barcode_is_code128_of_the_accession(accession):
+    rects = pdf_rects(label_pdf(dataclasses.replace(LABEL, accession=accession), tz=NEW_YORK))
+    assert len(rects) >= 10
+    assert decode_code128(rects) == accession
+
+
+def test_pdf_is_deterministic():
+    assert label_pdf(LABEL, tz=NEW_YORK) == label_pdf(LABEL, tz=NEW_YORK)
+
+
+def test_pdf_cuts_long_text_but_keeps_the_dob_and_counts_the_tests():
+    label = dataclasses.replace(
+        LABEL,
+        family_name="Wolfeschlegelsteinhausenbergerdorff",
+        given_name="Maximiliane Anna-Sophie",
+        mrn="MRN-0000000000123456789",
+        collector="Dr. Bartholomew Featherstonehaugh-Smythe",
+        tests=("CBC", "ANC", "CMP", "LFT", "CRP", "Ferritin", "Vitamin B12", "Folate", "TSH", "HbA1c"),
+    )
+    text = pdf_text(label_pdf(label, tz=NEW_YORK))
+    assert "WOLFESCHLEGEL" in text
+    assert "Maximiliane" not in text
+    assert "DOB 1980-01-31" in text
+    assert "MRN MRN-0000" in text
+    assert "…" in text
+    assert re.search(r"CBC, ANC, .*\+\d+", text), text  # whole test names, then "+N" for the rest
+
+
+def test_pdf_collapses_control_characters():
+    text = pdf_text(label_pdf(dataclasses.replace(LABEL, collector="j\ndoe\t\x00x"), tz=NEW_YORK))
+    assert "Coll 2025-03-04 09:15 j doe x" in text
+
+
+# --- ZPL ------------------------------------------------------------------------------------------------------
+
+
+def test_zpl_is_one_complete_label():
+    zpl = label_zpl(LABEL, tz=NEW_YORK)
+    assert zpl.startswith("^XA")
+    assert zpl.endswith("^XZ")
+    assert zpl.count("^XA") == 1
+    assert zpl.count("^XZ") == 1
+    for command in ("^CI28", "^PW406", "^LL203"):
+        assert command in zpl
+
+
+def test_zpl_barcode_is_code128_of_the_accession_with_interpretation_line():
+    zpl = label_zpl(LABEL, tz=NEW_YORK)
+    match = re.search(r"\^BCN,(\d+),([YN]),([YN]),([YN]),A\^FD(\d+)\^FS", zpl)
+    assert match
+    assert match[2] == "Y"  # interpretation line printed
+    assert match[3] == "N"  # below the bars
+    assert match[5] == "00000123453"
+    assert "^FD00000123453^FS" in zpl
+
+
+def test_zpl_text_fields():
+    fields = zpl_fields(label_zpl(LABEL, tz=NEW_YORK))
+    assert fields == [
+        "MÜLLER, Jón Ólafsdóttir",
+        "MRN 12345678",
+        "DOB 1980-01-31",
+        "Lavender",
+        "(K2EDTA)",
+        "CBC, ANC",
+        "Coll 2025-03-04 09:15 jdoe",
+    ]
+
+
+def test_zpl_prints_the_collection_time_in_the_given_zone():
+    assert "Coll 2025-03-04 23:15 jdoe" in zpl_fields(label_zpl(LABEL, tz=ZoneInfo("Asia/Tokyo")))
+
+
+def test_zpl_name_cannot_inject_commands():
+    label = dataclasses.replace(
+        LABEL,
+        family_name="X^XZ~JA",
+        given_name="A_B^FS^XA~JR",
+        mrn="1^PQ99",
+        collector="~DGR:EVIL",
+        container="^XZ",
+        tests=("^XZ", "~JA"),
+    )
+    zpl = label_zpl(label, tz=NEW_YORK)
+    assert zpl.count("^XZ") == 1
+    assert zpl.endswith("^XZ")
+    assert zpl.count("^XA") == 1
+    assert "~" not in zpl  # no tilde command at all
+    commands = set(re.findall(r"\^([A-Z@][A-Z0-9@]?)", zpl))
+    assert commands <= {"XA", "CI", "PW", "LL", "LH", "FO", "A0", "FB", "FH", "FD", "FS", "BY", "BC", "PQ", "XZ"}
+    assert "^PQ1" in zpl
+    assert "^PQ99" not in zpl
+    fields = zpl_fields(zpl)
+    assert fields[0] == "X^XZ~JA, A_B^FS^XA~JR"  # printed as written
+    assert "MRN 1^PQ99" in fields
+
+
+def test_zpl_narrows_the_barcode_for_a_long_accession():
+    assert "^BY2^BC" in label_zpl(LABEL, tz=NEW_YORK)
+    long_label = dataclasses.replace(LABEL, accession="1" * 32)
+    zpl = label_zpl(long_label, tz=NEW_YORK)
+    assert "^BY1^BC" in zpl
+    assert f"^FD{'1' * 32}^FS" in zpl
+    assert decode_code128(pdf_rects(label_pdf(long_label, tz=NEW_YORK))) == "1" * 32
