@@ -5,6 +5,14 @@ class AlertKind(models.TextChoices):
     COLLECTION_OVERDUE = "collection_overdue", "Collection overdue"
     RESULT_OVERDUE = "result_overdue", "Result overdue"
     SPECIMEN_REJECTED = "specimen_rejected", "Specimen rejected"
+    CRITICAL_RESULT = "critical_result", "Critical result"
+    TOXICITY = "toxicity", "CTCAE grade 3 or higher"
+    RESULT_AMENDED = "result_amended", "Result amended"
+
+
+class AlertAudience(models.TextChoices):
+    CARE_TEAM = "care_team", "Care team"
+    ONCOLOGISTS = "oncologists", "Oncologists"
 
 
 class AlertSeverity(models.IntegerChoices):
@@ -26,3 +34,4 @@ class ResolutionReason(models.TextChoices):
     TEST_CANCELLED = "test_cancelled", "Monitoring test cancelled"
     SPECIMEN_REJECTED = "specimen_rejected", "Specimen rejected, recollection scheduled"
     RECOLLECTED = "recollected", "Specimen recollected"
+    RESULT_VERIFIED = "result_verified", "Verified result reported"

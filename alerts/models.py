@@ -6,7 +6,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from alerts.choices import AlertKind, AlertSeverity, AlertStatus, ResolutionReason
+from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
 from patients.models import NO_DELETE, Patient
 
 
@@ -22,6 +22,7 @@ class Alert(models.Model):
     subject_id = models.BigIntegerField()
     subject = GenericForeignKey("subject_type", "subject_id")
     summary = models.CharField(max_length=200)
+    audience = models.CharField(max_length=20, choices=AlertAudience.choices, default=AlertAudience.CARE_TEAM)
     raised_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

@@ -4,14 +4,24 @@ import hashlib
 
 from django.db.models import Count, Max, QuerySet
 
-from accounts.selectors import AnyUser
-from alerts.choices import AlertStatus
+from accounts.choices import Role
+from accounts.selectors import AnyUser, user_has_role
+from alerts.choices import AlertAudience, AlertStatus
 from alerts.models import Alert
 from patients.selectors import visible_patient_filter
 
 
+def _audience_filter(user: AnyUser) -> dict[str, object]:
+    """Nurses do not get the alerts meant for the oncologists (e.g. grade >= 3 toxicity)."""
+    if user_has_role(user, Role.NURSE) and not user_has_role(user, Role.ONCOLOGIST):
+        return {"audience": AlertAudience.CARE_TEAM}
+    return {}
+
+
 def alert_list(*, user: AnyUser) -> QuerySet[Alert]:
-    return Alert.objects.filter(**visible_patient_filter(user=user)).select_related("patient", "subject_type")
+    return Alert.objects.filter(**visible_patient_filter(user=user), **_audience_filter(user)).select_related(
+        "patient", "subject_type"
+    )
 
 
 def alert_inbox(*, user: AnyUser) -> QuerySet[Alert]:
@@ -25,13 +35,13 @@ def alert_inbox(*, user: AnyUser) -> QuerySet[Alert]:
 
 
 def alert_open_count(*, user: AnyUser) -> int:
-    return Alert.objects.filter(status=AlertStatus.OPEN, **visible_patient_filter(user=user)).count()
+    return alert_list(user=user).filter(status=AlertStatus.OPEN).count()
 
 
 def alert_inbox_etag(*, user: AnyUser) -> str:
     """A validator for the inbox: changes whenever an unresolved alert appears, changes or leaves."""
     summary = (
-        Alert.objects.filter(**visible_patient_filter(user=user))
+        alert_list(user=user)
         .exclude(status=AlertStatus.RESOLVED)
         .aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
     )

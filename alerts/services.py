@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
 
-from alerts.choices import AlertKind, AlertSeverity, AlertStatus, ResolutionReason
+from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
 from alerts.models import Alert
 from labflow.errors import Conflict
 from patients.choices import CareTeamRole
@@ -30,9 +30,9 @@ class AlertCondition:
 
 
 _RAISE_SQL = """
-INSERT INTO alerts_alert (kind, severity, status, patient_id, subject_type_id, subject_id, summary,
+INSERT INTO alerts_alert (kind, severity, status, patient_id, subject_type_id, subject_id, summary, audience,
                           raised_at, updated_at, acknowledge_comment, resolution_reason, resolve_comment)
-SELECT %(kind)s, %(severity)s, 'open', c.patient_id, %(subject_type)s, c.subject_id, c.summary,
+SELECT %(kind)s, %(severity)s, 'open', c.patient_id, %(subject_type)s, c.subject_id, c.summary, %(audience)s,
        COALESCE(%(now)s::timestamptz, statement_timestamp()), COALESCE(%(now)s::timestamptz, statement_timestamp()),
        '', '', ''
 FROM unnest(%(subject_ids)s::bigint[], %(patient_ids)s::bigint[], %(summaries)s::text[])
@@ -49,6 +49,7 @@ def alerts_raise(
     subject_model: type[models.Model],
     conditions: Sequence[AlertCondition],
     now: datetime | None = None,
+    audience: AlertAudience = AlertAudience.CARE_TEAM,
 ) -> list[int]:
     """Raise one alert per condition, set-based; a condition that ever had an alert gets none.
 
@@ -58,6 +59,7 @@ def alerts_raise(
         return []
     params: dict[str, Any] = {
         "kind": kind.value,
+        "audience": audience.value,
         "severity": int(severity),
         "subject_type": ContentType.objects.get_for_model(subject_model).pk,
         "now": now,

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from alerts.api.views import AlertViewSet
 from monitoring.api.views import LabTestViewSet, MonitoringTestViewSet
 from patients.api.views import CareTeamViewSet, PatientViewSet
+from results.api.views import CriticalCallViewSet, ResultViewSet
 from specimens.api.views import CollectionListView, ContainerViewSet, RequirementViewSet, SpecimenViewSet
 
 router = DefaultRouter()
@@ -15,5 +16,7 @@ router.register("alerts", AlertViewSet, basename="alert")
 router.register("specimens", SpecimenViewSet, basename="specimen")
 router.register("containers", ContainerViewSet, basename="container")
 router.register("specimen-requirements", RequirementViewSet, basename="specimen-requirement")
+router.register("results", ResultViewSet, basename="result")
+router.register("critical-calls", CriticalCallViewSet, basename="critical-call")
 
 urlpatterns = [path("collection-list/", CollectionListView.as_view(), name="collection-list"), *router.urls]

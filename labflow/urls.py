@@ -14,6 +14,7 @@ urlpatterns = [
     path("patients/<int:pk>/", patient_chart, name="patient-chart"),
     path("monitoring/", include("monitoring.urls")),
     path("specimens/", include("specimens.urls")),
+    path("results/", include("results.urls")),
     path("api/", include("labflow.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes; scripts stay same-origin (split view, no inline script).

@@ -27,6 +27,9 @@ class LabTest(models.Model):
     turnaround = models.DurationField(
         default=timedelta(hours=4), help_text="Time from collection within which a verified result is expected."
     )
+    components = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="panels", help_text="For a panel: the analytes it reports."
+    )
     active = models.BooleanField(default=True)
 
     class Meta:

@@ -80,6 +80,19 @@ def monitoring_test_record_collection(*, monitoring_test: MonitoringTest, user: 
 
 
 @transaction.atomic
+def monitoring_test_record_result(*, monitoring_test: MonitoringTest, user: User, now: datetime) -> MonitoringTest:
+    """Every analyte of the test has a verified result: the test is satisfied and a result-overdue
+    alert resolves itself."""
+    locked = _locked(monitoring_test, AWAITING_RESULT, "record a result")
+    locked.status = MonitoringTestStatus.SATISFIED
+    locked.save(update_fields=["status"])
+    alerts_resolve_for_subject(
+        subject=locked, kinds=[AlertKind.RESULT_OVERDUE], reason=ResolutionReason.RESULT_VERIFIED, now=now, user=user
+    )
+    return locked
+
+
+@transaction.atomic
 def monitoring_test_schedule_recollection(
     *, monitoring_test: MonitoringTest, user: User, now: datetime, grace_period: timedelta, reason: str
 ) -> MonitoringTest:

@@ -21,7 +21,10 @@ def reference_db(transactional_db):
         ("monitoring.migrations.0006_seed_panels", "seed"),
         ("specimens.migrations.0002_accession_sequence_and_catalogue", "seed"),
         ("accounts.migrations.0001_roles", "create_roles"),
+        ("monitoring.migrations.0008_seed_panel_components", "seed"),
+        ("results.migrations.0002_seed_catalogue", "seed"),
         ("accounts.migrations.0002_specimen_permissions", "grant"),
+        ("accounts.migrations.0003_result_permissions", "grant"),
     ):
         getattr(importlib.import_module(module), function)(django_apps, None)
 
@@ -72,10 +75,12 @@ def api():
 
 
 @pytest.fixture
-def api_as(api):
+def api_as(db):
+    """A fresh API client logged in as `user` (clients for two users can be used side by side)."""
+
     def login(user):
-        api.force_authenticate(user=None)
-        api.force_login(user)
-        return api
+        client = APIClient()
+        client.force_login(user)
+        return client
 
     return login

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.selectors import acting_user
+from alerts.selectors import alert_list
+from results.api.serializers import (
+    AmendSerializer,
+    CommentSerializer,
+    CriticalCallSerializer,
+    ResultEntrySerializer,
+    ResultIdsSerializer,
+    ResultSerializer,
+    VerifyOutcomeSerializer,
+)
+from results.choices import ResultFlag, ResultStatus
+from results.models import CriticalCall, Result
+from results.selectors import result_history, result_list, review_inbox
+from results.services import (
+    ResultEntry,
+    critical_call_record,
+    result_amend,
+    results_enter,
+    results_review,
+    results_verify,
+)
+
+
+class ResultFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=ResultStatus.choices)
+    flag = django_filters.MultipleChoiceFilter(choices=ResultFlag.choices)
+    ctcae_grade_min = django_filters.NumberFilter(field_name="ctcae_grade", lookup_expr="gte")
+    reviewed = django_filters.BooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
+    observed_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Result
+        fields = ["patient", "specimen", "lab_test", "status", "flag", "is_current", "delta_flag", "observed_at"]
+
+
+class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Result]):
+    """Lab results, scoped to the user's care teams (all patients for lab staff)."""
+
+    queryset = Result.objects.none()  # for the schema; requests use get_queryset
+    serializer_class = ResultSerializer
+    filterset_class = ResultFilterSet
+    required_permissions = {
+        "list": "results.view_result",
+        "retrieve": "results.view_result",
+        "history": "results.view_result",
+        "review_inbox": "results.review_result",
+        "create": "results.enter_result",
+        "verify": "results.verify_result",
+        "verify_batch": "results.verify_result",
+        "amend": "results.amend_result",
+        "review": "results.review_result",
+        "review_batch": "results.review_result",
+    }
+
+    def get_queryset(self) -> QuerySet[Result]:
+        return result_list(user=self.request.user)
+
+    def _visible(self, ids: list[int]) -> list[Result]:
+        return list(self.get_queryset().filter(pk__in=ids))
+
+    @extend_schema(request=ResultEntrySerializer, responses={201: ResultSerializer(many=True)})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Enter results for one specimen: stored preliminary, flagged and graded."""
+        data = ResultEntrySerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        specimen = data.validated_data["specimen"]
+        entries = [ResultEntry(specimen, r["lab_test"], r["value"], r["unit"]) for r in data.validated_data["results"]]
+        rows = results_enter(entries=entries, user=acting_user(request), now=timezone.now())
+        return Response(ResultSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ResultSerializer})
+    @action(detail=True, methods=["post"])
+    def verify(self, request: Request, pk: str | None = None) -> Response:
+        """Verify one result; verifying your own is refused (403)."""
+        outcome = results_verify(results=[self.get_object()], user=acting_user(request), now=timezone.now())
+        return Response(ResultSerializer(outcome.verified[0]).data)
+
+    @extend_schema(
+        request=ResultIdsSerializer, responses={200: VerifyOutcomeSerializer}, operation_id="results_verify_batch"
+    )
+    @action(detail=False, methods=["post"], url_path="verify")
+    def verify_batch(self, request: Request) -> Response:
+        """Verify a batch; your own results are skipped and listed."""
+        data = ResultIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rows = self._visible(data.validated_data["results"])
+        outcome = results_verify(results=rows, user=acting_user(request), now=timezone.now())
+        body = {
+            "verified": ResultSerializer(outcome.verified, many=True).data,
+            "skipped_own": [r.pk for r in outcome.skipped_own],
+            "alerts": outcome.alerts,
+        }
+        return Response(body)
+
+    @extend_schema(request=AmendSerializer, responses={201: ResultSerializer})
+    @action(detail=True, methods=["post"])
+    def amend(self, request: Request, pk: str | None = None) -> Response:
+        data = AmendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        amended = result_amend(
+            result=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
+        )
+        return Response(ResultSerializer(amended).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: ResultSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """Every version of the result, the original first."""
+        rows = result_history(result=self.get_object()).order_by("version")
+        return Response(ResultSerializer(rows, many=True).data)
+
+    @extend_schema(request=CommentSerializer, responses={200: ResultSerializer})
+    @action(detail=True, methods=["post"])
+    def review(self, request: Request, pk: str | None = None) -> Response:
+        data = CommentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        (row,) = results_review(
+            results=[self.get_object()], user=acting_user(request), now=timezone.now(), **data.validated_data
+        )
+        return Response(ResultSerializer(row).data)
+
+    @extend_schema(
+        request=ResultIdsSerializer, responses={200: ResultSerializer(many=True)}, operation_id="results_review_batch"
+    )
+    @action(detail=False, methods=["post"], url_path="review")
+    def review_batch(self, request: Request) -> Response:
+        data = ResultIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rows = results_review(
+            results=self._visible(data.validated_data["results"]),
+            user=acting_user(request),
+            now=timezone.now(),
+            comment=data.validated_data["comment"],
+        )
+        return Response(ResultSerializer(rows, many=True).data)
+
+    @extend_schema(responses={200: ResultSerializer(many=True)})
+    @action(detail=False, methods=["get"], url_path="review-inbox")
+    def review_inbox(self, request: Request) -> Response:
+        """Verified results not yet reviewed: critical first, then CTCAE grade, newest first."""
+        page = self.paginate_queryset(review_inbox(user=request.user))
+        return self.get_paginated_response(ResultSerializer(page, many=True).data)
+
+
+class CriticalCallViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[CriticalCall]):
+    """Read-back log of critical-result calls."""
+
+    queryset = CriticalCall.objects.none()
+    serializer_class = CriticalCallSerializer
+    filterset_fields = ["alert"]
+    required_permissions = {
+        "list": "results.view_criticalcall",
+        "retrieve": "results.view_criticalcall",
+        "create": "results.add_criticalcall",
+    }
+
+    def get_queryset(self) -> QuerySet[CriticalCall]:
+        return CriticalCall.objects.filter(alert__in=alert_list(user=self.request.user))
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = CriticalCallSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        call = critical_call_record(user=acting_user(request), now=timezone.now(), **data.validated_data)
+        return Response(CriticalCallSerializer(call).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.db import models
+
+from alerts.models import Alert
+from monitoring.models import LabTest
+from patients.models import NO_DELETE, Patient
+from results.choices import ResultFlag, ResultSource, ResultStatus, Sex, ValueType
+from specimens.models import Specimen
+
+
+@pghistory.track()
+class ResultSpec(models.Model):
+    """How a catalogue analyte is resulted: unit, value type, CTCAE term, delta check."""
+
+    lab_test = models.OneToOneField(LabTest, on_delete=models.PROTECT, related_name="result_spec")
+    unit = models.CharField("UCUM unit", max_length=30, blank=True)
+    value_type = models.CharField(max_length=2, choices=ValueType.choices, default=ValueType.NUMERIC)
+    decimal_places = models.PositiveSmallIntegerField(default=1)
+    ctcae_term_low = models.CharField("CTCAE term when low", max_length=80, blank=True)
+    ctcae_term_high = models.CharField("CTCAE term when high", max_length=80, blank=True)
+    delta_percent = models.DecimalField(
+        max_digits=6, decimal_places=1, null=True, blank=True, help_text="Flag a change larger than this percentage"
+    )
+    delta_absolute = models.DecimalField(
+        max_digits=12, decimal_places=3, null=True, blank=True, help_text="... or larger than this, in the unit"
+    )
+    delta_window = models.DurationField(null=True, blank=True, help_text="Compare with results this recent")
+
+    class Meta:
+        ordering = ["lab_test__name"]
+
+    def __str__(self) -> str:
+        return f"{self.lab_test.name} [{self.unit}]"
+
+
+@pghistory.track()
+class ReferenceRange(models.Model):
+    """Reference and critical limits, by sex and age band; the most specific matching row applies."""
+
+    lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="reference_ranges")
+    sex = models.CharField(max_length=1, choices=Sex.choices, blank=True)
+    age_min_years = models.PositiveSmallIntegerField(default=0)
+    age_max_years = models.PositiveSmallIntegerField(default=150)
+    low = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    high = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    critical_low = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    critical_high = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+
+    class Meta:
+        ordering = ["lab_test__name", "sex", "age_min_years"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(age_min_years__lte=models.F("age_max_years")), name="range_age_band_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        band = f"{self.sex or 'any'} {self.age_min_years}-{self.age_max_years}"
+        return f"{self.lab_test.name} {band}: {self.low}-{self.high}"
+
+
+@pghistory.track()
+class Result(models.Model):
+    """One version of a result. An amendment is a new row that `supersedes` the verified one; the
+    original stays (is_current=False). `root` is the first version: alerts are about it."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="results")
+    specimen = models.ForeignKey(Specimen, on_delete=models.PROTECT, related_name="results")
+    lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
+    value_numeric = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    value_text = models.CharField(max_length=200, blank=True)
+    unit = models.CharField(max_length=30, blank=True)
+    received_value = models.CharField(max_length=60, blank=True)
+    received_unit = models.CharField(max_length=30, blank=True)
+    observed_at = models.DateTimeField()
+
+    reference_low = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    reference_high = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    flag = models.CharField(max_length=2, choices=ResultFlag.choices, blank=True)
+    delta_flag = models.BooleanField(default=False)
+    ctcae_term = models.CharField(max_length=80, blank=True)
+    ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True)
+    ctcae_version = models.CharField(max_length=10, blank=True)
+    ctcae_lab_only = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=20, choices=ResultStatus.choices, default=ResultStatus.PRELIMINARY)
+    version = models.PositiveSmallIntegerField(default=1)
+    root = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="versions")
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    is_current = models.BooleanField(default=True)
+    amendment_reason = models.TextField(blank=True)
+
+    source = models.CharField(max_length=10, choices=ResultSource.choices, default=ResultSource.MANUAL)
+    message_control_id = models.CharField(max_length=60, blank=True)
+    entered_at = models.DateTimeField()
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-observed_at", "-id"]
+        triggers = [NO_DELETE]
+        permissions = [
+            ("enter_result", "Can enter and import results"),
+            ("verify_result", "Can verify results entered by others"),
+            ("amend_result", "Can amend verified results"),
+            ("review_result", "Can review verified results (oncologist sign-off)"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["specimen", "lab_test"], condition=models.Q(is_current=True), name="result_one_current"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="preliminary") | models.Q(verified_at__isnull=False),
+                name="result_verified_has_time",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(verified_by__isnull=True) | ~models.Q(verified_by=models.F("entered_by")),
+                name="result_not_self_verified",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "lab_test", "-observed_at"], name="result_trend_idx"),
+            models.Index(
+                fields=["-ctcae_grade", "-verified_at"],
+                condition=models.Q(is_current=True, reviewed_at__isnull=True, status__in=["final", "amended"]),
+                name="result_review_inbox_idx",
+            ),
+            models.Index(fields=["status"], condition=models.Q(status="preliminary"), name="result_unverified_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab_test.name} {self.display_value} ({self.status})"
+
+    @property
+    def display_value(self) -> str:
+        if self.value_numeric is None:
+            return self.value_text
+        return f"{self.value_numeric.normalize():f} {self.unit}".strip()
+
+
+class CriticalCall(models.Model):
+    """Read-back log of a critical result call (Joint Commission NPSG.02.03.01). Append-only."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="critical_calls")
+    called_at = models.DateTimeField()
+    caller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recipient = models.CharField(max_length=120, help_text="Who took the call (name, role)")
+    read_back_confirmed = models.BooleanField(
+        help_text="The recipient read back two patient identifiers and the value."
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["called_at", "id"]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"Call about alert {self.alert_id} at {self.called_at:%H:%M}"

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
+from accounts.selectors import AnyUser
+from monitoring.models import LabTest
+from patients.models import Patient
+from patients.selectors import visible_patient_filter
+from results.choices import VERIFIED, ResultFlag, ResultStatus
+from results.models import Result
+from specimens.models import Specimen
+
+
+def result_list(*, user: AnyUser) -> QuerySet[Result]:
+    return Result.objects.filter(**visible_patient_filter(user=user)).select_related(
+        "patient", "lab_test", "specimen", "entered_by", "verified_by", "reviewed_by"
+    )
+
+
+def results_to_verify(*, user: User) -> QuerySet[Result]:
+    """Preliminary results entered by someone else: the user's verification queue."""
+    return (
+        result_list(user=user)
+        .filter(status=ResultStatus.PRELIMINARY)
+        .exclude(entered_by=user)
+        .order_by("entered_at", "id")
+    )
+
+
+def review_inbox(*, user: AnyUser) -> QuerySet[Result]:
+    """Verified current results not yet reviewed: critical first, then by CTCAE grade, newest first."""
+    critical = Case(
+        When(flag__in=[ResultFlag.CRITICAL_LOW, ResultFlag.CRITICAL_HIGH], then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    return (
+        result_list(user=user)
+        .filter(status__in=VERIFIED, is_current=True, reviewed_at__isnull=True)
+        .annotate(is_critical=critical)
+        .order_by("-is_critical", "-ctcae_grade", "-verified_at", "-id")
+    )
+
+
+def result_history(*, result: Result) -> QuerySet[Result]:
+    root = result.root_id or result.pk
+    return Result.objects.filter(pk=root) | Result.objects.filter(root_id=root)
+
+
+@dataclass
+class GridRow:
+    lab_test: LabTest
+    current: Result | None
+    previous: Result | None
+
+
+def entry_grid(*, specimen: Specimen) -> list[GridRow]:
+    """The analytes a specimen's tests call for, each with its current result and the patient's previous one."""
+    analytes: dict[int, LabTest] = {}
+    for test in specimen.monitoring_tests.select_related("lab_test").prefetch_related("lab_test__components"):
+        for analyte in test.lab_test.components.all() or [test.lab_test]:
+            analytes[analyte.pk] = analyte
+    current = {r.lab_test_id: r for r in Result.objects.filter(specimen=specimen, is_current=True)}
+    previous: dict[int, Result] = {}
+    earlier = (
+        Result.objects.filter(
+            patient_id=specimen.patient_id,
+            lab_test_id__in=analytes,
+            status__in=VERIFIED,
+            is_current=True,
+            observed_at__lt=specimen.collected_at,
+        )
+        .order_by("lab_test_id", "-observed_at")
+        .distinct("lab_test_id")
+    )
+    for row in earlier:
+        previous[row.lab_test_id] = row
+    ordered = sorted(analytes.values(), key=lambda t: t.name)
+    return [GridRow(t, current.get(t.pk), previous.get(t.pk)) for t in ordered]
+
+
+@dataclass
+class TrendPoint:
+    at: datetime
+    value: Decimal
+    flag: str
+    grade: int | None
+
+
+@dataclass
+class Trend:
+    lab_test: LabTest
+    unit: str
+    reference_low: Decimal | None
+    reference_high: Decimal | None
+    points: list[TrendPoint]
+
+
+def patient_trends(*, user: AnyUser, patient: Patient) -> list[Trend]:
+    """Verified numeric results per analyte, oldest first, with the latest reference band."""
+    rows = (
+        result_list(user=user)
+        .filter(patient=patient, status__in=VERIFIED, is_current=True, value_numeric__isnull=False)
+        .order_by("lab_test__name", "observed_at")
+    )
+    series: dict[int, Trend] = {}
+    points: dict[int, list[TrendPoint]] = defaultdict(list)
+    for r in rows:
+        assert r.value_numeric is not None
+        series[r.lab_test_id] = Trend(r.lab_test, r.unit, r.reference_low, r.reference_high, points[r.lab_test_id])
+        points[r.lab_test_id].append(TrendPoint(r.observed_at, r.value_numeric, r.flag, r.ctcae_grade))
+    return list(series.values())

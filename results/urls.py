@@ -1,0 +1,15 @@
+from django.urls import path
+
+from results import views
+
+app_name = "results"
+
+urlpatterns = [
+    path("specimen/<int:specimen_pk>/enter/", views.enter, name="enter"),
+    path("verify/", views.verify_queue, name="verify"),
+    path("review/", views.review, name="review"),
+    path("<int:pk>/", views.result_page, name="detail"),
+    path("<int:pk>/amend/", views.amend, name="amend"),
+    path("patient/<int:patient_pk>/", views.timeline, name="timeline"),
+    path("alerts/<int:alert_pk>/call/", views.critical_call, name="critical-call"),
+]

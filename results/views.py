@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.selectors import acting_user
+from alerts.selectors import alert_list
+from labflow.errors import Conflict
+from monitoring.models import LabTest
+from patients.selectors import patient_list
+from results.selectors import entry_grid, patient_trends, result_history, result_list, results_to_verify, review_inbox
+from results.services import (
+    ResultEntry,
+    critical_call_record,
+    result_amend,
+    results_enter,
+    results_review,
+    results_verify,
+)
+from results.trends import trend_chart_data
+from specimens.selectors import specimen_detail
+
+
+def _messages(error: ValidationError | Conflict | PermissionDenied) -> str:
+    return " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@permission_required("results.enter_result", raise_exception=True)
+def enter(request: HttpRequest, specimen_pk: int) -> HttpResponse:
+    """Keyboard-only grid: one row per analyte, previous value beside the input; Enter moves down."""
+    specimen = get_object_or_404(specimen_detail(user=request.user), pk=specimen_pk)
+    rows = entry_grid(specimen=specimen)
+    status = 200
+    if request.method == "POST":
+        tests = {t.pk: t for t in LabTest.objects.filter(pk__in=[r.lab_test.pk for r in rows])}
+        entries = [
+            ResultEntry(
+                specimen,
+                tests[row.lab_test.pk],
+                request.POST.get(f"value-{row.lab_test.pk}", ""),
+                request.POST.get(f"unit-{row.lab_test.pk}", ""),
+            )
+            for row in rows
+            if row.current is None and request.POST.get(f"value-{row.lab_test.pk}", "").strip()
+        ]
+        if not entries:
+            messages.error(request, "Enter at least one value.")
+            status = 400
+        else:
+            try:
+                results_enter(entries=entries, user=acting_user(request), now=timezone.now())
+            except (ValidationError, Conflict) as error:
+                messages.error(request, _messages(error))
+                status = 400 if isinstance(error, ValidationError) else 409
+            else:
+                messages.success(request, f"{len(entries)} results entered; another technician verifies them.")
+                return redirect("results:enter", specimen_pk=specimen.pk)
+    return render(request, "results/enter.html", {"specimen": specimen, "rows": rows}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@permission_required("results.verify_result", raise_exception=True)
+def verify_queue(request: HttpRequest) -> HttpResponse:
+    """Results entered by others, oldest first; verify one, some or all at once."""
+    queue = results_to_verify(user=acting_user(request))
+    if request.method == "POST":
+        chosen = [int(pk) for pk in request.POST.getlist("results") if pk.isdigit()]
+        rows = list(result_list(user=request.user).filter(pk__in=chosen))
+        if rows:
+            try:
+                outcome = results_verify(results=rows, user=acting_user(request), now=timezone.now())
+                messages.success(
+                    request, f"Verified {len(outcome.verified)}; skipped {len(outcome.skipped_own)} of your own."
+                )
+            except (Conflict, PermissionDenied) as error:
+                messages.error(request, _messages(error))
+        return redirect("results:verify")
+    return render(request, "results/verify.html", {"results": queue[:500]})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@permission_required("results.review_result", raise_exception=True)
+def review(request: HttpRequest) -> HttpResponse:
+    """The oncologist's inbox: critical and grade >= 3 first; sign off one by one or as a batch."""
+    if request.method == "POST":
+        chosen = [int(pk) for pk in request.POST.getlist("results") if pk.isdigit()]
+        rows = list(result_list(user=request.user).filter(pk__in=chosen))
+        try:
+            done = results_review(
+                results=rows, user=acting_user(request), now=timezone.now(), comment=request.POST.get("comment", "")
+            )
+            messages.success(request, f"Reviewed {len(done)} results.")
+        except Conflict as error:
+            messages.error(request, str(error))
+        return redirect("results:review")
+    return render(request, "results/review.html", {"results": review_inbox(user=request.user)[:500]})
+
+
+@login_required
+@require_GET
+@permission_required("results.view_result", raise_exception=True)
+def result_page(request: HttpRequest, pk: int) -> HttpResponse:
+    result = get_object_or_404(result_list(user=request.user), pk=pk)
+    history = result_history(result=result).select_related("entered_by", "verified_by").order_by("version")
+    return render(request, "results/result.html", {"result": result, "history": history})
+
+
+@login_required
+@require_POST
+@permission_required("results.amend_result", raise_exception=True)
+def amend(request: HttpRequest, pk: int) -> HttpResponse:
+    result = get_object_or_404(result_list(user=request.user), pk=pk)
+    try:
+        result_amend(
+            result=result,
+            value=request.POST.get("value", ""),
+            unit=request.POST.get("unit", ""),
+            reason=request.POST.get("reason", ""),
+            user=acting_user(request),
+            now=timezone.now(),
+        )
+        messages.success(request, "Amendment entered; it takes effect once another technician verifies it.")
+    except (ValidationError, Conflict) as error:
+        messages.error(request, _messages(error))
+    return redirect("results:detail", pk=pk)
+
+
+@login_required
+@require_GET
+@permission_required("results.view_result", raise_exception=True)
+def timeline(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_object_or_404(patient_list(user=request.user), pk=patient_pk)
+    trends = patient_trends(user=request.user, patient=patient)
+    return render(
+        request, "results/timeline.html", {"patient": patient, "trends": trends, "chart_data": trend_chart_data(trends)}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@permission_required("results.add_criticalcall", raise_exception=True)
+def critical_call(request: HttpRequest, alert_pk: int) -> HttpResponse:
+    """Log the phone call of a critical result, with the recipient's read-back."""
+    alert = get_object_or_404(alert_list(user=request.user), pk=alert_pk)
+    status = 200
+    if request.method == "POST":
+        try:
+            critical_call_record(
+                alert=alert,
+                user=acting_user(request),
+                now=timezone.now(),
+                recipient=request.POST.get("recipient", ""),
+                read_back_confirmed=request.POST.get("read_back_confirmed") == "on",
+                note=request.POST.get("note", "")[:2000],
+            )
+            messages.success(request, "Call logged.")
+            return redirect("results:critical-call", alert_pk=alert.pk)
+        except ValidationError as error:
+            messages.error(request, _messages(error))
+            status = 400
+    calls = alert.critical_calls.select_related("caller")
+    return render(request, "results/critical_call.html", {"alert": alert, "calls": calls}, status=status)

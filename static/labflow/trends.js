@@ -1,0 +1,50 @@
+// Draw each lab trend: points (red when flagged), the reference band, CTCAE grade bands and dose dates.
+(function () {
+  const data = JSON.parse(document.getElementById("trend-data").textContent);
+  const gradeColours = { 1: "rgba(255,214,102,0.18)", 2: "rgba(255,159,67,0.2)", 3: "rgba(238,82,83,0.2)", 4: "rgba(136,14,79,0.22)" };
+  const bands = {
+    id: "bands",
+    beforeDatasetsDraw(chart, _args, options) {
+      const { ctx, chartArea, scales } = chart;
+      const fill = (from, to, colour) => {
+        const top = scales.y.getPixelForValue(Math.min(to, scales.y.max));
+        const bottom = scales.y.getPixelForValue(Math.max(from, scales.y.min));
+        if (bottom <= top) return;
+        ctx.fillStyle = colour;
+        ctx.fillRect(chartArea.left, top, chartArea.right - chartArea.left, bottom - top);
+      };
+      ctx.save();
+      for (const band of options.grades) fill(band.from, band.to, gradeColours[band.grade] || "transparent");
+      const ref = options.reference;
+      if (ref.low !== null || ref.high !== null) fill(ref.low ?? scales.y.min, ref.high ?? scales.y.max, "rgba(100,116,139,0.18)");
+      ctx.strokeStyle = "#334155";
+      ctx.setLineDash([4, 4]);
+      for (const dose of options.doses) {
+        const x = scales.x.getPixelForValue(Date.parse(dose));
+        if (x < chartArea.left || x > chartArea.right) continue;
+        ctx.beginPath(); ctx.moveTo(x, chartArea.top); ctx.lineTo(x, chartArea.bottom); ctx.stroke();
+      }
+      ctx.restore();
+    },
+  };
+  for (const trend of data) {
+    const canvas = document.querySelector(`canvas[data-trend="${trend.id}"]`);
+    if (!canvas) continue;
+    const points = trend.points.map((p) => ({ x: Date.parse(p.x), y: p.y, flag: p.flag, grade: p.grade }));
+    const xs = points.map((p) => p.x).concat(trend.doses.map((d) => Date.parse(d)));
+    const chart = new Chart(canvas, {
+      type: "line",
+      data: { datasets: [{ label: `${trend.name} (${trend.unit})`, data: points, borderColor: "#1f5fbf",
+        pointBackgroundColor: points.map((p) => (p.flag && p.flag !== "N" ? "#b00020" : "#1f5fbf")), pointRadius: 4 }] },
+      options: {
+        animation: false, maintainAspectRatio: false, parsing: false,
+        scales: { x: { type: "linear", min: Math.min(...xs) - 3600e3, max: Math.max(...xs) + 3600e3,
+          ticks: { callback: (v) => new Date(v).toISOString().slice(0, 10) } }, y: { beginAtZero: false } },
+        plugins: { legend: { display: false }, bands: { grades: trend.grade_bands, reference: trend.reference, doses: trend.doses },
+          tooltip: { callbacks: { label: (c) => `${c.raw.y} ${trend.unit}${c.raw.flag ? " " + c.raw.flag : ""}${c.raw.grade ? " G" + c.raw.grade : ""}` } } },
+      },
+      plugins: [bands],
+    });
+    canvas.dataset.ready = String(chart.data.datasets[0].data.length);
+  }
+})();
