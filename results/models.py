@@ -73,6 +73,7 @@ class Result(models.Model):
     lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
     value_numeric = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     value_text = models.CharField(max_length=200, blank=True)
+    decimal_places = models.PositiveSmallIntegerField(default=2, help_text="Reporting precision of the value")
     unit = models.CharField(max_length=30, blank=True)
     received_value = models.CharField(max_length=60, blank=True)
     received_unit = models.CharField(max_length=30, blank=True)
@@ -149,7 +150,7 @@ class Result(models.Model):
     def display_value(self) -> str:
         if self.value_numeric is None:
             return self.value_text
-        return f"{self.value_numeric.normalize():f} {self.unit}".strip()
+        return f"{self.value_numeric:.{self.decimal_places}f} {self.unit}".strip()
 
 
 class CriticalCall(models.Model):

@@ -1,0 +1,138 @@
+"""The results web UI: entry grid, verification queue, review inbox, result page, trends, call log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accounts.choices import Role
+from alerts.choices import AlertKind
+from alerts.models import Alert
+from results.models import Result
+from tests import factories
+from tests.results.helpers import analyte, collected_specimen
+
+pytestmark = pytest.mark.django_db
+
+
+def _enter(client, specimen, name, value, unit):
+    test = analyte(name).pk
+    return client.post(f"/results/specimen/{specimen.pk}/enter/", {f"value-{test}": value, f"unit-{test}": unit})
+
+
+@pytest.fixture
+def technician_2(db):
+    return factories.make_user(Role.LAB_TECHNICIAN, None, "tech2")
+
+
+def test_entry_grid_shows_previous_values_and_stores_entries(client, nurse_a, technician, technician_2, patient_a):
+    earlier = collected_specimen(patient_a, nurse_a, "Potassium", "Sodium")
+    client.force_login(technician)
+    k, na = analyte("Potassium").pk, analyte("Sodium").pk
+    response = client.post(f"/results/specimen/{earlier.pk}/enter/", {f"value-{k}": "4.0", f"unit-{k}": "mmol/L"})
+    assert response.status_code == 302
+    client.force_login(technician_2)
+    client.post("/results/verify/", {"results": list(Result.objects.values_list("pk", flat=True))})
+
+    later = collected_specimen(patient_a, nurse_a, "Potassium", "Sodium")
+    client.force_login(technician)
+    page = client.get(f"/results/specimen/{later.pk}/enter/").content.decode()
+    assert "4.0 mmol/L" in page  # the previous potassium beside the input
+    assert page.count('data-testid="value-input"') == 2
+    bad = client.post(f"/results/specimen/{later.pk}/enter/", {f"value-{k}": "4.4", f"unit-{k}": "U/L"})
+    assert bad.status_code == 400
+    assert "Cannot convert" in bad.content.decode()
+    good = client.post(
+        f"/results/specimen/{later.pk}/enter/",
+        {f"value-{k}": "4.4", f"unit-{k}": "mmol/L", f"value-{na}": "139", f"unit-{na}": "mmol/L"},
+    )
+    assert good.status_code == 302
+    assert Result.objects.filter(specimen=later).count() == 2
+
+
+def test_verify_queue_excludes_own_and_review_inbox_signs_off(
+    client, nurse_a, oncologist_a, technician, technician_2, patient_a
+):
+    specimen = collected_specimen(patient_a, nurse_a, "Potassium")
+    client.force_login(technician)
+    client.post(
+        f"/results/specimen/{specimen.pk}/enter/",
+        {f"value-{analyte('Potassium').pk}": "6.9", f"unit-{analyte('Potassium').pk}": "mmol/L"},
+    )
+    assert 'data-testid="verify-row"' not in client.get("/results/verify/").content.decode()
+    client.force_login(technician_2)
+    queue = client.get("/results/verify/").content.decode()
+    assert queue.count('data-testid="verify-row"') == 1
+    result = Result.objects.get()
+    client.post("/results/verify/", {"results": [result.pk]})
+    result.refresh_from_db()
+    assert result.status == "final"
+    assert Alert.objects.filter(kind=AlertKind.CRITICAL_RESULT).count() == 1
+
+    client.force_login(oncologist_a)
+    review = client.get("/results/review/").content.decode()
+    assert "Potassium" in review
+    assert "HH" in review
+    client.post("/results/review/", {"results": [result.pk], "comment": "Repeat K, ECG"})
+    result.refresh_from_db()
+    assert result.reviewed_by == oncologist_a
+    assert result.review_comment == "Repeat K, ECG"
+
+
+def test_timeline_has_chart_data_with_reference_and_grade_bands(
+    client, nurse_a, oncologist_a, technician, technician_2, patient_a
+):
+    for value in ("30", "26"):
+        specimen = collected_specimen(patient_a, nurse_a, "Platelets")
+        client.force_login(technician)
+        _enter(client, specimen, "Platelets", value, "10*3/uL")
+        client.force_login(technician_2)
+        client.post(
+            "/results/verify/",
+            {"results": list(Result.objects.filter(status="preliminary").values_list("pk", flat=True))},
+        )
+    client.force_login(oncologist_a)
+    response = client.get(f"/results/patient/{patient_a.pk}/")
+    assert response.status_code == 200
+    (chart,) = response.context["chart_data"]
+    assert chart["name"] == "Platelets"
+    assert [p["y"] for p in chart["points"]] == [30.0, 26.0]
+    assert chart["reference"] == {"low": 150.0, "high": 400.0}
+    grades = [band["grade"] for band in chart["grade_bands"]]
+    assert grades == [4, 3, 2, 1]  # <25, 25-49, 50-74, 75-LLN (x10^9/L)
+    assert json.dumps(chart)  # serialisable for the page
+    assert 'data-testid="trend-chart"' in response.content.decode()
+
+
+def test_result_page_shows_versions_and_amend_form(client, nurse_a, technician, technician_2, patient_a):
+    specimen = collected_specimen(patient_a, nurse_a, "Haemoglobin")
+    client.force_login(technician)
+    client.post(
+        f"/results/specimen/{specimen.pk}/enter/",
+        {f"value-{analyte('Haemoglobin').pk}": "9.0", f"unit-{analyte('Haemoglobin').pk}": "g/dL"},
+    )
+    result = Result.objects.get()
+    client.force_login(technician_2)
+    client.post("/results/verify/", {"results": [result.pk]})
+    response = client.post(f"/results/{result.pk}/amend/", {"value": "9.5", "unit": "g/dL", "reason": "Re-run"})
+    assert response.status_code == 302
+    page = client.get(f"/results/{result.pk}/").content.decode()
+    assert "Re-run" in page
+    assert page.count("<tr><td>") >= 2
+
+
+def test_critical_call_page_logs_a_read_back(client, nurse_a, technician, technician_2, patient_a):
+    specimen = collected_specimen(patient_a, nurse_a, "Potassium")
+    client.force_login(technician)
+    client.post(
+        f"/results/specimen/{specimen.pk}/enter/",
+        {f"value-{analyte('Potassium').pk}": "2.4", f"unit-{analyte('Potassium').pk}": "mmol/L"},
+    )
+    client.force_login(technician_2)
+    client.post("/results/verify/", {"results": list(Result.objects.values_list("pk", flat=True))})
+    alert = Alert.objects.get(kind=AlertKind.CRITICAL_RESULT)
+    url = f"/results/alerts/{alert.pk}/call/"
+    assert client.post(url, {"recipient": "RN Rossi"}).status_code == 400
+    assert client.post(url, {"recipient": "RN Rossi", "read_back_confirmed": "on"}).status_code == 302
+    assert "RN Rossi" in client.get(url).content.decode()
