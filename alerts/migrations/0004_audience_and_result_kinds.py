@@ -6,56 +6,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0003_result_and_rejection_kinds'),
+        ("alerts", "0003_result_and_rejection_kinds"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='alert',
-            name='insert_insert',
+            model_name="alert",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='alert',
-            name='update_update',
+            model_name="alert",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='alert',
-            name='audience',
-            field=models.CharField(choices=[('care_team', 'Care team'), ('oncologists', 'Oncologists')], default='care_team', max_length=20),
+            model_name="alert",
+            name="audience",
+            field=models.CharField(
+                choices=[("care_team", "Care team"), ("oncologists", "Oncologists")], default="care_team", max_length=20
+            ),
         ),
         migrations.AddField(
-            model_name='alertevent',
-            name='audience',
-            field=models.CharField(choices=[('care_team', 'Care team'), ('oncologists', 'Oncologists')], default='care_team', max_length=20),
+            model_name="alertevent",
+            name="audience",
+            field=models.CharField(
+                choices=[("care_team", "Care team"), ("oncologists", "Oncologists")], default="care_team", max_length=20
+            ),
         ),
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('collection_overdue', 'Collection overdue'), ('result_overdue', 'Result overdue'), ('specimen_rejected', 'Specimen rejected'), ('critical_result', 'Critical result'), ('toxicity', 'CTCAE grade 3 or higher'), ('result_amended', 'Result amended')], max_length=40),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("collection_overdue", "Collection overdue"),
+                    ("result_overdue", "Result overdue"),
+                    ("specimen_rejected", "Specimen rejected"),
+                    ("critical_result", "Critical result"),
+                    ("toxicity", "CTCAE grade 3 or higher"),
+                    ("result_amended", "Result amended"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='alert',
-            name='resolution_reason',
-            field=models.CharField(blank=True, choices=[('manual', 'Resolved by a user'), ('specimen_collected', 'Specimen collected'), ('test_cancelled', 'Monitoring test cancelled'), ('specimen_rejected', 'Specimen rejected, recollection scheduled'), ('recollected', 'Specimen recollected'), ('result_verified', 'Verified result reported')], max_length=40),
+            model_name="alert",
+            name="resolution_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("manual", "Resolved by a user"),
+                    ("specimen_collected", "Specimen collected"),
+                    ("test_cancelled", "Monitoring test cancelled"),
+                    ("specimen_rejected", "Specimen rejected, recollection scheduled"),
+                    ("recollected", "Specimen recollected"),
+                    ("result_verified", "Verified result reported"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='alertevent',
-            name='kind',
-            field=models.CharField(choices=[('collection_overdue', 'Collection overdue'), ('result_overdue', 'Result overdue'), ('specimen_rejected', 'Specimen rejected'), ('critical_result', 'Critical result'), ('toxicity', 'CTCAE grade 3 or higher'), ('result_amended', 'Result amended')], max_length=40),
+            model_name="alertevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("collection_overdue", "Collection overdue"),
+                    ("result_overdue", "Result overdue"),
+                    ("specimen_rejected", "Specimen rejected"),
+                    ("critical_result", "Critical result"),
+                    ("toxicity", "CTCAE grade 3 or higher"),
+                    ("result_amended", "Result amended"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='alertevent',
-            name='resolution_reason',
-            field=models.CharField(blank=True, choices=[('manual', 'Resolved by a user'), ('specimen_collected', 'Specimen collected'), ('test_cancelled', 'Monitoring test cancelled'), ('specimen_rejected', 'Specimen rejected, recollection scheduled'), ('recollected', 'Specimen recollected'), ('result_verified', 'Verified result reported')], max_length=40),
+            model_name="alertevent",
+            name="resolution_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("manual", "Resolved by a user"),
+                    ("specimen_collected", "Specimen collected"),
+                    ("test_cancelled", "Monitoring test cancelled"),
+                    ("specimen_rejected", "Specimen rejected, recollection scheduled"),
+                    ("recollected", "Specimen recollected"),
+                    ("result_verified", "Verified result reported"),
+                ],
+                max_length=40,
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='alert',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "alerts_alertevent" ("acknowledge_comment", "acknowledged_at", "acknowledged_by_id", "audience", "escalated_at", "id", "kind", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_at", "resolution_reason", "resolve_comment", "resolved_at", "resolved_by_id", "severity", "status", "subject_id", "subject_type_id", "summary", "updated_at") SELECT new_values."acknowledge_comment", new_values."acknowledged_at", new_values."acknowledged_by_id", new_values."audience", new_values."escalated_at", new_values."id", new_values."kind", new_values."patient_id", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."raised_at", new_values."resolution_reason", new_values."resolve_comment", new_values."resolved_at", new_values."resolved_by_id", new_values."severity", new_values."status", new_values."subject_id", new_values."subject_type_id", new_values."summary", new_values."updated_at" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='879845ab3b4297ad9673ea393a050c52b6e24347', level='STATEMENT', operation='INSERT', pgid='pgtrigger_insert_insert_607e3', referencing='REFERENCING NEW TABLE AS new_values ', table='alerts_alert', when='AFTER')),
+            model_name="alert",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "alerts_alertevent" ("acknowledge_comment", "acknowledged_at", "acknowledged_by_id", "audience", "escalated_at", "id", "kind", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_at", "resolution_reason", "resolve_comment", "resolved_at", "resolved_by_id", "severity", "status", "subject_id", "subject_type_id", "summary", "updated_at") SELECT new_values."acknowledge_comment", new_values."acknowledged_at", new_values."acknowledged_by_id", new_values."audience", new_values."escalated_at", new_values."id", new_values."kind", new_values."patient_id", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."raised_at", new_values."resolution_reason", new_values."resolve_comment", new_values."resolved_at", new_values."resolved_by_id", new_values."severity", new_values."status", new_values."subject_id", new_values."subject_type_id", new_values."summary", new_values."updated_at" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="879845ab3b4297ad9673ea393a050c52b6e24347",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_607e3",
+                    referencing="REFERENCING NEW TABLE AS new_values ",
+                    table="alerts_alert",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='alert',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "alerts_alertevent" ("acknowledge_comment", "acknowledged_at", "acknowledged_by_id", "audience", "escalated_at", "id", "kind", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_at", "resolution_reason", "resolve_comment", "resolved_at", "resolved_by_id", "severity", "status", "subject_id", "subject_type_id", "summary", "updated_at") SELECT new_values."acknowledge_comment", new_values."acknowledged_at", new_values."acknowledged_by_id", new_values."audience", new_values."escalated_at", new_values."id", new_values."kind", new_values."patient_id", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."raised_at", new_values."resolution_reason", new_values."resolve_comment", new_values."resolved_at", new_values."resolved_by_id", new_values."severity", new_values."status", new_values."subject_id", new_values."subject_type_id", new_values."summary", new_values."updated_at" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='32f9ea75bf03290274f1a19cfcc70a76902c6e88', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_update_update_953db', referencing='REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ', table='alerts_alert', when='AFTER')),
+            model_name="alert",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "alerts_alertevent" ("acknowledge_comment", "acknowledged_at", "acknowledged_by_id", "audience", "escalated_at", "id", "kind", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_at", "resolution_reason", "resolve_comment", "resolved_at", "resolved_by_id", "severity", "status", "subject_id", "subject_type_id", "summary", "updated_at") SELECT new_values."acknowledge_comment", new_values."acknowledged_at", new_values."acknowledged_by_id", new_values."audience", new_values."escalated_at", new_values."id", new_values."kind", new_values."patient_id", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."raised_at", new_values."resolution_reason", new_values."resolve_comment", new_values."resolved_at", new_values."resolved_by_id", new_values."severity", new_values."status", new_values."subject_id", new_values."subject_type_id", new_values."summary", new_values."updated_at" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="32f9ea75bf03290274f1a19cfcc70a76902c6e88",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_953db",
+                    referencing="REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ",
+                    table="alerts_alert",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

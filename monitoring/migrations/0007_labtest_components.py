@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0006_seed_panels'),
+        ("monitoring", "0006_seed_panels"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='labtest',
-            name='components',
-            field=models.ManyToManyField(blank=True, help_text='For a panel: the analytes it reports.', related_name='panels', to='monitoring.labtest'),
+            model_name="labtest",
+            name="components",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="For a panel: the analytes it reports.",
+                related_name="panels",
+                to="monitoring.labtest",
+            ),
         ),
     ]

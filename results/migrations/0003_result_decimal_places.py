@@ -6,36 +6,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('results', '0002_seed_catalogue'),
+        ("results", "0002_seed_catalogue"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='result',
-            name='insert_insert',
+            model_name="result",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='result',
-            name='update_update',
+            model_name="result",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='result',
-            name='decimal_places',
-            field=models.PositiveSmallIntegerField(default=2, help_text='Reporting precision of the value'),
+            model_name="result",
+            name="decimal_places",
+            field=models.PositiveSmallIntegerField(default=2, help_text="Reporting precision of the value"),
         ),
         migrations.AddField(
-            model_name='resultevent',
-            name='decimal_places',
-            field=models.PositiveSmallIntegerField(default=2, help_text='Reporting precision of the value'),
+            model_name="resultevent",
+            name="decimal_places",
+            field=models.PositiveSmallIntegerField(default=2, help_text="Reporting precision of the value"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='result',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "results_resultevent" ("amendment_reason", "ctcae_grade", "ctcae_lab_only", "ctcae_term", "ctcae_version", "decimal_places", "delta_flag", "entered_at", "entered_by_id", "flag", "id", "is_current", "lab_test_id", "message_control_id", "observed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "received_unit", "received_value", "reference_high", "reference_low", "review_comment", "reviewed_at", "reviewed_by_id", "root_id", "source", "specimen_id", "status", "supersedes_id", "unit", "value_numeric", "value_text", "verified_at", "verified_by_id", "version") SELECT new_values."amendment_reason", new_values."ctcae_grade", new_values."ctcae_lab_only", new_values."ctcae_term", new_values."ctcae_version", new_values."decimal_places", new_values."delta_flag", new_values."entered_at", new_values."entered_by_id", new_values."flag", new_values."id", new_values."is_current", new_values."lab_test_id", new_values."message_control_id", new_values."observed_at", new_values."patient_id", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."received_unit", new_values."received_value", new_values."reference_high", new_values."reference_low", new_values."review_comment", new_values."reviewed_at", new_values."reviewed_by_id", new_values."root_id", new_values."source", new_values."specimen_id", new_values."status", new_values."supersedes_id", new_values."unit", new_values."value_numeric", new_values."value_text", new_values."verified_at", new_values."verified_by_id", new_values."version" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='3d780210e293da796c016ca9e720ee1a03b3de9b', level='STATEMENT', operation='INSERT', pgid='pgtrigger_insert_insert_45295', referencing='REFERENCING NEW TABLE AS new_values ', table='results_result', when='AFTER')),
+            model_name="result",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "results_resultevent" ("amendment_reason", "ctcae_grade", "ctcae_lab_only", "ctcae_term", "ctcae_version", "decimal_places", "delta_flag", "entered_at", "entered_by_id", "flag", "id", "is_current", "lab_test_id", "message_control_id", "observed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "received_unit", "received_value", "reference_high", "reference_low", "review_comment", "reviewed_at", "reviewed_by_id", "root_id", "source", "specimen_id", "status", "supersedes_id", "unit", "value_numeric", "value_text", "verified_at", "verified_by_id", "version") SELECT new_values."amendment_reason", new_values."ctcae_grade", new_values."ctcae_lab_only", new_values."ctcae_term", new_values."ctcae_version", new_values."decimal_places", new_values."delta_flag", new_values."entered_at", new_values."entered_by_id", new_values."flag", new_values."id", new_values."is_current", new_values."lab_test_id", new_values."message_control_id", new_values."observed_at", new_values."patient_id", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."received_unit", new_values."received_value", new_values."reference_high", new_values."reference_low", new_values."review_comment", new_values."reviewed_at", new_values."reviewed_by_id", new_values."root_id", new_values."source", new_values."specimen_id", new_values."status", new_values."supersedes_id", new_values."unit", new_values."value_numeric", new_values."value_text", new_values."verified_at", new_values."verified_by_id", new_values."version" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="3d780210e293da796c016ca9e720ee1a03b3de9b",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_45295",
+                    referencing="REFERENCING NEW TABLE AS new_values ",
+                    table="results_result",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='result',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "results_resultevent" ("amendment_reason", "ctcae_grade", "ctcae_lab_only", "ctcae_term", "ctcae_version", "decimal_places", "delta_flag", "entered_at", "entered_by_id", "flag", "id", "is_current", "lab_test_id", "message_control_id", "observed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "received_unit", "received_value", "reference_high", "reference_low", "review_comment", "reviewed_at", "reviewed_by_id", "root_id", "source", "specimen_id", "status", "supersedes_id", "unit", "value_numeric", "value_text", "verified_at", "verified_by_id", "version") SELECT new_values."amendment_reason", new_values."ctcae_grade", new_values."ctcae_lab_only", new_values."ctcae_term", new_values."ctcae_version", new_values."decimal_places", new_values."delta_flag", new_values."entered_at", new_values."entered_by_id", new_values."flag", new_values."id", new_values."is_current", new_values."lab_test_id", new_values."message_control_id", new_values."observed_at", new_values."patient_id", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."received_unit", new_values."received_value", new_values."reference_high", new_values."reference_low", new_values."review_comment", new_values."reviewed_at", new_values."reviewed_by_id", new_values."root_id", new_values."source", new_values."specimen_id", new_values."status", new_values."supersedes_id", new_values."unit", new_values."value_numeric", new_values."value_text", new_values."verified_at", new_values."verified_by_id", new_values."version" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='afbc6c831c4a42c7d0f8052e8fb4fe915cdf80e4', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_update_update_75355', referencing='REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ', table='results_result', when='AFTER')),
+            model_name="result",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "results_resultevent" ("amendment_reason", "ctcae_grade", "ctcae_lab_only", "ctcae_term", "ctcae_version", "decimal_places", "delta_flag", "entered_at", "entered_by_id", "flag", "id", "is_current", "lab_test_id", "message_control_id", "observed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "received_unit", "received_value", "reference_high", "reference_low", "review_comment", "reviewed_at", "reviewed_by_id", "root_id", "source", "specimen_id", "status", "supersedes_id", "unit", "value_numeric", "value_text", "verified_at", "verified_by_id", "version") SELECT new_values."amendment_reason", new_values."ctcae_grade", new_values."ctcae_lab_only", new_values."ctcae_term", new_values."ctcae_version", new_values."decimal_places", new_values."delta_flag", new_values."entered_at", new_values."entered_by_id", new_values."flag", new_values."id", new_values."is_current", new_values."lab_test_id", new_values."message_control_id", new_values."observed_at", new_values."patient_id", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."received_unit", new_values."received_value", new_values."reference_high", new_values."reference_low", new_values."review_comment", new_values."reviewed_at", new_values."reviewed_by_id", new_values."root_id", new_values."source", new_values."specimen_id", new_values."status", new_values."supersedes_id", new_values."unit", new_values."value_numeric", new_values."value_text", new_values."verified_at", new_values."verified_by_id", new_values."version" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="afbc6c831c4a42c7d0f8052e8fb4fe915cdf80e4",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_75355",
+                    referencing="REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ",
+                    table="results_result",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

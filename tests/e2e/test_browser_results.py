@@ -66,7 +66,8 @@ def test_entry_verification_critical_alert_and_review(live_server, reference_db,
     chart = onc.locator("canvas[data-trend]").first
     expect(chart).to_have_attribute("data-ready", "1")
     box = chart.bounding_box()
-    assert box is not None and box["height"] > 100
+    assert box is not None
+    assert box["height"] > 100
     onc.go_back()
     onc.locator("input[name=results]").first.check()
     onc.get_by_test_id("review-selected").click()
