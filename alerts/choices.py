@@ -8,11 +8,13 @@ class AlertKind(models.TextChoices):
     CRITICAL_RESULT = "critical_result", "Critical result"
     TOXICITY = "toxicity", "CTCAE grade 3 or higher"
     RESULT_AMENDED = "result_amended", "Result amended"
+    PREPARATION_EXPIRED = "preparation_expired", "Preparation expired"
 
 
 class AlertAudience(models.TextChoices):
     CARE_TEAM = "care_team", "Care team"
     ONCOLOGISTS = "oncologists", "Oncologists"
+    LAB = "lab", "Laboratory"
 
 
 class AlertSeverity(models.IntegerChoices):

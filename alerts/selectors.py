@@ -5,17 +5,21 @@ import hashlib
 from django.db.models import Count, Max, QuerySet
 
 from accounts.choices import Role
-from accounts.selectors import AnyUser, user_has_role
+from accounts.selectors import AnyUser, user_has_role, user_sees_all_patients
 from alerts.choices import AlertAudience, AlertStatus
 from alerts.models import Alert
 from patients.selectors import visible_patient_filter
 
 
 def _audience_filter(user: AnyUser) -> dict[str, object]:
-    """Nurses do not get the alerts meant for the oncologists (e.g. grade >= 3 toxicity)."""
-    if user_has_role(user, Role.NURSE) and not user_has_role(user, Role.ONCOLOGIST):
-        return {"audience": AlertAudience.CARE_TEAM}
-    return {}
+    """Each role gets its alerts: nurses the care team's, oncologists also theirs (grade >= 3 toxicity),
+    lab staff every alert (including the lab's own, e.g. an expired preparation)."""
+    if user_sees_all_patients(user):
+        return {}
+    audiences = [AlertAudience.CARE_TEAM]
+    if user_has_role(user, Role.ONCOLOGIST):
+        audiences.append(AlertAudience.ONCOLOGISTS)
+    return {"audience__in": audiences}
 
 
 def alert_list(*, user: AnyUser) -> QuerySet[Alert]:

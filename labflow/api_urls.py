@@ -3,6 +3,14 @@ from rest_framework.routers import DefaultRouter
 
 from alerts.api.views import AlertViewSet
 from monitoring.api.views import LabTestViewSet, MonitoringTestViewSet
+from orders.api.views import (
+    CourseViewSet,
+    DoseViewSet,
+    DrugViewSet,
+    HoldRuleViewSet,
+    PreparationViewSet,
+    RegimenViewSet,
+)
 from patients.api.views import CareTeamViewSet, PatientViewSet
 from results.api.views import CriticalCallViewSet, ResultViewSet
 from specimens.api.views import CollectionListView, ContainerViewSet, RequirementViewSet, SpecimenViewSet
@@ -18,5 +26,11 @@ router.register("containers", ContainerViewSet, basename="container")
 router.register("specimen-requirements", RequirementViewSet, basename="specimen-requirement")
 router.register("results", ResultViewSet, basename="result")
 router.register("critical-calls", CriticalCallViewSet, basename="critical-call")
+router.register("drugs", DrugViewSet, basename="drug")
+router.register("regimens", RegimenViewSet, basename="regimen")
+router.register("hold-rules", HoldRuleViewSet, basename="hold-rule")
+router.register("courses", CourseViewSet, basename="course")
+router.register("doses", DoseViewSet, basename="dose")
+router.register("preparations", PreparationViewSet, basename="preparation")
 
 urlpatterns = [path("collection-list/", CollectionListView.as_view(), name="collection-list"), *router.urls]

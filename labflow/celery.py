@@ -22,3 +22,7 @@ def _schedule_sweeps(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         interval, sender.signature("alerts.escalate_open_alerts"), name="alert escalation", options=options
     )
+    expiry = settings.PREPARATION_EXPIRY_INTERVAL_SECONDS
+    sender.add_periodic_task(
+        expiry, sender.signature("orders.expire_preparations"), name="preparation expiry", options={"expires": expiry}
+    )

@@ -212,6 +212,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RejectionReasonEnum": "specimens.choices.RejectionReason",
         "SpecimenConditionEnum": "specimens.choices.SpecimenCondition",
+        "AlertKindEnum": "alerts.choices.AlertKind",
+        "CustodyEventKindEnum": "specimens.choices.CustodyEventKind",
+        "RuleKindEnum": "orders.choices.RuleKind",
+        "ComponentKindEnum": "orders.choices.ComponentKind",
+        "VerificationMethodEnum": "orders.choices.VerificationMethod",
     },
 }
 
@@ -241,6 +246,16 @@ SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=10.0)
 # --- Alerts ---
 ALERT_ESCALATE_AFTER = timedelta(minutes=env.float("ALERT_ESCALATE_AFTER_MINUTES", default=15))
 INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)
+
+# Lab trend charts mark the doses; orders (a later app than results) provides them.
+DOSE_DATES_FUNCTION = "orders.selectors.dose_dates_for_patient"
+
+# --- Preparations (site policy; clinical.md) ---
+DOSE_ROUNDING_TOLERANCE_PERCENT = env.float("DOSE_ROUNDING_TOLERANCE_PERCENT", default=10.0)
+RECALCULATE_WEIGHT_CHANGE_PERCENT = env.float("RECALCULATE_WEIGHT_CHANGE_PERCENT", default=10.0)
+PREPARATION_TOLERANCE_PERCENT = env.float("PREPARATION_TOLERANCE_PERCENT", default=5.0)
+PREPARATION_DENSITY_G_PER_ML = env.float("PREPARATION_DENSITY_G_PER_ML", default=1.0)
+PREPARATION_EXPIRY_INTERVAL_SECONDS = env.float("PREPARATION_EXPIRY_INTERVAL_SECONDS", default=60.0)
 
 # --- Audit ---
 PGHISTORY_APPEND_ONLY = True

@@ -15,6 +15,7 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("specimens/", include("specimens.urls")),
     path("results/", include("results.urls")),
+    path("orders/", include("orders.urls")),
     path("api/", include("labflow.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes; scripts stay same-origin (split view, no inline script).

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from alerts.selectors import alert_list
 from monitoring.selectors import monitoring_test_list
+from orders.selectors import course_list
 from patients.selectors import patient_list
 
 
@@ -20,6 +21,7 @@ def patient_chart(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "patient": patient,
         "monitoring_tests": monitoring_test_list(user=request.user).filter(patient=patient).order_by("-due_at")[:100],
+        "courses": course_list(user=request.user).filter(patient=patient),
         "alerts": alert_list(user=request.user)
         .filter(patient=patient)
         .select_related("acknowledged_by", "resolved_by")[:100],

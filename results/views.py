@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
@@ -140,9 +142,10 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
 def timeline(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_object_or_404(patient_list(user=request.user), pk=patient_pk)
     trends = patient_trends(user=request.user, patient=patient)
-    return render(
-        request, "results/timeline.html", {"patient": patient, "trends": trends, "chart_data": trend_chart_data(trends)}
-    )
+    # Doses live in a later app: the project names the function that lists them (settings.DOSE_DATES_FUNCTION).
+    dose_dates = import_string(settings.DOSE_DATES_FUNCTION)(user=request.user, patient_id=patient.pk)
+    context = {"patient": patient, "trends": trends, "chart_data": trend_chart_data(trends, dose_dates)}
+    return render(request, "results/timeline.html", context)
 
 
 @login_required

@@ -25,6 +25,8 @@ def reference_db(transactional_db):
         ("results.migrations.0002_seed_catalogue", "seed"),
         ("accounts.migrations.0002_specimen_permissions", "grant"),
         ("accounts.migrations.0003_result_permissions", "grant"),
+        ("orders.migrations.0002_seed_catalogue", "seed"),
+        ("accounts.migrations.0004_order_permissions", "grant"),
     ):
         getattr(importlib.import_module(module), function)(django_apps, None)
 

@@ -10,7 +10,7 @@ from monitoring.models import MonitoringTest
 from monitoring.selectors import monitoring_test_list
 from patients.models import Patient
 from patients.selectors import patient_list
-from specimens.choices import MANUAL_CUSTODY_KINDS, RejectionReason, SpecimenCondition
+from specimens.choices import CustodyEventKind, RejectionReason, SpecimenCondition
 from specimens.models import Container, CustodyEvent, Specimen, TestSpecimenRequirement
 
 
@@ -90,6 +90,7 @@ class RejectSerializer(serializers.Serializer[Any]):
 
 
 class CustodySerializer(serializers.Serializer[Any]):
-    kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in MANUAL_CUSTODY_KINDS])
+    # Only in transit, aliquoted, stored and disposed are recorded directly; the service refuses the rest.
+    kind = serializers.ChoiceField(choices=CustodyEventKind.choices)
     location = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)

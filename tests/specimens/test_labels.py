@@ -10,14 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
-from pypdf.generic import DictionaryObject
-from reportlab.graphics.barcode import code128
 
 from specimens import labels
 from specimens.labels import SpecimenLabel, label_pdf, label_zpl
-
-# Code 128 symbol value -> its pattern: bar widths in modules as A-D, space widths as a-d (reportlab's table).
-CODE128_PATTERNS: dict[int, str] = vars(code128)["_patterns"]
+from tests.labelcheck import decode_code128, pdf_font_names, pdf_rects, pdf_text, zpl_fields
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -32,59 +28,6 @@ LABEL = SpecimenLabel(
     container="Lavender (K2EDTA)",
     tests=("CBC", "ANC"),
 )
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The page's extracted text, white space collapsed (wrapped lines join with a space)."""
-    (page,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
-    return " ".join(page.extract_text().split())
-
-
-def pdf_rects(pdf: bytes) -> list[tuple[float, float, float, float]]:
-    """The filled rectangles ("x y w h re f*") of the page's content stream."""
-    (page,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
-    content = page.get_contents()
-    assert content is not None
-    stream = content.get_data().decode("latin-1")
-    number = r"(-?[\d.]+)"
-    return [
-        (float(x), float(y), float(w), float(h))
-        for x, y, w, h in re.findall(rf"{number} {number} {number} {number} re f\*?", stream)
-    ]
-
-
-def decode_code128(rects: list[tuple[float, float, float, float]]) -> str:
-    """Read a Code 128 symbol (start B or C; subsets B and C) back from its bars."""
-    bars = sorted(rects)
-    module = min(w for _, _, w, _ in bars)
-    widths: list[int] = []
-    for (x, _, w, _), following in zip(bars, [*bars[1:], None], strict=True):
-        widths.append(round(w / module))
-        if following is not None:
-            widths.append(round((following[0] - x - w) / module))
-    elements = "".join(chr((ord("A") if i % 2 == 0 else ord("a")) + width - 1) for i, width in enumerate(widths))
-    by_pattern = {pattern: value for value, pattern in CODE128_PATTERNS.items()}
-    symbols, stop = elements[:-7], elements[-7:]
-    assert by_pattern[stop] == 106, "no stop pattern"
-    values = [by_pattern[symbols[i : i + 6]] for i in range(0, len(symbols), 6)]
-    start, *data, check = values
-    assert check == (start + sum(i * v for i, v in enumerate(data, start=1))) % 103, "bad check symbol"
-    subset = {104: "B", 105: "C"}[start]
-    text = ""
-    for value in data:
-        if value == 99:
-            subset = "C"
-        elif value == 100:
-            subset = "B"
-        else:
-            text += f"{value:02d}" if subset == "C" else chr(value + 32)
-    return text
-
-
-def zpl_fields(zpl: str) -> list[str]:
-    """The printed text of every ^FH_^FD…^FS field, hex escapes decoded (UTF-8, as ^CI28 says)."""
-    raw = re.findall(r"\^FH_\^FD(.*?)\^FS", zpl)
-    return [re.sub(rb"_([0-9A-F]{2})", lambda m: bytes.fromhex(m[1].decode()), f.encode()).decode() for f in raw]
 
 
 # --- The label ------------------------------------------------------------------------------------------------
@@ -133,15 +76,6 @@ def test_pdf_prints_the_collection_time_in_the_given_zone():
 
 def test_pdf_non_ascii_name_is_real_text():
     assert "MÜLLER, Jón Ólafsdóttir" in pdf_text(label_pdf(LABEL, tz=NEW_YORK))
-
-
-def pdf_font_names(pdf: bytes) -> set[str]:
-    (page,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
-    resources = page["/Resources"].get_object()
-    assert isinstance(resources, DictionaryObject)
-    fonts = resources["/Font"].get_object()
-    assert isinstance(fonts, DictionaryObject)
-    return {str(font.get_object()["/BaseFont"]).lstrip("/").split("+")[-1] for font in fonts.values()}
 
 
 @pytest.fixture

@@ -1,0 +1,301 @@
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.selectors import acting_user
+from orders.api.serializers import (
+    AdministerSerializer,
+    CourseSerializer,
+    CourseStartSerializer,
+    DoseSerializer,
+    DrugSerializer,
+    HandoffSerializer,
+    HoldRuleSerializer,
+    IdentityCheckSerializer,
+    PreparationSerializer,
+    ReasonSerializer,
+    RecordSerializer,
+    RegimenSerializer,
+    RescheduleSerializer,
+    VerifySerializer,
+)
+from orders.choices import DoseStatus, PreparationStatus
+from orders.labelling import preparation_label
+from orders.labels import label_pdf, label_zpl
+from orders.models import Dose, Drug, HoldRule, Preparation, Regimen, TreatmentCourse
+from orders.selectors import course_list, dose_list, preparation_list, verification_queue
+from orders.services import (
+    ComponentInput,
+    chain_of_identity_handoff,
+    course_reschedule,
+    course_start,
+    course_stop,
+    dose_override,
+    preparation_administer,
+    preparation_end_administration,
+    preparation_recalculate,
+    preparation_record,
+    preparation_release,
+    preparation_start,
+    preparation_verify,
+    preparation_waste,
+)
+
+VIEW = "orders.view_preparation"
+
+
+class DrugViewSet(viewsets.ReadOnlyModelViewSet[Drug]):
+    queryset = Drug.objects.all()
+    serializer_class = DrugSerializer
+    required_permissions = {"list": "orders.view_drug", "retrieve": "orders.view_drug"}
+
+
+class RegimenViewSet(viewsets.ReadOnlyModelViewSet[Regimen]):
+    queryset = Regimen.objects.filter(active=True).prefetch_related("monitoring_rules__lab_test")
+    serializer_class = RegimenSerializer
+    required_permissions = {"list": "orders.view_regimen", "retrieve": "orders.view_regimen"}
+
+
+class HoldRuleViewSet(viewsets.ReadOnlyModelViewSet[HoldRule]):
+    queryset = HoldRule.objects.filter(active=True)
+    serializer_class = HoldRuleSerializer
+    required_permissions = {"list": "orders.view_regimen", "retrieve": "orders.view_regimen"}
+
+
+class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[TreatmentCourse]):
+    queryset = TreatmentCourse.objects.none()
+    serializer_class = CourseSerializer
+    filterset_fields = ["patient", "regimen", "status"]
+    required_permissions = {
+        "list": "orders.view_treatmentcourse",
+        "retrieve": "orders.view_treatmentcourse",
+        "create": "orders.manage_course",
+        "stop": "orders.manage_course",
+        "reschedule": "orders.manage_course",
+        "handoff": "orders.view_treatmentcourse",
+    }
+
+    def get_queryset(self) -> QuerySet[TreatmentCourse]:
+        return course_list(user=self.request.user)
+
+    @extend_schema(request=CourseStartSerializer, responses={201: CourseSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Start a regimen for a patient: doses, preparation orders and monitoring tests are scheduled."""
+        data = CourseStartSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        course = course_start(user=acting_user(request), now=timezone.now(), **data.validated_data)
+        return Response(CourseSerializer(course).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReasonSerializer, responses={200: CourseSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        course = course_stop(
+            course=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
+        )
+        return Response(CourseSerializer(course).data)
+
+    @extend_schema(request=RescheduleSerializer, responses={200: DoseSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request: Request, pk: str | None = None) -> Response:
+        """Move a dose and every later one; their monitoring tests move too (old ones cancelled, kept)."""
+        data = RescheduleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dose = get_object_or_404(self.get_object().doses, pk=data.validated_data["dose"])
+        moved = course_reschedule(dose=dose, planned_at=data.validated_data["planned_at"], user=acting_user(request),
+                                  now=timezone.now())  # fmt: skip
+        return Response(DoseSerializer(moved, many=True, context={"now": timezone.now()}).data)
+
+    @extend_schema(request=HandoffSerializer, responses={201: IdentityCheckSerializer, 409: IdentityCheckSerializer})
+    @action(detail=True, methods=["post"])
+    def handoff(self, request: Request, pk: str | None = None) -> Response:
+        """CAR-T chain of identity: log a hand-off; a mismatching ID is recorded and answered 409."""
+        data = HandoffSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        check = chain_of_identity_handoff(course=self.get_object(), user=acting_user(request), now=timezone.now(),
+                                          **data.validated_data)  # fmt: skip
+        code = status.HTTP_201_CREATED if check.matched else status.HTTP_409_CONFLICT
+        return Response(IdentityCheckSerializer(check).data, status=code)
+
+
+class DoseFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=DoseStatus.choices)
+    planned_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Dose
+        fields = ["course", "status", "planned_at"]
+
+
+class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
+    """Doses with their gate verdict (cleared, blocked or overridden) and its reasons."""
+
+    queryset = Dose.objects.none()
+    serializer_class = DoseSerializer
+    filterset_class = DoseFilterSet
+    required_permissions = {
+        "list": "orders.view_dose",
+        "retrieve": "orders.view_dose",
+        "override": "orders.manage_course",
+    }
+
+    def get_queryset(self) -> QuerySet[Dose]:
+        return dose_list(user=self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    @extend_schema(request=ReasonSerializer, responses={200: DoseSerializer})
+    @action(detail=True, methods=["post"])
+    def override(self, request: Request, pk: str | None = None) -> Response:
+        """An oncologist releases a blocked dose for preparation, with a reason."""
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dose = dose_override(
+            dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
+        )
+        return Response(DoseSerializer(dose, context=self.get_serializer_context()).data)
+
+
+class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
+    queryset = Preparation.objects.none()
+    serializer_class = PreparationSerializer
+    filterset_fields = ["dose", "status", "dose__course"]
+    required_permissions = {
+        "list": VIEW,
+        "retrieve": VIEW,
+        "verification_queue": "orders.verify_preparation",
+        "recalculate": "orders.prepare",
+        "start": "orders.prepare",
+        "record": "orders.prepare",
+        "verify": "orders.verify_preparation",
+        "release": "orders.prepare",
+        "waste": "orders.prepare",
+        "administer": "orders.administer",
+        "end_administration": "orders.administer",
+        "label_pdf": VIEW,
+        "label_zpl": VIEW,
+    }
+
+    def get_queryset(self) -> QuerySet[Preparation]:
+        return preparation_list(user=self.request.user)
+
+    def _ok(self, prep: Preparation, code: int = status.HTTP_200_OK) -> Response:
+        return Response(PreparationSerializer(self.get_queryset().get(pk=prep.pk)).data, status=code)
+
+    @action(detail=False, methods=["get"], url_path="verification-queue")
+    def verification_queue(self, request: Request) -> Response:
+        """Preparations awaiting verification, prepared by others."""
+        page = self.paginate_queryset(verification_queue(user=request.user))
+        return self.get_paginated_response(PreparationSerializer(page, many=True).data)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def recalculate(self, request: Request, pk: str | None = None) -> Response:
+        return self._ok(
+            preparation_recalculate(preparation=self.get_object(), user=acting_user(request), now=timezone.now())
+        )
+
+    @extend_schema(request=None, responses={200: PreparationSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        """Start preparing; a blocked dose answers 409 with the gate's reasons."""
+        return self._ok(preparation_start(preparation=self.get_object(), user=acting_user(request), now=timezone.now()))
+
+    @extend_schema(request=RecordSerializer)
+    @action(detail=True, methods=["post"])
+    def record(self, request: Request, pk: str | None = None) -> Response:
+        data = RecordSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        components = [ComponentInput(**c) for c in data.validated_data["components"]]
+        prep = preparation_record(preparation=self.get_object(), components=components,
+                                  category=data.validated_data["category"], storage=data.validated_data["storage"],
+                                  user=acting_user(request), now=timezone.now())  # fmt: skip
+        return self._ok(prep)
+
+    @extend_schema(request=VerifySerializer)
+    @action(detail=True, methods=["post"])
+    def verify(self, request: Request, pk: str | None = None) -> Response:
+        """Independent verification (never the preparer), signed by re-entering the password."""
+        data = VerifySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        prep = preparation_verify(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
+                                  **data.validated_data)  # fmt: skip
+        return self._ok(prep)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def release(self, request: Request, pk: str | None = None) -> Response:
+        return self._ok(
+            preparation_release(preparation=self.get_object(), user=acting_user(request), now=timezone.now())
+        )
+
+    @extend_schema(request=ReasonSerializer)
+    @action(detail=True, methods=["post"])
+    def waste(self, request: Request, pk: str | None = None) -> Response:
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        prep = preparation_waste(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
+                                 **data.validated_data)  # fmt: skip
+        return self._ok(prep)
+
+    @extend_schema(request=AdministerSerializer, responses={200: PreparationSerializer, 409: IdentityCheckSerializer})
+    @action(detail=True, methods=["post"])
+    def administer(self, request: Request, pk: str | None = None) -> Response:
+        """Bedside scan of wristband and label: a match starts the administration; a mismatch is a hard
+        stop, recorded, answered 409."""
+        data = AdministerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = preparation_administer(
+            preparation=self.get_object(),
+            user=acting_user(request),
+            now=timezone.now(),
+            wristband=data.validated_data["wristband"],
+            label=data.validated_data["bag_label"],
+        )  # fmt: skip
+        if not outcome.matched:
+            return Response(IdentityCheckSerializer(outcome.check).data, status=status.HTTP_409_CONFLICT)
+        return self._ok(outcome.preparation)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"], url_path="end-administration")
+    def end_administration(self, request: Request, pk: str | None = None) -> Response:
+        prep = preparation_end_administration(
+            preparation=self.get_object(), user=acting_user(request), now=timezone.now()
+        )
+        return self._ok(prep)
+
+    def _label(self, render: Any, content_type: str, suffix: str) -> HttpResponse:
+        prep = self.get_object()
+        if prep.status not in (PreparationStatus.AWAITING_VERIFICATION, PreparationStatus.RELEASED,
+                               PreparationStatus.ADMINISTERED) or prep.verified_at is None:  # fmt: skip
+            response = HttpResponse("A label is printed once the preparation is verified.", status=409)
+            return response
+        body = render(preparation_label(prep), tz=timezone.get_current_timezone())
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'inline; filename="{prep.code}.{suffix}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path="label/pdf")
+    def label_pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
+        return self._label(label_pdf, "application/pdf", "pdf")
+
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], url_path="label/zpl")
+    def label_zpl(self, request: Request, pk: str | None = None) -> HttpResponse:
+        return self._label(label_zpl, "text/plain; charset=utf-8", "zpl")

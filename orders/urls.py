@@ -1,0 +1,18 @@
+from django.urls import path
+
+from orders import views
+
+app_name = "orders"
+
+urlpatterns = [
+    path("worklist/", views.worklist_page, name="worklist"),
+    path("preparations/<int:pk>/start/", views.start, name="start"),
+    path("preparations/<int:pk>/prepare/", views.prepare, name="prepare"),
+    path("verification/", views.verification_page, name="verification"),
+    path("preparations/<int:pk>/verify/", views.verify, name="verify"),
+    path("preparations/<int:pk>/release/", views.release, name="release"),
+    path("ward/", views.ward_preparations, name="ward"),
+    path("preparations/<int:pk>/administer/", views.administer, name="administer"),
+    path("courses/<int:pk>/", views.course_page, name="course"),
+    path("patients/<int:patient_pk>/new-course/", views.course_new, name="course-new"),
+]

@@ -1,0 +1,310 @@
+"""Infusion bag labels: the PDF (text, page, barcode) and the ZPL (structure, escaping); no database."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pypdf
+import pytest
+
+from labflow import labelkit
+from orders.labels import PreparationLabel, label_pdf, label_zpl
+from tests.labelcheck import barcode_rects, decode_code128, pdf_font_names, pdf_rects, pdf_text, zpl_fields
+
+NEW_YORK = ZoneInfo("America/New_York")
+EN_DASH = "\u2013"
+
+LABEL = PreparationLabel(
+    preparation_id="PRP-000123",
+    family_name="Müller",
+    given_name="Jón Ólafsdóttir",
+    mrn="12345678",
+    birth_date=date(1980, 1, 31),
+    drug="Pembrolizumab",
+    dose_mg=Decimal("240"),
+    volume_ml=Decimal("148.0"),
+    concentration_mg_per_ml=Decimal("1.62"),
+    diluent="0.9% NaCl 100 mL",
+    beyond_use=datetime(2025, 3, 5, 19, 0, tzinfo=UTC),  # 14:00 in New York
+    storage=f"Refrigerate 2{EN_DASH}8 °C",
+    preparer="jdoe",
+    verifier="asmith",
+    infusion_minutes=30,
+    filter_note=f"0.2{EN_DASH}5 µm in-line filter",
+)
+
+EVERY_LINE = (
+    "PRP-000123",
+    "MÜLLER, Jón Ólafsdóttir",
+    "MRN 12345678",
+    "DOB 1980-01-31",
+    "Pembrolizumab",
+    "Dose 240 mg",
+    "Volume 148 mL",
+    "Conc 1.62 mg/mL",
+    "Diluent 0.9% NaCl 100 mL",
+    "IV infusion over 30 min",
+    f"0.2{EN_DASH}5 µm in-line filter",
+    "BUD 2025-03-05 14:00",
+    f"Refrigerate 2{EN_DASH}8 °C",
+    "Prep jdoe · Ver asmith",
+)
+
+
+# --- The label ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "preparation_id",
+    ["", "PRP 000123", "PRP_000123", "PRP-1^XZ", "PRP~JA", "ПРП-000123", "PRP-١٢٣", "-PRP", "PRP-", "P" * 21, "PRP\n1"],
+)
+def test_invalid_preparation_id_is_refused(preparation_id):
+    with pytest.raises(ValueError, match="preparation id"):
+        dataclasses.replace(LABEL, preparation_id=preparation_id)
+
+
+@pytest.mark.parametrize("preparation_id", ["PRP-000123", "7", "prp-9-x", "A" * 20])
+def test_valid_preparation_ids(preparation_id):
+    assert dataclasses.replace(LABEL, preparation_id=preparation_id).preparation_id == preparation_id
+
+
+def test_beyond_use_must_be_aware():
+    with pytest.raises(ValueError, match="aware"):
+        dataclasses.replace(LABEL, beyond_use=datetime(2025, 3, 5, 14, 0))  # noqa: DTZ001
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dose_mg", Decimal(0)),
+        ("dose_mg", Decimal(-240)),
+        ("dose_mg", Decimal("NaN")),
+        ("dose_mg", 240.0),
+        ("volume_ml", Decimal("Infinity")),
+        ("concentration_mg_per_ml", Decimal("1.621621621621")),  # unrounded: would not print whole
+    ],
+)
+def test_amounts_must_be_positive_printable_decimals(field, value):
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(LABEL, **{field: value})
+
+
+@pytest.mark.parametrize("field", ["mrn", "drug", "storage", "preparer", "verifier"])
+def test_required_text_must_not_be_blank(field):
+    blank: dict[str, Any] = {field: " \t"}
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(LABEL, **blank)
+
+
+@pytest.mark.parametrize("minutes", [0, -30, True])
+def test_infusion_minutes_must_be_a_positive_whole_number(minutes):
+    with pytest.raises(ValueError, match="infusion_minutes"):
+        dataclasses.replace(LABEL, infusion_minutes=minutes)
+
+
+# --- PDF ------------------------------------------------------------------------------------------------------
+
+
+def test_pdf_is_one_bag_label_sized_page():
+    pdf = label_pdf(LABEL, tz=NEW_YORK)
+    assert pdf.startswith(b"%PDF")
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    assert (float(box.width), float(box.height)) == (288, 180)  # 4 in x 2.5 in
+
+
+@pytest.mark.parametrize("hazardous", [False, True])
+def test_pdf_text_has_every_line(hazardous):
+    text = pdf_text(label_pdf(dataclasses.replace(LABEL, hazardous=hazardous), tz=NEW_YORK))
+    for expected in EVERY_LINE:
+        assert expected in text
+    assert ("HAZARDOUS" in text) is hazardous
+
+
+def test_pdf_prints_the_bud_in_the_given_zone():
+    assert "BUD 2025-03-06 04:00" in pdf_text(label_pdf(LABEL, tz=ZoneInfo("Asia/Tokyo")))
+    assert "BUD 2025-03-05 19:00" in pdf_text(label_pdf(LABEL, tz=UTC))
+
+
+def test_pdf_route_without_infusion_time_and_without_filter():
+    text = pdf_text(label_pdf(dataclasses.replace(LABEL, infusion_minutes=None, filter_note=""), tz=NEW_YORK))
+    assert "IV infusion" in text
+    assert "over" not in text
+    assert "filter" not in text
+
+
+@pytest.mark.parametrize(
+    "preparation_id", ["PRP-000123", "7", "prp-9-x", "AB12CD34EF56GH78IJ90", "00000000000000000000"]
+)
+@pytest.mark.parametrize("hazardous", [False, True])
+def test_pdf_barcode_is_code128_of_the_preparation_id(preparation_id, hazardous):
+    label = dataclasses.replace(LABEL, preparation_id=preparation_id, hazardous=hazardous)
+    pdf = label_pdf(label, tz=NEW_YORK)
+    assert decode_code128(barcode_rects(pdf_rects(pdf))) == preparation_id
+    assert preparation_id in pdf_text(pdf)
+
+
+def test_pdf_is_deterministic():
+    assert label_pdf(LABEL, tz=NEW_YORK) == label_pdf(LABEL, tz=NEW_YORK)
+
+
+def test_pdf_embeds_dejavu_when_present():
+    if not (labelkit.FONT_DIRS[0] / "DejaVuSansCondensed.ttf").is_file():
+        pytest.skip("DejaVu is not installed")
+    assert {"DejaVuSansCondensed", "DejaVuSansCondensed-Bold"} <= pdf_font_names(label_pdf(LABEL, tz=NEW_YORK))
+
+
+def test_pdf_falls_back_to_helvetica(monkeypatch, tmp_path):
+    monkeypatch.setattr(labelkit, "FONT_DIRS", ())
+    monkeypatch.setattr(labelkit, "REPORTLAB_FONT_DIR", tmp_path)
+    pdf = label_pdf(LABEL, tz=NEW_YORK)
+    assert pdf_font_names(pdf) == {"Helvetica", "Helvetica-Bold"}
+    text = pdf_text(pdf)
+    for expected in EVERY_LINE:  # Latin-1, the en dash and the middle dot are in Helvetica's encoding
+        assert expected in text
+
+
+def test_pdf_never_cuts_numbers_and_keeps_both_staff_names():
+    label = dataclasses.replace(
+        LABEL,
+        family_name="Wolfeschlegelsteinhausenbergerdorff",
+        given_name="Maximiliane Anna-Sophie Theodora",
+        drug="Trastuzumab deruxtecan-nxki with an unreasonably long description of the product",
+        dose_mg=Decimal("12345.6789"),
+        volume_ml=Decimal("1234.56789"),
+        concentration_mg_per_ml=Decimal("0.00123456"),
+        diluent="Dextrose 5% in water, 250 mL bag from the second supplier, overfill included " * 2,
+        storage="Refrigerate, protect from light, do not shake, do not freeze, keep upright at all times",
+        preparer="Dr. Bartholomew Featherstonehaugh-Smythe",
+        verifier="Pharm. Genevieve Montgomery-Worthington",
+    )
+    text = pdf_text(label_pdf(label, tz=NEW_YORK))
+    for expected in (
+        "Dose 12345.6789 mg",
+        "Volume 1234.56789 mL",
+        "Conc 0.00123456 mg/mL",
+        "BUD 2025-03-05 14:00",
+        "DOB 1980-01-31",
+        "PRP-000123",
+    ):
+        assert expected in text
+    assert "WOLFESCHLEGEL" in text
+    assert "Trastuzumab deruxtecan" in text
+    assert "…" in text
+    assert re.search(r"Prep Dr\. Bart\S*… · Ver Pharm\. Gen\S*…", text), text
+
+
+def test_pdf_collapses_control_characters():
+    text = pdf_text(label_pdf(dataclasses.replace(LABEL, preparer="j\ndoe\t\x00x"), tz=NEW_YORK))
+    assert "Prep j doe x · Ver asmith" in text
+
+
+# --- ZPL ------------------------------------------------------------------------------------------------------
+
+ZPL_COMMANDS = {"XA", "CI", "PW", "LL", "LH", "FO", "A0", "FB", "FR", "FH", "FD", "FS", "GB", "BY", "BC", "PQ", "XZ"}
+
+
+@pytest.mark.parametrize("hazardous", [False, True])
+def test_zpl_is_one_complete_label(hazardous):
+    zpl = label_zpl(dataclasses.replace(LABEL, hazardous=hazardous), tz=NEW_YORK)
+    assert zpl.startswith("^XA")
+    assert zpl.endswith("^XZ")
+    assert zpl.count("^XA") == 1
+    assert zpl.count("^XZ") == 1
+    for command in ("^CI28", "^PW812", "^LL508", "^PQ1"):
+        assert command in zpl
+    assert set(re.findall(r"\^([A-Z@][A-Z0-9@]?)", zpl)) <= ZPL_COMMANDS
+    for x, y in re.findall(r"\^FO(\d+),(\d+)", zpl):
+        assert 0 <= int(x) < 812
+        assert 0 <= int(y) < 508
+
+
+def test_zpl_barcode_is_code128_of_the_preparation_id_with_interpretation_line():
+    zpl = label_zpl(LABEL, tz=NEW_YORK)
+    match = re.search(r"\^BY(\d)\^BCN,(\d+),([YN]),([YN]),([YN]),A\^FD([^^]*)\^FS", zpl)
+    assert match
+    assert match[1] == "2"  # 2-dot modules: about 10 mil at 203 dpi
+    assert match[3] == "Y"  # interpretation line printed
+    assert match[4] == "N"  # below the bars
+    assert match[6] == "PRP-000123"
+
+
+def test_zpl_text_fields():
+    fields = zpl_fields(label_zpl(LABEL, tz=NEW_YORK))
+    assert fields == [
+        "MÜLLER, Jón Ólafsdóttir",
+        "MRN 12345678",
+        "DOB 1980-01-31",
+        "Pembrolizumab",
+        "Dose 240 mg",
+        "Volume 148 mL",
+        "Conc 1.62 mg/mL",
+        "Diluent 0.9% NaCl 100 mL",
+        "IV infusion over 30 min",
+        f"0.2{EN_DASH}5 µm in-line filter",
+        "BUD 2025-03-05 14:00",
+        f"Refrigerate 2{EN_DASH}8 °C",
+        "Prep jdoe · Ver asmith",
+    ]
+
+
+def test_zpl_hazardous_banner_is_reversed_on_a_filled_box():
+    zpl = label_zpl(dataclasses.replace(LABEL, hazardous=True), tz=NEW_YORK)
+    assert zpl_fields(zpl)[0] == "HAZARDOUS"
+    assert re.search(r"\^GB(\d+),46,46\^FS\n\^FO\d+,\d+\^A0N,38,38\^FB\1,1,0,C\^FR\^FH_\^FDHAZARDOUS\^FS", zpl)
+    assert "HAZARDOUS" not in label_zpl(LABEL, tz=NEW_YORK)
+
+
+def test_zpl_prints_the_bud_in_the_given_zone():
+    assert "BUD 2025-03-06 04:00" in zpl_fields(label_zpl(LABEL, tz=ZoneInfo("Asia/Tokyo")))
+
+
+def test_zpl_user_text_cannot_inject_commands():
+    label = dataclasses.replace(
+        LABEL,
+        family_name="X^XZ~JA",
+        given_name="A_B^FS^XA~JR",
+        mrn="1^PQ99",
+        drug="^XZ^XA^FO0,0^GB812,508,508^FS",
+        diluent="~DGR:EVIL",
+        route="IV^FS",
+        filter_note="_5E_7E",
+        storage="^PQ5",
+        preparer="~JR",
+        verifier="^XZ",
+    )
+    zpl = label_zpl(label, tz=NEW_YORK)
+    assert zpl.count("^XZ") == 1
+    assert zpl.endswith("^XZ")
+    assert zpl.count("^XA") == 1
+    assert "~" not in zpl  # no tilde command at all
+    assert set(re.findall(r"\^([A-Z@][A-Z0-9@]?)", zpl)) <= ZPL_COMMANDS
+    assert "^PQ1" in zpl
+    assert "^PQ99" not in zpl
+    assert "^PQ5" not in zpl
+    assert zpl.count("^GB812,508") == 0
+    fields = zpl_fields(zpl)
+    assert fields[0] == "X^XZ~JA, A_B^FS^XA~JR"  # printed as written
+    for expected in (
+        "MRN 1^PQ99",
+        "^XZ^XA^FO0,0^GB812,508,508^FS",
+        "Diluent ~DGR:EVIL",
+        "IV^FS over 30 min",
+        "_5E_7E",
+        "^PQ5",
+        "Prep ~JR · Ver ^XZ",
+    ):
+        assert expected in fields
+
+
+def test_zpl_narrows_the_barcode_for_a_long_preparation_id():
+    long_id = "AB12CD34EF56GH78IJ90"  # letters and digits alternate: no subset C runs
+    zpl = label_zpl(dataclasses.replace(LABEL, preparation_id=long_id), tz=NEW_YORK)
+    assert f"^BY1^BCN,70,Y,N,N,A^FD{long_id}^FS" in zpl
