@@ -4,30 +4,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0004_audience_and_result_kinds'),
+        ("alerts", "0004_audience_and_result_kinds"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alert',
-            name='audience',
-            field=models.CharField(choices=[('care_team', 'Care team'), ('oncologists', 'Oncologists'), ('lab', 'Laboratory')], default='care_team', max_length=20),
+            model_name="alert",
+            name="audience",
+            field=models.CharField(
+                choices=[("care_team", "Care team"), ("oncologists", "Oncologists"), ("lab", "Laboratory")],
+                default="care_team",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('collection_overdue', 'Collection overdue'), ('result_overdue', 'Result overdue'), ('specimen_rejected', 'Specimen rejected'), ('critical_result', 'Critical result'), ('toxicity', 'CTCAE grade 3 or higher'), ('result_amended', 'Result amended'), ('preparation_expired', 'Preparation expired')], max_length=40),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("collection_overdue", "Collection overdue"),
+                    ("result_overdue", "Result overdue"),
+                    ("specimen_rejected", "Specimen rejected"),
+                    ("critical_result", "Critical result"),
+                    ("toxicity", "CTCAE grade 3 or higher"),
+                    ("result_amended", "Result amended"),
+                    ("preparation_expired", "Preparation expired"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='alertevent',
-            name='audience',
-            field=models.CharField(choices=[('care_team', 'Care team'), ('oncologists', 'Oncologists'), ('lab', 'Laboratory')], default='care_team', max_length=20),
+            model_name="alertevent",
+            name="audience",
+            field=models.CharField(
+                choices=[("care_team", "Care team"), ("oncologists", "Oncologists"), ("lab", "Laboratory")],
+                default="care_team",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='alertevent',
-            name='kind',
-            field=models.CharField(choices=[('collection_overdue', 'Collection overdue'), ('result_overdue', 'Result overdue'), ('specimen_rejected', 'Specimen rejected'), ('critical_result', 'Critical result'), ('toxicity', 'CTCAE grade 3 or higher'), ('result_amended', 'Result amended'), ('preparation_expired', 'Preparation expired')], max_length=40),
+            model_name="alertevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("collection_overdue", "Collection overdue"),
+                    ("result_overdue", "Result overdue"),
+                    ("specimen_rejected", "Specimen rejected"),
+                    ("critical_result", "Critical result"),
+                    ("toxicity", "CTCAE grade 3 or higher"),
+                    ("result_amended", "Result amended"),
+                    ("preparation_expired", "Preparation expired"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
