@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,8 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.choices import Role
+from labflow.demo import collect_and_result_pre_dose
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_schedule
+from orders.models import Regimen, TreatmentCourse
+from orders.services import course_start
 from patients.choices import CareTeamRole, Sex
 from patients.models import CareTeam, CareTeamMembership, Patient
 
@@ -76,9 +79,10 @@ class Command(BaseCommand):
                     now=now,
                 )
                 scheduled += 1
+        courses = self._courses(patient_rows, now) if not TreatmentCourse.objects.exists() else 0
         self.stdout.write(
-            f"Demo data: {len(teams)} care teams, {len(patient_rows)} patients, {scheduled} new monitoring tests "
-            f"({MonitoringTest.objects.count()} in all)."
+            f"Demo data: {courses} new treatment courses, {len(teams)} care teams, {len(patient_rows)} patients, "
+            f"{scheduled} new monitoring tests ({MonitoringTest.objects.count()} in all)."
         )
         if print_logins:
             self.stdout.write(
@@ -87,6 +91,34 @@ class Command(BaseCommand):
             for username, role in self.logins():
                 self.stdout.write(f"  {role:<15} {username}")
             self.stdout.write("")
+
+    def _courses(self, patients: list[Patient], now: datetime) -> int:
+        """Courses with doses today and tomorrow: cleared, blocked by a hold rule, waiting for labs, CAR-T."""
+        users = {u.username: u for u in User.objects.filter(username__in=[u[0] for u in USERS])}
+        team_a = [p for p in patients if p.care_team.name == TEAMS[0][0]]
+        team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
+        plans = [
+            (team_a[0], "Pembrolizumab 200 mg q3w", 2, {}),
+            (team_a[1], "Nivolumab 240 mg q2w", 3, {}),
+            (team_a[2], "Pembrolizumab 200 mg q3w", 4, {"ALT": ("320", "U/L")}),  # > 5 x ULN: held
+            (team_a[3], "Ipilimumab 3 mg/kg q3w x4", 26, None),  # labs not drawn yet
+            (team_a[4], "Atezolizumab 1200 mg q3w", 28, {}),
+        ]
+        for patient, regimen, hours, values in plans:
+            course = course_start(patient=patient, regimen=Regimen.objects.get(name=regimen),
+                                  starts_at=now + timedelta(hours=hours), user=users["onc.day"], now=now)  # fmt: skip
+            if values is not None:
+                collect_and_result_pre_dose(
+                    course.doses.get(number=1),
+                    collector=users["nurse.day"],
+                    enterer=users["tech.ada"],
+                    verifier=users["tech.ben"],
+                    values=values,
+                )
+        course_start(patient=team_b[0], regimen=Regimen.objects.get(name="Axicabtagene ciloleucel single infusion"),
+                     starts_at=now + timedelta(hours=27), user=users["onc.cell"], now=now,
+                     chain_of_identity="COI-DEMO-0001")  # fmt: skip
+        return len(plans) + 1
 
     def _users(self, teams: list[CareTeam]) -> None:
         admin, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})

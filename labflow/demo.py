@@ -1,0 +1,46 @@
+"""Builders of realistic clinical data through the services, for demo data and tests."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from monitoring.choices import AWAITING_COLLECTION
+from monitoring.models import LabTest
+from orders.models import Dose
+from results.models import Result
+from results.services import ResultEntry, results_enter, results_verify
+from specimens.services import specimens_collect
+
+NORMAL_RESULTS = {
+    "WBC": ("6.0", "10*3/uL"), "Neutrophils (ANC)": ("3.5", "10*3/uL"), "Platelets": ("250", "10*3/uL"),
+    "Haemoglobin": ("13.5", "g/dL"), "ALT": ("30", "U/L"), "AST": ("25", "U/L"), "ALP": ("80", "U/L"),
+    "Total bilirubin": ("0.6", "mg/dL"), "Creatinine": ("0.8", "mg/dL"), "Glucose": ("90", "mg/dL"),
+    "Sodium": ("140", "mmol/L"), "Potassium": ("4.2", "mmol/L"), "TSH": ("1.5", "m[IU]/L"),
+    "CRP": ("3.0", "mg/L"), "Ferritin": ("120", "ng/mL"),
+}  # fmt: skip
+
+
+def collect_and_result_pre_dose(
+    dose: Dose, *, collector: User, enterer: User, verifier: User, values: dict[str, tuple[str, str]] | None = None
+) -> list[Result]:
+    """Collect a dose's due pre-dose tests now and verify a result for every analyte (normal unless given)."""
+    patient = dose.course.patient
+    due = [
+        link.monitoring_test
+        for link in dose.monitoring_links.select_related("monitoring_test__lab_test")
+        if link.monitoring_test.status in AWAITING_COLLECTION
+    ]
+    now = timezone.now()
+    specimens = specimens_collect(patient=patient, wristband=patient.mrn, monitoring_tests=due, user=collector, now=now)
+    wanted = {**NORMAL_RESULTS, **(values or {})}
+    analytes = {t.name: t for t in LabTest.objects.all()}
+    entries = []
+    for specimen in specimens:
+        for test in specimen.monitoring_tests.prefetch_related("lab_test__components"):
+            for component in test.lab_test.components.all() or [test.lab_test]:
+                value, unit = wanted[component.name]
+                entries.append(ResultEntry(specimen, analytes[component.name], value, unit))
+    rows = results_enter(entries=entries, user=enterer, now=now)
+    results_verify(results=rows, user=verifier, now=now)
+    return rows

@@ -1,0 +1,84 @@
+"""The orders web UI: start a course, course page with gate verdicts and override, worklist, verify page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.choices import Role
+from orders.models import TreatmentCourse
+from tests import factories
+from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
+
+pytestmark = pytest.mark.django_db
+
+
+def test_oncologist_starts_a_course_and_overrides_a_blocked_dose(client, oncologist_a, patient_a):
+    from orders.models import Regimen
+
+    client.force_login(oncologist_a)
+    assert client.get(f"/orders/patients/{patient_a.pk}/new-course/").status_code == 200
+    starts = (timezone.localtime() + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")
+    regimen = Regimen.objects.get(name="Nivolumab 240 mg q2w")
+    response = client.post(f"/orders/patients/{patient_a.pk}/new-course/", {"regimen": regimen.pk, "starts_at": starts})
+    assert response.status_code == 302
+    course = TreatmentCourse.objects.get()
+    page = client.get(response["Location"]).content.decode()
+    assert page.count('data-testid="course-dose"') == 26
+    assert "not collected yet" in page
+    dose = first_dose(course)
+    client.post(f"/orders/courses/{course.pk}/", {"dose": dose.pk, "reason": "Labs drawn at the referring site"})
+    dose.refresh_from_db()
+    assert dose.override_by == oncologist_a
+    assert "Overridden by" in client.get(f"/orders/courses/{course.pk}/").content.decode()
+
+
+def test_nurse_cannot_start_courses_or_override(client, nurse_a, oncologist_a, patient_a):
+    course = start_course(patient_a, oncologist_a, "Nivolumab 240 mg q2w")
+    client.force_login(nurse_a)
+    assert client.get(f"/orders/patients/{patient_a.pk}/new-course/").status_code == 403
+    response = client.post(f"/orders/courses/{course.pk}/", {"dose": first_dose(course).pk, "reason": "x"})
+    assert response.status_code == 403
+
+
+def test_worklist_shows_verdicts_and_disables_start_when_blocked(client, oncologist_a, nurse_a, team_a):
+    technician, checker = (factories.make_user(Role.LAB_TECHNICIAN, None, f"t{i}") for i in range(2))
+    blocked_patient, cleared_patient = factories.make_patient(team_a), factories.make_patient(team_a)
+    start_course(blocked_patient, oncologist_a, "Pembrolizumab 200 mg q3w", in_hours=4)
+    cleared = first_dose(start_course(cleared_patient, oncologist_a, "Pembrolizumab 200 mg q3w", in_hours=6))
+    clear_pre_dose(cleared, nurse_a, technician, checker)
+    client.force_login(technician)
+    page = client.get("/orders/worklist/").content.decode()
+    blocked_row = page[page.index(blocked_patient.mrn) : page.index(cleared_patient.mrn)]
+    assert "Blocked" in blocked_row
+    assert "disabled" in blocked_row
+    assert "Cleared" in page[page.index(cleared_patient.mrn) :]
+    prep = live_preparation(cleared)
+    assert client.post(f"/orders/preparations/{prep.pk}/start/").status_code == 302
+    prep.refresh_from_db()
+    assert prep.status == "in_preparation"
+
+
+def test_verify_page_refuses_the_preparer_and_a_wrong_password(client, oncologist_a, nurse_a, patient_a):
+    technician, checker = (factories.make_user(Role.LAB_TECHNICIAN, None, f"v{i}") for i in range(2))
+    dose = first_dose(start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w"))
+    clear_pre_dose(dose, nurse_a, technician, checker)
+    prep = live_preparation(dose)
+    client.force_login(technician)
+    client.post(f"/orders/preparations/{prep.pk}/start/")
+    expiry = (timezone.localdate() + timedelta(days=300)).isoformat()
+    form = {"category": "category_1", "storage": "refrigerated"}
+    for i, (product, volume) in enumerate([("Pembrolizumab 100 mg", "4"), ("Pembrolizumab 100 mg", "4"),
+                                           ("0.9% sodium chloride 50 mL", "50")]):  # fmt: skip
+        form |= {f"product-{i}": product, f"lot-{i}": f"L{i}", f"expiry-{i}": expiry, f"volume-{i}": volume}
+    form["kind-2"] = "diluent"
+    assert client.post(f"/orders/preparations/{prep.pk}/prepare/", form).status_code == 302
+    verify = {"method": "gravimetric", "measured": "8.0", "password": "a-long-test-password"}
+    assert client.post(f"/orders/preparations/{prep.pk}/verify/", verify).status_code == 403
+    client.force_login(checker)
+    assert client.post(f"/orders/preparations/{prep.pk}/verify/", {**verify, "password": "wrong"}).status_code == 403
+    assert client.post(f"/orders/preparations/{prep.pk}/verify/", verify).status_code == 302
+    prep.refresh_from_db()
+    assert prep.verified_by == checker
