@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet
 from accounts.selectors import AnyUser
 from orders.choices import DoseStatus, PreparationStatus
 from orders.models import Dose, IdentityCheck, Preparation, TreatmentCourse
-from orders.services import Gate, dose_gate
+from orders.services import Gate, dose_gates
 from patients.selectors import visible_patient_filter
 
 LIVE = [s for s in PreparationStatus if s not in (PreparationStatus.EXPIRED, PreparationStatus.WASTED)]
@@ -55,7 +55,9 @@ def worklist(*, user: AnyUser, start: datetime, days: int = 2) -> list[WorklistR
         )
         .order_by("planned_at", "id")
     )
-    return [WorklistRow(d, dose_gate(d, now=start), (d.live[0] if d.live else None)) for d in doses]
+    rows = list(doses)
+    gates = dose_gates(rows, now=start)
+    return [WorklistRow(d, gates[d.pk], (d.live[0] if d.live else None)) for d in rows]
 
 
 def verification_queue(*, user: AnyUser) -> QuerySet[Preparation]:

@@ -82,3 +82,23 @@ def test_verify_page_refuses_the_preparer_and_a_wrong_password(client, oncologis
     assert client.post(f"/orders/preparations/{prep.pk}/verify/", verify).status_code == 302
     prep.refresh_from_db()
     assert prep.verified_by == checker
+
+
+def test_worklist_query_count_does_not_grow_with_doses(client, oncologist_a, team_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    technician = factories.make_user(Role.LAB_TECHNICIAN, None, "wl")
+    client.force_login(technician)
+    client.get("/orders/worklist/")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/orders/worklist/").status_code == 200
+        return len(captured)
+
+    start_course(factories.make_patient(team_a), oncologist_a, "Pembrolizumab 200 mg q3w", in_hours=5)
+    few = queries()
+    for hours in range(6, 16):
+        start_course(factories.make_patient(team_a), oncologist_a, "Nivolumab 240 mg q2w", in_hours=hours)
+    assert queries() == few
