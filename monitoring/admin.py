@@ -6,7 +6,8 @@ from monitoring.models import LabTest, MonitoringTest, SweepHeartbeat
 
 @admin.register(LabTest)
 class LabTestAdmin(admin.ModelAdmin[LabTest]):
-    list_display = ["name", "loinc_code", "active"]
+    list_display = ["name", "loinc_code", "turnaround", "active"]
+    filter_horizontal = ["components"]
 
 
 @admin.register(MonitoringTest)

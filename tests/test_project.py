@@ -79,3 +79,15 @@ def test_compose_file_is_valid_against_the_compose_specification():
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_catalogues_are_editable_in_the_admin_and_clinical_records_are_not(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", password="a-long-test-password")
+    client.force_login(admin)
+    for path in ("orders/drug", "orders/regimen", "orders/holdrule", "results/resultspec", "results/referencerange",
+                 "specimens/container", "specimens/testspecimenrequirement", "monitoring/labtest"):  # fmt: skip
+        assert client.get(f"/admin/{path}/add/").status_code == 200, path
+    for path in ("orders/preparation", "results/result", "specimens/specimen", "alerts/alert"):
+        assert client.get(f"/admin/{path}/").status_code == 200, path
+        assert client.get(f"/admin/{path}/add/").status_code == 403, path
