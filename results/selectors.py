@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from accounts.selectors import AnyUser
 from monitoring.models import LabTest
@@ -116,3 +116,35 @@ def patient_trends(*, user: AnyUser, patient: Patient) -> list[Trend]:
         series[r.lab_test_id] = Trend(r.lab_test, r.unit, r.reference_low, r.reference_high, points[r.lab_test_id])
         points[r.lab_test_id].append(TrendPoint(r.observed_at, r.value_numeric, r.flag, r.ctcae_grade))
     return list(series.values())
+
+
+@dataclass
+class PendingSpecimen:
+    specimen: Specimen
+    previous: Result | None
+
+
+def specimens_awaiting(*, user: AnyUser, lab_test: LabTest, limit: int = 200) -> list[PendingSpecimen]:
+    """Specimens whose tests call for `lab_test` and that have no result for it yet: the per-test grid,
+    oldest collection first, each with the patient's previous verified value."""
+    specimens = list(
+        Specimen.objects.filter(**visible_patient_filter(user=user))
+        .filter(Q(monitoring_tests__lab_test=lab_test) | Q(monitoring_tests__lab_test__components=lab_test))
+        .exclude(status__in=["rejected", "disposed"])
+        .exclude(results__lab_test=lab_test, results__is_current=True)
+        .select_related("patient", "container")
+        .distinct()
+        .order_by("collected_at", "id")[:limit]
+    )
+    previous = {
+        r.patient_id: r
+        for r in Result.objects.filter(
+            patient_id__in={s.patient_id for s in specimens},
+            lab_test=lab_test,
+            status__in=VERIFIED,
+            is_current=True,
+        )
+        .order_by("patient_id", "-observed_at")
+        .distinct("patient_id")
+    }
+    return [PendingSpecimen(s, previous.get(s.patient_id)) for s in specimens]

@@ -6,6 +6,8 @@ app_name = "results"
 
 urlpatterns = [
     path("specimen/<int:specimen_pk>/enter/", views.enter, name="enter"),
+    path("enter/", views.enter_index, name="enter-index"),
+    path("test/<int:lab_test_pk>/enter/", views.enter_by_test, name="enter-test"),
     path("verify/", views.verify_queue, name="verify"),
     path("review/", views.review, name="review"),
     path("<int:pk>/", views.result_page, name="detail"),

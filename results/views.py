@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -15,7 +15,15 @@ from alerts.selectors import alert_list
 from labflow.errors import Conflict
 from monitoring.models import LabTest
 from patients.selectors import patient_list
-from results.selectors import entry_grid, patient_trends, result_history, result_list, results_to_verify, review_inbox
+from results.selectors import (
+    entry_grid,
+    patient_trends,
+    result_history,
+    result_list,
+    results_to_verify,
+    review_inbox,
+    specimens_awaiting,
+)
 from results.services import (
     ResultEntry,
     critical_call_record,
@@ -65,6 +73,45 @@ def enter(request: HttpRequest, specimen_pk: int) -> HttpResponse:
                 messages.success(request, f"{len(entries)} results entered; another technician verifies them.")
                 return redirect("results:enter", specimen_pk=specimen.pk)
     return render(request, "results/enter.html", {"specimen": specimen, "rows": rows}, status=status)
+
+
+@login_required
+@require_GET
+@permission_required("results.enter_result", raise_exception=True)
+def enter_index(request: HttpRequest) -> HttpResponse:
+    first = LabTest.objects.filter(result_spec__isnull=False).order_by("name").first()
+    if first is None:
+        raise Http404("No resultable test in the catalogue.")
+    return redirect("results:enter-test", lab_test_pk=first.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@permission_required("results.enter_result", raise_exception=True)
+def enter_by_test(request: HttpRequest, lab_test_pk: int) -> HttpResponse:
+    """One analyte across specimens (e.g. a run of potassium on the analyser): one row per specimen."""
+    lab_test = get_object_or_404(LabTest.objects.filter(result_spec__isnull=False), pk=lab_test_pk)
+    rows = specimens_awaiting(user=request.user, lab_test=lab_test)
+    status = 200
+    if request.method == "POST":
+        unit = request.POST.get("unit", "")
+        entries = [
+            ResultEntry(row.specimen, lab_test, request.POST.get(f"value-{row.specimen.pk}", ""), unit)
+            for row in rows
+            if request.POST.get(f"value-{row.specimen.pk}", "").strip()
+        ]
+        try:
+            if not entries:
+                raise ValidationError("Enter at least one value.")
+            results_enter(entries=entries, user=acting_user(request), now=timezone.now())
+            messages.success(request, f"{len(entries)} {lab_test.name} results entered.")
+            return redirect("results:enter-test", lab_test_pk=lab_test.pk)
+        except (ValidationError, Conflict) as error:
+            messages.error(request, _messages(error))
+            status = 400 if isinstance(error, ValidationError) else 409
+    tests = LabTest.objects.filter(result_spec__isnull=False).order_by("name")
+    context = {"lab_test": lab_test, "rows": rows, "tests": tests}
+    return render(request, "results/enter_by_test.html", context, status=status)
 
 
 @login_required

@@ -9,3 +9,8 @@ document.addEventListener("keydown", (event) => {
     next.focus();
   }
 });
+
+// A select that lists pages: choosing an option opens it.
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-nav-select]")) window.location.assign(event.target.value);
+});

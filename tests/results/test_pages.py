@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -136,3 +137,20 @@ def test_critical_call_page_logs_a_read_back(client, nurse_a, technician, techni
     assert client.post(url, {"recipient": "RN Rossi"}).status_code == 400
     assert client.post(url, {"recipient": "RN Rossi", "read_back_confirmed": "on"}).status_code == 302
     assert "RN Rossi" in client.get(url).content.decode()
+
+
+def test_per_test_grid_across_specimens(client, nurse_a, technician, team_a):
+    patients = [factories.make_patient(team_a) for _ in range(3)]
+    specimens = [collected_specimen(p, nurse_a, "Comprehensive metabolic panel") for p in patients]
+    potassium = analyte("Potassium")
+    client.force_login(technician)
+    page = client.get(f"/results/test/{potassium.pk}/enter/").content.decode()
+    assert page.count('data-testid="grid-row"') == 3
+    response = client.post(
+        f"/results/test/{potassium.pk}/enter/",
+        {"unit": "mmol/L", f"value-{specimens[0].pk}": "4.1", f"value-{specimens[2].pk}": "6.4"},
+    )
+    assert response.status_code == 302
+    assert sorted(Result.objects.values_list("value_numeric", flat=True)) == [Decimal("4.1000"), Decimal("6.4000")]
+    page = client.get(f"/results/test/{potassium.pk}/enter/").content.decode()
+    assert page.count('data-testid="grid-row"') == 1  # only the specimen still without a potassium
