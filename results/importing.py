@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -23,7 +22,7 @@ from patients.models import Patient
 from results.choices import ResultSource
 from results.hl7 import Hl7Error, OruMessage, build_ack, parse_oru, split_batch
 from results.models import Result
-from results.services import Catalogue, ResultEntry, results_enter
+from results.services import Catalogue, ResultEntry, build_results, entry_context, results_store
 from specimens.models import Specimen
 
 INTERFACE_USERNAME = "lis-interface"
@@ -40,26 +39,35 @@ def interface_user(username: str = INTERFACE_USERNAME) -> User:
 
 @dataclass
 class Lookup:
-    """Catalogue, tests by LOINC, and caches of patients and specimens for a run of imports."""
+    """Catalogue, tests by LOINC, and caches of specimens and patients for a run of imports."""
 
     catalogue: Catalogue = field(default_factory=Catalogue)
     tests: dict[str, LabTest] = field(default_factory=dict)
     specimens: dict[str, Specimen | None] = field(default_factory=dict)
+    patients: dict[str, Patient | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tests = {spec.lab_test.loinc_code: spec.lab_test for spec in self.catalogue.specs.values()}
 
-    def prefetch(self, accessions: Iterable[str]) -> None:
-        wanted = [a for a in set(accessions) if a not in self.specimens]
+    def prefetch(self, accessions: Iterable[str] = (), mrns: Iterable[str] = ()) -> None:
+        wanted = [a for a in set(accessions) if a and a not in self.specimens]
         for specimen in Specimen.objects.filter(accession__in=wanted).select_related("patient"):
             self.specimens[specimen.accession] = specimen
         for accession in wanted:
             self.specimens.setdefault(accession, None)
+        wanted = [m for m in set(mrns) if m and m not in self.patients]
+        for patient in Patient.objects.filter(mrn__in=wanted):
+            self.patients[patient.mrn] = patient
+        for mrn in wanted:
+            self.patients.setdefault(mrn, None)
 
     def specimen(self, accession: str) -> Specimen | None:
-        if accession not in self.specimens:
-            self.prefetch([accession])
+        self.prefetch(accessions=[accession])
         return self.specimens[accession]
+
+    def patient(self, mrn: str) -> Patient | None:
+        self.prefetch(mrns=[mrn])
+        return self.patients[mrn]
 
 
 @dataclass
@@ -70,7 +78,7 @@ class MessageOutcome:
 
 
 def _entries_for(message: OruMessage, lookup: Lookup) -> list[ResultEntry]:
-    patient = Patient.objects.filter(mrn=message.patient_mrn).first()
+    patient = lookup.patient(message.patient_mrn)
     if patient is None:
         raise Hl7Error(204, "Unknown patient identifier.", "PID", 3)
     entries = []
@@ -88,51 +96,75 @@ def _entries_for(message: OruMessage, lookup: Lookup) -> list[ResultEntry]:
     return entries
 
 
-def import_oru_message(text: str, *, user: User, now: datetime, lookup: Lookup | None = None) -> MessageOutcome:
-    """Store one ORU^R01 and answer its ACK: AA, or AE/AR with the reason in MSA-3 and ERR."""
-    lookup = lookup or Lookup()
-    control_id = uuid.uuid4().hex[:20]
-    try:
-        message = parse_oru(text)
-    except Hl7Error as error:
-        ack = build_ack(original_text_or_message=text, code=error.ack_code, text=error.message, error=error,
-                        now=now, control_id=control_id)  # fmt: skip
-        return MessageOutcome(ack=ack, stored=0, error=error.message)
-    if (
-        message.control_id
-        and Result.objects.filter(source=ResultSource.HL7, message_control_id=message.control_id).exists()
-    ):
-        # A resend after a lost ACK: already stored, so acknowledge again and store nothing twice.
-        ack = build_ack(original_text_or_message=message, code="AA", text="Duplicate: already stored.", now=now,
-                        control_id=control_id)  # fmt: skip
-        return MessageOutcome(ack=ack, stored=0)
-    try:
-        with transaction.atomic():
-            rows = results_enter(
-                entries=_entries_for(message, lookup),
-                user=user,
-                now=now,
-                source=ResultSource.HL7,
-                message_control_id=message.control_id[:60],
-                catalogue=lookup.catalogue,
-            )
-    except (Hl7Error, ValidationError, Conflict) as problem:
-        refusal = problem if isinstance(problem, Hl7Error) else Hl7Error(207, _reason(problem), "OBX", 5)
-        ack = build_ack(original_text_or_message=message, code=refusal.ack_code, text=refusal.message, error=refusal,
-                        now=now, control_id=control_id)  # fmt: skip
-        return MessageOutcome(ack=ack, stored=0, error=refusal.message)
-    ack = build_ack(original_text_or_message=message, code="AA", now=now, control_id=control_id)
-    return MessageOutcome(ack=ack, stored=len(rows))
-
-
 def _reason(problem: Exception) -> str:
+    if isinstance(problem, ValidationError) and hasattr(problem, "error_dict"):
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in problem.message_dict.items())
     if isinstance(problem, ValidationError):
-        return (
-            "; ".join(f"{k}: {' '.join(v)}" for k, v in problem.message_dict.items())
-            if hasattr(problem, "error_dict")
-            else " ".join(problem.messages)
-        )
+        return " ".join(problem.messages)
     return str(problem)
+
+
+def _ack(original: str | OruMessage, now: datetime, error: Hl7Error | None = None, text: str = "") -> str:
+    code = error.ack_code if error else "AA"
+    return build_ack(original_text_or_message=original, code=code, text=error.message if error else text,
+                     error=error, now=now, control_id=uuid.uuid4().hex[:20])  # fmt: skip
+
+
+def import_oru_messages(
+    texts: Sequence[str], *, user: User, now: datetime, lookup: Lookup | None = None
+) -> list[MessageOutcome]:
+    """Store a run of ORU^R01 messages and answer an ACK for each: AA, or AE/AR with the reason in MSA-3
+    and ERR. Each message is all or nothing; the stored ones are inserted together, in one transaction.
+    A resent message (same MSH-10) is acknowledged again and stored once."""
+    lookup = lookup or Lookup()
+    outcomes: dict[int, MessageOutcome] = {}
+    parsed: dict[int, OruMessage] = {}
+    for index, text in enumerate(texts):
+        try:
+            parsed[index] = parse_oru(text)
+        except Hl7Error as error:
+            outcomes[index] = MessageOutcome(_ack(text, now, error), 0, error.message)
+    lookup.prefetch(
+        accessions=[o.accession or m.accession for m in parsed.values() for o in m.observations],
+        mrns=[m.patient_mrn for m in parsed.values()],
+    )
+    control_ids = {m.control_id for m in parsed.values() if m.control_id}
+    stored_ids = set(
+        Result.objects.filter(source=ResultSource.HL7, message_control_id__in=control_ids)
+        .values_list("message_control_id", flat=True)
+        .distinct()
+    )
+    entries: dict[int, list[ResultEntry]] = {}
+    for index, message in parsed.items():
+        if message.control_id and message.control_id in stored_ids:
+            outcomes[index] = MessageOutcome(_ack(message, now, text="Duplicate: already stored."), 0)
+            continue
+        try:
+            entries[index] = _entries_for(message, lookup)
+        except Hl7Error as error:
+            outcomes[index] = MessageOutcome(_ack(message, now, error), 0, error.message)
+        stored_ids.add(message.control_id)
+    context = entry_context([e for batch in entries.values() for e in batch], lookup.catalogue)
+    rows: list[Result] = []
+    for index, batch in entries.items():
+        message = parsed[index]
+        try:
+            built = build_results(batch, context=context, user=user, now=now, source=ResultSource.HL7,
+                                  message_control_id=message.control_id[:60])  # fmt: skip
+        except (ValidationError, Conflict) as problem:
+            refusal = Hl7Error(207, _reason(problem), "OBX", 5)
+            outcomes[index] = MessageOutcome(_ack(message, now, refusal), 0, refusal.message)
+            continue
+        rows += built
+        outcomes[index] = MessageOutcome(_ack(message, now), len(built))
+    results_store(rows)
+    return [outcomes[index] for index in range(len(texts))]
+
+
+def import_oru_message(text: str, *, user: User, now: datetime, lookup: Lookup | None = None) -> MessageOutcome:
+    """One message, e.g. from the MLLP listener."""
+    (outcome,) = import_oru_messages([text], user=user, now=now, lookup=lookup)
+    return outcome
 
 
 CSV_COLUMNS = ("accession", "mrn", "loinc", "value", "unit", "observed_at")
@@ -165,8 +197,7 @@ def read_csv(path: Path) -> Iterator[CsvGroup]:
             yield group
 
 
-def import_csv_group(group: CsvGroup, *, user: User, now: datetime, lookup: Lookup) -> int:
-    """Store one specimen's rows (all or nothing); raises ValidationError naming the line and field."""
+def _csv_entries(group: CsvGroup, lookup: Lookup) -> list[ResultEntry]:
     specimen = lookup.specimen(group.accession)
     where = f"line {group.lines[0]}"
     if specimen is None:
@@ -182,10 +213,29 @@ def import_csv_group(group: CsvGroup, *, user: User, now: datetime, lookup: Look
         if observed is not None and timezone.is_naive(observed):
             observed = timezone.make_aware(observed)
         entries.append(ResultEntry(specimen, test, row["value"], row["unit"], observed))
-    with transaction.atomic():
-        return len(
-            results_enter(entries=entries, user=user, now=now, source=ResultSource.CSV, catalogue=lookup.catalogue)
-        )
+    return entries
+
+
+def import_csv_groups(
+    groups: Sequence[CsvGroup], *, user: User, now: datetime, lookup: Lookup
+) -> tuple[int, list[str]]:
+    """Store each specimen's rows all or nothing; returns the number stored and one reason per refused group."""
+    lookup.prefetch(accessions=[g.accession for g in groups])
+    refused: list[str] = []
+    entries: list[list[ResultEntry]] = []
+    for group in groups:
+        try:
+            entries.append(_csv_entries(group, lookup))
+        except ValidationError as error:
+            refused.append(_reason(error))
+    context = entry_context([e for batch in entries for e in batch], lookup.catalogue)
+    rows: list[Result] = []
+    for batch in entries:
+        try:
+            rows += build_results(batch, context=context, user=user, now=now, source=ResultSource.CSV)
+        except (ValidationError, Conflict) as error:
+            refused.append(f"{batch[0].specimen.accession}: {_reason(error)}")
+    return len(results_store(rows)), refused
 
 
 def hl7_messages(path: Path) -> list[str]:

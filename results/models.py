@@ -141,6 +141,10 @@ class Result(models.Model):
                 name="result_review_inbox_idx",
             ),
             models.Index(fields=["status"], condition=models.Q(status="preliminary"), name="result_unverified_idx"),
+            # Resent HL7 messages are recognised by their control id.
+            models.Index(
+                fields=["message_control_id"], condition=models.Q(source="hl7"), name="result_hl7_control_idx"
+            ),
         ]
 
     def __str__(self) -> str:

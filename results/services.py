@@ -138,7 +138,7 @@ def _histories(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], _History]:
         .order_by("observed_at", "id")
         .values_list("patient_id", "lab_test_id", "value_numeric", "observed_at")
     )
-    for patient_id, test_id, value, observed_at in rows.iterator(chunk_size=5000):
+    for patient_id, test_id, value, observed_at in rows:
         history = histories[(patient_id, test_id)]
         if history.baseline is None:
             history.baseline = value
@@ -176,17 +176,49 @@ def _parse(entry: ResultEntry, spec: ResultSpec, where: str) -> tuple[Decimal | 
     return converted.quantize(Decimal(1).scaleb(-spec.decimal_places)), "", spec.unit
 
 
-def results_enter(
-    *,
+@dataclass
+class EntryContext:
+    """What validating and interpreting a batch of entries needs from the database, loaded once."""
+
+    catalogue: Catalogue
+    existing: set[tuple[int, int]]  # (specimen, test) pairs that already have a current result
+    histories: dict[tuple[int, int], _History]
+    patients: dict[int, Patient]
+
+
+def entry_context(entries: Sequence[ResultEntry], catalogue: Catalogue | None = None) -> EntryContext:
+    """Three queries for any number of entries (plus one for patients not already loaded)."""
+    catalogue = catalogue or Catalogue()
+    existing = set(
+        Result.objects.filter(
+            is_current=True,
+            specimen_id__in={e.specimen.pk for e in entries},
+            lab_test_id__in={e.lab_test.pk for e in entries},
+        ).values_list("specimen_id", "lab_test_id")
+    )
+    patients: dict[int, Patient] = {}
+    for entry in entries:
+        if Specimen.patient.is_cached(entry.specimen):
+            patients[entry.specimen.patient_id] = entry.specimen.patient
+    missing = {e.specimen.patient_id for e in entries} - set(patients)
+    patients.update((p.pk, p) for p in Patient.objects.filter(pk__in=missing))
+    histories = _histories({(e.specimen.patient_id, e.lab_test.pk) for e in entries})
+    return EntryContext(catalogue, existing, histories, patients)
+
+
+def build_results(
     entries: Sequence[ResultEntry],
+    *,
+    context: EntryContext,
     user: User,
     now: datetime,
     source: ResultSource = ResultSource.MANUAL,
     message_control_id: str = "",
-    catalogue: Catalogue | None = None,
 ) -> list[Result]:
-    """Store preliminary results, flagged (L/H/LL/HH, delta) and CTCAE-graded. All or nothing."""
-    catalogue = catalogue or Catalogue()
+    """Validate, flag (L/H/LL/HH, delta) and CTCAE-grade entries without writing anything.
+
+    Raises ValidationError naming the field, or ResultConflict when a result already exists."""
+    catalogue = context.catalogue
     seen: set[tuple[int, int]] = set()
     for index, entry in enumerate(entries):
         where = f"results[{index}]." if len(entries) > 1 else ""
@@ -198,26 +230,16 @@ def results_enter(
         if key in seen:
             raise ValidationError({f"{where}lab_test": f"{entry.lab_test.name} appears twice for one specimen."})
         seen.add(key)
-    existing = set(
-        Result.objects.filter(
-            is_current=True,
-            specimen_id__in={e.specimen.pk for e in entries},
-            lab_test_id__in={e.lab_test.pk for e in entries},
-        ).values_list("specimen_id", "lab_test_id")
-    )
-    clash = existing & seen
-    if clash:
+    if context.existing & seen:
         raise ResultConflict("A result already exists for this specimen and test; amend it instead.")
-    histories = _histories({(e.specimen.patient_id, e.lab_test.pk) for e in entries})
-    patients = {p.pk: p for p in Patient.objects.filter(pk__in={e.specimen.patient_id for e in entries})}
     rows = []
     for index, entry in enumerate(entries):
         where = f"results[{index}]." if len(entries) > 1 else ""
         spec = catalogue.specs[entry.lab_test.pk]
         number, text, unit = _parse(entry, spec, where)
         observed_at = entry.observed_at or entry.specimen.collected_at
-        patient = patients[entry.specimen.patient_id]
-        history = histories[(patient.pk, entry.lab_test.pk)]
+        patient = context.patients[entry.specimen.patient_id]
+        history = context.histories[(patient.pk, entry.lab_test.pk)]
         result = Result(
             patient=patient,
             specimen=entry.specimen,
@@ -253,8 +275,31 @@ def results_enter(
             )
             result.delta_flag = recent and is_delta_failure(spec, number, history.previous)
         rows.append(result)
-    with transaction.atomic():
+    context.existing |= seen  # a later batch member cannot add the same results again
+    return rows
+
+
+def results_store(rows: Sequence[Result]) -> list[Result]:
+    """Insert built results in one transaction."""
+    with transaction.atomic(savepoint=False):
         return Result.objects.bulk_create(rows, batch_size=2000)
+
+
+def results_enter(
+    *,
+    entries: Sequence[ResultEntry],
+    user: User,
+    now: datetime,
+    source: ResultSource = ResultSource.MANUAL,
+    message_control_id: str = "",
+    catalogue: Catalogue | None = None,
+) -> list[Result]:
+    """Store preliminary results, flagged (L/H/LL/HH, delta) and CTCAE-graded. All or nothing."""
+    context = entry_context(entries, catalogue)
+    rows = build_results(
+        entries, context=context, user=user, now=now, source=source, message_control_id=message_control_id
+    )
+    return results_store(rows)
 
 
 @dataclass

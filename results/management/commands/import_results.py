@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pghistory
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from labflow.errors import Conflict
-from results.importing import Lookup, hl7_messages, import_csv_group, import_oru_message, interface_user, read_csv
+from results.importing import Lookup, hl7_messages, import_csv_groups, import_oru_messages, interface_user, read_csv
+
+CHUNK = 500  # messages or specimens stored per transaction
 
 
 class Command(BaseCommand):
@@ -30,21 +30,23 @@ class Command(BaseCommand):
         for path in files:
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
-            with pghistory.context(import_file=path.name):
-                if path.suffix.lower() == ".csv":
-                    groups = list(read_csv(path))
-                    lookup.prefetch(g.accession for g in groups)
-                    for group in tqdm(groups, desc=path.name, unit="specimen", disable=no_progress):
-                        try:
-                            stored += import_csv_group(group, user=account, now=timezone.now(), lookup=lookup)
-                        except (ValidationError, Conflict) as error:
-                            refused += 1
-                            self.stderr.write(f"{path.name}: {' '.join(getattr(error, 'messages', [str(error)]))}")
-                else:
-                    for message in tqdm(hl7_messages(path), desc=path.name, unit="msg", disable=no_progress):
-                        outcome = import_oru_message(message, user=account, now=timezone.now(), lookup=lookup)
-                        stored += outcome.stored
-                        if outcome.error:
-                            refused += 1
-                            self.stderr.write(f"{path.name}: refused: {outcome.error}")
+            csv = path.suffix.lower() == ".csv"
+            items: list[Any] = list(read_csv(path)) if csv else hl7_messages(path)
+            with (
+                pghistory.context(import_file=path.name),
+                tqdm(total=len(items), desc=path.name, unit="specimen" if csv else "msg", disable=no_progress) as bar,
+            ):
+                for start in range(0, len(items), CHUNK):
+                    chunk = items[start : start + CHUNK]
+                    if csv:
+                        count, reasons = import_csv_groups(chunk, user=account, now=timezone.now(), lookup=lookup)
+                    else:
+                        outcomes = import_oru_messages(chunk, user=account, now=timezone.now(), lookup=lookup)
+                        count = sum(o.stored for o in outcomes)
+                        reasons = [o.error for o in outcomes if o.error]
+                    stored += count
+                    refused += len(reasons)
+                    for reason in reasons:
+                        self.stderr.write(f"{path.name}: refused: {reason}")
+                    bar.update(len(chunk))
         self.stdout.write(f"Stored {stored} results; refused {refused} messages or specimens.")
