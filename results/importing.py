@@ -51,15 +51,17 @@ class Lookup:
 
     def prefetch(self, accessions: Iterable[str] = (), mrns: Iterable[str] = ()) -> None:
         wanted = [a for a in set(accessions) if a and a not in self.specimens]
-        for specimen in Specimen.objects.filter(accession__in=wanted).select_related("patient"):
-            self.specimens[specimen.accession] = specimen
-        for accession in wanted:
-            self.specimens.setdefault(accession, None)
+        if wanted:
+            for specimen in Specimen.objects.filter(accession__in=wanted).select_related("patient"):
+                self.specimens[specimen.accession] = specimen
+            for accession in wanted:
+                self.specimens.setdefault(accession, None)
         wanted = [m for m in set(mrns) if m and m not in self.patients]
-        for patient in Patient.objects.filter(mrn__in=wanted):
-            self.patients[patient.mrn] = patient
-        for mrn in wanted:
-            self.patients.setdefault(mrn, None)
+        if wanted:
+            for patient in Patient.objects.filter(mrn__in=wanted):
+                self.patients[patient.mrn] = patient
+            for mrn in wanted:
+                self.patients.setdefault(mrn, None)
 
     def specimen(self, accession: str) -> Specimen | None:
         self.prefetch(accessions=[accession])
