@@ -18,7 +18,9 @@ class Alert(models.Model):
     severity = models.PositiveSmallIntegerField(choices=AlertSeverity.choices)
     status = models.CharField(max_length=20, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="alerts")
-    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes where the unique constraint or nothing needs one: every alert the sweep raises
+    # pays for each index it writes.
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+", db_index=False)
     subject_id = models.BigIntegerField()
     subject = GenericForeignKey("subject_type", "subject_id")
     summary = models.CharField(max_length=200)
@@ -28,13 +30,13 @@ class Alert(models.Model):
 
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     acknowledge_comment = models.TextField(blank=True)
 
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     resolution_reason = models.CharField(max_length=40, choices=ResolutionReason.choices, blank=True)
     resolve_comment = models.TextField(blank=True)
@@ -47,7 +49,8 @@ class Alert(models.Model):
         permissions = [("handle_alert", "Can acknowledge and resolve alerts")]
         triggers = [NO_DELETE]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "subject_type", "subject_id"], name="alert_one_per_condition"),
+            # Subject first: it also serves "the alerts about this subject".
+            models.UniqueConstraint(fields=["subject_type", "subject_id", "kind"], name="alert_one_per_condition"),
             models.CheckConstraint(
                 condition=~models.Q(status=AlertStatus.RESOLVED) | models.Q(resolved_at__isnull=False),
                 name="alert_resolved_has_time",
