@@ -16,10 +16,15 @@ from alerts.selectors import alert_inbox, alert_inbox_etag, alert_list, alert_op
 from alerts.services import AlertConflict, alert_acknowledge, alert_resolve
 from monitoring.selectors import sweep_is_stale
 
+INBOX_ROWS = 200  # most severe and newest first; the rest is counted, not rendered
+
 
 def _inbox_context(request: HttpRequest, error: str = "") -> dict[str, object]:
+    inbox = alert_inbox(user=request.user)
     return {
-        "alerts": alert_inbox(user=request.user).prefetch_related("escalated_to"),
+        "alerts": inbox.prefetch_related("escalated_to")[:INBOX_ROWS],
+        "total": inbox.count(),
+        "shown": INBOX_ROWS,
         "open_count": alert_open_count(user=request.user),
         "sweep_stale": sweep_is_stale(),
         "error": error,

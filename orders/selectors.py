@@ -41,9 +41,8 @@ class WorklistRow:
     preparation: Preparation | None
 
 
-def worklist(*, user: AnyUser, start: datetime, days: int = 2) -> list[WorklistRow]:
-    """Doses planned from `start` for `days` days, by planned time, with the gate verdict and the live order."""
-    doses = (
+def worklist_doses(*, user: AnyUser, start: datetime, days: int = 2) -> QuerySet[Dose]:
+    return (
         dose_list(user=user)
         .filter(status=DoseStatus.PLANNED, planned_at__gte=start, planned_at__lt=start + timedelta(days=days))
         .prefetch_related(
@@ -55,9 +54,16 @@ def worklist(*, user: AnyUser, start: datetime, days: int = 2) -> list[WorklistR
         )
         .order_by("planned_at", "id")
     )
-    rows = list(doses)
-    gates = dose_gates(rows, now=start)
-    return [WorklistRow(d, gates[d.pk], (d.live[0] if d.live else None)) for d in rows]
+
+
+def worklist_rows(doses: list[Dose], now: datetime) -> list[WorklistRow]:
+    """Rows for doses from `worklist_doses` (their live order is prefetched as `live`)."""
+    gates = dose_gates(doses, now=now)
+    rows = []
+    for dose in doses:
+        live: list[Preparation] = getattr(dose, "live", [])
+        rows.append(WorklistRow(dose, gates[dose.pk], live[0] if live else None))
+    return rows
 
 
 def verification_queue(*, user: AnyUser) -> QuerySet[Preparation]:

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -16,7 +17,14 @@ from accounts.selectors import acting_user
 from labflow.errors import Conflict
 from orders.choices import ComponentKind, CompoundingCategory, Storage, VerificationMethod
 from orders.models import Regimen
-from orders.selectors import course_list, dose_list, preparation_list, verification_queue, worklist
+from orders.selectors import (
+    course_list,
+    dose_list,
+    preparation_list,
+    verification_queue,
+    worklist_doses,
+    worklist_rows,
+)
 from orders.services import (
     ComponentInput,
     course_start,
@@ -42,8 +50,9 @@ def _message(error: Exception) -> str:
 def worklist_page(request: HttpRequest) -> HttpResponse:
     """Today's and tomorrow's doses by planned time, each with its gate verdict and preparation state."""
     start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    rows = worklist(user=request.user, start=start, days=2)
-    return render(request, "orders/worklist.html", {"rows": rows, "start": start})
+    page = Paginator(worklist_doses(user=request.user, start=start, days=2), 100).get_page(request.GET.get("page"))
+    rows = worklist_rows(list(page), timezone.now())
+    return render(request, "orders/worklist.html", {"rows": rows, "start": start, "page": page})
 
 
 @login_required

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -132,7 +133,8 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
             except (Conflict, PermissionDenied) as error:
                 messages.error(request, _messages(error))
         return redirect("results:verify")
-    return render(request, "results/verify.html", {"results": queue[:500]})
+    page = Paginator(queue, 100).get_page(request.GET.get("page"))
+    return render(request, "results/verify.html", {"results": page, "page": page})
 
 
 @login_required
@@ -151,7 +153,8 @@ def review(request: HttpRequest) -> HttpResponse:
         except Conflict as error:
             messages.error(request, str(error))
         return redirect("results:review")
-    return render(request, "results/review.html", {"results": review_inbox(user=request.user)[:500]})
+    page = Paginator(review_inbox(user=request.user), 100).get_page(request.GET.get("page"))
+    return render(request, "results/review.html", {"results": page, "page": page})
 
 
 @login_required

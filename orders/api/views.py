@@ -42,6 +42,7 @@ from orders.services import (
     course_reschedule,
     course_start,
     course_stop,
+    dose_gates,
     dose_override,
     preparation_administer,
     preparation_end_administration,
@@ -156,7 +157,12 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
         return dose_list(user=self.request.user)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "now": timezone.now()}
+        return {**super().get_serializer_context(), "now": timezone.now(), "gates": getattr(self, "_gates", {})}
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)
+        self._gates = dose_gates(list(page or []), now=timezone.now())  # one batch per page, not per dose
+        return page
 
     @extend_schema(request=ReasonSerializer, responses={200: DoseSerializer})
     @action(detail=True, methods=["post"])

@@ -112,3 +112,14 @@ def test_collected_button_on_patient_chart_resolves_alert(client, nurse_a, patie
     assert response.status_code == 302
     alert.refresh_from_db()
     assert alert.status == "resolved"
+
+
+def test_inbox_renders_at_most_200_rows_and_says_how_many_more(client, nurse_a, patient_a, monkeypatch):
+    from alerts import views
+
+    monkeypatch.setattr(views, "INBOX_ROWS", 3)
+    _raise(patient_a, 5)
+    client.force_login(nurse_a)
+    page = client.get("/alerts/inbox/", **POLL).content.decode()
+    assert page.count('data-testid="alert-row"') == 3
+    assert "Showing the 3 most severe and newest of 5 unresolved alerts." in page

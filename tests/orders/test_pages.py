@@ -102,3 +102,25 @@ def test_worklist_query_count_does_not_grow_with_doses(client, oncologist_a, tea
     for hours in range(6, 16):
         start_course(factories.make_patient(team_a), oncologist_a, "Nivolumab 240 mg q2w", in_hours=hours)
     assert queries() == few
+
+
+def test_doses_api_computes_gates_per_page_not_per_dose(api_as, oncologist_a, team_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    technician = factories.make_user(Role.LAB_TECHNICIAN, None, "api")
+    client = api_as(technician)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/api/doses/", {"status": "planned"}).status_code == 200
+        return len(captured)
+
+    start_course(factories.make_patient(team_a), oncologist_a, "Ipilimumab 3 mg/kg q3w x4")
+    few = queries()
+    for _ in range(5):
+        start_course(factories.make_patient(team_a), oncologist_a, "Ipilimumab 3 mg/kg q3w x4")
+    assert queries() == few
+    body = client.get("/api/doses/", {"status": "planned"}).json()
+    assert body["count"] == 24
+    assert {d["gate"]["verdict"] for d in body["results"]} == {"blocked"}
