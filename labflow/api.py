@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 
 from labflow.errors import Conflict
@@ -47,3 +49,19 @@ class ActionPermission(BasePermission):
             return True
         required = declared.get(action if action is not None else (request.method or "").lower())
         return required is not None and request.user.has_perm(required)
+
+
+class Pagination(LimitOffsetPagination):
+    """Page by limit/offset, never more than 500 rows a request."""
+
+    max_limit = 500
+
+
+class SafeJSONParser(JSONParser):
+    """A request nested too deeply to parse is a 400, not a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None

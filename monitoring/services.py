@@ -17,6 +17,9 @@ from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringT
 from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
 from patients.models import Patient
 
+PLAUSIBLE_PAST = timedelta(days=366)
+PLAUSIBLE_FUTURE = timedelta(days=5 * 366)
+
 
 class MonitoringTestConflict(Conflict):
     """The monitoring test is not in a state that allows this step (HTTP 409)."""
@@ -34,6 +37,8 @@ def monitoring_test_schedule(
 ) -> MonitoringTest:
     if timezone.is_naive(due_at):
         raise ValidationError({"due_at": "Due time must include a time zone."})
+    if not now - PLAUSIBLE_PAST <= due_at <= now + PLAUSIBLE_FUTURE:
+        raise ValidationError({"due_at": "Due time must lie within a year before and five years after now."})
     if grace_period < timedelta(0):
         raise ValidationError({"grace_period": "Grace period cannot be negative."})
     if grace_period > MAX_GRACE_PERIOD:

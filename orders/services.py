@@ -103,6 +103,8 @@ def course_start(
         raise ValidationError({"regimen": "This regimen is no longer offered."})
     if starts_at < now - timedelta(days=1):
         raise ValidationError({"starts_at": "A course cannot start in the past."})
+    if starts_at > now + timedelta(days=366):
+        raise ValidationError({"starts_at": "A course starts within a year."})
     if regimen.drug.cell_therapy and not chain_of_identity.strip():
         raise ValidationError(
             {"chain_of_identity": "A cell therapy needs the chain-of-identity ID from leukapheresis."}
@@ -144,6 +146,8 @@ def course_reschedule(*, dose: Dose, planned_at: datetime, user: User, now: date
     dose = Dose.objects.get(pk=dose.pk)
     if dose.status != DoseStatus.PLANNED:
         raise OrderConflict(f"Dose {dose.number} is {dose.get_status_display().lower()}.")
+    if not now - timedelta(hours=1) <= planned_at <= now + timedelta(days=366):
+        raise ValidationError({"planned_at": "A dose can be moved to a time between now and a year ahead."})
     shift = planned_at - dose.planned_at
     moved = list(course.doses.filter(number__gte=dose.number, status=DoseStatus.PLANNED).order_by("number"))
     links = list(CourseMonitoringTest.objects.filter(course=course).select_related("monitoring_test", "rule"))

@@ -29,6 +29,8 @@ from results.units import UnitError, convert
 from specimens.choices import SpecimenStatus
 from specimens.models import Specimen
 
+MAX_VALUE = Decimal(10) ** 9  # value_numeric holds 10 integer digits
+
 
 class ResultConflict(Conflict):
     """The result is not in a state that allows this step (HTTP 409)."""
@@ -169,10 +171,14 @@ def _parse(entry: ResultEntry, spec: ResultSpec, where: str) -> tuple[Decimal | 
         raise ValidationError({f"{where}value": f"{raw!r} is not a number."}) from None
     if not number.is_finite():
         raise ValidationError({f"{where}value": f"{raw!r} is not a number."})
+    if number < 0 or number >= MAX_VALUE:
+        raise ValidationError({f"{where}value": f"{raw!r} is outside the range a lab value can take (0 to 10^9)."})
     try:
         converted = convert(number, entry.unit, spec.unit, loinc=entry.lab_test.loinc_code)
     except UnitError as error:
         raise ValidationError({f"{where}unit": str(error)}) from None
+    if converted >= MAX_VALUE:
+        raise ValidationError({f"{where}value": f"{raw!r} {entry.unit} is outside the range a lab value can take."})
     return converted.quantize(Decimal(1).scaleb(-spec.decimal_places)), "", spec.unit
 
 

@@ -17,6 +17,7 @@ from alerts.choices import AlertKind, AlertStatus
 from alerts.models import Alert
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
+from labflow.filters import DateTimeRangeFilter
 
 
 class AlertFilterSet(django_filters.FilterSet):
@@ -24,7 +25,7 @@ class AlertFilterSet(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=AlertKind.choices)
     severity_min = django_filters.NumberFilter(field_name="severity", lookup_expr="gte")
     escalated = django_filters.BooleanFilter(field_name="escalated_at", lookup_expr="isnull", exclude=True)
-    raised_at = django_filters.IsoDateTimeFromToRangeFilter()
+    raised_at = DateTimeRangeFilter()
 
     class Meta:
         model = Alert

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.models import Alert
+from labflow.filters import DateTimeRangeFilter
 from monitoring.api.serializers import (
     CancelSerializer,
     LabTestSerializer,
@@ -29,8 +30,8 @@ from monitoring.services import monitoring_test_cancel, monitoring_test_record_c
 
 class MonitoringTestFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=MonitoringTestStatus.choices)
-    due_at = django_filters.IsoDateTimeFromToRangeFilter()
-    deadline = django_filters.IsoDateTimeFromToRangeFilter()
+    due_at = DateTimeRangeFilter()
+    deadline = DateTimeRangeFilter()
 
     class Meta:
         model = MonitoringTest

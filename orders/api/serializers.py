@@ -159,7 +159,7 @@ class ComponentInputSerializer(serializers.Serializer[Any]):
     product = serializers.CharField(max_length=80)
     lot = serializers.CharField(max_length=40)
     expiry = serializers.DateField()
-    volume_ml = serializers.DecimalField(max_digits=8, decimal_places=1, min_value=0)
+    volume_ml = serializers.DecimalField(max_digits=8, decimal_places=1, min_value=0, max_value=1000)
     count = serializers.IntegerField(min_value=1, max_value=50, default=1)
 
 

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import acting_user
+from labflow.filters import DateTimeRangeFilter
 from orders.api.serializers import (
     AdministerSerializer,
     CourseSerializer,
@@ -134,7 +135,7 @@ class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Treat
 
 class DoseFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DoseStatus.choices)
-    planned_at = django_filters.IsoDateTimeFromToRangeFilter()
+    planned_at = DateTimeRangeFilter()
 
     class Meta:
         model = Dose

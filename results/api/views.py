@@ -8,11 +8,13 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.selectors import alert_list
+from labflow.filters import DateTimeRangeFilter
 from results.api.serializers import (
     AmendSerializer,
     CommentSerializer,
@@ -40,7 +42,7 @@ class ResultFilterSet(django_filters.FilterSet):
     flag = django_filters.MultipleChoiceFilter(choices=ResultFlag.choices)
     ctcae_grade_min = django_filters.NumberFilter(field_name="ctcae_grade", lookup_expr="gte")
     reviewed = django_filters.BooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
-    observed_at = django_filters.IsoDateTimeFromToRangeFilter()
+    observed_at = DateTimeRangeFilter()
 
     class Meta:
         model = Result
@@ -98,6 +100,8 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
         data = ResultIdsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rows = self._visible(data.validated_data["results"])
+        if not rows:
+            raise ValidationError({"results": "None of these results exists or is visible to you."})
         outcome = results_verify(results=rows, user=acting_user(request), now=timezone.now())
         body = {
             "verified": ResultSerializer(outcome.verified, many=True).data,

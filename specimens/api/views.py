@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import acting_user
+from labflow.filters import DateTimeRangeFilter
 from specimens.api.serializers import (
     CollectSerializer,
     ContainerSerializer,
@@ -41,7 +42,7 @@ from specimens.services import (
 
 class SpecimenFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=SpecimenStatus.choices)
-    collected_at = django_filters.IsoDateTimeFromToRangeFilter()
+    collected_at = DateTimeRangeFilter()
 
     class Meta:
         model = Specimen
