@@ -1,0 +1,449 @@
+"""Deadline -> alert on the nurse's screen, in a real browser, with the default settings.
+
+Run from the project root:
+
+    .venv/bin/python benchmarks/alert_latency.py [--n 20] [--window 60] [--seed 1] [--timeout 300]
+
+It recreates a dedicated database (--database-url or BENCH_DATABASE_URL, default labflow_bench_web on 127.0.0.1;
+its name must contain "bench"), starts gunicorn (2 workers), one Celery worker and exactly one Celery beat as
+subprocesses with SWEEP_INTERVAL_SECONDS and INBOX_POLL_SECONDS left at their defaults (10 s and 2 s), logs a
+nurse in with Playwright (Debian chromium), then schedules --n monitoring tests (grace 0) whose deadlines fall
+at random offsets over --window seconds. A MutationObserver in the inbox page records the wall-clock time
+(Date.now()) each `[data-testid=alert-row]` first appears in the DOM; latency = that time - the test's deadline.
+The browser, the database and this script share one machine clock.
+
+The helpers at the top (environment, database, processes) are reused by benchmarks/inbox_poll.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench_web"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
+SETTINGS_MODULE = "benchmarks.bench_settings"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+PASSWORD = "bench-nurse-password-2026"  # noqa: S105 (a throw-away user in a throw-away database)
+# Settings this benchmark must see at their defaults; removed from the inherited environment.
+DEFAULTED = ("SWEEP_INTERVAL_SECONDS", "INBOX_POLL_SECONDS", "IDLE_TIMEOUT_MINUTES", "CONN_MAX_AGE")
+
+sys.path.insert(0, str(ROOT))
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def bench_env(tmp: Path, *, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of every process of a run (this one included): own database, Redis db and queue."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_TASK_DEFAULT_QUEUE": f"labflow-bench-web-{uuid.uuid4().hex[:8]}",
+        "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp / "celerybeat-schedule"),
+        "SECRET_KEY": "labflow-benchmark-only-secret-key-not-for-production-use-0123456789",
+        "DEBUG": "false",
+        "SECURE_HTTPS": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    for name in (*DEFAULTED, "DJANGO_ALLOW_ASYNC_UNSAFE"):
+        env.pop(name, None)
+    return env
+
+
+def recreate_database(database_url: str) -> None:
+    """DROP and CREATE the benchmark database (refuses a name without "bench")."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = str(conninfo_to_dict(database_url)["dbname"])
+    if "bench" not in name:
+        raise SystemExit(f"refusing to recreate database {name!r}: its name must contain 'bench'")
+    with psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(env: dict[str, str]) -> None:
+    """Configure this process like the servers, then migrate (quietly)."""
+    os.environ.update(env)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not ready within {timeout:.0f} s")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL built here)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Processes:
+    """Subprocesses of one run, logged to files; stop() terminates them (then kills their own group)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.running: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
+
+    def start(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            list(argv), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.running[name] = (process, log)
+        return process
+
+    def web(self, port: int, workers: int = 2, access_log: Path | None = None) -> None:
+        # --no-control-socket: gunicorn 27's control socket is one fixed path per user; don't clash with others.
+        argv = [str(BIN / "gunicorn"), "labflow.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                "--no-control-socket"]  # fmt: skip
+        if access_log is not None:
+            argv += ["--access-logfile", str(access_log), "--access-logformat", "%(s)s %(U)s"]
+        self.start("gunicorn", argv)
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/bench/bare/"), 30, "gunicorn")
+
+    def celery(self) -> None:
+        """One worker and exactly one beat, as in the Procfile."""
+        celery = [str(BIN / "celery"), "-A", "labflow"]
+        self.start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2",
+                              "--without-mingle", "--without-gossip"])  # fmt: skip
+        self.start("beat", [*celery, "beat", "--loglevel", "INFO"])
+
+    def check_alive(self) -> None:
+        for name, (process, _) in self.running.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir / name}.log")
+
+    def stop(self) -> None:
+        for process, _ in self.running.values():
+            if process.poll() is None:
+                process.terminate()
+        for process, log in self.running.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
+                process.wait(timeout=10)
+            log.close()
+        self.running.clear()
+
+
+def install_stop_handlers(total_seconds: float) -> None:
+    """SIGTERM and a hard alarm raise in the main thread, so every `finally` (process cleanup) runs."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+
+    def alarm(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"run exceeded its hard limit of {total_seconds:.0f} s")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(int(total_seconds))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "min": min(values),
+        "median": statistics.median(values),
+        "p95": percentile(values, 0.95),
+        "max": max(values),
+        "mean": statistics.fmean(values),
+    }
+
+
+def machine_facts() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(), "kernel": platform.release()}
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+OBSERVER_JS = """
+() => {
+  window.__seen = {};
+  window.__sameDocument = true;
+  const record = () => {
+    const now = Date.now();
+    for (const row of document.querySelectorAll('[data-testid=alert-row]')) {
+      const id = row.dataset.alertId;
+      if (!(id in window.__seen)) window.__seen[id] = now;
+    }
+  };
+  record();
+  new MutationObserver(record).observe(document.body, {childList: true, subtree: true});
+}
+"""
+
+
+def make_people(run: str) -> tuple[Any, list[Any]]:
+    """A care team with one nurse and five patients (tests/factories.py builders)."""
+    from accounts.choices import Role
+    from tests import factories
+
+    team = factories.make_team(f"Bench team {run}", "Ward B")
+    nurse = factories.make_user(Role.NURSE, team, f"bench.nurse.{run}")
+    nurse.set_password(PASSWORD)
+    nurse.save(update_fields=["password"])
+    return nurse, [factories.make_patient(team) for _ in range(5)]
+
+
+def schedule(patients: list[Any], n: int, window: float, lead: float, rng: random.Random) -> dict[int, datetime]:
+    """n tests, grace 0, deadlines at now + lead + uniform(0, window); returns {test id: deadline}."""
+    from django.utils import timezone
+
+    from monitoring.models import LabTest
+    from monitoring.services import monitoring_test_schedule
+
+    lab_test = LabTest.objects.get(name="TSH")
+    start = timezone.now() + timedelta(seconds=lead)
+    deadlines: dict[int, datetime] = {}
+    for i in range(n):
+        test = monitoring_test_schedule(
+            patient=patients[i % len(patients)],
+            lab_test=lab_test,
+            due_at=start + timedelta(seconds=rng.uniform(0, window)),
+            grace_period=timedelta(0),
+            user=None,
+            now=timezone.now(),
+        )
+        deadlines[test.pk] = test.deadline
+    return deadlines
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    started = time.monotonic()
+    hard_stop = started + args.timeout
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="labflow-bench-latency-"))
+    env = bench_env(tmp, database_url=args.database_url, redis_url=args.redis_url)
+    recreate_database(args.database_url)
+    setup_django(env)
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # this process only: ORM calls next to Playwright's loop
+
+    from django.conf import settings
+    from django.contrib.contenttypes.models import ContentType
+
+    from alerts.models import Alert
+    from monitoring.models import MonitoringTest, SweepHeartbeat
+
+    if (settings.SWEEP_INTERVAL_SECONDS, settings.INBOX_POLL_SECONDS) != (10, 2):
+        raise SystemExit("this benchmark measures the default SWEEP_INTERVAL_SECONDS=10 and INBOX_POLL_SECONDS=2")
+    nurse, patients = make_people(uuid.uuid4().hex[:6])
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    processes = Processes(env, tmp)
+    access_log = tmp / "access.log"
+    try:
+        processes.web(port, access_log=access_log)
+        processes.celery()
+        # The first beat tick is one interval after beat starts: the stack is live once a sweep has run.
+        wait_for(lambda: SweepHeartbeat.objects.filter(name="overdue_sweep").exists(), 45, "first sweep")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_context().new_page()
+                page.goto(f"{base}/accounts/login/")
+                page.fill("#id_username", nurse.username)
+                page.fill("#id_password", PASSWORD)
+                page.click("button[type=submit]")
+                expect(page.get_by_role("heading", name="Alert inbox")).to_be_visible()
+                page.evaluate(OBSERVER_JS)
+                page_open = time.monotonic()
+
+                deadlines = schedule(patients, args.n, args.window, args.lead, rng)
+                last_deadline = max(deadlines.values()).timestamp()
+                # Worst case is one sweep interval + one poll interval after the last deadline; allow 3 x that.
+                give_up = min(hard_stop - 20, time.monotonic() + (last_deadline - time.time()) + 36)
+                seen: dict[str, int] = {}
+                while time.monotonic() < give_up:
+                    processes.check_alive()
+                    seen = page.evaluate("window.__seen")
+                    if len(seen) >= args.n:
+                        break
+                    page.wait_for_timeout(500)
+                same_document = page.evaluate("window.__sameDocument === true")
+                page_seconds = time.monotonic() - page_open
+            finally:
+                browser.close()
+
+        subject_type = ContentType.objects.get_for_model(MonitoringTest)
+        alerts = Alert.objects.filter(subject_type=subject_type, subject_id__in=list(deadlines))
+        rows: list[dict[str, Any]] = []
+        for alert in alerts:
+            deadline = deadlines[alert.subject_id].timestamp()
+            shown = seen.get(str(alert.pk))
+            rows.append(
+                {
+                    "alert": alert.pk,
+                    "deadline": deadline,
+                    "raised_after": alert.raised_at.timestamp() - deadline,
+                    "latency": None if shown is None else shown / 1000 - deadline,
+                }
+            )
+    finally:
+        processes.stop()
+
+    # Playwright reports a revalidated (304) response as the cached 200: count what the server sent.
+    statuses: dict[str, int] = {}
+    for line in access_log.read_text().splitlines():
+        status, _, path = line.partition(" ")
+        if path == "/alerts/inbox/":
+            statuses[status] = statuses.get(status, 0) + 1
+    ticks = sorted({round(r["deadline"] + r["raised_after"], 3) for r in rows})
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    latencies = [r["latency"] for r in rows if r["latency"] is not None]
+    shown_rows = [r for r in rows if r["latency"] is not None]
+    return {
+        "n_scheduled": args.n,
+        "n_alerts": len(rows),
+        "n_seen": len(latencies),
+        "same_document": same_document,
+        "window_s": args.window,
+        "seed": args.seed,
+        "sweep_interval_s": settings.SWEEP_INTERVAL_SECONDS,
+        "inbox_poll_s": settings.INBOX_POLL_SECONDS,
+        "latency": summary(latencies) if latencies else None,
+        "sweep_part": summary([r["raised_after"] for r in rows]) if rows else None,
+        "delivery_part": summary([r["latency"] - r["raised_after"] for r in shown_rows]) if shown_rows else None,
+        "over_10s": sum(1 for v in latencies if v > 10),
+        "inbox_poll_statuses": statuses,
+        "inbox_poll_every_s": page_seconds / max(sum(statuses.values()), 1),
+        "sweep_ticks_with_alerts": len(ticks),
+        "tick_spacing_s": [round(b - a, 2) for a, b in itertools.pairwise(ticks)],
+        "rows": sorted(rows, key=lambda r: r["deadline"]),
+        "wall_s": time.monotonic() - started,
+        "machine": machine_facts(),
+    }
+
+
+def print_report(result: dict[str, Any]) -> None:
+    print(f"machine: {result['machine']}")
+    print(
+        f"settings: sweep every {result['sweep_interval_s']:g} s, inbox poll every {result['inbox_poll_s']} s; "
+        f"{result['n_scheduled']} tests over {result['window_s']:g} s (seed {result['seed']})"
+    )
+    print(f"alerts raised {result['n_alerts']}, seen in the browser {result['n_seen']}, "
+          f"page never reloaded: {result['same_document']}")  # fmt: skip
+    print(f"/alerts/inbox/ responses sent by the server (status: count): {result['inbox_poll_statuses']}, "
+          f"one every {result['inbox_poll_every_s']:.2f} s")  # fmt: skip
+    print(f"sweep ticks that raised alerts: {result['sweep_ticks_with_alerts']}, "
+          f"spacing (s): {result['tick_spacing_s']}")  # fmt: skip
+    print(f"{'seconds':<36}{'n':>4}{'min':>8}{'median':>8}{'p95':>8}{'max':>8}")
+    for label, key in (
+        ("deadline -> on screen", "latency"),
+        ("  deadline -> alert raised (sweep)", "sweep_part"),
+        ("  raised -> on screen (poll)", "delivery_part"),
+    ):
+        s = result[key]
+        if s:
+            print(f"{label:<36}{s['n']:>4}{s['min']:>8.2f}{s['median']:>8.2f}{s['p95']:>8.2f}{s['max']:>8.2f}")
+    print(f"alerts later than 10 s: {result['over_10s']} of {result['n_seen']}")
+    if result["latency"]:
+        met = result["latency"]["p95"] <= 10 and result["n_seen"] == result["n_scheduled"]
+        print(f"target p95 <= 10 s: {'met' if met else 'NOT met'}")
+    print(f"wall time {result['wall_s']:.0f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20, help="monitoring tests to schedule (default 20)")
+    parser.add_argument("--window", type=float, default=60.0, help="deadlines spread over this many seconds")
+    parser.add_argument("--lead", type=float, default=5.0, help="seconds before the first possible deadline")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=300.0, help="hard limit for the whole run, seconds")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--json", type=Path, help="also write the full result (every alert) to this file")
+    args = parser.parse_args(argv)
+    if not 1 <= args.n <= 500 or not 0 < args.window <= 180:
+        parser.error("--n must be 1..500 and --window 0..180 s")
+    if args.window + args.lead + 90 > args.timeout:
+        parser.error("--timeout too short for --window (needs window + lead + 90 s)")
+    install_stop_handlers(args.timeout + 30)
+    try:
+        result = run(args)
+    finally:
+        signal.alarm(0)
+    print_report(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return 0 if result["n_seen"] == result["n_scheduled"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
