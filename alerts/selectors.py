@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from accounts.choices import Role
 from accounts.selectors import AnyUser, user_has_role, user_sees_all_patients
@@ -44,10 +44,18 @@ def alert_open_count(*, user: AnyUser) -> int:
 
 def alert_inbox_etag(*, user: AnyUser) -> str:
     """A validator for the inbox: changes whenever an unresolved alert appears, changes or leaves."""
+    # Counts per status too: an acknowledgement stamped with the app server's clock may be older than the newest
+    # change the sweep stamped with the database clock, but it always moves an alert from open to acknowledged.
     summary = (
         alert_list(user=user)
         .exclude(status=AlertStatus.RESOLVED)
-        .aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
+        .aggregate(
+            n=Count("id"),
+            open=Count("id", filter=Q(status=AlertStatus.OPEN)),
+            escalated=Count("id", filter=Q(escalated_at__isnull=False)),
+            last=Max("updated_at"),
+            top=Max("id"),
+        )
     )
-    raw = f"{user.pk}:{summary['n']}:{summary['last']}:{summary['top']}"
+    raw = ":".join(str(v) for v in (user.pk, *summary.values()))
     return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()

@@ -44,7 +44,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-@condition(etag_func=lambda request: alert_inbox_etag(user=request.user))
+@condition(etag_func=lambda request: f"{alert_inbox_etag(user=request.user)}-{int(sweep_is_stale())}")
 def inbox_partial(request: HttpRequest) -> HttpResponse:
     """Polled by the inbox: 304 Not Modified unless an unresolved alert changed."""
     return _revalidate_every_time(render(request, "alerts/_inbox.html", _inbox_context(request)))

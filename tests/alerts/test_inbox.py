@@ -95,6 +95,29 @@ def test_technician_cannot_acknowledge_in_the_ui(client, technician, patient_a):
     assert client.post(f"/alerts/{alert_id}/acknowledge/").status_code == 403
 
 
+def test_acknowledgement_with_an_older_timestamp_still_changes_the_etag(client, nurse_a, patient_a):
+    (alert_id,) = _raise(patient_a, 1)
+    alert = Alert.objects.get(pk=alert_id)
+    client.force_login(nurse_a)
+    etag = client.get("/alerts/inbox/", **POLL)["ETag"]
+    alert_acknowledge(alert=alert, user=nurse_a, now=alert.updated_at - timedelta(seconds=1))
+    assert client.get("/alerts/inbox/", HTTP_IF_NONE_MATCH=etag, **POLL).status_code == 200
+
+
+def test_a_stopped_sweep_reaches_an_open_inbox(client, nurse_a):
+    from monitoring.models import SweepHeartbeat
+    from monitoring.services import sweep_heartbeat_record
+
+    sweep_heartbeat_record(name="overdue_sweep", flagged=0)
+    client.force_login(nurse_a)
+    fresh = client.get("/alerts/inbox/", **POLL)
+    assert "has not run recently" not in fresh.content.decode()
+    SweepHeartbeat.objects.update(last_run_at=timezone.now() - timedelta(minutes=10))
+    stale = client.get("/alerts/inbox/", HTTP_IF_NONE_MATCH=fresh["ETag"], **POLL)
+    assert stale.status_code == 200
+    assert "has not run recently" in stale.content.decode()
+
+
 def test_stale_sweep_warning_shows(client, nurse_a):
     client.force_login(nurse_a)
     assert "has not run recently" in client.get("/alerts/").content.decode()
