@@ -17,5 +17,5 @@ ROOT_URLCONF = "benchmarks.bench_urls"
 # Static files straight from the finders (as labflow.settings_test does): no collectstatic step, nothing
 # written into the project. Neither benchmark measures static files (the page loads them once).
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
-STATIC_ROOT = None  # type: ignore[assignment]
+STATIC_ROOT = None  # type: ignore[assignment,unused-ignore]
 WHITENOISE_USE_FINDERS = True

@@ -12,5 +12,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 AXES_ENABLED = True
-STATIC_ROOT = None  # type: ignore[assignment]  # whitenoise serves from the finders in tests
+STATIC_ROOT = None  # type: ignore[assignment,unused-ignore]  # whitenoise serves from the finders in tests
 WHITENOISE_USE_FINDERS = True
