@@ -37,6 +37,7 @@ def test_prepare_verify_release_administer(live_server, reference_db, browser: B
     row = lab.get_by_test_id("worklist-row").filter(has_text=patient.mrn)
     expect(row.get_by_test_id("gate")).to_have_text("Cleared")
     row.get_by_test_id("start").click()
+    lab.wait_for_load_state("load")  # scan.js (deferred) handles Enter
     product = lab.get_by_test_id("product-0")
     expect(product).to_be_focused()
     for index, (name, lot, volume) in enumerate(
@@ -75,6 +76,7 @@ def test_prepare_verify_release_administer(live_server, reference_db, browser: B
     login(ward, live_server.url, nurse.username)
     ward.get_by_role("link", name="Administer").click()
     ward.get_by_test_id("ward-row").filter(has_text=prep.code).get_by_test_id("administer-link").click()
+    ward.wait_for_load_state("load")  # scan.js (deferred) handles Enter
     ward.get_by_test_id("scan-wristband").fill(bystander.mrn)
     ward.get_by_test_id("scan-wristband").press("Enter")
     expect(ward.get_by_test_id("scan-label")).to_be_focused()

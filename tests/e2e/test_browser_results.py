@@ -32,6 +32,7 @@ def test_entry_verification_critical_alert_and_review(live_server, reference_db,
     login(lab, live_server.url, enterer.username)
     lab.goto(f"{live_server.url}/specimens/{specimen.pk}/")
     lab.get_by_test_id("enter-results").click()
+    lab.wait_for_load_state("load")  # grid.js (deferred) handles Enter
     first = lab.get_by_test_id("value-input").first
     expect(first).to_be_focused()
     rows = lab.get_by_test_id("grid-row")
