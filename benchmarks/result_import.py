@@ -66,12 +66,13 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
+from benchmarks._db import execute, scalar  # noqa: E402
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from patients.models import Patient
 
-Params = Sequence[Any] | Mapping[str, Any] | None
 
 TARGET_SECONDS = 10.0  # DESIGN.md §6: 10,000 results stored, flagged and graded
 CARE_TEAMS = 2
@@ -335,23 +336,6 @@ def ensure_database(url: str) -> str:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
             print(f"created database {dbname}", file=sys.stderr)
     return dbname
-
-
-def execute(statement: str, params: Params = None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
-def scalar(statement: str, params: Params = None) -> Any:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        row = cursor.fetchone()
-    assert row is not None
-    return row[0]
 
 
 @contextmanager

@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,10 +47,11 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
+from benchmarks._db import Params, execute, scalar  # noqa: E402
+
 if TYPE_CHECKING:
     from django.db.models import Model
 
-Params = Sequence[Any] | Mapping[str, Any] | None
 
 PATIENTS = 1_000
 CARE_TEAMS = 10
@@ -144,23 +145,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
-
-
-def execute(statement: str, params: Params = None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
-def scalar(statement: str, params: Params = None) -> Any:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        row = cursor.fetchone()
-    assert row is not None
-    return row[0]
 
 
 def explain(statement: str, params: Params = None, *, immediate: bool = False) -> list[str]:

@@ -70,6 +70,8 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
+from benchmarks._db import execute, scalar  # noqa: E402
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django.test import Client
@@ -138,23 +140,6 @@ def existing_build(url: str) -> tuple[date, int] | None:
             return None
         row = conn.execute(f"SELECT built_on, patients FROM {BUILD_MARKER_TABLE}").fetchone()
     return (row[0], int(row[1])) if row else (date.min, -1)
-
-
-def scalar(statement: str, params: Sequence[Any] | None = None) -> Any:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        row = cursor.fetchone()
-    assert row is not None
-    return row[0]
-
-
-def execute(statement: str, params: Sequence[Any] | None = None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
 
 
 # ------------------------------------------------------------------------------------------------ build
