@@ -42,6 +42,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -142,14 +143,11 @@ def nurse_session(nurse: Any) -> str:
     """A logged-in session, as django.contrib.auth.login leaves it, with the idle-timeout stamp set to now."""
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
     from accounts.middleware import LAST_ACTIVITY_KEY
 
-    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
-        raise SystemExit(f"unexpected SESSION_ENGINE {settings.SESSION_ENGINE}")
-    session = SessionStore()
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(nurse.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = nurse.get_session_auth_hash()

@@ -144,6 +144,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 IDLE_TIMEOUT = timedelta(minutes=env.int("IDLE_TIMEOUT_MINUTES", default=15))
 SESSION_COOKIE_AGE = env.int("SESSION_MAX_AGE_SECONDS", default=12 * 3600)  # absolute cap
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Sessions are read from Redis and written through to PostgreSQL: polls cost no session query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
