@@ -40,7 +40,6 @@ import pstats
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,7 +65,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
-from benchmarks._db import execute, scalar  # noqa: E402
+from benchmarks._common import execute, git_revision, scalar  # noqa: E402
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -738,16 +737,6 @@ def profile_import(fmt: str, path: Path, mark: Watermark, top: int, dump: Path |
 
 
 # ------------------------------------------------------------------------------------------------ report
-
-
-def git_revision() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return done.stdout.strip()
 
 
 def machine_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:

@@ -27,7 +27,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
-from benchmarks._db import Params, execute, scalar  # noqa: E402
+from benchmarks._common import Params, execute, git_revision, scalar  # noqa: E402
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -438,16 +437,6 @@ def run_size(size: int, overdue: int, repeat: int, idle_calls: int, show_plans: 
     return SizeResult(
         size, overdue, load_s, table_mb, idle_median, idle_p95, plan, sweep_runs, baseline_runs, one_statement_runs
     )
-
-
-def git_revision() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return done.stdout.strip()
 
 
 def machine_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:

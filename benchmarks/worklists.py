@@ -45,7 +45,6 @@ import platform
 import pstats
 import random
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -70,13 +69,12 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
-from benchmarks._db import execute, scalar  # noqa: E402
+from benchmarks._common import execute, git_revision, scalar  # noqa: E402
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django.test import Client
 
-    from orders.models import Dose
     from patients.models import CareTeam, Patient
 
 TARGET_MS = 150.0  # DESIGN.md §6: worklists with 1,000 patients, server time p95
@@ -211,34 +209,6 @@ def make_patients(actors: Actors, count: int, rng: random.Random) -> list[Patien
     return PatientModel.objects.bulk_create(rows, batch_size=500)
 
 
-def collect_and_enter_pre_dose(dose: Dose, *, collector: User, enterer: User) -> int:
-    """As `labflow.demo.collect_and_result_pre_dose`, but the results stay preliminary (not verified)."""
-    from django.utils import timezone
-
-    from labflow.demo import NORMAL_RESULTS
-    from monitoring.choices import AWAITING_COLLECTION
-    from monitoring.models import LabTest
-    from results.services import ResultEntry, results_enter
-    from specimens.services import specimens_collect
-
-    patient = dose.course.patient
-    due = [
-        link.monitoring_test
-        for link in dose.monitoring_links.select_related("monitoring_test__lab_test")
-        if link.monitoring_test.status in AWAITING_COLLECTION
-    ]
-    now = timezone.now()
-    specimens = specimens_collect(patient=patient, wristband=patient.mrn, monitoring_tests=due, user=collector, now=now)
-    analytes = {t.name: t for t in LabTest.objects.all()}
-    entries = []
-    for specimen in specimens:
-        for test in specimen.monitoring_tests.prefetch_related("lab_test__components"):
-            for component in test.lab_test.components.all() or [test.lab_test]:
-                value, unit = NORMAL_RESULTS[component.name]
-                entries.append(ResultEntry(specimen, analytes[component.name], value, unit))
-    return len(results_enter(entries=entries, user=enterer, now=now))
-
-
 def window_start() -> datetime:
     """The worklist's window starts today 00:00 (local time), as `orders.views.worklist_page` computes it."""
     from django.utils import timezone
@@ -289,7 +259,9 @@ def build(count: int) -> BuildStats:
                 verifier=actors.verifying_tech, values=values,
             )  # fmt: skip
         elif roll < SHARE_VERIFIED + SHARE_PRELIMINARY:
-            collect_and_enter_pre_dose(first, collector=actors.nurses[team], enterer=actors.entering_tech)
+            collect_and_result_pre_dose(
+                first, collector=actors.nurses[team], enterer=actors.entering_tech, verifier=None
+            )
             state = "entered, preliminary"
         else:
             state = "not collected"
@@ -599,16 +571,6 @@ def profile(page: Page, requests: int, top: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ report
-
-
-def git_revision() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return done.stdout.strip()
 
 
 def cpu_model() -> str:

@@ -22,9 +22,15 @@ NORMAL_RESULTS = {
 
 
 def collect_and_result_pre_dose(
-    dose: Dose, *, collector: User, enterer: User, verifier: User, values: dict[str, tuple[str, str]] | None = None
+    dose: Dose,
+    *,
+    collector: User,
+    enterer: User,
+    verifier: User | None,
+    values: dict[str, tuple[str, str]] | None = None,
 ) -> list[Result]:
-    """Collect a dose's due pre-dose tests now and verify a result for every analyte (normal unless given)."""
+    """Collect a dose's due pre-dose tests now and enter a result for every analyte (normal unless given),
+    verified by `verifier` (left preliminary without one)."""
     patient = dose.course.patient
     due = [
         link.monitoring_test
@@ -42,5 +48,6 @@ def collect_and_result_pre_dose(
                 value, unit = wanted[component.name]
                 entries.append(ResultEntry(specimen, analytes[component.name], value, unit))
     rows = results_enter(entries=entries, user=enterer, now=now)
-    results_verify(results=rows, user=verifier, now=now)
+    if verifier is not None:
+        results_verify(results=rows, user=verifier, now=now)
     return rows

@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
-from labflow.errors import Conflict
+from labflow.errors import Conflict, error_text
 from orders.choices import ComponentKind, CompoundingCategory, Storage, VerificationMethod
 from orders.models import Regimen
 from orders.selectors import (
@@ -40,10 +40,6 @@ from orders.services import (
 from patients.selectors import patient_list
 
 
-def _message(error: Exception) -> str:
-    return " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-
-
 @login_required
 @require_GET
 @permission_required("orders.view_preparation", raise_exception=True)
@@ -63,7 +59,7 @@ def start(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         preparation_start(preparation=prep, user=acting_user(request), now=timezone.now())
     except (Conflict, ValidationError) as error:
-        messages.error(request, _message(error))
+        messages.error(request, error_text(error))
         return redirect("orders:worklist")
     return redirect("orders:prepare", pk=pk)
 
@@ -103,7 +99,7 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"{prep.code} recorded; a colleague verifies it next.")
             return redirect("orders:worklist")
         except (Conflict, ValidationError, PermissionDenied, ValueError) as error:
-            messages.error(request, _message(error))
+            messages.error(request, error_text(error))
             status = 400
     context = {"prep": prep, "categories": CompoundingCategory.choices, "storages": Storage.choices, "rows": range(3)}
     return render(request, "orders/prepare.html", context, status=status)
@@ -138,7 +134,7 @@ def verify(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, "Measured value must be a number.")
             status = 400
         except (Conflict, ValidationError, PermissionDenied) as error:
-            messages.error(request, _message(error))
+            messages.error(request, error_text(error))
             status = 403 if isinstance(error, PermissionDenied) else 400
     expected = {m: expected_check_value(prep, m) for m in VerificationMethod.values}
     context = {"prep": prep, "methods": VerificationMethod.choices, "expected": expected}
@@ -204,7 +200,7 @@ def course_page(request: HttpRequest, pk: int) -> HttpResponse:
             )
             messages.success(request, f"Dose {dose.number} overridden.")
         except (Conflict, ValidationError) as error:
-            messages.error(request, _message(error))
+            messages.error(request, error_text(error))
         return redirect("orders:course", pk=pk)
     now = timezone.now()
     doses = [(d, dose_gate(d, now=now)) for d in course.doses.order_by("number")]
@@ -233,7 +229,7 @@ def course_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 )  # fmt: skip
                 return redirect("orders:course", pk=course.pk)
             except ValidationError as error:
-                messages.error(request, _message(error))
+                messages.error(request, error_text(error))
                 status = 400
     context = {
         "patient": patient,

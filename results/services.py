@@ -404,42 +404,15 @@ def result_amend(*, result: Result, value: str, unit: str, reason: str, user: Us
     if Result.objects.filter(supersedes=original).exists():
         raise ResultConflict("An amendment of this result is already awaiting verification.")
     entry = ResultEntry(original.specimen, original.lab_test, value, unit, original.observed_at)
-    catalogue = Catalogue()
-    spec = catalogue.specs[original.lab_test_id]
-    number, text, stored_unit = _parse(entry, spec, "")
-    amended = Result(
-        patient_id=original.patient_id,
-        specimen=original.specimen,
-        lab_test=original.lab_test,
-        value_numeric=number,
-        value_text=text,
-        decimal_places=spec.decimal_places,
-        unit=stored_unit,
-        received_value=value.strip()[:60],
-        received_unit=unit.strip()[:30],
-        observed_at=original.observed_at,
-        version=original.version + 1,
-        root_id=original.root_id or original.pk,
-        supersedes=original,
-        is_current=False,
-        amendment_reason=reason.strip(),
-        source=ResultSource.MANUAL,
-        entered_at=now,
-        entered_by=user,
-    )
-    if number is not None:
-        patient = Patient.objects.get(pk=original.patient_id)
-        history = _histories({(patient.pk, original.lab_test_id)})[(patient.pk, original.lab_test_id)]
-        meaning = interpret(
-            spec=spec,
-            value=number,
-            rng=reference_range_for(catalogue.ranges[original.lab_test_id], patient, original.observed_at.date()),
-            baseline=history.baseline,
-        )
-        amended.reference_low, amended.reference_high = meaning.reference_low, meaning.reference_high
-        amended.flag, amended.ctcae_term, amended.ctcae_grade = meaning.flag, meaning.ctcae_term, meaning.ctcae_grade
-        amended.ctcae_lab_only = meaning.ctcae_lab_only
-        amended.ctcae_version = ctcae.VERSION if meaning.ctcae_term else ""
+    context = entry_context([entry])
+    context.existing.discard((original.specimen_id, original.lab_test_id))  # the amendment supersedes it
+    (amended,) = build_results([entry], context=context, user=user, now=now)
+    amended.version = original.version + 1
+    amended.root_id = original.root_id or original.pk
+    amended.supersedes = original
+    amended.is_current = False
+    amended.amendment_reason = reason.strip()
+    amended.delta_flag = False  # the delta check belongs to the first entry, not to its correction
     amended.save()
     return amended
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import acting_user
 from alerts.selectors import alert_list
-from labflow.errors import Conflict
+from labflow.errors import Conflict, error_text
 from monitoring.models import LabTest
 from patients.selectors import patient_list
 from results.selectors import (
@@ -35,10 +35,6 @@ from results.services import (
 )
 from results.trends import trend_chart_data
 from specimens.selectors import specimen_detail
-
-
-def _messages(error: ValidationError | Conflict | PermissionDenied) -> str:
-    return " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
 
 
 @login_required
@@ -68,7 +64,7 @@ def enter(request: HttpRequest, specimen_pk: int) -> HttpResponse:
             try:
                 results_enter(entries=entries, user=acting_user(request), now=timezone.now())
             except (ValidationError, Conflict) as error:
-                messages.error(request, _messages(error))
+                messages.error(request, error_text(error))
                 status = 400 if isinstance(error, ValidationError) else 409
             else:
                 messages.success(request, f"{len(entries)} results entered; another technician verifies them.")
@@ -108,7 +104,7 @@ def enter_by_test(request: HttpRequest, lab_test_pk: int) -> HttpResponse:
             messages.success(request, f"{len(entries)} {lab_test.name} results entered.")
             return redirect("results:enter-test", lab_test_pk=lab_test.pk)
         except (ValidationError, Conflict) as error:
-            messages.error(request, _messages(error))
+            messages.error(request, error_text(error))
             status = 400 if isinstance(error, ValidationError) else 409
     tests = LabTest.objects.filter(result_spec__isnull=False).order_by("name")
     context = {"lab_test": lab_test, "rows": rows, "tests": tests}
@@ -131,7 +127,7 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
                     request, f"Verified {len(outcome.verified)}; skipped {len(outcome.skipped_own)} of your own."
                 )
             except (Conflict, PermissionDenied) as error:
-                messages.error(request, _messages(error))
+                messages.error(request, error_text(error))
         return redirect("results:verify")
     page = Paginator(queue, 100).get_page(request.GET.get("page"))
     return render(request, "results/verify.html", {"results": page, "page": page})
@@ -182,7 +178,7 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, "Amendment entered; it takes effect once another technician verifies it.")
     except (ValidationError, Conflict) as error:
-        messages.error(request, _messages(error))
+        messages.error(request, error_text(error))
     return redirect("results:detail", pk=pk)
 
 
@@ -218,7 +214,7 @@ def critical_call(request: HttpRequest, alert_pk: int) -> HttpResponse:
             messages.success(request, "Call logged.")
             return redirect("results:critical-call", alert_pk=alert.pk)
         except ValidationError as error:
-            messages.error(request, _messages(error))
+            messages.error(request, error_text(error))
             status = 400
     calls = alert.critical_calls.select_related("caller")
     return render(request, "results/critical_call.html", {"alert": alert, "calls": calls}, status=status)

@@ -11,15 +11,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
-from labflow.errors import Conflict
+from labflow.errors import Conflict, error_messages, error_text
 from patients.selectors import patient_list
 from specimens.forms import CustodyForm, ReceiveForm, RejectForm
 from specimens.selectors import collection_list, due_tests_for_patient, specimen_detail, tubes_for, wards
 from specimens.services import specimen_receive, specimen_record_custody, specimen_reject, specimens_collect
-
-
-def _errors(error: ValidationError | Conflict) -> list[str]:
-    return error.messages if isinstance(error, ValidationError) else [str(error)]
 
 
 @login_required
@@ -62,7 +58,7 @@ def collect(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 location=patient.care_team.ward,
             )
         except (ValidationError, Conflict) as error:
-            errors, status = _errors(error), 400 if isinstance(error, ValidationError) else 409
+            errors, status = error_messages(error), 400 if isinstance(error, ValidationError) else 409
         else:
             return render(request, "specimens/collected.html", {"patient": patient, "specimens": specimens})
     context = {"patient": patient, "tubes": tubes_for(due), "errors": errors}
@@ -87,7 +83,7 @@ def receive(request: HttpRequest) -> HttpResponse:
             )
         except (ValidationError, Conflict) as error:
             result, status = (
-                {"ok": False, "messages": _errors(error)},
+                {"ok": False, "messages": error_messages(error)},
                 400 if isinstance(error, ValidationError) else 409,
             )
         else:
@@ -122,7 +118,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
         specimen_reject(specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
         messages.success(request, "Specimen rejected; its tests are due again and the care team is alerted.")
     except (ValidationError, Conflict) as error:
-        messages.error(request, " ".join(_errors(error)))
+        messages.error(request, error_text(error))
     return redirect("specimens:detail", pk=pk)
 
 
@@ -138,5 +134,5 @@ def custody(request: HttpRequest, pk: int) -> HttpResponse:
                 specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data
             )
         except (ValidationError, Conflict) as error:
-            messages.error(request, " ".join(_errors(error)))
+            messages.error(request, error_text(error))
     return redirect("specimens:detail", pk=pk)

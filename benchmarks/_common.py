@@ -1,8 +1,10 @@
-"""Raw SQL helpers shared by the benchmark scripts (Django must be set up before they are called)."""
+"""Helpers shared by the benchmark scripts (the SQL ones need Django set up first)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 Params = Sequence[Any] | Mapping[str, Any] | None
@@ -23,3 +25,15 @@ def scalar(statement: str, params: Params = None) -> Any:
         row = cursor.fetchone()
     assert row is not None
     return row[0]
+
+
+def git_revision() -> str:
+    """The measured code: `git describe` of the work tree, 'unknown' outside a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True, check=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip()
