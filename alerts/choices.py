@@ -9,6 +9,8 @@ class AlertKind(models.TextChoices):
     TOXICITY = "toxicity", "CTCAE grade 3 or higher"
     RESULT_AMENDED = "result_amended", "Result amended"
     PREPARATION_EXPIRED = "preparation_expired", "Preparation expired"
+    DOSE_DISCONTINUE = "dose_discontinue", "Dose: permanent discontinuation rule met"
+    LAB_PATTERN = "lab_pattern", "Lab pattern rule met"
 
 
 class AlertAudience(models.TextChoices):

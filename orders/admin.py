@@ -22,7 +22,7 @@ class RegimenAdmin(NoDeleteAdmin):
 
 @admin.register(HoldRule)
 class HoldRuleAdmin(NoDeleteAdmin):
-    list_display = ["description", "lab_test", "comparator", "threshold", "reference", "regimen", "active"]
+    list_display = ["description", "key", "version", "lab_test", "action", "comparator", "threshold", "reference", "active"]
 
 
 @admin.register(TreatmentCourse, Dose, Preparation)

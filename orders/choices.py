@@ -5,9 +5,15 @@ class DoseBasis(models.TextChoices):
     FLAT = "flat", "Flat dose (mg)"
     PER_KG = "mg_per_kg", "mg/kg"
     PER_M2 = "mg_per_m2", "mg/m²"
+    CELLS_PER_KG = "cells_per_kg", "cells/kg (cell product)"
+    CELLS_FLAT = "cells_flat", "cells, flat range (cell product)"
+
+
+CELL_BASES = (DoseBasis.CELLS_PER_KG, DoseBasis.CELLS_FLAT)
 
 
 class RuleKind(models.TextChoices):
+    BASELINE = "baseline", "Baseline, before the first dose"
     PRE_DOSE = "pre_dose", "Before each dose (within the window)"
     EVERY_NTH_DOSE = "every_nth_dose", "Before every n-th dose"
     EVERY_N_DAYS = "every_n_days", "Every n days while on therapy"
@@ -23,6 +29,12 @@ class Reference(models.TextChoices):
     ABSOLUTE = "absolute", "the value itself"
     ULN = "uln", "x ULN"
     LLN = "lln", "x LLN"
+    BASELINE = "baseline", "x the patient's baseline"
+
+
+class HoldAction(models.TextChoices):
+    WITHHOLD = "withhold", "Withhold"
+    DISCONTINUE = "discontinue", "Permanently discontinue"
 
 
 class CourseStatus(models.TextChoices):
@@ -38,8 +50,26 @@ class DoseStatus(models.TextChoices):
 
 class GateVerdict(models.TextChoices):
     CLEARED = "cleared", "Cleared"
-    BLOCKED = "blocked", "Blocked"
+    PENDING = "pending", "Pending"  # the gate cannot decide yet: never cleared
+    WITHHELD = "withheld", "Withheld"
+    DISCONTINUED = "discontinued", "Permanently discontinue"
+    BLOCKED = "blocked", "Blocked by a dose limit"
     OVERRIDDEN = "overridden", "Overridden"
+    COSIGNED = "cosigned", "Continued by two oncologists"
+
+
+GATE_OPEN = (GateVerdict.CLEARED, GateVerdict.OVERRIDDEN, GateVerdict.COSIGNED)
+
+
+class DecisionKind(models.TextChoices):
+    OVERRIDE = "override", "Override by an oncologist"
+    COSIGNED = "cosigned", "Two-oncologist decision to continue"
+
+
+class GateCheckPurpose(models.TextChoices):
+    START = "start", "Preparation start"
+    DECISION = "decision", "Oncologist decision"
+    ADMINISTER = "administer", "Bedside"
 
 
 class PreparationStatus(models.TextChoices):
@@ -72,6 +102,13 @@ class ComponentKind(models.TextChoices):
 class VerificationMethod(models.TextChoices):
     GRAVIMETRIC = "gravimetric", "Gravimetric (g)"
     VOLUMETRIC = "volumetric", "Volumetric (mL)"
+    CELL_PRODUCT = "cell_product", "Cell product: bag identity, integrity, thaw time"
+
+
+class BiosafetyLevel(models.TextChoices):
+    NONE = "", "Not a genetically modified product"
+    BSL1 = "BSL-1", "Biosafety level 1"
+    BSL2 = "BSL-2", "Biosafety level 2"
 
 
 class CoiStep(models.TextChoices):

@@ -1,10 +1,11 @@
-"""Dose calculation for infusions: BSA, weight- and BSA-based doses, vial rounding, vials, diluent bag.
+"""Dose calculation for infusions: BSA, weight- and BSA-based doses, vial rounding, vials, diluent bag; cell doses.
 
 Pure functions over ``Decimal`` (no floats, no Django), so the result can be checked by hand and stored with the
-order (:meth:`DoseCalculation.as_record`). Every limit that is a site's choice (rounding tolerance, bag sizes,
-concentration range, maximum dose) is an argument, never a constant here.
+order (:meth:`DoseCalculation.as_record`). Every limit that is a site's or a label's choice (rounding tolerance, bag
+sizes, concentration range, maximum dose, maximum final volume, undiluted use) is an argument, never a constant here.
 
 Rounding: half up everywhere. BSA to 0.01 m², doses to 0.1 mg, volumes to 0.1 mL, concentrations to 0.01 mg/mL.
+Vial contents are in 0.1 mg steps, so every vial total is a dose to 0.1 mg.
 """
 
 from __future__ import annotations

@@ -11,13 +11,18 @@ from django.db import models
 
 from monitoring.models import LabTest, MonitoringTest
 from orders.choices import (
+    BiosafetyLevel,
     CoiStep,
     Comparator,
     ComponentKind,
     CompoundingCategory,
     CourseStatus,
+    DecisionKind,
     DoseBasis,
     DoseStatus,
+    GateCheckPurpose,
+    GateVerdict,
+    HoldAction,
     PreparationStatus,
     Reference,
     RuleKind,
@@ -28,10 +33,25 @@ from patients.models import NO_DELETE, Patient
 
 POSITIVE = [MinValueValidator(Decimal("0.001"))]
 APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+DEFAULT_BAG_SIZES_ML = [Decimal(50), Decimal(100), Decimal(250), Decimal(500)]
+
+
+def default_bag_sizes() -> list[Decimal]:
+    return list(DEFAULT_BAG_SIZES_ML)
+
+
+class LabelSourced(models.Model):
+    """Where a clinical number comes from, and from when it applies (docs/clinical-sources.md)."""
+
+    source = models.CharField(max_length=200, blank=True, help_text="Label or guideline, section, revision")
+    effective_from = models.DateField(null=True, blank=True, help_text="Revision date of the source")
+
+    class Meta:
+        abstract = True
 
 
 @pghistory.track()
-class Drug(models.Model):
+class Drug(LabelSourced):
     name = models.CharField(max_length=80, unique=True)
     target = models.CharField(max_length=40, blank=True)
     strength_mg_per_ml = models.DecimalField(max_digits=8, decimal_places=3, validators=POSITIVE)
@@ -44,6 +64,26 @@ class Drug(models.Model):
     filter_note = models.CharField(max_length=80, blank=True)
     hazardous = models.BooleanField(default=False, help_text="NIOSH hazardous drug")
     cell_therapy = models.BooleanField(default=False, help_text="Carries a chain-of-identity ID")
+    bag_sizes_ml = ArrayField(
+        models.DecimalField(max_digits=6, decimal_places=0), default=default_bag_sizes, help_text="Diluent bags"
+    )
+    may_give_undiluted = models.BooleanField(default=False, help_text="The label allows giving it undiluted")
+    max_final_volume_ml = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
+    max_final_volume_ml_per_kg = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Volume cap per kg ..."
+    )
+    per_kg_volume_below_kg = models.DecimalField(
+        max_digits=5, decimal_places=1, null=True, blank=True, help_text="... for patients under this weight"
+    )
+    in_use_includes_infusion = models.BooleanField(
+        default=False, help_text="The label's in-use time runs from preparation to the END of the infusion"
+    )
+    protect_from_light = models.BooleanField(default=False)
+    biosafety_level = models.CharField(max_length=5, choices=BiosafetyLevel.choices, blank=True)
+    premedication = models.CharField(max_length=200, blank=True, help_text="To record before the infusion starts")
+    thaw_to_infusion_limit = models.DurationField(null=True, blank=True, help_text="Cell products: infuse within")
+    rescue_drug = models.CharField(max_length=60, blank=True, help_text="Must be on hand before infusion")
+    rescue_doses_required = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
@@ -53,12 +93,21 @@ class Drug(models.Model):
 
 
 @pghistory.track()
-class Regimen(models.Model):
+class Regimen(LabelSourced):
     name = models.CharField(max_length=120, unique=True)
     drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="regimens")
     dose_basis = models.CharField(max_length=12, choices=DoseBasis.choices)
     dose_amount = models.DecimalField(max_digits=8, decimal_places=2, validators=POSITIVE)
     max_dose_mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    cells_per_kg = models.BigIntegerField(null=True, blank=True, help_text="Cell products: viable cells per kg")
+    cells_min = models.BigIntegerField(null=True, blank=True, help_text="Cell products: fewest cells in the bag")
+    cells_max = models.BigIntegerField(null=True, blank=True, help_text="Cell products: most cells in the bag")
+    rounding_tolerance_percent = models.DecimalField(
+        max_digits=4, decimal_places=1, null=True, blank=True, help_text="Vial rounding policy; empty: never round"
+    )
+    course_window_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Every dose within this many days of the first (ipilimumab: 112)"
+    )
     cycle_days = models.PositiveSmallIntegerField()
     number_of_doses = models.PositiveSmallIntegerField()
     infusion_minutes = models.PositiveSmallIntegerField()
@@ -69,6 +118,33 @@ class Regimen(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+@pghistory.track()
+class RegimenDoseBand(models.Model):
+    """A weight band with its own dose (durvalumab: 1500 mg at 30 kg or more, else 20 mg/kg), or a band
+    the regimen refuses. A regimen with bands must have one matching the patient's weight."""
+
+    regimen = models.ForeignKey(Regimen, on_delete=models.PROTECT, related_name="dose_bands")
+    weight_from_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True, help_text="≥")
+    weight_below_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True, help_text="<")
+    dose_basis = models.CharField(max_length=12, choices=DoseBasis.choices, blank=True)
+    dose_amount = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True, validators=POSITIVE)
+    max_dose_mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    refuse = models.BooleanField(default=False, help_text="The regimen is not given in this band")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["regimen", "weight_from_kg"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(refuse=True) | (~models.Q(dose_basis="") & models.Q(dose_amount__isnull=False)),
+                name="dose_band_has_dose_or_refuses",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.regimen}: {self.weight_from_kg or 0}-{self.weight_below_kg or '…'} kg"
 
 
 @pghistory.track()
@@ -96,24 +172,58 @@ class MonitoringRule(models.Model):
         return f"{self.regimen}: {self.lab_test.name} {self.get_kind_display()}"
 
 
-@pghistory.track()
-class HoldRule(models.Model):
-    """Hold a dose when the latest verified result breaks this rule (e.g. ALT > 5 x ULN). Data, not code."""
+# What a new version of a hold rule may not change in place: every edit is a new row (hold_rule_revise).
+HOLD_RULE_FROZEN = pgtrigger.Protect(
+    name="hold_rule_versions_frozen",
+    operation=pgtrigger.Update,
+    condition=pgtrigger.AnyChange(
+        "key", "version", "lab_test", "comparator", "threshold", "reference", "unit", "action", "lookback_days",
+        "requires_result", "description", "source", "effective_from", "created_at",
+    ),
+)
 
+
+@pghistory.track()
+class HoldRule(LabelSourced):
+    """One version of a hold rule: when the latest verified result breaks it, the dose is withheld or the
+    course must be permanently discontinued. Data, not code; an edit makes a new version (same key)."""
+
+    key = models.SlugField(max_length=60, help_text="Stable name across versions")
+    version = models.PositiveSmallIntegerField(default=1)
     lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
-    regimen = models.ForeignKey(Regimen, on_delete=models.PROTECT, null=True, blank=True, related_name="hold_rules")
+    drugs = models.ManyToManyField(Drug, blank=True, related_name="hold_rules", help_text="Empty: every drug")
+    regimens = models.ManyToManyField(Regimen, blank=True, related_name="hold_rules", help_text="... or regimens")
     comparator = models.CharField(max_length=2, choices=Comparator.choices)
     threshold = models.DecimalField(max_digits=10, decimal_places=3)
     reference = models.CharField(max_length=10, choices=Reference.choices, default=Reference.ABSOLUTE)
-    lookback_days = models.PositiveSmallIntegerField(default=14)
+    unit = models.CharField(max_length=30, blank=True, help_text="UCUM unit of an absolute threshold")
+    action = models.CharField(max_length=12, choices=HoldAction.choices)
+    lookback_days = models.PositiveSmallIntegerField(default=14, help_text="Results this recent decide")
+    requires_result = models.BooleanField(
+        default=True, help_text="No result in the window makes the dose pending (else the rule does not apply)"
+    )
     description = models.CharField(max_length=200)
     active = models.BooleanField(default=True)
+    superseded_by = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
-        ordering = ["lab_test__name"]
+        ordering = ["lab_test__name", "action", "key", "-version"]
+        triggers = [NO_DELETE, HOLD_RULE_FROZEN]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="hold_rule_key_version_unique"),
+            models.UniqueConstraint(
+                fields=["key"], condition=models.Q(superseded_by__isnull=True), name="hold_rule_one_current_version"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return self.description
+        return f"{self.description} (v{self.version})"
 
 
 @pghistory.track()
@@ -125,6 +235,7 @@ class TreatmentCourse(models.Model):
     weight_kg_at_start = models.DecimalField(max_digits=5, decimal_places=1)
     height_cm_at_start = models.DecimalField(max_digits=4, decimal_places=1)
     chain_of_identity = models.CharField(max_length=40, blank=True, help_text="CAR-T: assigned at leukapheresis")
+    no_round_up = models.BooleanField(default=False, help_text="Exception: never round a dose up to a vial")
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
     stopped_at = models.DateTimeField(null=True, blank=True)
@@ -149,11 +260,6 @@ class Dose(models.Model):
     planned_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=DoseStatus.choices, default=DoseStatus.PLANNED)
     cancel_reason = models.TextField(blank=True)
-    override_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    override_at = models.DateTimeField(null=True, blank=True)
-    override_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["planned_at", "number"]
@@ -165,6 +271,78 @@ class Dose(models.Model):
 
     def __str__(self) -> str:
         return f"Dose {self.number} of {self.course}"
+
+
+class DoseDecision(models.Model):
+    """An oncologist's decision to give a dose the gate holds: one oncologist overrides a withhold or a
+    pending finding; a permanent-discontinuation finding needs a second oncologist's signature. It covers
+    the findings it saw (`covers`): a new finding holds the dose again."""
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="decisions")
+    kind = models.CharField(max_length=10, choices=DecisionKind.choices)
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    cosigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField()
+    covers = ArrayField(models.CharField(max_length=80), default=list, help_text="Keys of the findings decided")
+    hold_rules = models.ManyToManyField(HoldRule, blank=True, related_name="+", help_text="Rule versions seen")
+
+    class Meta:
+        ordering = ["at", "id"]
+        triggers = [APPEND_ONLY]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(cosigned_by__isnull=True) | ~models.Q(cosigned_by=models.F("by")),
+                name="dose_decision_two_people",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="cosigned") | models.Q(cosigned_by__isnull=False),
+                name="dose_decision_cosigned_has_second",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.dose}"
+
+
+class GateCheck(models.Model):
+    """A gate verdict as it was when a step relied on it, with the hold-rule versions that decided it."""
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="gate_checks")
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    purpose = models.CharField(max_length=12, choices=GateCheckPurpose.choices)
+    verdict = models.CharField(max_length=12, choices=GateVerdict.choices)
+    reasons = models.JSONField(default=list)
+    hold_rules = models.ManyToManyField(HoldRule, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["at", "id"]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.dose}: {self.verdict} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class RescueMedicationCheck(models.Model):
+    """Pharmacy confirms rescue doses on hand for the patient before a cell or bispecific infusion
+    (tocilizumab: two doses, Yescarta PI)."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="rescue_checks")
+    drug = models.CharField(max_length=60)
+    doses_on_hand = models.PositiveSmallIntegerField()
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        triggers = [APPEND_ONLY]
+
+    def __str__(self) -> str:
+        return f"{self.doses_on_hand} x {self.drug} for {self.course}"
 
 
 class CourseMonitoringTest(models.Model):
@@ -189,10 +367,22 @@ class Preparation(models.Model):
     dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="preparations")
     status = models.CharField(max_length=24, choices=PreparationStatus.choices, default=PreparationStatus.ORDERED)
     calculation = models.JSONField(help_text="Every input and output of the dose calculation")
-    dose_mg = models.DecimalField(max_digits=8, decimal_places=1)
-    volume_to_draw_ml = models.DecimalField(max_digits=8, decimal_places=1)
-    final_volume_ml = models.DecimalField(max_digits=8, decimal_places=1)
-    concentration_mg_per_ml = models.DecimalField(max_digits=8, decimal_places=2)
+    # Drugs in mg; cell products (see cells_*) have no mg and their volume comes from the certificate.
+    dose_mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    volume_to_draw_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    final_volume_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    concentration_mg_per_ml = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    cells_target = models.BigIntegerField(null=True, blank=True)
+    cells_min = models.BigIntegerField(null=True, blank=True)
+    cells_max = models.BigIntegerField(null=True, blank=True)
+    coa_cells = models.BigIntegerField(null=True, blank=True, help_text="Certificate of analysis: viable cells")
+    coa_bag_volume_ml = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
+    coa_lot = models.CharField(max_length=60, blank=True)
+    coa_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    coa_recorded_at = models.DateTimeField(null=True, blank=True)
+    bag_intact = models.BooleanField(null=True, blank=True)
     diluent_bag_ml = models.DecimalField(max_digits=6, decimal_places=0, null=True, blank=True)
     recalculation_needed = models.BooleanField(default=False)
     ordered_at = models.DateTimeField()
@@ -203,8 +393,12 @@ class Preparation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     started_at = models.DateTimeField(null=True, blank=True)
+    punctured_at = models.DateTimeField(
+        null=True, blank=True, help_text="First vial puncture or dilution: the beyond-use clocks start here"
+    )
     ended_at = models.DateTimeField(null=True, blank=True)
-    beyond_use_at = models.DateTimeField(null=True, blank=True)
+    beyond_use_at = models.DateTimeField(null=True, blank=True, help_text="USP <797>: start administration by")
+    infusion_end_by = models.DateTimeField(null=True, blank=True, help_text="Label in-use time: end infusion by")
     beyond_use_note = models.CharField(max_length=200, blank=True)
 
     verified_by = models.ForeignKey(
@@ -225,6 +419,8 @@ class Preparation(models.Model):
     )
     administration_started_at = models.DateTimeField(null=True, blank=True)
     administration_ended_at = models.DateTimeField(null=True, blank=True)
+    premedication_given_at = models.DateTimeField(null=True, blank=True)
+    premedication_note = models.CharField(max_length=200, blank=True)
     wasted_reason = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 

@@ -24,6 +24,7 @@ from monitoring.services import monitoring_test_record_result
 from patients.models import Patient
 from results import ctcae
 from results.choices import VERIFIED, ResultFlag, ResultSource, ResultStatus, ValueType
+from results.signals import results_verified
 from results.models import CriticalCall, ReferenceRange, Result, ResultSpec
 from results.units import UnitError, convert
 from specimens.choices import SpecimenStatus
@@ -389,6 +390,8 @@ def results_verify(*, results: Sequence[Result], user: User, now: datetime) -> V
         verified.append(result)
     alert_ids = _raise_result_alerts(verified, now)
     _satisfy_result_stages(verified, user, now)
+    if verified:
+        results_verified.send(sender=Result, results=verified, user=user, now=now)
     return VerifyOutcome(verified=verified, skipped_own=own, alerts=alert_ids)
 
 

@@ -22,10 +22,15 @@ def reference_db(transactional_db):
         ("specimens.migrations.0002_accession_sequence_and_catalogue", "seed"),
         ("accounts.migrations.0001_roles", "create_roles"),
         ("monitoring.migrations.0008_seed_panel_components", "seed"),
+        ("monitoring.migrations.0009_seed_cmp_and_cell_therapy_tests", "seed"),
         ("results.migrations.0002_seed_catalogue", "seed"),
+        ("results.migrations.0005_seed_new_tests", "seed"),
         ("accounts.migrations.0002_specimen_permissions", "grant"),
         ("accounts.migrations.0003_result_permissions", "grant"),
         ("orders.migrations.0002_seed_catalogue", "seed"),
+        ("orders.migrations.0004_label_rules", "seed"),
+        ("orders.migrations.0005_monitoring_plans", "seed"),
+        ("orders.migrations.0006_lab_pattern_rules", "seed"),
         ("accounts.migrations.0004_order_permissions", "grant"),
     ):
         getattr(importlib.import_module(module), function)(django_apps, None)

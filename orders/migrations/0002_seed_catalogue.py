@@ -1,5 +1,5 @@
-"""Drugs, regimens, monitoring plans and hold rules from shared/reference/clinical.md (US labels; GK where
-marked there). Everything is admin-editable data."""
+"""Drugs, regimens and monitoring plans (US labels). Everything is admin-editable data; 0004 brings them to
+the labels current on 2026-12-01 and seeds the hold rules (docs/clinical-sources.md)."""
 
 from datetime import timedelta
 from decimal import Decimal as D
@@ -52,20 +52,10 @@ PLANS = {
           for name in (CBC, CMP, "CRP", "Ferritin")],
     ],
 }  # fmt: skip
-HOLD_RULES = [
-    ("ALT", "gt", "5", "uln", "ALT > 5 x ULN: withhold (label)"),
-    ("AST", "gt", "5", "uln", "AST > 5 x ULN: withhold (label)"),
-    ("Total bilirubin", "gt", "3", "uln", "Total bilirubin > 3 x ULN: withhold (label)"),
-    ("Neutrophils (ANC)", "lt", "1.0", "absolute", "ANC < 1.0 x 10⁹/L: hold (site policy)"),
-    ("Platelets", "lt", "50", "absolute", "Platelets < 50 x 10⁹/L: hold (site policy)"),
-]
-
-
 def seed(apps, schema_editor):
     Drug = apps.get_model("orders", "Drug")
     Regimen = apps.get_model("orders", "Regimen")
     MonitoringRule = apps.get_model("orders", "MonitoringRule")
-    HoldRule = apps.get_model("orders", "HoldRule")
     LabTest = apps.get_model("monitoring", "LabTest")
     tests = {t.name: t for t in LabTest.objects.all()}
     drugs = {}
@@ -91,11 +81,6 @@ def seed(apps, schema_editor):
         if created:
             for test_name, kind, options in PLANS[name]:
                 MonitoringRule.objects.create(regimen=regimen, lab_test=tests[test_name], kind=kind, **options)
-    for test_name, comparator, threshold, reference, description in HOLD_RULES:
-        HoldRule.objects.get_or_create(
-            lab_test=tests[test_name], regimen=None, description=description,
-            defaults={"comparator": comparator, "threshold": D(threshold), "reference": reference},
-        )  # fmt: skip
 
 
 class Migration(migrations.Migration):
