@@ -17,7 +17,12 @@ NORMAL_RESULTS = {
     "Haemoglobin": ("13.5", "g/dL"), "ALT": ("30", "U/L"), "AST": ("25", "U/L"), "ALP": ("80", "U/L"),
     "Total bilirubin": ("0.6", "mg/dL"), "Creatinine": ("0.8", "mg/dL"), "Glucose": ("90", "mg/dL"),
     "Sodium": ("140", "mmol/L"), "Potassium": ("4.2", "mmol/L"), "TSH": ("1.5", "m[IU]/L"),
-    "CRP": ("3.0", "mg/L"), "Ferritin": ("120", "ng/mL"),
+    "CRP": ("3.0", "mg/L"), "Ferritin": ("120", "ng/mL"), "Calcium": ("9.4", "mg/dL"), "Albumin": ("4.2", "g/dL"),
+    "Total protein": ("7.0", "g/dL"), "Bicarbonate (CO2)": ("25", "mmol/L"), "Chloride": ("102", "mmol/L"),
+    "BUN": ("14", "mg/dL"), "Free T4": ("1.2", "ng/dL"), "HbA1c": ("5.2", "%"), "CK": ("100", "U/L"),
+    "Troponin I (high-sensitivity)": ("4", "ng/L"), "Cortisol": ("14", "ug/dL"), "Uric acid": ("5.0", "mg/dL"),
+    "Phosphate": ("3.5", "mg/dL"), "Magnesium": ("2.0", "mg/dL"), "PT": ("12.0", "s"), "INR": ("1.0", "{INR}"),
+    "aPTT": ("30", "s"), "Fibrinogen": ("300", "mg/dL"), "LDH": ("200", "U/L"),
 }  # fmt: skip
 
 

@@ -1,7 +1,22 @@
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django.utils import timezone
 
 from labflow.admin_base import NoDeleteAdmin, ReadOnlyAdmin
-from orders.models import Dose, Drug, HoldRule, MonitoringRule, Preparation, Regimen, TreatmentCourse
+from orders.models import (
+    Dose,
+    Drug,
+    HoldRule,
+    MonitoringRule,
+    Preparation,
+    Regimen,
+    RegimenDoseBand,
+    TreatmentCourse,
+)
+from orders.services import HOLD_RULE_FIELDS, hold_rule_revise
 
 
 @admin.register(Drug)
@@ -14,17 +29,64 @@ class MonitoringRuleInline(admin.TabularInline[MonitoringRule, Regimen]):
     extra = 0
 
 
+class RegimenDoseBandInline(admin.TabularInline[RegimenDoseBand, Regimen]):
+    model = RegimenDoseBand
+    extra = 0
+
+
 @admin.register(Regimen)
 class RegimenAdmin(NoDeleteAdmin):
     list_display = ["name", "drug", "dose_basis", "dose_amount", "cycle_days", "number_of_doses", "active"]
-    inlines = [MonitoringRuleInline]
+    inlines = [MonitoringRuleInline, RegimenDoseBandInline]
 
 
 @admin.register(HoldRule)
 class HoldRuleAdmin(NoDeleteAdmin):
-    list_display = ["description", "key", "version", "lab_test", "action", "comparator", "threshold", "reference", "active"]
+    """Saving an edited rule makes a new version (hold_rule_revise); the old one stays, superseded."""
+
+    list_display = ["description", "key", "version", "lab_test", "action", "threshold", "reference", "active"]
+    list_filter = ["active", "action"]
+    readonly_fields = ["key", "version", "active", "superseded_by", "created_at", "created_by"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: HoldRule | None = None) -> list[str]:
+        if obj is not None and (not obj.active or obj.superseded_by_id):
+            return [f.name for f in HoldRule._meta.fields] + ["drugs", "regimens"]
+        return self.readonly_fields if obj is not None else ["version", "active", "superseded_by", "created_at",
+                                                             "created_by"]  # fmt: skip
+
+    def save_model(self, request: HttpRequest, obj: HoldRule, form: Any, change: bool) -> None:
+        user = request.user if isinstance(request.user, User) else None
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in HOLD_RULE_FIELDS}
+            form.instance = hold_rule_revise(
+                rule=HoldRule.objects.get(pk=obj.pk), changes=changes, user=user, now=timezone.now()
+            )
+        else:
+            obj.created_at, obj.created_by = timezone.now(), user
+            obj.save()
 
 
 @admin.register(TreatmentCourse, Dose, Preparation)
 class ClinicalRecordAdmin(ReadOnlyAdmin):
     """Courses, doses and preparations change only through their services (and the audit trail)."""
+
+
+# Lab pattern rules (orders.patterns); imported here so that this section stays a plain append.
+from orders.models import LabPatternCondition, LabPatternMatch, LabPatternRule  # noqa: E402
+
+
+class LabPatternConditionInline(admin.TabularInline[LabPatternCondition, LabPatternRule]):
+    model = LabPatternCondition
+    extra = 0
+
+
+@admin.register(LabPatternRule)
+class LabPatternRuleAdmin(NoDeleteAdmin):
+    list_display = ["name", "key", "version", "severity", "audience", "source", "effective_from", "active"]
+    list_filter = ["active", "audience"]
+    inlines = [LabPatternConditionInline]
+
+
+@admin.register(LabPatternMatch)
+class LabPatternMatchAdmin(ReadOnlyAdmin):
+    list_display = ["rule", "course", "matched_at"]

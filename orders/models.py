@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from alerts.choices import AlertAudience, AlertSeverity
 from monitoring.models import LabTest, MonitoringTest
 from orders.choices import (
     BiosafetyLevel,
@@ -23,6 +24,7 @@ from orders.choices import (
     GateCheckPurpose,
     GateVerdict,
     HoldAction,
+    LabPatternChange,
     PreparationStatus,
     Reference,
     RuleKind,
@@ -218,7 +220,7 @@ class HoldRule(LabelSourced):
         constraints = [
             models.UniqueConstraint(fields=["key", "version"], name="hold_rule_key_version_unique"),
             models.UniqueConstraint(
-                fields=["key"], condition=models.Q(superseded_by__isnull=True), name="hold_rule_one_current_version"
+                fields=["key"], condition=models.Q(active=True), name="hold_rule_one_active_version"
             ),
         ]
 
@@ -492,3 +494,111 @@ class IdentityCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_step_display()} {'match' if self.matched else 'MISMATCH'}"
+
+
+# --- Lab pattern rules (HLH/MAS suspicion and the like): alerts on combinations of recent results ------------
+
+# What a version of a lab pattern rule may not change in place: every edit is a new row (lab_pattern_rule_revise).
+LAB_PATTERN_RULE_FROZEN = pgtrigger.Protect(
+    name="lab_pattern_rule_versions_frozen",
+    operation=pgtrigger.Update,
+    condition=pgtrigger.AnyChange(
+        "key", "version", "name", "message", "severity", "audience", "days_after_infusion_from",
+        "days_after_infusion_to", "source", "effective_from", "created_at",
+    ),
+)  # fmt: skip
+
+
+@pghistory.track()
+class LabPatternRule(LabelSourced):
+    """One version of a lab pattern rule: when every condition holds over a patient's verified results, the
+    rule's audience gets one alert per course. Data, not code; an edit makes a new version (same key)."""
+
+    key = models.SlugField(max_length=60, help_text="Stable name across versions")
+    version = models.PositiveSmallIntegerField(default=1)
+    name = models.CharField(max_length=120)
+    drugs = models.ManyToManyField(Drug, blank=True, related_name="lab_pattern_rules", help_text="Empty: every drug")
+    message = models.CharField(max_length=120, help_text="Alert text before the values, e.g. 'HLH/MAS suspected'")
+    severity = models.PositiveSmallIntegerField(choices=AlertSeverity.choices, default=AlertSeverity.HIGH)
+    audience = models.CharField(max_length=12, choices=AlertAudience.choices, default=AlertAudience.ONCOLOGISTS)
+    days_after_infusion_from = models.SmallIntegerField(
+        null=True, blank=True, help_text="Applies from this day after the first dose (empty: from the start)"
+    )
+    days_after_infusion_to = models.SmallIntegerField(
+        null=True, blank=True, help_text="... up to this day (empty: while the course is active)"
+    )
+    active = models.BooleanField(default=True)
+    superseded_by = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["key", "-version"]
+        triggers = [NO_DELETE, LAB_PATTERN_RULE_FROZEN]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="lab_pattern_rule_key_version_unique"),
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(superseded_by__isnull=True),
+                name="lab_pattern_rule_one_current_version",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(days_after_infusion_from__isnull=True)
+                | models.Q(days_after_infusion_to__isnull=True)
+                | models.Q(days_after_infusion_from__lte=models.F("days_after_infusion_to")),
+                name="lab_pattern_rule_days_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (v{self.version})"
+
+
+class LabPatternCondition(models.Model):
+    """One condition of a lab pattern rule, over the analyte's verified results of the last `within_hours`."""
+
+    rule = models.ForeignKey(LabPatternRule, on_delete=models.PROTECT, related_name="conditions")
+    lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
+    change = models.CharField(max_length=12, choices=LabPatternChange.choices)
+    threshold = models.DecimalField(max_digits=12, decimal_places=3, help_text="Factor, percent, or a value")
+    unit = models.CharField(max_length=30, blank=True, help_text="UCUM unit of an above/below threshold")
+    within_hours = models.PositiveSmallIntegerField(default=48, validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["rule", "id"]
+        triggers = [APPEND_ONLY]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "lab_test", "change"], name="lab_pattern_condition_unique"),
+            models.CheckConstraint(condition=models.Q(threshold__gt=0), name="lab_pattern_threshold_positive"),
+            models.CheckConstraint(condition=models.Q(within_hours__gt=0), name="lab_pattern_window_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab_test.name} {self.get_change_display()} {self.threshold} in {self.within_hours} h"
+
+
+class LabPatternMatch(models.Model):
+    """A lab pattern rule met during a course: made once per (course, rule key), so one episode raises one
+    alert (this row is its subject) even when later results or a new rule version meet it again."""
+
+    rule = models.ForeignKey(LabPatternRule, on_delete=models.PROTECT, related_name="matches")
+    rule_key = models.SlugField(max_length=60)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="lab_pattern_matches")
+    matched_at = models.DateTimeField()
+    values = models.JSONField(default=list, help_text="Per condition: the results and the measure that met it")
+    summary = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-matched_at", "id"]
+        triggers = [APPEND_ONLY]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "rule_key"], name="lab_pattern_match_once_per_course"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} met at {self.matched_at:%Y-%m-%d %H:%M}"

@@ -7,8 +7,8 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts.selectors import AnyUser
 from orders.choices import DoseStatus, PreparationStatus
+from orders.gate import Gate, dose_gates
 from orders.models import Dose, IdentityCheck, Preparation, TreatmentCourse
-from orders.services import Gate, dose_gates
 from patients.selectors import visible_patient_filter
 
 LIVE = [s for s in PreparationStatus if s not in (PreparationStatus.EXPIRED, PreparationStatus.WASTED)]
@@ -22,7 +22,7 @@ def course_list(*, user: AnyUser) -> QuerySet[TreatmentCourse]:
 
 def dose_list(*, user: AnyUser) -> QuerySet[Dose]:
     return Dose.objects.filter(**visible_patient_filter(user=user, prefix="course__patient__")).select_related(
-        "course__patient", "course__regimen__drug", "override_by"
+        "course__patient", "course__regimen__drug"
     )
 
 

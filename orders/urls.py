@@ -14,5 +14,6 @@ urlpatterns = [
     path("ward/", views.ward_preparations, name="ward"),
     path("preparations/<int:pk>/administer/", views.administer, name="administer"),
     path("courses/<int:pk>/", views.course_page, name="course"),
+    path("courses/<int:pk>/stop/", views.course_stop_page, name="course-stop"),
     path("patients/<int:patient_pk>/new-course/", views.course_new, name="course-new"),
 ]

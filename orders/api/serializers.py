@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import User
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.choices import CoiStep, ComponentKind, CompoundingCategory, Storage, VerificationMethod
+from orders.choices import CoiStep, ComponentKind, CompoundingCategory, GateVerdict, Storage, VerificationMethod
+from orders.gate import FindingKind, dose_gate
 from orders.models import (
     Dose,
+    DoseDecision,
     Drug,
     HoldRule,
     IdentityCheck,
@@ -16,9 +20,9 @@ from orders.models import (
     Preparation,
     PreparationComponent,
     Regimen,
+    RescueMedicationCheck,
     TreatmentCourse,
 )
-from orders.services import dose_gate
 from patients.models import Patient
 from patients.selectors import patient_list
 
@@ -53,16 +57,38 @@ class RegimenSerializer(serializers.ModelSerializer[Regimen]):
 
 
 class HoldRuleSerializer(serializers.ModelSerializer[HoldRule]):
+    lab_test_name = serializers.CharField(source="lab_test.name", read_only=True)
+
     class Meta:
         model = HoldRule
-        fields = ["id", "lab_test", "regimen", "comparator", "threshold", "reference", "lookback_days", "description"]
+        fields = ["id", "key", "version", "lab_test", "lab_test_name", "drugs", "regimens", "comparator", "threshold",
+                  "reference", "unit", "action", "lookback_days", "requires_result", "description", "source",
+                  "effective_from", "active", "superseded_by", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class FindingSerializer(serializers.Serializer[Any]):
+    key = serializers.CharField()
+    kind = serializers.ChoiceField(choices=[k.value for k in FindingKind])
+    text = serializers.CharField()
+    hold_rule = serializers.IntegerField(source="hold_rule_id", allow_null=True)
+
+
+class DoseDecisionSerializer(serializers.ModelSerializer[DoseDecision]):
+    class Meta:
+        model = DoseDecision
+        fields = ["id", "dose", "kind", "at", "by", "cosigned_by", "reason", "covers", "hold_rules"]
         read_only_fields = fields
 
 
 class GateSerializer(serializers.Serializer[Any]):
-    verdict = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=GateVerdict.choices)
     reasons = serializers.ListField(child=serializers.CharField())
     pending = serializers.ListField(child=serializers.CharField())
+    findings = FindingSerializer(many=True)
+    open_findings = FindingSerializer(many=True)
+    hold_rules = serializers.ListField(child=serializers.IntegerField(), source="hold_rule_ids")
+    decisions = DoseDecisionSerializer(many=True)
 
 
 class DoseSerializer(serializers.ModelSerializer[Dose]):
@@ -70,15 +96,22 @@ class DoseSerializer(serializers.ModelSerializer[Dose]):
 
     class Meta:
         model = Dose
-        fields = ["id", "course", "number", "planned_at", "status", "cancel_reason", "override_by", "override_at",
-                  "override_reason", "gate"]  # fmt: skip
+        fields = ["id", "course", "number", "planned_at", "status", "cancel_reason", "gate"]
         read_only_fields = fields
 
     @extend_schema_field(GateSerializer)
     def get_gate(self, dose: Dose) -> dict[str, Any]:
         gates = self.context.get("gates") or {}
         gate = gates.get(dose.pk) or dose_gate(dose, now=self.context["now"])
-        return {"verdict": gate.verdict, "reasons": gate.reasons, "pending": gate.pending}
+        return GateSerializer(gate).data
+
+
+class CosignSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=2000)
+    cosigner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), help_text="The second oncologist"
+    )
+    cosigner_password = serializers.CharField(max_length=200, trim_whitespace=False, style={"input_type": "password"})
 
 
 class CourseSerializer(serializers.ModelSerializer[TreatmentCourse]):
@@ -103,6 +136,7 @@ class CourseStartSerializer(serializers.Serializer[Any]):
     regimen = serializers.PrimaryKeyRelatedField(queryset=Regimen.objects.filter(active=True))
     starts_at = serializers.DateTimeField()
     chain_of_identity = serializers.CharField(max_length=40, required=False, default="", allow_blank=True)
+    no_round_up = serializers.BooleanField(required=False, default=False, help_text="Never round a dose up to a vial")
 
 
 class ReasonSerializer(serializers.Serializer[Any]):
@@ -149,7 +183,9 @@ class PreparationSerializer(serializers.ModelSerializer[Preparation]):
             "category", "storage", "prepared_by", "started_at", "ended_at", "beyond_use_at", "beyond_use_note",
             "components", "verified_by", "verified_at", "verification_method", "expected_value", "measured_value",
             "rejection_reason", "released_by", "released_at", "administered_by", "administration_started_at",
-            "administration_ended_at", "wasted_reason", "identity_checks",
+            "administration_ended_at", "wasted_reason", "identity_checks", "punctured_at", "infusion_end_by",
+            "cells_target", "cells_min", "cells_max", "coa_cells", "coa_bag_volume_ml", "coa_lot", "coa_recorded_by",
+            "coa_recorded_at", "bag_intact", "premedication_given_at", "premedication_note",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -167,14 +203,79 @@ class RecordSerializer(serializers.Serializer[Any]):
     components = ComponentInputSerializer(many=True, allow_empty=False)
     category = serializers.ChoiceField(choices=CompoundingCategory.choices)
     storage = serializers.ChoiceField(choices=Storage.choices)
+    punctured_at = serializers.DateTimeField(
+        required=False, default=None, allow_null=True,
+        help_text="First vial puncture or dilution (default: the start of preparation); the beyond-use clocks "
+        "start here",
+    )  # fmt: skip
 
 
 class VerifySerializer(serializers.Serializer[Any]):
     password = serializers.CharField(max_length=200, style={"input_type": "password"}, trim_whitespace=False)
     method = serializers.ChoiceField(choices=VerificationMethod.choices)
-    measured = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0)
+    measured = serializers.DecimalField(
+        max_digits=8, decimal_places=2, min_value=0, required=False, default=None, allow_null=True,
+        help_text="Gravimetric (g) or volumetric (mL) methods",
+    )  # fmt: skip
+    coi_label = serializers.CharField(
+        max_length=40, required=False, default="", allow_blank=True,
+        help_text="Cell products: the chain-of-identity ID scanned from the bag",
+    )  # fmt: skip
+    bag_intact = serializers.BooleanField(
+        required=False, default=None, allow_null=True, help_text="Cell products: the bag is intact (no leak or damage)"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["method"] == VerificationMethod.CELL_PRODUCT:
+            if not attrs["coi_label"].strip():
+                raise serializers.ValidationError({"coi_label": "Scan the bag's chain-of-identity label."})
+            if attrs["bag_intact"] is None:
+                raise serializers.ValidationError({"bag_intact": "Confirm whether the bag is intact."})
+        elif attrs["measured"] is None:
+            raise serializers.ValidationError({"measured": "Enter the measured value."})
+        return attrs
 
 
 class AdministerSerializer(serializers.Serializer[Any]):
     wristband = serializers.CharField(max_length=40)
     bag_label = serializers.CharField(max_length=40, help_text="The preparation code scanned from the bag label")
+    coi_label = serializers.CharField(
+        max_length=40, required=False, default="", allow_blank=True,
+        help_text="Cell products: the chain-of-identity ID scanned from the bag",
+    )  # fmt: skip
+    premedication_given_at = serializers.DateTimeField(
+        required=False, default=None, allow_null=True,
+        help_text="When the drug's premedication was given (at most 4 h before, not in the future)",
+    )  # fmt: skip
+    premedication_note = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True, help_text="What was given"
+    )
+
+
+class CellReceiptSerializer(serializers.Serializer[Any]):
+    coi_scanned = serializers.CharField(max_length=40, help_text="The chain-of-identity ID scanned at receipt")
+    coa_cells = serializers.IntegerField(
+        min_value=1, max_value=10**13, help_text="Certificate of analysis: viable (CAR+) cells in the bag"
+    )
+    coa_bag_volume_ml = serializers.DecimalField(
+        max_digits=6, decimal_places=1, min_value=Decimal("0.1"), max_value=Decimal(1000),
+        help_text="Certificate of analysis: bag volume (mL)",
+    )  # fmt: skip
+    coa_lot = serializers.CharField(max_length=60, help_text="Certificate of analysis: lot (batch)")
+
+
+class CellThawSerializer(serializers.Serializer[Any]):
+    coi_scanned = serializers.CharField(max_length=40, help_text="The chain-of-identity ID scanned from the bag")
+    thawed_at = serializers.DateTimeField(required=False, default=None, allow_null=True, help_text="Default: now")
+
+
+class RescueCheckSerializer(serializers.Serializer[Any]):
+    doses_on_hand = serializers.IntegerField(min_value=0, max_value=50)
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+class RescueMedicationCheckSerializer(serializers.ModelSerializer[RescueMedicationCheck]):
+    class Meta:
+        model = RescueMedicationCheck
+        fields = ["id", "course", "drug", "doses_on_hand", "confirmed_by", "at", "note"]
+        read_only_fields = fields

@@ -18,6 +18,9 @@ from accounts.selectors import acting_user
 from labflow.filters import DateTimeRangeFilter
 from orders.api.serializers import (
     AdministerSerializer,
+    CellReceiptSerializer,
+    CellThawSerializer,
+    CosignSerializer,
     CourseSerializer,
     CourseStartSerializer,
     DoseSerializer,
@@ -30,20 +33,25 @@ from orders.api.serializers import (
     RecordSerializer,
     RegimenSerializer,
     RescheduleSerializer,
+    RescueCheckSerializer,
+    RescueMedicationCheckSerializer,
     VerifySerializer,
 )
+from orders.cells import cell_product_receive, cell_product_thaw, rescue_medication_confirm
 from orders.choices import DoseStatus, PreparationStatus
+from orders.gate import dose_gates
 from orders.labelling import preparation_label
 from orders.labels import label_pdf, label_zpl
-from orders.models import Dose, Drug, HoldRule, Preparation, Regimen, TreatmentCourse
+from orders.models import Dose, DoseDecision, Drug, HoldRule, Preparation, Regimen, TreatmentCourse
 from orders.selectors import course_list, dose_list, preparation_list, verification_queue
 from orders.services import (
     ComponentInput,
+    ScanOutcome,
     chain_of_identity_handoff,
     course_reschedule,
     course_start,
     course_stop,
-    dose_gates,
+    dose_continue_cosigned,
     dose_override,
     preparation_administer,
     preparation_end_administration,
@@ -71,7 +79,15 @@ class RegimenViewSet(viewsets.ReadOnlyModelViewSet[Regimen]):
 
 
 class HoldRuleViewSet(viewsets.ReadOnlyModelViewSet[HoldRule]):
-    queryset = HoldRule.objects.filter(active=True)
+    """Hold rules, current versions by default; `?all_versions=true` lists every version."""
+
+    queryset = HoldRule.objects.select_related("lab_test").prefetch_related("drugs", "regimens")
+
+    def get_queryset(self) -> QuerySet[HoldRule]:
+        if self.request.query_params.get("all_versions") == "true":
+            return self.queryset
+        return self.queryset.filter(active=True, superseded_by__isnull=True)
+
     serializer_class = HoldRuleSerializer
     required_permissions = {"list": "orders.view_regimen", "retrieve": "orders.view_regimen"}
 
@@ -87,6 +103,7 @@ class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Treat
         "stop": "orders.manage_course",
         "reschedule": "orders.manage_course",
         "handoff": "orders.view_treatmentcourse",
+        "rescue_check": "orders.prepare",
     }
 
     def get_queryset(self) -> QuerySet[TreatmentCourse]:
@@ -132,6 +149,16 @@ class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Treat
         code = status.HTTP_201_CREATED if check.matched else status.HTTP_409_CONFLICT
         return Response(IdentityCheckSerializer(check).data, status=code)
 
+    @extend_schema(request=RescueCheckSerializer, responses={201: RescueMedicationCheckSerializer})
+    @action(detail=True, methods=["post"], url_path="rescue-check")
+    def rescue_check(self, request: Request, pk: str | None = None) -> Response:
+        """Pharmacy confirms the rescue doses on hand (tocilizumab x 2 before a CAR-T infusion)."""
+        data = RescueCheckSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        check = rescue_medication_confirm(course=self.get_object(), user=acting_user(request), now=timezone.now(),
+                                          **data.validated_data)  # fmt: skip
+        return Response(RescueMedicationCheckSerializer(check).data, status=status.HTTP_201_CREATED)
+
 
 class DoseFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DoseStatus.choices)
@@ -152,6 +179,7 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
         "list": "orders.view_dose",
         "retrieve": "orders.view_dose",
         "override": "orders.manage_course",
+        "continue_cosigned": "orders.manage_course",
     }
 
     def get_queryset(self) -> QuerySet[Dose]:
@@ -165,16 +193,32 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
         self._gates = dose_gates(list(page or []), now=timezone.now())  # one batch per page, not per dose
         return page
 
+    def _decided(self, decision: DoseDecision) -> Response:
+        dose = self.get_queryset().get(pk=decision.dose_id)
+        return Response(DoseSerializer(dose, context={"now": timezone.now()}).data)
+
     @extend_schema(request=ReasonSerializer, responses={200: DoseSerializer})
     @action(detail=True, methods=["post"])
     def override(self, request: Request, pk: str | None = None) -> Response:
-        """An oncologist releases a blocked dose for preparation, with a reason."""
+        """An oncologist gives a withheld or pending dose, with a reason (never a permanent discontinuation)."""
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        dose = dose_override(
+        decision = dose_override(
             dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
         )
-        return Response(DoseSerializer(dose, context=self.get_serializer_context()).data)
+        return self._decided(decision)
+
+    @extend_schema(request=CosignSerializer, responses={200: DoseSerializer})
+    @action(detail=True, methods=["post"], url_path="continue-cosigned")
+    def continue_cosigned(self, request: Request, pk: str | None = None) -> Response:
+        """Two oncologists document the decision to give a dose despite a permanent-discontinuation rule;
+        the second co-signs with their password."""
+        data = CosignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = dose_continue_cosigned(
+            dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
+        )
+        return self._decided(decision)
 
 
 class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
@@ -188,6 +232,8 @@ class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
         "recalculate": "orders.prepare",
         "start": "orders.prepare",
         "record": "orders.prepare",
+        "receive": "orders.prepare",
+        "thaw": "orders.prepare",
         "verify": "orders.verify_preparation",
         "release": "orders.prepare",
         "waste": "orders.prepare",
@@ -225,18 +271,48 @@ class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
     @extend_schema(request=RecordSerializer)
     @action(detail=True, methods=["post"])
     def record(self, request: Request, pk: str | None = None) -> Response:
+        """Record the vials and diluent; the beyond-use clocks run from `punctured_at` (default: the start)."""
         data = RecordSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         components = [ComponentInput(**c) for c in data.validated_data["components"]]
         prep = preparation_record(preparation=self.get_object(), components=components,
                                   category=data.validated_data["category"], storage=data.validated_data["storage"],
-                                  user=acting_user(request), now=timezone.now())  # fmt: skip
+                                  punctured_at=data.validated_data["punctured_at"], user=acting_user(request),
+                                  now=timezone.now())  # fmt: skip
         return self._ok(prep)
+
+    def _scanned(self, outcome: ScanOutcome) -> Response:
+        if not outcome.matched:
+            return Response(IdentityCheckSerializer(outcome.check).data, status=status.HTTP_409_CONFLICT)
+        return self._ok(outcome.preparation)
+
+    @extend_schema(request=CellReceiptSerializer, responses={200: PreparationSerializer, 409: IdentityCheckSerializer})
+    @action(detail=True, methods=["post"])
+    def receive(self, request: Request, pk: str | None = None) -> Response:
+        """Cell products: receipt hand-off with the certificate of analysis (cells in the order's range);
+        a mismatching chain-of-identity ID is recorded and answered 409."""
+        data = CellReceiptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = cell_product_receive(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
+                                       **data.validated_data)  # fmt: skip
+        return self._scanned(outcome)
+
+    @extend_schema(request=CellThawSerializer, responses={200: PreparationSerializer, 409: IdentityCheckSerializer})
+    @action(detail=True, methods=["post"])
+    def thaw(self, request: Request, pk: str | None = None) -> Response:
+        """Cell products: the thaw hand-off (the "record" step); the infusion must end within the drug's
+        thaw-to-infusion limit. A mismatching chain-of-identity ID is recorded and answered 409."""
+        data = CellThawSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = cell_product_thaw(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
+                                    **data.validated_data)  # fmt: skip
+        return self._scanned(outcome)
 
     @extend_schema(request=VerifySerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
-        """Independent verification (never the preparer), signed by re-entering the password."""
+        """Independent verification (never the preparer), signed by re-entering the password: weighed or
+        measured, or for a cell product the bag's chain-of-identity label, integrity and time since thaw."""
         data = VerifySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         prep = preparation_verify(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
@@ -262,20 +338,17 @@ class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
     @extend_schema(request=AdministerSerializer, responses={200: PreparationSerializer, 409: IdentityCheckSerializer})
     @action(detail=True, methods=["post"])
     def administer(self, request: Request, pk: str | None = None) -> Response:
-        """Bedside scan of wristband and label: a match starts the administration; a mismatch is a hard
-        stop, recorded, answered 409."""
+        """Bedside check of wristband and label (a cell product also its chain-of-identity label), both
+        beyond-use clocks, premedication, rescue doses on hand and the dose gate: all hold and the administration
+        starts; any failure is a hard stop, recorded, answered 409."""
         data = AdministerSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
         outcome = preparation_administer(
-            preparation=self.get_object(),
-            user=acting_user(request),
-            now=timezone.now(),
-            wristband=data.validated_data["wristband"],
-            label=data.validated_data["bag_label"],
+            preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
+            label=values.pop("bag_label"), **values,
         )  # fmt: skip
-        if not outcome.matched:
-            return Response(IdentityCheckSerializer(outcome.check).data, status=status.HTTP_409_CONFLICT)
-        return self._ok(outcome.preparation)
+        return self._scanned(outcome)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"], url_path="end-administration")
