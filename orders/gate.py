@@ -53,7 +53,7 @@ class Gate:
     @property
     def reasons(self) -> list[str]:
         """Why the dose is held (or was, for a decided one): every finding but the pending ones."""
-        decided = [f"{d.get_kind_display()} by {_names(d)}: {d.reason}" for d in self.decisions if self._used(d)]
+        decided = [f"{DECIDED[d.kind]} by {_names(d)}: {d.reason}" for d in self.decisions if self._used(d)]
         held = [f.text for f in self.findings if f.kind is not FindingKind.PENDING]
         return decided + held
 
@@ -67,6 +67,9 @@ class Gate:
 
     def _used(self, decision: DoseDecision) -> bool:
         return bool(set(decision.covers) & {f.key for f in self.findings})
+
+
+DECIDED = {DecisionKind.OVERRIDE: "Overridden", DecisionKind.COSIGNED: "Continued"}
 
 
 def _names(decision: DoseDecision) -> str:

@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 
+from alerts.choices import AlertKind
+from alerts.models import Alert
 from monitoring.models import MonitoringTest
+from orders.choices import GateVerdict
+from orders.gate import dose_gates
+from orders.models import Dose
 from patients.models import CareTeam, Patient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +74,10 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     for username in ("admin", "tech.ada", "tech.ben", "onc.day", "onc.cell", "nurse.day", "nurse.cell"):
         assert User.objects.get(username=username).check_password("labflow-demo-2026")
     assert MonitoringTest.objects.filter(status="scheduled").count() >= 20
+    first_doses = list(Dose.objects.filter(number=1).select_related("course__patient", "course__regimen"))
+    verdicts = {gate.verdict for gate in dose_gates(first_doses, now=timezone.now()).values()}
+    assert {GateVerdict.CLEARED, GateVerdict.WITHHELD, GateVerdict.DISCONTINUED, GateVerdict.PENDING} <= verdicts
+    assert Alert.objects.filter(kind=AlertKind.DOSE_DISCONTINUE).count() == 1
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115  # idempotent for people
     assert Patient.objects.count() == 50
 

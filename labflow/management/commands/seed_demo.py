@@ -93,16 +93,18 @@ class Command(BaseCommand):
             self.stdout.write("")
 
     def _courses(self, patients: list[Patient], now: datetime) -> int:
-        """Courses with doses today and tomorrow: cleared, blocked by a hold rule, waiting for labs, CAR-T."""
+        """Courses with doses today and tomorrow: cleared, withheld and to be discontinued by the hold rules,
+        waiting for labs, CAR-T."""
         users = {u.username: u for u in User.objects.filter(username__in=[u[0] for u in USERS])}
         team_a = [p for p in patients if p.care_team.name == TEAMS[0][0]]
         team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
         plans = [
             (team_a[0], "Pembrolizumab 200 mg q3w", 2, {}),
             (team_a[1], "Nivolumab 240 mg q2w", 3, {}),
-            (team_a[2], "Pembrolizumab 200 mg q3w", 4, {"ALT": ("320", "U/L")}),  # > 5 x ULN: held
+            (team_a[2], "Pembrolizumab 200 mg q3w", 4, {"ALT": ("200", "U/L")}),  # 3.6 x ULN: withheld
             (team_a[3], "Ipilimumab 3 mg/kg q3w x4", 26, None),  # labs not drawn yet
             (team_a[4], "Atezolizumab 1200 mg q3w", 28, {}),
+            (team_a[5], "Nivolumab 480 mg q4w", 5, {"ALT": ("480", "U/L")}),  # 8.6 x ULN: discontinue
         ]
         for patient, regimen, hours, values in plans:
             course = course_start(patient=patient, regimen=Regimen.objects.get(name=regimen),
