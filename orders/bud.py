@@ -1,7 +1,9 @@
 """Beyond-use date and time (BUD) of a compounded sterile preparation, USP <797> (2023).
 
 BUD = preparation time + the shorter of the USP <797> category limit for the storage and the drug's in-use
-stability for that storage (from the label, per drug). Pure functions, no Django.
+stability for that storage (from the label, per drug): administration must START by then. Some labels
+(pembrolizumab, nivolumab, cemiplimab) count the in-use stability to the END of the infusion: a second clock.
+Pure functions, no Django.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["CATEGORY_LIMITS", "BeyondUse", "CompoundingCategory", "Storage", "beyond_use"]
+__all__ = ["CATEGORY_LIMITS", "BeyondUse", "CompoundingCategory", "Storage", "administration_problem", "beyond_use"]
 
 
 class CompoundingCategory(StrEnum):
@@ -55,11 +57,13 @@ CATEGORY_LIMITS: dict[tuple[CompoundingCategory, Storage], timedelta] = {
 
 @dataclass(frozen=True)
 class BeyondUse:
-    at: datetime  # in prepared_at's time zone
+    at: datetime  # start administration by (USP <797> BUD), in prepared_at's time zone
     limited_by: Literal["category", "stability"]
     category_limit: timedelta
     stability_limit: timedelta | None  # the drug's in-use stability for the chosen storage, if known
     note: str  # one line for the label and the record (at most 200 characters)
+    # End the infusion by: when the label's in-use stability includes the infusion time, else None.
+    infusion_end_by: datetime | None = None
 
     @property
     def limit(self) -> timedelta:
@@ -75,13 +79,22 @@ def beyond_use(
     storage: Storage,
     stability_room: timedelta | None,
     stability_refrigerated: timedelta | None,
+    stability_includes_infusion: bool = False,
 ) -> BeyondUse:
-    """The beyond-use time of a preparation.
+    """The beyond-use time of a preparation: two clocks, both from the start of preparation.
 
-    ``prepared_at`` must be timezone-aware (``ValueError`` otherwise). The limit is elapsed time: it is added in
-    UTC, so a daylight-saving change in between does not stretch or shorten it. When the category limit and the
-    stability are equal, the category is named as the limit. A stability of None means none is known for that
-    storage: the category limit alone applies.
+    ``prepared_at`` is when preparation STARTED (the first vial puncture or dilution), not when it was recorded or
+    finished: USP <797> and the labels count from then. It must be timezone-aware (``ValueError`` otherwise).
+
+    ``at`` (start administration by) = prepared_at + the shorter of the category limit and the in-use stability
+    for the storage. When the category limit and the stability are equal, the category is named as the limit. A
+    stability of None means none is known for that storage: the category limit alone applies.
+
+    ``infusion_end_by`` = prepared_at + the in-use stability for the storage, when ``stability_includes_infusion``
+    (the label counts that time to the end of the infusion) and that stability is known; None otherwise.
+
+    The limits are elapsed time: they are added in UTC, so a daylight-saving change in between does not stretch or
+    shorten them.
     """
     if prepared_at.tzinfo is None or prepared_at.utcoffset() is None:
         raise ValueError("prepared_at must be timezone-aware")
@@ -98,7 +111,7 @@ def beyond_use(
         limited_by, limit = "stability", stability
     else:
         limited_by, limit = "category", category_limit
-    at = (prepared_at.astimezone(UTC) + limit).astimezone(prepared_at.tzinfo)
+    at = _after(prepared_at, limit)
 
     stability_text = "no in-use stability given" if stability is None else f"in-use stability {_duration(stability)}"
     note = (
@@ -107,7 +120,57 @@ def beyond_use(
     )
     if category is CompoundingCategory.IMMEDIATE:
         note += "; start administration by then"
-    return BeyondUse(at=at, limited_by=limited_by, category_limit=category_limit, stability_limit=stability, note=note)
+    infusion_end_by = None
+    if stability_includes_infusion and stability is not None:
+        infusion_end_by = _after(prepared_at, stability)
+        note += f"; infusion to end within {_duration(stability)}"
+    return BeyondUse(
+        at=at,
+        limited_by=limited_by,
+        category_limit=category_limit,
+        stability_limit=stability,
+        note=note,
+        infusion_end_by=infusion_end_by,
+    )
+
+
+def administration_problem(*, bud: BeyondUse, starts_at: datetime, infusion: timedelta) -> str | None:
+    """Why an infusion of ``infusion`` starting at ``starts_at`` may not be given, or None when it may.
+
+    It may not start after ``bud.at`` ("administration must begin by" the BUD: starting exactly at it is allowed),
+    nor, when ``bud.infusion_end_by`` is set, end after that (ending exactly at it is allowed). The sentence gives
+    the times as HH:MM with the date, in starts_at's time zone. The end is starts_at + infusion in elapsed time
+    (across a daylight-saving change too). ``starts_at`` must be timezone-aware and ``infusion`` not negative
+    (``ValueError`` otherwise).
+    """
+    if starts_at.tzinfo is None or starts_at.utcoffset() is None:
+        raise ValueError("starts_at must be timezone-aware")
+    if infusion < timedelta(0):
+        raise ValueError(f"infusion must not be negative (got {infusion})")
+    zone = starts_at.tzinfo
+    if starts_at > bud.at:
+        return (
+            f"starting at {_clock(starts_at)} is after the beyond-use time {_clock(bud.at.astimezone(zone))}: "
+            "administration must begin by then"
+        )
+    ends_at = _after(starts_at, infusion)
+    if bud.infusion_end_by is not None and ends_at > bud.infusion_end_by:
+        return (
+            f"a {_duration(infusion)} infusion starting at {_clock(starts_at)} ends at {_clock(ends_at)}, after "
+            f"{_clock(bud.infusion_end_by.astimezone(zone))}: the in-use stability, which includes the infusion, "
+            "runs out then"
+        )
+    return None
+
+
+def _after(moment: datetime, elapsed: timedelta) -> datetime:
+    """moment + elapsed time (added in UTC), in moment's time zone."""
+    return (moment.astimezone(UTC) + elapsed).astimezone(moment.tzinfo)
+
+
+def _clock(moment: datetime) -> str:
+    """ "14:30 on 2025-06-02" """
+    return f"{moment:%H:%M} on {moment:%Y-%m-%d}"
 
 
 def _duration(value: timedelta) -> str:

@@ -121,3 +121,11 @@ class CoiStep(models.TextChoices):
 
 
 COI_ORDER = list(CoiStep)
+
+
+class LabPatternChange(models.TextChoices):
+    # How a lab pattern condition compares an analyte's verified results within its window
+    RISE_FACTOR = "rise_factor", "Rises: latest ÷ lowest in the window ≥ threshold"
+    FALL_PERCENT = "fall_percent", "Falls: drop from the highest in the window ≥ threshold %"
+    ABOVE = "above", "Latest value above the threshold"
+    BELOW = "below", "Latest value below the threshold"

@@ -21,11 +21,15 @@ __all__ = [
     "HEIGHT_RANGE_CM",
     "MAX_VIALS",
     "WEIGHT_RANGE_KG",
+    "CellDose",
     "DoseBasis",
     "DoseCalculation",
     "DoseError",
     "bsa_mosteller",
     "calculate_dose",
+    "cell_dose",
+    "check_cell_product",
+    "format_cells",
 ]
 
 BSA_STEP = Decimal("0.01")
@@ -79,7 +83,7 @@ class DoseCalculation:
     bsa_m2: Decimal | None  # the BSA the dose was calculated from (mg/m² only)
     calculated_mg: Decimal  # amount x weight or x BSA, before capping and rounding (not rounded)
     dose_mg: Decimal  # the dose to prepare (0.1 mg)
-    rounded_to_vial: bool
+    rounded_to_vial: bool  # rounded to a vial total (one vial or a combination)
     rounding_note: str  # why the dose is what it is: vial rounding, the maximum dose, or why it was not rounded
     strength_mg_per_ml: Decimal
     volume_to_draw_ml: Decimal  # dose / strength (0.1 mL)
@@ -92,8 +96,11 @@ class DoseCalculation:
     concentration_min: Decimal | None = None
     concentration_max: Decimal | None = None
     bag_sizes_ml: tuple[Decimal, ...] = ()
-    rounding_tolerance_percent: Decimal = Decimal(10)
+    rounding_tolerance_percent: Decimal | None = Decimal(10)  # None: never rounded
     max_dose_mg: Decimal | None = None
+    allow_round_up: bool = True
+    may_give_undiluted: bool = False
+    max_final_volume_ml: Decimal | None = None
 
     @property
     def vial_total_mg(self) -> Decimal:
@@ -106,7 +113,8 @@ class DoseCalculation:
     def as_record(self) -> dict[str, str]:
         """Every input and output as strings (JSON-safe, no float): what is stored with the order.
 
-        ``None`` is stored as ``""``; lists are comma-separated; ``vials`` reads ``"1 x 200 mg + 1 x 50 mg"``.
+        ``None`` is stored as ``""``; lists are comma-separated; ``vials`` reads ``"1 x 200 mg + 1 x 50 mg"``;
+        booleans are ``"true"`` / ``"false"``.
         """
         return {
             "basis": str(self.basis),
@@ -119,18 +127,21 @@ class DoseCalculation:
             "calculated_mg": _s(self.calculated_mg),
             "max_dose_mg": _s(self.max_dose_mg),
             "rounding_tolerance_percent": _s(self.rounding_tolerance_percent),
+            "allow_round_up": _b(self.allow_round_up),
             "dose_mg": _s(self.dose_mg),
-            "rounded_to_vial": "true" if self.rounded_to_vial else "false",
+            "rounded_to_vial": _b(self.rounded_to_vial),
             "rounding_note": self.rounding_note,
             "strength_mg_per_ml": _s(self.strength_mg_per_ml),
             "volume_to_draw_ml": _s(self.volume_to_draw_ml),
             "vial_contents_mg": ", ".join(_s(content) for content in self.vial_contents_mg),
-            "vials": " + ".join(f"{count} x {_s(content)} mg" for content, count in self.vials),
+            "vials": _vials_text(self.vials),
             "vial_count": str(self.vial_count),
             "vial_total_mg": _s(self.vial_total_mg),
             "concentration_min": _s(self.concentration_min),
             "concentration_max": _s(self.concentration_max),
             "bag_sizes_ml": ", ".join(_s(size) for size in self.bag_sizes_ml),
+            "may_give_undiluted": _b(self.may_give_undiluted),
+            "max_final_volume_ml": _s(self.max_final_volume_ml),
             "diluent_bag_ml": _s(self.diluent_bag_ml),
             "final_volume_ml": _s(self.final_volume_ml),
             "final_concentration_mg_per_ml": _s(self.final_concentration_mg_per_ml),
@@ -159,21 +170,31 @@ def calculate_dose(
     concentration_min: Decimal | None,
     concentration_max: Decimal | None,
     bag_sizes_ml: Sequence[Decimal] = BAG_SIZES_ML,
-    rounding_tolerance_percent: Decimal = Decimal(10),
+    rounding_tolerance_percent: Decimal | None = Decimal(10),
     max_dose_mg: Decimal | None = None,
+    allow_round_up: bool = True,
+    may_give_undiluted: bool = False,
+    max_final_volume_ml: Decimal | None = None,
 ) -> DoseCalculation:
     """Calculate a dose and how to prepare it. Raises :class:`DoseError` naming the offending input.
 
     1. ``calculated_mg`` = amount (flat), amount x weight (mg/kg) or amount x Mosteller BSA (mg/m², BSA to 0.01).
     2. Capped at ``max_dose_mg`` when given (e.g. durvalumab 20 mg/kg up to 1500 mg); a capped dose is not rounded.
-    3. A weight- or BSA-based dose within ``rounding_tolerance_percent`` of the calculated dose to ONE vial content
-       becomes that vial content (the nearest one; never above ``max_dose_mg``). Flat doses are never rounded.
-       Otherwise the dose is the calculated dose to 0.1 mg.
+    3. A weight- or BSA-based dose is rounded to the nearest vial total, a sum of available vial contents (50 and
+       200 mg vials make 50, 100, 150 … mg), when that total is within ``rounding_tolerance_percent`` of the
+       calculated dose (inclusive; on a tie the smaller total, i.e. less drug). Never to a total above
+       ``max_dose_mg``; with ``allow_round_up=False`` (a course's "do not round up") only to a total below the
+       calculated dose. Flat doses, and every dose when the tolerance is None, are not rounded. Otherwise the dose
+       is the calculated dose to 0.1 mg. Ipilimumab 3 mg/kg at 80 kg: 240 mg → 250 mg (200 + 50 mg, 4.2 %).
     4. Volume to draw = dose / strength (0.1 mL); vials = the combination covering the dose with the least waste,
-       then the fewest vials.
+       then the fewest vials (a rounded dose is exactly its vial total). More than ``MAX_VIALS`` vials is refused.
     5. With a concentration range: the smallest bag whose final concentration, dose / (bag + drawn volume), lies
-       within the range (inclusive); none fitting is a ``DoseError(field="concentration")`` saying why. Without
-       a range (both bounds None, e.g. CAR-T): given undiluted, final volume = drawn volume.
+       within the range (inclusive) and, when ``max_final_volume_ml`` is given, whose final volume is at most that.
+       No bag fitting: given undiluted when ``may_give_undiluted`` (the label allows it, e.g. ipilimumab at
+       5 mg/mL) and the drawn volume is within the maximum; else a ``DoseError`` with field ``"final_volume"``
+       when the maximum volume is what rules out a bag (or undiluted use), ``"concentration"`` otherwise.
+       Without a range (both bounds None, e.g. CAR-T): given undiluted, final volume = drawn volume (also at most
+       ``max_final_volume_ml``).
     """
     try:
         basis = DoseBasis(basis)
@@ -188,16 +209,22 @@ def calculate_dose(
         _check_range(height, HEIGHT_RANGE_CM, "height_cm", "cm")
     strength = _positive(strength_mg_per_ml, "strength_mg_per_ml")
     vials_available = _sizes(vial_contents_mg, "vial_contents_mg", "vial content")
+    finest = next((content for content in vials_available if _places(content) > 1), None)
+    if finest is not None:
+        raise DoseError("vial_contents_mg", f"vial contents are given to 0.1 mg (got {_s(finest)})")
     c_min = None if concentration_min is None else _positive(concentration_min, "concentration_min")
     c_max = None if concentration_max is None else _positive(concentration_max, "concentration_max")
     if c_min is not None and c_max is not None and c_min > c_max:
         raise DoseError("concentration", f"the minimum {_s(c_min)} mg/mL is above the maximum {_s(c_max)} mg/mL")
     diluted = c_min is not None or c_max is not None
     bags = _sizes(bag_sizes_ml, "bag_sizes_ml", "bag size") if diluted else _sizes_or_empty(bag_sizes_ml)
-    tolerance = _number(rounding_tolerance_percent, "rounding_tolerance_percent")
-    if tolerance < 0:
-        raise DoseError("rounding_tolerance_percent", "must not be negative")
+    tolerance = None
+    if rounding_tolerance_percent is not None:
+        tolerance = _number(rounding_tolerance_percent, "rounding_tolerance_percent")
+        if tolerance < 0:
+            raise DoseError("rounding_tolerance_percent", "must not be negative")
     cap = None if max_dose_mg is None else _positive(max_dose_mg, "max_dose_mg")
+    max_final = None if max_final_volume_ml is None else _positive(max_final_volume_ml, "max_final_volume_ml")
 
     with localcontext() as ctx:
         ctx.prec = 28
@@ -216,7 +243,11 @@ def calculate_dose(
             bsa = bsa_mosteller(height_cm=height, weight_kg=weight)
             calculated = amount * bsa
 
-        dose, rounded, note = _round(basis, calculated, vials_available, tolerance, cap)
+        # The dose before rounding: the vial totals are needed up to it (rounding never adds a vial beyond it).
+        unrounded = calculated if cap is None else min(calculated, cap)
+        _check_vial_count(_q(unrounded), vials_available)
+        totals = _VialTotals(vials_available, up_to=max(unrounded, _q(unrounded)))
+        dose, rounded, note = _round(basis, calculated, totals, tolerance, cap, allow_round_up)
         if dose <= 0:
             raise DoseError("amount", f"the dose {_s(calculated.normalize())} mg rounds to 0 mg")
         volume = (dose / strength).quantize(VOLUME_STEP, ROUND_HALF_UP)
@@ -224,16 +255,20 @@ def calculate_dose(
             raise DoseError(
                 "amount", f"{_s(dose)} mg is less than 0.1 mL of {_s(strength)} mg/mL: too small to measure"
             )
-        vials = _vials(dose, vials_available)
+        vials = totals.covering(dose)
 
         if diluted:
-            bag = _choose_bag(dose, volume, strength, bags, c_min, c_max)
-            final_volume = bag + volume
-            concentration = (dose / final_volume).quantize(CONCENTRATION_STEP, ROUND_HALF_UP)
+            bag = _choose_bag(dose, volume, strength, bags, c_min, c_max, may_give_undiluted, max_final)
         else:
             bag = None
+            if max_final is not None and volume > max_final:
+                raise _final_volume_error(dose, volume, max_final, [], undiluted_allowed=True)
+        if bag is None:
             final_volume = volume
             concentration = strength.quantize(CONCENTRATION_STEP, ROUND_HALF_UP)
+        else:
+            final_volume = bag + volume
+            concentration = (dose / final_volume).quantize(CONCENTRATION_STEP, ROUND_HALF_UP)
 
     return DoseCalculation(
         basis=basis,
@@ -257,53 +292,18 @@ def calculate_dose(
         bag_sizes_ml=bags,
         rounding_tolerance_percent=tolerance,
         max_dose_mg=cap,
+        allow_round_up=allow_round_up,
+        may_give_undiluted=may_give_undiluted,
+        max_final_volume_ml=max_final,
     )
 
 
 # --- the steps ---------------------------------------------------------------------------------------------------
 
 
-def _round(
-    basis: DoseBasis, calculated: Decimal, vials: tuple[Decimal, ...], tolerance: Decimal, cap: Decimal | None
-) -> tuple[Decimal, bool, str]:
-    """(dose to 0.1 mg, rounded to a vial?, note)."""
-    if cap is not None and calculated > cap:
-        return _q(cap), False, f"capped at the maximum dose {_s(cap)} mg (calculated {_s(_q(calculated))} mg)"
-    if basis is DoseBasis.FLAT:
-        return _q(calculated), False, "flat dose: not rounded"
-    if calculated in vials:
-        return _q(calculated), False, f"{_s(_q(calculated))} mg is a whole vial: no rounding needed"
-
-    def distance(content: Decimal) -> Decimal:
-        return abs(calculated - content) * 100 / calculated
-
-    # Nearest single vial size (ties: the smaller vial, i.e. less drug).
-    candidates = [content for content in vials if cap is None or content <= cap]
-    if not candidates:
-        return _q(calculated), False, f"not rounded: every vial is above the maximum dose {_s(cap)} mg"
-    nearest = min(candidates, key=lambda content: (distance(content), content))
-    percent = distance(nearest).quantize(PERCENT_STEP, ROUND_HALF_UP)
-    if distance(nearest) <= tolerance:
-        return (
-            _q(nearest),
-            True,
-            f"rounded from {_s(_q(calculated))} mg to the {_s(nearest)} mg vial "
-            f"({_s(percent)} % difference, within {_s(tolerance)} %)",
-        )
-    return (
-        _q(calculated),
-        False,
-        f"not rounded: the nearest vial, {_s(nearest)} mg, is {_s(percent)} % from {_s(_q(calculated))} mg "
-        f"(more than {_s(tolerance)} %)",
-    )
-
-
-def _vials(dose: Decimal, sizes: tuple[Decimal, ...]) -> tuple[tuple[Decimal, int], ...]:
-    """Vials whose contents add up to at least the dose: least total content (waste) first, then fewest vials.
-
-    Exact, by dynamic programming over multiples of the greatest common divisor of the vial contents.
-    """
-    largest = max(sizes)
+def _check_vial_count(dose: Decimal, sizes: tuple[Decimal, ...]) -> None:
+    """DoseError when even the largest vials alone would be more than MAX_VIALS."""
+    largest = sizes[0]
     least_vials = int((dose / largest).to_integral_value(ROUND_CEILING))
     if least_vials > MAX_VIALS:
         raise DoseError(
@@ -311,32 +311,120 @@ def _vials(dose: Decimal, sizes: tuple[Decimal, ...]) -> tuple[tuple[Decimal, in
             f"{_s(dose)} mg would need at least {least_vials} vials of {_s(largest)} mg "
             f"(more than {MAX_VIALS}): check the dose and its unit",
         )
-    exponent = max(_places(size) for size in sizes)
-    scale = Decimal(10) ** exponent
-    units = [int(size * scale) for size in sizes]
-    step = 0
-    for unit in units:
-        step = gcd(step, unit)
-    units = [unit // step for unit in units]
-    target = int((dose * scale / step).to_integral_value(ROUND_CEILING))
-    limit = target + max(units)  # beyond target + largest vial, a total never has the least waste
-    if limit > MAX_VIAL_STEPS:
-        raise DoseError("vial_contents_mg", "the vial contents are too finely divided to combine (use 0.1 mg)")
-    unreachable = limit + 1  # more vials than any reachable total can need (every unit is at least 1)
-    count = [0] + [unreachable] * limit
-    last = [-1] * (limit + 1)  # index into units of the last vial added to reach this total
-    for total in range(1, limit + 1):
-        for index, unit in enumerate(units):  # sizes are largest first: equal counts keep the larger vials
-            if unit <= total and count[total - unit] + 1 < count[total]:
-                count[total] = count[total - unit] + 1
-                last[total] = index
-    best = next(total for total in range(target, limit + 1) if count[total] < unreachable)
-    used = [0] * len(units)
-    total = best
-    while total:
-        used[last[total]] += 1
-        total -= units[last[total]]
-    return tuple((size, n) for size, n in zip(sizes, used, strict=True) if n)
+
+
+class _VialTotals:
+    """The totals the available vials can make, up to a limit, each with its fewest vials (at most MAX_VIALS).
+
+    Exact, by dynamic programming over steps of the greatest common divisor of the vial contents (50 mg for 50 and
+    200 mg vials). A total needing more than MAX_VIALS vials counts as not reachable.
+    """
+
+    def __init__(self, sizes: tuple[Decimal, ...], *, up_to: Decimal) -> None:
+        scale = Decimal(10) ** max(_places(size) for size in sizes)
+        units = [int(size * scale) for size in sizes]
+        step = gcd(*units)
+        self.sizes = sizes  # largest first
+        self.step_mg = step / scale
+        self.units = [unit // step for unit in units]
+        # The least total covering up_to is below up_to + the largest vial (whole largest vials get there).
+        self.limit = self.steps_at_least(up_to) + self.units[0]
+        if self.limit > MAX_VIAL_STEPS:
+            raise DoseError("vial_contents_mg", "the vial contents are too finely divided to combine (use 0.1 mg)")
+        self.count = [0] + [MAX_VIALS + 1] * self.limit
+        self.last = [-1] * (self.limit + 1)  # index into units of the last vial added to reach this total
+        for total in range(1, self.limit + 1):
+            for index, unit in enumerate(self.units):  # largest first: equal counts keep the larger vials
+                if unit <= total and self.count[total - unit] + 1 < self.count[total]:
+                    self.count[total] = self.count[total - unit] + 1
+                    self.last[total] = index
+
+    def steps_at_least(self, mg: Decimal) -> int:
+        return int((mg / self.step_mg).to_integral_value(ROUND_CEILING))
+
+    def reachable(self, steps: int) -> bool:
+        return self.count[steps] <= MAX_VIALS
+
+    def mg(self, steps: int) -> Decimal:
+        return _plain((steps * self.step_mg).normalize())
+
+    def nearest_at_most(self, mg: Decimal) -> int | None:
+        """The largest reachable total at or below mg (in steps), None if there is none."""
+        top = int((mg / self.step_mg).to_integral_value(ROUND_FLOOR))
+        return next((steps for steps in range(top, 0, -1) if self.reachable(steps)), None)
+
+    def nearest_above(self, mg: Decimal) -> int | None:
+        """The smallest reachable total above mg (in steps) within the limit, None if there is none."""
+        bottom = int((mg / self.step_mg).to_integral_value(ROUND_FLOOR)) + 1
+        return next((steps for steps in range(bottom, self.limit + 1) if self.reachable(steps)), None)
+
+    def vials(self, steps: int) -> tuple[tuple[Decimal, int], ...]:
+        used = [0] * len(self.units)
+        while steps:
+            used[self.last[steps]] += 1
+            steps -= self.units[self.last[steps]]
+        return tuple((size, n) for size, n in zip(self.sizes, used, strict=True) if n)
+
+    def covering(self, dose: Decimal) -> tuple[tuple[Decimal, int], ...]:
+        """Vials adding up to at least the dose: the least total (waste) first, then the fewest vials."""
+        start = self.steps_at_least(dose)
+        return self.vials(next(steps for steps in range(start, self.limit + 1) if self.reachable(steps)))
+
+
+def _round(
+    basis: DoseBasis,
+    calculated: Decimal,
+    totals: _VialTotals,
+    tolerance: Decimal | None,
+    cap: Decimal | None,
+    allow_round_up: bool,
+) -> tuple[Decimal, bool, str]:
+    """(dose to 0.1 mg, rounded to a vial total?, note)."""
+    mg = _s(_q(calculated))
+    if cap is not None and calculated > cap:
+        return _q(cap), False, f"capped at the maximum dose {_s(cap)} mg (calculated {mg} mg)"
+    if basis is DoseBasis.FLAT:
+        return _q(calculated), False, "flat dose: not rounded"
+    if tolerance is None:
+        return _q(calculated), False, "not rounded: rounding to vials is off (no tolerance)"
+    below = totals.nearest_at_most(calculated)
+    if below is not None and totals.mg(below) == calculated:
+        return _q(calculated), False, f"{mg} mg is exactly {_vials_text(totals.vials(below))}: no rounding needed"
+    above = totals.nearest_above(calculated) if allow_round_up else None
+    # What kept totals out, for the note: the course's "do not round up", or the maximum dose.
+    if not allow_round_up:
+        kept_out = "rounding up is not allowed for this course, and "
+        nearest_of, none_of = "the nearest vial total below", f"no vial total is below {mg} mg"
+    elif above is not None and cap is not None and totals.mg(above) > cap:
+        above = None
+        kept_out = f"the maximum dose is {_s(cap)} mg, and "
+        nearest_of, none_of = "the nearest vial total at or below it", "no vial total is at or below it"
+    else:  # nothing kept out: there is always a total above
+        kept_out, nearest_of, none_of = "", "the nearest vial total", ""
+    candidates = [steps for steps in (below, above) if steps is not None]
+    if not candidates:
+        return _q(calculated), False, f"not rounded: {kept_out}{none_of}"
+
+    def distance(steps: int) -> Decimal:
+        return abs(calculated - totals.mg(steps)) * 100 / calculated
+
+    nearest = min(candidates, key=lambda steps: (distance(steps), steps))  # a tie: the smaller total
+    total, vials = totals.mg(nearest), _vials_text(totals.vials(nearest))
+    percent = _s(distance(nearest).quantize(PERCENT_STEP, ROUND_HALF_UP))
+    if distance(nearest) <= tolerance:
+        direction = "up" if total > calculated else "down"
+        return (
+            _q(total),
+            True,
+            f"rounded {direction} from {mg} mg to {_s(total)} mg = {vials} "
+            f"({percent} % difference, within {_s(tolerance)} %)",
+        )
+    return (
+        _q(calculated),
+        False,
+        f"not rounded: {kept_out}{nearest_of}, {_s(total)} mg ({vials}), is {percent} % from {mg} mg "
+        f"(more than {_s(tolerance)} %)",
+    )
 
 
 def _choose_bag(
@@ -346,29 +434,39 @@ def _choose_bag(
     bags: tuple[Decimal, ...],
     c_min: Decimal | None,
     c_max: Decimal | None,
-) -> Decimal:
-    """The smallest bag whose final concentration lies in [c_min, c_max]; DoseError("concentration") if none."""
+    may_give_undiluted: bool,
+    max_final: Decimal | None,
+) -> Decimal | None:
+    """The smallest bag within [c_min, c_max] and at most max_final in all; None: undiluted (see calculate_dose)."""
     too_concentrated: list[Decimal] = []
     too_dilute: list[Decimal] = []
+    too_large: list[Decimal] = []
     for bag in sorted(bags):
         concentration = dose / (bag + volume)  # compared unrounded: 0.996 is not "at least 1"
         if c_max is not None and concentration > c_max:
             too_concentrated.append(bag)
         elif c_min is not None and concentration < c_min:
             too_dilute.append(bag)
+        elif max_final is not None and bag + volume > max_final:
+            too_large.append(bag)
         else:
             return bag
+    if may_give_undiluted and (max_final is None or volume <= max_final):
+        return None
+    label = _range_label(c_min, c_max)
+    if max_final is not None and (too_large or may_give_undiluted):
+        found = []
+        if too_large:
+            smallest_fitting = too_large[0]
+            found.append(
+                f"the smallest bag within {label}, {_s(smallest_fitting)} mL, makes {_s(smallest_fitting + volume)} mL"
+            )
+        raise _final_volume_error(dose, volume, max_final, found, undiluted_allowed=may_give_undiluted)
 
     def conc(bag: Decimal) -> str:
         return _s((dose / (bag + volume)).quantize(CONCENTRATION_STEP, ROUND_HALF_UP))
 
     smallest, largest = min(bags), max(bags)
-    if c_min is not None and c_max is not None:
-        label = f"{_s(c_min)}-{_s(c_max)} mg/mL"
-    elif c_min is not None:
-        label = f"at least {_s(c_min)} mg/mL"
-    else:
-        label = f"at most {_s(c_max)} mg/mL"
     if len(bags) == 1:
         gives = f"{_s(dose)} mg in a {_s(smallest)} mL bag gives {conc(smallest)} mg/mL"
     else:
@@ -392,6 +490,138 @@ def _choose_bag(
     else:
         need = f"it would need a final volume of at most {_s(high)} mL, of which {_s(volume)} mL is drug"
     raise DoseError("concentration", f"{gives}; the label range is {label}: none fits ({'; '.join(why)}); {need}")
+
+
+def _final_volume_error(
+    dose: Decimal, volume: Decimal, max_final: Decimal, found: list[str], *, undiluted_allowed: bool
+) -> DoseError:
+    """DoseError("final_volume"): what each way of giving the dose would make, against the maximum.
+
+    Reached with ``undiluted_allowed`` only when the drawn volume alone is above the maximum.
+    """
+    if undiluted_allowed:
+        found.append(f"undiluted it is {_s(volume)} mL, still too much")
+    elif volume <= max_final:
+        found.append("the label does not allow giving it undiluted")
+    return DoseError(
+        "final_volume",
+        f"{_s(dose)} mg is {_s(volume)} mL of drug and the final volume may be at most {_s(max_final)} mL: "
+        + "; ".join(found),
+    )
+
+
+# --- cell products -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellDose:
+    """The viable cells to give (CAR-T and other cell products): a target, and the range the bag must lie in."""
+
+    target_cells: int | None  # None: a flat range, no per-kg target
+    min_cells: int | None
+    max_cells: int | None
+    note: str
+    # The remaining inputs, so that the record holds everything the result depends on.
+    cells_per_kg: int | None = None
+    weight_kg: Decimal | None = None
+
+    def as_record(self) -> dict[str, str]:
+        """Every input and output as strings; cell numbers in full digits, ``None`` as ``""``."""
+        return {
+            "cells_per_kg": _n(self.cells_per_kg),
+            "weight_kg": _s(self.weight_kg),
+            "target_cells": _n(self.target_cells),
+            "min_cells": _n(self.min_cells),
+            "max_cells": _n(self.max_cells),
+            "note": self.note,
+        }
+
+
+def cell_dose(
+    *, cells_per_kg: int | None, cells_min: int | None, cells_max: int | None, weight_kg: Decimal | None
+) -> CellDose:
+    """The cell dose of a cell product. Raises :class:`DoseError` naming the offending input.
+
+    Per kg (``cells_per_kg`` given): target = cells_per_kg x weight in whole cells (rounded down: never more than
+    prescribed), capped at ``cells_max``. Axicabtagene ciloleucel, 2 x 10⁶ CAR+ viable T cells/kg up to 2 x 10⁸:
+    70 kg → 1.4 x 10⁸, 120 kg → 2 x 10⁸ (capped). Without ``cells_per_kg`` the dose is a flat range: no target,
+    [cells_min, cells_max]. The bounds are used as given (a per-kg lower bound is the caller's to work out).
+    """
+    per_kg = _cells(cells_per_kg, "cells_per_kg")
+    low = _cells(cells_min, "cells_min")
+    high = _cells(cells_max, "cells_max")
+    if per_kg is None and low is None and high is None:
+        raise DoseError("cells_per_kg", "a cell dose needs cells per kg or a range of cells")
+    if low is not None and high is not None and low > high:
+        raise DoseError("cells_min", f"the minimum {format_cells(low)} is above the maximum {format_cells(high)}")
+    weight = None if weight_kg is None else _number(weight_kg, "weight_kg")
+    if weight is not None:
+        _check_range(weight, WEIGHT_RANGE_KG, "weight_kg", "kg")
+    if per_kg is None:
+        return CellDose(None, low, high, f"flat dose: {_cells_range(low, high)}", weight_kg=weight)
+    if weight is None:
+        raise DoseError("weight_kg", "a cells/kg dose needs the patient's weight")
+    with localcontext() as ctx:
+        ctx.prec = 28
+        calculated = int((per_kg * weight).to_integral_value(ROUND_FLOOR))
+    note = f"{format_cells(per_kg)} cells/kg {TIMES} {_s(weight)} kg = {format_cells(calculated)} cells"
+    target = calculated
+    if high is not None and calculated > high:
+        target = high
+        note += f", capped at the maximum {format_cells(high)}"
+    if low is not None:
+        note += f"; {_cells_range(low, high)}"
+    return CellDose(target, low, high, note, cells_per_kg=per_kg, weight_kg=weight)
+
+
+def check_cell_product(*, dose: CellDose, certified_cells: int) -> str | None:
+    """Why the bag may not be given, or None: the certificate of analysis total of viable CAR+ cells must lie
+    within [min_cells, max_cells] (inclusive; a bound that is None does not apply)."""
+    certified = _cells(certified_cells, "certified_cells")
+    assert certified is not None  # _cells returns None only for None, which the type does not allow
+    if dose.min_cells is not None and certified < dose.min_cells:
+        side = f"below the minimum of {format_cells(dose.min_cells)}"
+    elif dose.max_cells is not None and certified > dose.max_cells:
+        side = f"above the maximum of {format_cells(dose.max_cells)}"
+    else:
+        return None
+    return f"the certificate of analysis gives {format_cells(certified)} viable CAR+ cells in the bag, {side}"
+
+
+TIMES = "×"  # noqa: RUF001 - the multiplication sign, as cell numbers are written
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def format_cells(count: int) -> str:
+    """A number of cells as people write it, exactly: 140000000 → "1.4 x 10⁸" (with a multiplication sign),
+    200000000 → "2 x 10⁸"; below 10 000 as digits ("9500")."""
+    if count < 10_000:
+        return str(count)
+    digits = str(count)
+    fraction = digits[1:].rstrip("0")
+    mantissa = f"{digits[0]}.{fraction}" if fraction else digits[0]
+    return f"{mantissa} {TIMES} 10{str(len(digits) - 1).translate(_SUPERSCRIPT)}"
+
+
+def _cells(value: object, field: str) -> int | None:
+    """A positive whole number of cells, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DoseError(field, f"not a whole number of cells: {value!r}")
+    if value <= 0:
+        raise DoseError(field, f"must be more than 0 (got {value})")
+    return value
+
+
+def _cells_range(low: int | None, high: int | None) -> str:
+    """The range a bag must hold (at least one bound is given)."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"at least {format_cells(low)}")
+    if high is not None:
+        bounds.append(f"at most {format_cells(high)}")
+    return f"the bag must hold {' and '.join(bounds)} cells"
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
@@ -463,6 +693,27 @@ def _q(mg: Decimal) -> Decimal:
 def _s(value: Decimal | None) -> str:
     """A Decimal as plain text ("240.0", "1500", never "1.5E+3"); None as ""."""
     return "" if value is None else format(value, "f")
+
+
+def _n(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _b(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _vials_text(vials: tuple[tuple[Decimal, int], ...]) -> str:
+    """ "1 x 200 mg + 1 x 50 mg" """
+    return " + ".join(f"{count} x {_s(content)} mg" for content, count in vials)
+
+
+def _range_label(c_min: Decimal | None, c_max: Decimal | None) -> str:
+    if c_min is not None and c_max is not None:
+        return f"{_s(c_min)}-{_s(c_max)} mg/mL"
+    if c_min is not None:
+        return f"at least {_s(c_min)} mg/mL"
+    return f"at most {_s(c_max)} mg/mL"
 
 
 def _mls(bags: list[Decimal]) -> str:

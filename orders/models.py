@@ -543,7 +543,7 @@ class LabPatternRule(LabelSourced):
             models.UniqueConstraint(fields=["key", "version"], name="lab_pattern_rule_key_version_unique"),
             models.UniqueConstraint(
                 fields=["key"],
-                condition=models.Q(superseded_by__isnull=True),
+                condition=models.Q(active=True, superseded_by__isnull=True),
                 name="lab_pattern_rule_one_current_version",
             ),
             models.CheckConstraint(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from orders.bud import CATEGORY_LIMITS, BeyondUse, CompoundingCategory, Storage, beyond_use
+from orders.bud import CATEGORY_LIMITS, BeyondUse, CompoundingCategory, Storage, administration_problem, beyond_use
 
 PREPARED = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 
 # (room, refrigerated) in-use stability after dilution, from the labels
@@ -24,7 +25,7 @@ IMMEDIATE, CAT_1, CAT_2 = CompoundingCategory.IMMEDIATE, CompoundingCategory.CAT
 ROOM, FRIDGE = Storage.ROOM, Storage.REFRIGERATED
 
 
-def bud(category, storage, stability=(None, None), prepared_at=PREPARED) -> BeyondUse:
+def bud(category, storage, stability=(None, None), prepared_at=PREPARED, *, includes_infusion=False) -> BeyondUse:
     room, fridge = stability
     return beyond_use(
         prepared_at=prepared_at,
@@ -32,6 +33,7 @@ def bud(category, storage, stability=(None, None), prepared_at=PREPARED) -> Beyo
         storage=storage,
         stability_room=room,
         stability_refrigerated=fridge,
+        stability_includes_infusion=includes_infusion,
     )
 
 
@@ -153,6 +155,15 @@ def test_note(category, storage, stability, note):
     assert len(result.note) <= 200  # Preparation.beyond_use_note
 
 
+@pytest.mark.parametrize(
+    ("stability", "text"),
+    [(48 * HOUR, "2 days"), (47 * HOUR, "47 h"), (49 * HOUR, "49 h"), (72 * HOUR, "3 days"), (24 * HOUR, "24 h")],
+)
+def test_durations_are_days_from_two_days(stability, text):
+    result = bud(CAT_2, FRIDGE, (None, stability))
+    assert result.note.endswith(f"in-use stability {text}; BUD {text} after preparation (stability limit)")
+
+
 def test_only_the_stability_for_the_chosen_storage_counts():
     # a short room-temperature stability does not limit a refrigerated preparation, and vice versa
     assert bud(CAT_1, FRIDGE, (HOUR, None)).limited_by == "category"
@@ -200,9 +211,20 @@ def test_limits_are_elapsed_time_across_daylight_saving_changes(prepared, catego
     assert result.at.astimezone(UTC) - prepared.astimezone(UTC) == CATEGORY_LIMITS[(category, storage)]
 
 
-def test_a_naive_preparation_time_is_refused():
-    with pytest.raises(ValueError, match="timezone-aware"):
-        bud(CAT_1, ROOM, PEMBROLIZUMAB, prepared_at=datetime(2025, 6, 2, 9, 0))  # noqa: DTZ001 - the point
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset: as good as none."""
+
+    def utcoffset(self, dt):
+        return None
+
+
+@pytest.mark.parametrize(
+    "prepared_at",
+    [datetime(2025, 6, 2, 9, 0), datetime(2025, 6, 2, 9, 0, tzinfo=NoOffset())],  # noqa: DTZ001 - the point
+)
+def test_a_naive_preparation_time_is_refused(prepared_at):
+    with pytest.raises(ValueError, match=r"^prepared_at must be timezone-aware$"):
+        bud(CAT_1, ROOM, PEMBROLIZUMAB, prepared_at=prepared_at)
 
 
 @pytest.mark.parametrize(
@@ -224,3 +246,142 @@ def test_the_values_match_the_model_choices():
 
     assert {c.value for c in CompoundingCategory} == set(choices.CompoundingCategory.values)
     assert {s.value for s in Storage} == set(choices.Storage.values)
+
+
+# --- two clocks: start administration by, end the infusion by -----------------------------------------------------
+
+
+def test_without_the_infusion_clock_there_is_no_end_time():
+    result = beyond_use(
+        prepared_at=PREPARED,
+        category=CAT_1,
+        storage=ROOM,
+        stability_room=PEMBROLIZUMAB[0],
+        stability_refrigerated=PEMBROLIZUMAB[1],
+    )  # the infusion clock is off unless asked for
+    assert result.infusion_end_by is None
+    assert "infusion" not in result.note
+    assert bud(CAT_1, ROOM, PEMBROLIZUMAB, includes_infusion=False).infusion_end_by is None
+
+
+@pytest.mark.parametrize(
+    ("stability", "category", "storage", "start_hours", "end_hours"),
+    [
+        (PEMBROLIZUMAB, CAT_1, ROOM, 6, 6),  # stability limits both
+        (PEMBROLIZUMAB, CAT_1, FRIDGE, 24, 96),  # start by the category limit; end within the 96 h stability
+        (PEMBROLIZUMAB, IMMEDIATE, ROOM, 4, 6),
+        (NIVOLUMAB, CAT_2, ROOM, 8, 8),
+        (NIVOLUMAB, CAT_1, FRIDGE, 24, 24),
+    ],
+)
+def test_the_infusion_must_end_within_the_in_use_stability(stability, category, storage, start_hours, end_hours):
+    result = bud(category, storage, stability, includes_infusion=True)
+    assert result.at == PREPARED + start_hours * HOUR
+    assert result.infusion_end_by == PREPARED + end_hours * HOUR
+    assert result.limit == start_hours * HOUR
+
+
+def test_the_infusion_clock_needs_a_known_stability():
+    result = bud(CAT_1, FRIDGE, (6 * HOUR, None), includes_infusion=True)
+    assert result.infusion_end_by is None
+    assert "infusion" not in result.note
+
+
+def test_the_note_names_the_infusion_clock():
+    result = bud(CAT_1, FRIDGE, PEMBROLIZUMAB, includes_infusion=True)
+    assert result.note == (
+        "Category 1, refrigerated: USP <797> limit 24 h, in-use stability 4 days; "
+        "BUD 24 h after preparation (category limit); infusion to end within 4 days"
+    )
+
+
+@pytest.mark.parametrize(
+    ("category", "stability", "ending"),
+    [  # the longest durations below each limit, with and without "start administration by then"
+        (IMMEDIATE, 239 * MINUTE, "(stability limit); start administration by then; infusion to end within 3 h 59 min"),
+        (CAT_1, 719 * MINUTE, "(stability limit); infusion to end within 11 h 59 min"),
+        (CAT_2, 47 * HOUR + 59 * MINUTE, "(stability limit); infusion to end within 47 h 59 min"),
+    ],
+)
+def test_the_longest_notes_fit(category, stability, ending):
+    result = bud(category, ROOM, (stability, None), includes_infusion=True)
+    assert result.note.endswith(ending)
+    assert len(result.note) <= 200  # Preparation.beyond_use_note
+
+
+def test_the_infusion_clock_keeps_the_time_zone_and_counts_elapsed_time():
+    prepared = datetime(2025, 3, 29, 22, 0, tzinfo=BERLIN)  # 6 h across the spring-forward change
+    result = bud(CAT_1, ROOM, PEMBROLIZUMAB, prepared_at=prepared, includes_infusion=True)
+    assert result.infusion_end_by is not None
+    assert result.infusion_end_by.isoformat() == "2025-03-30T05:00:00+02:00"
+    assert result.infusion_end_by.tzinfo is BERLIN
+
+
+# --- administration_problem ---------------------------------------------------------------------------------------
+
+
+def nivolumab_room() -> BeyondUse:
+    return bud(CAT_1, ROOM, NIVOLUMAB, includes_infusion=True)  # start by 17:00 UTC, end by 17:00 UTC
+
+
+def test_starting_exactly_at_the_beyond_use_time_is_allowed():
+    result = bud(CAT_1, ROOM, NIVOLUMAB)  # no infusion clock
+    assert administration_problem(bud=result, starts_at=result.at, infusion=10 * HOUR) is None
+    assert administration_problem(bud=result, starts_at=result.at + timedelta(minutes=1), infusion=HOUR) == (
+        "starting at 17:01 on 2025-06-02 is after the beyond-use time 17:00 on 2025-06-02: "
+        "administration must begin by then"
+    )
+
+
+def test_ending_exactly_at_the_end_of_the_stability_is_allowed():
+    starts_at = datetime(2025, 6, 2, 16, 30, tzinfo=UTC)
+    assert administration_problem(bud=nivolumab_room(), starts_at=starts_at, infusion=30 * timedelta(minutes=1)) is None
+    assert administration_problem(bud=nivolumab_room(), starts_at=starts_at, infusion=31 * timedelta(minutes=1)) == (
+        "a 31 min infusion starting at 16:30 on 2025-06-02 ends at 17:01 on 2025-06-02, after 17:00 on 2025-06-02: "
+        "the in-use stability, which includes the infusion, runs out then"
+    )
+
+
+def test_a_late_start_is_named_before_a_late_end():
+    problem = administration_problem(
+        bud=nivolumab_room(), starts_at=datetime(2025, 6, 2, 18, 0, tzinfo=UTC), infusion=HOUR
+    )
+    assert problem is not None
+    assert problem.startswith("starting at 18:00 on 2025-06-02 is after the beyond-use time 17:00")
+
+
+def test_the_times_are_given_in_the_time_zone_of_the_start():
+    new_york = ZoneInfo("America/New_York")
+    starts_at = datetime(2025, 6, 2, 13, 30, tzinfo=new_york)  # 17:30 UTC
+    assert administration_problem(bud=nivolumab_room(), starts_at=starts_at, infusion=HOUR) == (
+        "starting at 13:30 on 2025-06-02 is after the beyond-use time 13:00 on 2025-06-02: "
+        "administration must begin by then"
+    )
+    starts_at = datetime(2025, 6, 2, 12, 30, tzinfo=new_york)
+    assert administration_problem(bud=nivolumab_room(), starts_at=starts_at, infusion=HOUR) == (
+        "a 1 h infusion starting at 12:30 on 2025-06-02 ends at 13:30 on 2025-06-02, after 13:00 on 2025-06-02: "
+        "the in-use stability, which includes the infusion, runs out then"
+    )
+
+
+def test_the_infusion_end_is_elapsed_time_across_a_daylight_saving_change():
+    prepared = datetime(2025, 3, 30, 0, 30, tzinfo=BERLIN)  # 23:30 UTC
+    use_by = bud(CAT_1, ROOM, (6 * HOUR, None), prepared_at=prepared, includes_infusion=True)
+    assert use_by.infusion_end_by is not None
+    assert use_by.infusion_end_by.isoformat() == "2025-03-30T07:30:00+02:00"
+    starts_at = datetime(2025, 3, 30, 1, 30, tzinfo=BERLIN)
+    assert administration_problem(bud=use_by, starts_at=starts_at, infusion=5 * HOUR) is None  # ends 07:30 CEST
+    # 5 h 1 min: on the wall clock 06:31, but 5 h 1 min of elapsed time end at 07:31 CEST
+    assert administration_problem(bud=use_by, starts_at=starts_at, infusion=5 * HOUR + timedelta(minutes=1)) == (
+        "a 5 h 1 min infusion starting at 01:30 on 2025-03-30 ends at 07:31 on 2025-03-30, after 07:30 on "
+        "2025-03-30: the in-use stability, which includes the infusion, runs out then"
+    )
+
+
+def test_administration_inputs_are_checked():
+    for naive in (datetime(2025, 6, 2, 9, 0), datetime(2025, 6, 2, 9, 0, tzinfo=NoOffset())):  # noqa: DTZ001
+        with pytest.raises(ValueError, match=r"^starts_at must be timezone-aware$"):
+            administration_problem(bud=nivolumab_room(), starts_at=naive, infusion=HOUR)
+    with pytest.raises(ValueError, match=r"infusion must not be negative \(got -1 day, 23:00:00\)"):
+        administration_problem(bud=nivolumab_room(), starts_at=PREPARED, infusion=-HOUR)
+    assert administration_problem(bud=nivolumab_room(), starts_at=PREPARED, infusion=timedelta(0)) is None

@@ -1,4 +1,5 @@
 """orders.dosing: BSA, dose, vial rounding, vials, bag, validation. Pure functions: no database."""
+# ruff: noqa: RUF001 - cell numbers are written with the multiplication sign, as in "1.4 x 10⁸"
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ from typing import Any
 
 import pytest
 
-from orders.dosing import DoseBasis, DoseCalculation, DoseError, bsa_mosteller, calculate_dose
+from orders.dosing import (
+    MAX_VIALS,
+    CellDose,
+    DoseBasis,
+    DoseCalculation,
+    DoseError,
+    bsa_mosteller,
+    calculate_dose,
+    cell_dose,
+    check_cell_product,
+    format_cells,
+)
 
 
 def drug(strength, vials, c_min, c_max) -> dict[str, Any]:
@@ -25,6 +37,8 @@ IPILIMUMAB = drug(5, (50, 200), 1, 2)
 NIVOLUMAB = drug(10, (40, 100, 240), None, None)  # no range given here: undiluted
 PEMBROLIZUMAB = drug(25, (100,), 1, 10)
 DURVALUMAB = drug(50, (120, 500), 1, 15)
+ATEZOLIZUMAB = drug(60, (840, 1200), "3.2", "16.8")  # callers pass its own bag: 250 mL only
+NIVOLUMAB_DILUTED = drug(10, (40, 100, 240), 1, 10)
 
 
 def per_kg(amount, weight, drug, **extra) -> DoseCalculation:
@@ -64,36 +78,82 @@ def test_bsa_rounds_half_up():
     assert bsa_mosteller(height_cm=D("100"), weight_kg=D("55.8009")) == D("1.25")
 
 
-@pytest.mark.parametrize(("height", "weight", "field"), [("29.9", "70", "height_cm"), ("170", "500.1", "weight_kg")])
-def test_bsa_rejects_implausible_values(height, weight, field):
+@pytest.mark.parametrize(
+    ("height", "weight", "field", "reason"),
+    [
+        (D("29.9"), D(70), "height_cm", "29.9 cm is outside 30-260 cm"),
+        (D(170), D("500.1"), "weight_kg", "500.1 kg is outside 0.5-500 kg"),
+        ("tall", D(70), "height_cm", "not a number: 'tall'"),
+        (D(170), "heavy", "weight_kg", "not a number: 'heavy'"),
+    ],
+)
+def test_bsa_rejects_implausible_values(height, weight, field, reason):
     with pytest.raises(DoseError) as error:
-        bsa_mosteller(height_cm=D(height), weight_kg=D(weight))
-    assert error.value.field == field
+        bsa_mosteller(height_cm=height, weight_kg=weight)
+    assert (error.value.field, error.value.reason) == (field, reason)
 
 
 # --- calculated dose and vial rounding -----------------------------------------------------------------------------
 
 
-def test_ipilimumab_3_mg_per_kg_at_80_kg():
+def test_ipilimumab_3_mg_per_kg_at_80_kg_rounds_to_200_plus_50_mg():
     result = per_kg(3, 80, IPILIMUMAB)
     assert result.calculated_mg == D(240)
+    assert result.dose_mg == D("250.0")  # 200 + 50 mg is 4.2 % above 240 mg; one 200 mg vial is 16.7 % below
+    assert str(result.dose_mg) == "250.0"
+    assert result.rounded_to_vial
+    assert result.rounding_note == (
+        "rounded up from 240.0 mg to 250 mg = 1 x 200 mg + 1 x 50 mg (4.2 % difference, within 10 %)"
+    )
+    assert result.volume_to_draw_ml == D("50.0")
+    assert result.vials == ((D(200), 1), (D(50), 1))  # exactly the combination rounded to: no waste
+    assert result.vial_total_mg == result.dose_mg
+    assert result.diluent_bag_ml == D(100)  # 50 mL: 250 / 100 = 2.5 mg/mL, above 2
+    assert result.final_volume_ml == D("150.0")
+    assert result.final_concentration_mg_per_ml == D("1.67")
+
+
+def test_ipilimumab_240_mg_without_rounding_up_stays_240_mg():
+    # A course's "do not round up": only 200 mg (16.7 % below) is a candidate, which is beyond 10 %.
+    result = per_kg(3, 80, IPILIMUMAB, allow_round_up=False)
     assert result.dose_mg == D("240.0")
-    assert not result.rounded_to_vial  # 200 mg is 16.7 % below 240 mg; 50 mg is far off
-    assert result.rounding_note == "not rounded: the nearest vial, 200 mg, is 16.7 % from 240.0 mg (more than 10 %)"
-    assert result.volume_to_draw_ml == D("48.0")
-    assert result.vials == ((D(200), 1), (D(50), 1))
-    assert result.diluent_bag_ml == D(100)  # 50 mL: 240 / 98 = 2.45 mg/mL, above 2
-    assert result.final_volume_ml == D("148.0")
-    assert result.final_concentration_mg_per_ml == D("1.62")
-
-
-def test_nivolumab_3_mg_per_kg_at_70_kg_is_not_rounded_to_the_240_mg_vial():
-    result = per_kg(3, 70, NIVOLUMAB)
-    assert result.calculated_mg == D(210)
-    assert result.dose_mg == D("210.0")  # |210 - 240| / 210 = 14.3 % > 10 %
     assert not result.rounded_to_vial
-    assert "14.3 %" in result.rounding_note
-    assert result.volume_to_draw_ml == D("21.0")
+    assert result.rounding_note == (
+        "not rounded: rounding up is not allowed for this course, and the nearest vial total below, 200 mg "
+        "(1 x 200 mg), is 16.7 % from 240.0 mg (more than 10 %)"
+    )
+    assert result.vials == ((D(200), 1), (D(50), 1))  # the least waste covering 240 mg
+    assert result.allow_round_up is False
+
+
+def test_without_rounding_up_a_dose_may_still_round_down():
+    result = per_kg(3, 70, IPILIMUMAB, allow_round_up=False)  # 210 mg: 200 mg is 4.8 % below
+    assert result.dose_mg == D(200)
+    assert result.rounding_note == ("rounded down from 210.0 mg to 200 mg = 1 x 200 mg (4.8 % difference, within 10 %)")
+    # 195 mg: 200 mg would be 2.6 % up, but only 150 mg (23 % down) is allowed
+    result = per_kg(3, 65, IPILIMUMAB, allow_round_up=False)
+    assert result.dose_mg == D(195)
+    assert not result.rounded_to_vial
+
+
+def test_without_rounding_up_and_no_total_below():
+    result = per_kg(1, 47, IPILIMUMAB, concentration_min=None, concentration_max=None, allow_round_up=False)
+    assert result.dose_mg == D(47)  # 50 mg would be 6.4 % up; nothing lies below 47 mg
+    assert not result.rounded_to_vial
+    assert result.rounding_note == (
+        "not rounded: rounding up is not allowed for this course, and no vial total is below 47.0 mg"
+    )
+    assert per_kg(1, 47, IPILIMUMAB, concentration_min=None, concentration_max=None).dose_mg == D(50)
+
+
+def test_nivolumab_3_mg_per_kg_at_70_kg_rounds_to_the_smaller_of_two_equally_near_totals():
+    result = per_kg(3, 70, NIVOLUMAB)  # 40, 100 and 240 mg vials
+    assert result.calculated_mg == D(210)
+    assert result.dose_mg == D("200.0")  # 200 (2 x 100) and 220 (100 + 3 x 40) mg are both 4.8 % away
+    assert result.rounded_to_vial
+    assert result.rounding_note == "rounded down from 210.0 mg to 200 mg = 2 x 100 mg (4.8 % difference, within 10 %)"
+    assert result.vials == ((D(100), 2),)
+    assert result.volume_to_draw_ml == D("20.0")
 
 
 def test_3_mg_per_kg_at_65_kg_rounds_to_the_200_mg_vial():
@@ -101,7 +161,7 @@ def test_3_mg_per_kg_at_65_kg_rounds_to_the_200_mg_vial():
     assert result.calculated_mg == D(195)
     assert result.dose_mg == D("200.0")  # |195 - 200| / 195 = 2.6 %
     assert result.rounded_to_vial
-    assert result.rounding_note == "rounded from 195.0 mg to the 200 mg vial (2.6 % difference, within 10 %)"
+    assert result.rounding_note == "rounded up from 195.0 mg to 200 mg = 1 x 200 mg (2.6 % difference, within 10 %)"
     assert result.volume_to_draw_ml == D("40.0")
     assert result.vials == ((D(200), 1),)
 
@@ -118,7 +178,9 @@ def test_3_mg_per_kg_at_65_kg_rounds_to_the_200_mg_vial():
         ("1", "50", "50", "50.0", False),  # exactly one vial: nothing to round
         ("1", "52", "52", "50.0", True),  # 3.8 %
         ("1", "56", "56", "56.0", False),  # 6 / 56 = 10.7 %
-        ("3", "80", "240", "240.0", False),  # the reference example
+        ("3", "80", "240", "250.0", True),  # the reference example: 200 + 50 mg, 4.2 %
+        ("3", "45", "135", "135.0", False),  # 150 mg = 3 x 50 is 11.1 % away, 100 mg 25.9 %
+        ("3", "47", "141", "150.0", True),  # 6.4 %
         ("1", "12", "12", "12.0", False),  # far below the smallest vial
         ("1.5", "43.3", "64.95", "65.0", False),  # to 0.1 mg, half up
         ("1.5", "43.1", "64.65", "64.7", False),
@@ -149,13 +211,17 @@ def test_rounding_tolerance_is_a_parameter(tolerance, dose, rounded):
     assert result.rounded_to_vial is rounded
 
 
-def test_rounding_uses_one_vial_size_not_combinations():
-    # 245 mg: 200 + 50 = 250 is 2 % away, but only single vial sizes count; 200 mg is 18.4 % away.
+def test_rounding_considers_combinations_of_vials():
+    # 245 mg: 200 + 50 = 250 is 2 % away (a single 200 mg vial is 18.4 % away)
     result = per_kg(5, 49, IPILIMUMAB)
     assert result.calculated_mg == D(245)
-    assert result.dose_mg == D(245)
-    assert not result.rounded_to_vial
+    assert result.dose_mg == D(250)
+    assert result.rounded_to_vial
     assert result.vials == ((D(200), 1), (D(50), 1))
+    # 440 mg: 2 x 200 + 50 = 450 mg (2.3 %), three vials
+    result = per_kg(8, 55, IPILIMUMAB, concentration_min=None, concentration_max=None)
+    assert result.dose_mg == D(450)
+    assert result.vials == ((D(200), 2), (D(50), 1))
 
 
 def test_rounding_picks_the_nearest_vial_and_the_smaller_on_a_tie():
@@ -235,7 +301,12 @@ def test_per_m2_not_rounded():
 
 @pytest.mark.parametrize(
     ("weight", "dose", "capped"),
-    [("25", "500.0", False), ("29.9", "598.0", False), ("75", "1500.0", False), ("75.1", "1500.0", True)],
+    [
+        ("25", "500.0", False),
+        ("29.9", "600.0", False),  # 598 mg: 5 x 120 mg = 600 mg is 0.3 % away
+        ("75", "1500.0", False),
+        ("75.1", "1500.0", True),
+    ],
 )
 def test_durvalumab_20_mg_per_kg_is_capped_at_1500_mg(weight, dose, capped):
     result = per_kg(20, weight, DURVALUMAB, max_dose_mg=D(1500))
@@ -255,11 +326,18 @@ def test_capped_note_and_vials():
 
 
 def test_rounding_never_goes_above_the_maximum_dose():
-    # 465 mg is 7.5 % from the 500 mg vial, but the maximum is 480 mg: stays 465
+    # 465 mg from 120 and 500 mg vials: 480 mg (4 x 120) is 3.2 % up; 360 mg is 22.6 % down
     result = per_kg(15, 31, DURVALUMAB, max_dose_mg=D(480))
+    assert result.dose_mg == D(480)  # at the maximum: allowed
+    assert result.vials == ((D(120), 4),)
+    result = per_kg(15, 31, DURVALUMAB, max_dose_mg=D(470))
     assert result.calculated_mg == D(465)
     assert result.dose_mg == D(465)
     assert not result.rounded_to_vial
+    assert result.rounding_note == (
+        "not rounded: the maximum dose is 470 mg, and the nearest vial total at or below it, 360 mg (3 x 120 mg), "
+        "is 22.6 % from 465.0 mg (more than 10 %)"
+    )
 
 
 # --- vials ----------------------------------------------------------------------------------------------------------
@@ -284,6 +362,7 @@ def test_rounding_never_goes_above_the_maximum_dose():
         ("60", (50, 500), ((50, 2),)),
         ("12.5", ("12.5", 50), ((D("12.5"), 1),)),
         ("100", (30, 50, 70), ((70, 1), (30, 1))),  # 70 + 30 and 50 + 50 tie: the largest vial is tried first
+        ("30", (8, 9, 11, 12), ((12, 1), (9, 2))),  # 12 + 9 + 9 and 11 + 11 + 8: the one with the 12 mg vial
     ],
 )
 def test_vials_least_waste_then_fewest(dose, sizes, vials):
@@ -388,9 +467,9 @@ def test_a_drug_weaker_than_the_minimum_concentration():
 
 def test_without_a_concentration_range_the_product_is_given_undiluted():
     # e.g. a CAR-T bag, or an undiluted syringe
-    result = per_kg(3, 70, NIVOLUMAB)
+    result = per_kg(3, 70, NIVOLUMAB)  # 210 mg rounds to 200 mg
     assert result.diluent_bag_ml is None
-    assert result.final_volume_ml == result.volume_to_draw_ml == D("21.0")
+    assert result.final_volume_ml == result.volume_to_draw_ml == D("20.0")
     assert result.final_concentration_mg_per_ml == D("10.00")
 
 
@@ -410,11 +489,12 @@ def test_as_record_holds_every_input_and_output_as_strings():
         "calculated_mg": "240",
         "max_dose_mg": "",
         "rounding_tolerance_percent": "10",
-        "dose_mg": "240.0",
-        "rounded_to_vial": "false",
-        "rounding_note": "not rounded: the nearest vial, 200 mg, is 16.7 % from 240.0 mg (more than 10 %)",
+        "allow_round_up": "true",
+        "dose_mg": "250.0",
+        "rounded_to_vial": "true",
+        "rounding_note": "rounded up from 240.0 mg to 250 mg = 1 x 200 mg + 1 x 50 mg (4.2 % difference, within 10 %)",
         "strength_mg_per_ml": "5",
-        "volume_to_draw_ml": "48.0",
+        "volume_to_draw_ml": "50.0",
         "vial_contents_mg": "200, 50",
         "vials": "1 x 200 mg + 1 x 50 mg",
         "vial_count": "2",
@@ -422,9 +502,11 @@ def test_as_record_holds_every_input_and_output_as_strings():
         "concentration_min": "1",
         "concentration_max": "2",
         "bag_sizes_ml": "500, 250, 100, 50",
+        "may_give_undiluted": "false",
+        "max_final_volume_ml": "",
         "diluent_bag_ml": "100",
-        "final_volume_ml": "148.0",
-        "final_concentration_mg_per_ml": "1.62",
+        "final_volume_ml": "150.0",
+        "final_concentration_mg_per_ml": "1.67",
     }
     assert json.loads(json.dumps(record)) == record
 
@@ -444,14 +526,18 @@ def test_as_record_per_m2_and_capped():
     assert record["calculated_mg"] == "1820.00"
     assert record["dose_mg"] == "1500.0"
     assert record["max_dose_mg"] == "1500"
+    assert (record["weight_kg"], record["height_cm"]) == ("70", "170")
     assert all(isinstance(value, str) for value in record.values())
 
 
 def test_large_numbers_are_written_without_exponents():
-    record = flat(D("1E+3"), {**NIVOLUMAB, "vial_contents_mg": (D("5E+2"),)}).as_record()
+    result = flat(D("1E+3"), {**NIVOLUMAB, "vial_contents_mg": (D("5E+2"), D("5.0E+1"))})
+    record = result.as_record()
     assert record["amount"] == "1000"
-    assert record["vial_contents_mg"] == "500"
+    assert record["vial_contents_mg"] == "500, 50"
     assert record["vials"] == "2 x 500 mg"
+    assert [str(content) for content in result.vial_contents_mg] == ["500", "50"]  # the Decimals too
+    assert [str(size) for size in result.bag_sizes_ml] == ["500", "250", "100", "50"]
 
 
 def test_the_result_is_immutable():
@@ -508,6 +594,16 @@ def dose_kwargs(**changes):
         ({"concentration_min": D(3)}, "concentration", "the minimum 3 mg/mL is above the maximum 2 mg/mL"),
         ({"rounding_tolerance_percent": D(-1)}, "rounding_tolerance_percent", "must not be negative"),
         ({"max_dose_mg": D(0)}, "max_dose_mg", "must be more than 0 (got 0)"),
+        ({"max_final_volume_ml": D(0)}, "max_final_volume_ml", "must be more than 0 (got 0)"),
+        ({"weight_kg": "heavy"}, "weight_kg", "not a number: 'heavy'"),
+        ({"height_cm": "tall"}, "height_cm", "not a number: 'tall'"),
+        ({"vial_contents_mg": ("abc",)}, "vial_contents_mg", "not a number: 'abc'"),
+        (
+            {"vial_contents_mg": (D("12.55"), D(50))},
+            "vial_contents_mg",
+            "vial contents are given to 0.1 mg (got 12.55)",
+        ),
+        ({"rounding_tolerance_percent": "ten"}, "rounding_tolerance_percent", "not a number: 'ten'"),
         ({"amount": D("0.0001")}, "amount", "the dose 0.008 mg rounds to 0 mg"),
         ({"amount": D("0.00125")}, "amount", "0.1 mg is less than 0.1 mL of 5 mg/mL: too small to measure"),
         (
@@ -530,6 +626,7 @@ def test_dose_error_pickles():
 
     error = pickle.loads(pickle.dumps(DoseError("weight_kg", "needed")))  # noqa: S301 - our own object
     assert (error.field, error.reason, str(error)) == ("weight_kg", "needed", "weight_kg: needed")
+    assert error.args == DoseError("weight_kg", "needed").args == ("weight_kg", "needed")
 
 
 def test_ints_and_strings_are_accepted_as_decimals():
@@ -543,7 +640,7 @@ def test_ints_and_strings_are_accepted_as_decimals():
         concentration_min=1,  # type: ignore[arg-type]
         concentration_max=2,  # type: ignore[arg-type]
     )
-    assert result.dose_mg == D(240)
+    assert result.dose_mg == D(250)
     assert isinstance(result.weight_kg, D)
     assert result.vials == ((D(200), 1), (D(50), 1))
 
@@ -554,3 +651,506 @@ def test_many_small_vials_are_counted_exactly():
     assert result.vials == ((D(1), 99),)
     # 2 x 100 + 1 x 1 for 201 mg
     assert flat(201, drug(10, (1, 100), None, None)).vials == ((D(100), 2), (D(1), 1))
+
+
+# --- rounding: edges ------------------------------------------------------------------------------------------------
+
+
+def test_without_a_tolerance_nothing_is_rounded():
+    result = per_kg(3, 65, IPILIMUMAB, rounding_tolerance_percent=None)  # 195 mg, 2.6 % from 200 mg
+    assert result.dose_mg == D(195)
+    assert not result.rounded_to_vial
+    assert result.rounding_note == "not rounded: rounding to vials is off (no tolerance)"
+    assert result.rounding_tolerance_percent is None
+    assert result.as_record()["rounding_tolerance_percent"] == ""
+    assert result.vials == ((D(200), 1),)
+
+
+def test_a_dose_that_is_exactly_a_combination_is_not_rounded():
+    result = per_kg(5, 50, IPILIMUMAB)  # 250 mg
+    assert result.dose_mg == D(250)
+    assert not result.rounded_to_vial
+    assert result.rounding_note == "250.0 mg is exactly 1 x 200 mg + 1 x 50 mg: no rounding needed"
+
+
+def test_a_dose_far_below_the_smallest_vial_is_not_rounded_and_does_not_crash():
+    big_vials = drug(20, (840, 1000), None, None)
+    result = per_kg(1, 100, big_vials)  # 100 mg from 840 and 1000 mg vials
+    assert result.dose_mg == D(100)
+    assert not result.rounded_to_vial
+    assert result.rounding_note == (
+        "not rounded: the nearest vial total, 840 mg (1 x 840 mg), is 740.0 % from 100.0 mg (more than 10 %)"
+    )
+    assert result.vials == ((D(840), 1),)
+    assert flat(100, big_vials).vials == ((D(840), 1),)
+
+
+@pytest.mark.parametrize("tolerance", [D(10), D(0), None])
+def test_a_dose_the_vials_cannot_make_exactly_gets_whole_vials(tolerance):
+    # 1045 mg from 12.5 and 50 mg vials: 1050 mg is 21 x 50 mg (not "1 x 12.5 mg", not 84 x 12.5 mg)
+    vials = drug(25, ("12.5", 50), None, None)
+    result = per_kg(11, 95, vials, rounding_tolerance_percent=tolerance)
+    assert result.calculated_mg == D(1045)
+    assert result.dose_mg == (D(1045) if tolerance is None or tolerance == 0 else D(1050))
+    assert result.vials == ((D(50), 21),)
+    assert result.as_record()["vials"] == "21 x 50 mg"
+    assert flat(1045, vials).vials == ((D(50), 21),)
+    # 1037.5 mg is reachable: 20 x 50 + 3 x 12.5
+    assert flat("1037.5", vials).vials == ((D(50), 20), (D("12.5"), 3))
+
+
+def test_rounding_to_a_total_with_a_half_milligram_vial():
+    vials = drug(25, ("12.5", 50), None, None)
+    result = per_kg("1.5", "41.5", vials)  # 62.25 mg: 62.5 mg (50 + 12.5) is 0.4 % up
+    assert result.dose_mg == D("62.5")
+    assert str(result.dose_mg) == "62.5"
+    assert result.rounding_note == (
+        "rounded up from 62.3 mg to 62.5 mg = 1 x 50 mg + 1 x 12.5 mg (0.4 % difference, within 10 %)"
+    )
+
+
+def test_a_vial_equal_to_the_maximum_dose():
+    atezolizumab = {**ATEZOLIZUMAB, "bag_sizes_ml": (D(250),)}
+    result = per_kg(15, 80, atezolizumab, max_dose_mg=D(1200))  # 1200 mg: the vial and the maximum
+    assert result.dose_mg == D(1200)
+    assert result.rounding_note == "1200.0 mg is exactly 1 x 1200 mg: no rounding needed"
+    assert result.vials == ((D(1200), 1),)
+    result = per_kg(15, 78, atezolizumab, max_dose_mg=D(1200))  # 1170 mg: up to the maximum, 2.6 %
+    assert result.dose_mg == D(1200)
+    assert result.rounded_to_vial
+    result = per_kg(15, 81, atezolizumab, max_dose_mg=D(1200))  # 1215 mg: capped, not rounded
+    assert result.dose_mg == D(1200)
+    assert not result.rounded_to_vial
+    assert result.rounding_note == "capped at the maximum dose 1200 mg (calculated 1215.0 mg)"
+    assert result.vials == ((D(1200), 1),)
+
+
+def test_with_every_total_above_the_maximum_dose_nothing_is_rounded():
+    result = per_kg(1, 47, IPILIMUMAB, concentration_min=None, concentration_max=None, max_dose_mg=D(48))
+    assert result.dose_mg == D(47)  # 50 mg is 6.4 % up, but above the maximum
+    assert not result.rounded_to_vial
+    assert result.rounding_note == "not rounded: the maximum dose is 48 mg, and no vial total is at or below it"
+
+
+def test_exactly_max_vials_and_one_more():
+    undiluted = {**IPILIMUMAB, "concentration_min": None, "concentration_max": None}
+    assert MAX_VIALS == 100
+    result = flat(20000, undiluted)
+    assert result.vials == ((D(200), 100),)
+    assert result.vial_count == MAX_VIALS
+    with pytest.raises(DoseError) as error:
+        flat("20000.1", undiluted)
+    assert error.value.field == "amount"
+    assert error.value.reason == (
+        "20000.1 mg would need at least 101 vials of 200 mg (more than 100): check the dose and its unit"
+    )
+
+
+def test_no_combination_has_more_than_max_vials():
+    small = drug(10, (1, 100), None, None)
+    # 299 mg: 2 x 100 + 99 x 1 would waste nothing but is 101 vials; 3 x 100 mg wastes 1 mg
+    assert flat(299, small).vials == ((D(100), 3),)
+    assert flat(199, small).vials == ((D(100), 1), (D(1), 99))  # exactly 100 vials: allowed
+    # rounding skips a total that needs more than MAX_VIALS vials: 299.2 mg goes to 300, not 299
+    result = per_kg("5.984", 50, small)
+    assert result.calculated_mg == D("299.200")
+    assert result.dose_mg == D(300)
+    assert result.vials == ((D(100), 3),)
+
+
+def test_vial_contents_too_finely_divided_to_combine():
+    with pytest.raises(DoseError) as error:
+        flat(60000, drug(1000, ("0.1", 1000), None, None))
+    assert error.value.field == "vial_contents_mg"
+    assert error.value.reason == "the vial contents are too finely divided to combine (use 0.1 mg)"
+    assert flat(49000, drug(1000, ("0.1", 1000), None, None)).vials == ((D(1000), 49),)
+
+
+# --- bag, undiluted, maximum final volume ---------------------------------------------------------------------------
+
+
+def test_atezolizumab_1200_mg_fits_its_250_ml_bag():
+    result = flat(1200, ATEZOLIZUMAB, bag_sizes_ml=(D(250),))
+    assert result.volume_to_draw_ml == D("20.0")
+    assert result.diluent_bag_ml == D(250)
+    assert result.final_volume_ml == D("270.0")
+    assert result.final_concentration_mg_per_ml == D("4.44")  # within 3.2-16.8
+
+
+def test_atezolizumab_840_mg_in_250_ml_is_just_below_its_minimum_concentration():
+    # 840 mg = 14 mL; 840 / (250 + 14) = 3.18 mg/mL < 3.2. (The label's 3.36 mg/mL counts 250 mL in all.)
+    with pytest.raises(DoseError) as error:
+        flat(840, ATEZOLIZUMAB, bag_sizes_ml=(D(250),))
+    assert error.value.field == "concentration"
+    assert error.value.reason == (
+        "840.0 mg in a 250 mL bag gives 3.18 mg/mL; the label range is 3.2-16.8 mg/mL: none fits "
+        "(too dilute in 250 mL); it would need a final volume of 50.0-262.5 mL, of which 14.0 mL is drug"
+    )
+
+
+def test_ipilimumab_given_undiluted_when_no_bag_reaches_1_mg_per_ml():
+    # 1 mg/kg at 50 kg = 50 mg = 10 mL; in 50 mL: 50 / 60 = 0.83 mg/mL
+    with pytest.raises(DoseError) as error:
+        per_kg(1, 50, IPILIMUMAB)
+    assert error.value.field == "concentration"
+    result = per_kg(1, 50, IPILIMUMAB, may_give_undiluted=True)
+    assert result.diluent_bag_ml is None
+    assert result.final_volume_ml == result.volume_to_draw_ml == D("10.0")
+    assert result.final_concentration_mg_per_ml == D("5.00")
+    record = result.as_record()
+    assert (record["diluent_bag_ml"], record["may_give_undiluted"]) == ("", "true")
+
+
+def test_undiluted_only_when_no_bag_fits():
+    result = per_kg(3, 80, IPILIMUMAB, may_give_undiluted=True)
+    assert result.diluent_bag_ml == D(100)
+    assert result.may_give_undiluted is True
+
+
+def test_nivolumab_240_mg_within_160_ml():
+    result = flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D(160))
+    assert (result.diluent_bag_ml, result.final_volume_ml) == (D(50), D("74.0"))
+    assert result.final_concentration_mg_per_ml == D("3.24")
+    result = flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D(160), bag_sizes_ml=(D(100),))
+    assert (result.diluent_bag_ml, result.final_volume_ml) == (D(100), D("124.0"))
+    assert result.max_final_volume_ml == D(160)
+    assert result.as_record()["max_final_volume_ml"] == "160"
+
+
+def test_the_maximum_final_volume_is_inclusive():
+    assert flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D(74)).diluent_bag_ml == D(50)
+    # 73.9 mL: the 50 mL bag makes 74 mL; the next one fitting the concentration is larger still
+    result = flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D("73.9"), may_give_undiluted=True)
+    assert result.diluent_bag_ml is None
+    assert flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D(24), may_give_undiluted=True).final_volume_ml == D(24)
+
+
+def test_nivolumab_240_mg_at_15_kg_is_more_than_4_ml_per_kg():
+    # 4 mL/kg x 15 kg = 60 mL; 24 mL of drug + the 50 mL bag = 74 mL
+    with pytest.raises(DoseError) as error:
+        flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D(60))
+    assert error.value.field == "final_volume"
+    assert error.value.reason == (
+        "240.0 mg is 24.0 mL of drug and the final volume may be at most 60 mL: the smallest bag within "
+        "1-10 mg/mL, 50 mL, makes 74.0 mL; the label does not allow giving it undiluted"
+    )
+    result = flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D(60), may_give_undiluted=True)
+    assert result.diluent_bag_ml is None
+    assert result.final_volume_ml == D("24.0")
+    assert result.final_concentration_mg_per_ml == D("10.00")
+
+
+def test_too_much_volume_even_undiluted():
+    with pytest.raises(DoseError) as error:
+        flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D("23.9"), may_give_undiluted=True)
+    assert error.value.field == "final_volume"
+    assert error.value.reason == (
+        "240.0 mg is 24.0 mL of drug and the final volume may be at most 23.9 mL: the smallest bag within "
+        "1-10 mg/mL, 50 mL, makes 74.0 mL; undiluted it is 24.0 mL, still too much"
+    )
+    # no bag reaches the concentration, and undiluted is too much: the volume is what rules it out
+    with pytest.raises(DoseError) as error:
+        per_kg(1, 50, IPILIMUMAB, may_give_undiluted=True, max_final_volume_ml=D(5))
+    assert error.value.reason == (
+        "50.0 mg is 10.0 mL of drug and the final volume may be at most 5 mL: undiluted it is 10.0 mL, still too much"
+    )
+    # a product without a concentration range is always undiluted
+    with pytest.raises(DoseError) as error:
+        flat(240, NIVOLUMAB, max_final_volume_ml=D(20))
+    assert (error.value.field, error.value.reason) == (
+        "final_volume",
+        "240.0 mg is 24.0 mL of drug and the final volume may be at most 20 mL: undiluted it is 24.0 mL, "
+        "still too much",
+    )
+    assert flat(240, NIVOLUMAB, max_final_volume_ml=D(24)).final_volume_ml == D(24)
+
+
+def test_a_concentration_problem_stays_a_concentration_problem_under_a_volume_limit():
+    with pytest.raises(DoseError) as error:
+        per_kg(1, 12, IPILIMUMAB, max_final_volume_ml=D(1000))
+    assert error.value.field == "concentration"
+    # the 250 mL bag is too dilute; the 50 mL bag fits but makes more than 60 mL
+    with pytest.raises(DoseError) as error:
+        flat(100, IPILIMUMAB, bag_sizes_ml=(D(50), D(250)), max_final_volume_ml=D(60))
+    assert error.value.field == "final_volume"
+    assert "the smallest bag within 1-2 mg/mL, 50 mL, makes 70.0 mL" in error.value.reason
+
+
+# --- cell products --------------------------------------------------------------------------------------------------
+
+AXI_CEL = {"cells_per_kg": 2 * 10**6, "cells_min": None, "cells_max": 2 * 10**8}
+
+
+def test_axicabtagene_at_70_kg():
+    dose = cell_dose(**AXI_CEL, weight_kg=D(70))
+    assert dose == CellDose(
+        target_cells=140_000_000,
+        min_cells=None,
+        max_cells=200_000_000,
+        note="2 × 10⁶ cells/kg × 70 kg = 1.4 × 10⁸ cells",
+        cells_per_kg=2_000_000,
+        weight_kg=D(70),
+    )
+    assert dose.as_record() == {
+        "cells_per_kg": "2000000",
+        "weight_kg": "70",
+        "target_cells": "140000000",
+        "min_cells": "",
+        "max_cells": "200000000",
+        "note": "2 × 10⁶ cells/kg × 70 kg = 1.4 × 10⁸ cells",
+    }
+
+
+def test_axicabtagene_at_120_kg_is_capped():
+    dose = cell_dose(**AXI_CEL, weight_kg=D(120))
+    assert dose.target_cells == 200_000_000
+    assert dose.note == "2 × 10⁶ cells/kg × 120 kg = 2.4 × 10⁸ cells, capped at the maximum 2 × 10⁸"
+    assert cell_dose(**AXI_CEL, weight_kg=D(100)).target_cells == 200_000_000  # exactly the maximum: not capped
+    assert "capped" not in cell_dose(**AXI_CEL, weight_kg=D(100)).note
+
+
+def test_a_per_kg_cell_dose_rounds_down_to_whole_cells():
+    dose = cell_dose(cells_per_kg=3, cells_min=None, cells_max=None, weight_kg=D("70.5"))
+    assert dose.target_cells == 211  # 211.5: never more than prescribed
+    assert dose.note == "3 cells/kg × 70.5 kg = 211 cells"
+
+
+def test_a_per_kg_cell_dose_with_a_minimum():
+    dose = cell_dose(cells_per_kg=2 * 10**6, cells_min=10**8, cells_max=2 * 10**8, weight_kg=D(70))
+    assert (dose.target_cells, dose.min_cells, dose.max_cells) == (140_000_000, 10**8, 2 * 10**8)
+    assert (
+        dose.note
+        == "2 × 10⁶ cells/kg × 70 kg = 1.4 × 10⁸ cells; the bag must hold at least 1 × 10⁸ and at most 2 × 10⁸ cells"
+    )
+
+
+def test_a_flat_cell_dose_is_a_range():
+    dose = cell_dose(cells_per_kg=None, cells_min=10**8, cells_max=25 * 10**7, weight_kg=None)
+    assert dose == CellDose(
+        None, 10**8, 25 * 10**7, "flat dose: the bag must hold at least 1 × 10⁸ and at most 2.5 × 10⁸ cells"
+    )
+    assert dose.as_record()["target_cells"] == ""
+    assert dose.as_record()["weight_kg"] == ""
+    only_max = cell_dose(cells_per_kg=None, cells_min=None, cells_max=5 * 10**8, weight_kg=D(80))
+    assert only_max.note == "flat dose: the bag must hold at most 5 × 10⁸ cells"
+    assert only_max.weight_kg == D(80)
+    only_min = cell_dose(cells_per_kg=None, cells_min=10**8, cells_max=None, weight_kg=None)
+    assert only_min.note == "flat dose: the bag must hold at least 1 × 10⁸ cells"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"weight_kg": None}, "weight_kg", "a cells/kg dose needs the patient's weight"),
+        ({"weight_kg": D("0.4")}, "weight_kg", "0.4 kg is outside 0.5-500 kg"),
+        ({"cells_per_kg": 0}, "cells_per_kg", "must be more than 0 (got 0)"),
+        ({"cells_per_kg": -5}, "cells_per_kg", "must be more than 0 (got -5)"),
+        ({"cells_max": 0}, "cells_max", "must be more than 0 (got 0)"),
+        ({"cells_min": 0}, "cells_min", "must be more than 0 (got 0)"),
+        ({"cells_min": 1.5}, "cells_min", "not a whole number of cells: 1.5"),
+        ({"cells_per_kg": True}, "cells_per_kg", "not a whole number of cells: True"),
+        ({"cells_min": 3 * 10**8}, "cells_min", "the minimum 3 × 10⁸ is above the maximum 2 × 10⁸"),
+        (
+            {"cells_per_kg": None, "cells_max": None},
+            "cells_per_kg",
+            "a cell dose needs cells per kg or a range of cells",
+        ),
+    ],
+)
+def test_invalid_cell_doses_name_the_field(changes, field, reason):
+    with pytest.raises(DoseError) as error:
+        cell_dose(**{**AXI_CEL, "weight_kg": D(70), **changes})
+    assert (error.value.field, error.value.reason) == (field, reason)
+
+
+def test_a_cell_range_of_one_value_is_allowed():
+    dose = cell_dose(cells_per_kg=None, cells_min=10**8, cells_max=10**8, weight_kg=None)
+    assert (dose.min_cells, dose.max_cells) == (10**8, 10**8)
+
+
+@pytest.mark.parametrize(
+    ("certified", "problem"),
+    [
+        (10**8, None),  # the minimum itself
+        (14 * 10**7, None),
+        (2 * 10**8, None),  # the maximum itself
+        (
+            10**8 - 1,
+            "the certificate of analysis gives 9.9999999 × 10⁷ viable CAR+ cells in the bag, "
+            "below the minimum of 1 × 10⁸",
+        ),
+        (
+            2 * 10**8 + 10**6,
+            "the certificate of analysis gives 2.01 × 10⁸ viable CAR+ cells in the bag, above the maximum of 2 × 10⁸",
+        ),
+    ],
+)
+def test_the_certificate_of_analysis_must_lie_in_the_range(certified, problem):
+    dose = cell_dose(cells_per_kg=2 * 10**6, cells_min=10**8, cells_max=2 * 10**8, weight_kg=D(70))
+    assert check_cell_product(dose=dose, certified_cells=certified) == problem
+
+
+def test_a_missing_bound_does_not_apply_to_the_certificate():
+    no_min = cell_dose(**AXI_CEL, weight_kg=D(70))
+    assert check_cell_product(dose=no_min, certified_cells=1) is None
+    assert check_cell_product(dose=no_min, certified_cells=2 * 10**8 + 1) is not None
+    no_max = cell_dose(cells_per_kg=None, cells_min=10**8, cells_max=None, weight_kg=None)
+    assert check_cell_product(dose=no_max, certified_cells=10**12) is None
+    with pytest.raises(DoseError) as error:
+        check_cell_product(dose=no_max, certified_cells=0)
+    assert error.value.field == "certified_cells"
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (1, "1"),
+        (9999, "9999"),
+        (10_000, "1 × 10⁴"),
+        (140_000_000, "1.4 × 10⁸"),
+        (123_456_789, "1.23456789 × 10⁸"),  # exact: a rounded number could hide a difference
+        (10**10, "1 × 10¹⁰"),
+        (2_500_000, "2.5 × 10⁶"),
+    ],
+)
+def test_format_cells(count, text):
+    assert format_cells(count) == text
+
+
+# --- pinned by mutation testing (docs/mutation-testing.md) -----------------------------------------------------------
+
+
+def brute_force_cover(dose: int, sizes: tuple[int, ...]) -> tuple[int, int]:
+    """(least total >= dose, fewest vials for it), trying every count of every vial up to dose + the largest vial
+    (whole largest vials always cover the dose below that) and at most MAX_VIALS vials."""
+    limit = dose + max(sizes)
+    best: tuple[int, int] | None = None
+
+    def combine(index: int, total: int, count: int) -> None:
+        nonlocal best
+        if index == len(sizes):
+            if 0 < count <= MAX_VIALS and total >= dose and (best is None or (total, count) < best):
+                best = (total, count)
+            return
+        extra = 0
+        while total + extra * sizes[index] <= limit:
+            combine(index + 1, total + extra * sizes[index], count + extra)
+            extra += 1
+
+    combine(0, 0, 0)
+    assert best is not None
+    return best
+
+
+@pytest.mark.parametrize("sizes", [(12, 11, 9, 8), (50, 200), (40, 100, 240), (7, 5, 3), (120, 500), (25, 60, 95)])
+def test_vials_match_a_brute_force_search(sizes):
+    undiluted = drug(10, sizes, None, None)
+    for dose in range(1, 260, 7):
+        result = flat(dose, undiluted)
+        assert (result.vial_total_mg, result.vial_count) == brute_force_cover(dose, sizes), dose
+
+
+def test_a_single_concentration_is_a_range():
+    result = flat(100, {**IPILIMUMAB, "concentration_min": D(2)}, bag_sizes_ml=(D(30),))  # 100 / 50 = 2 exactly
+    assert result.diluent_bag_ml == D(30)
+
+
+def test_bag_sizes_without_a_concentration_range_are_recorded_when_valid():
+    assert per_kg(3, 70, NIVOLUMAB).bag_sizes_ml == (D(500), D(250), D(100), D(50))
+    assert per_kg(3, 70, NIVOLUMAB, bag_sizes_ml=()).bag_sizes_ml == ()  # invalid, and not needed: no error
+
+
+def test_a_capped_dose_is_not_refused_for_the_vials_its_calculated_dose_would_need():
+    result = per_kg(1000, 80, DURVALUMAB, max_dose_mg=D(1500))  # 80 000 mg calculated (a unit mistake, capped)
+    assert result.dose_mg == D(1500)
+    assert result.vials == ((D(500), 3),)
+    assert result.rounding_note == "capped at the maximum dose 1500 mg (calculated 80000.0 mg)"
+
+
+def test_rounding_down_when_no_total_above_is_within_max_vials():
+    # 20000.04 mg from 200 mg vials: 101 vials (20200 mg) are refused, so only 100 x 200 mg is a candidate
+    result = per_kg("250.0005", 80, drug(10, (200,), None, None))
+    assert result.calculated_mg == D("20000.0400")
+    assert result.dose_mg == D(20000)
+    assert (
+        result.rounding_note
+        == "rounded down from 20000.0 mg to 20000 mg = 100 x 200 mg (0.0 % difference, within 10 %)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "field", "value"),
+    [
+        # every rounding is half up: 24.05 mL -> 24.1, not 24.0 (half even)
+        (lambda: flat("240.5", NIVOLUMAB), "volume_to_draw_ml", "24.1"),
+        # 2.345 mg/mL undiluted -> 2.35
+        (lambda: flat(10, drug("2.345", (10,), None, None)), "final_concentration_mg_per_ml", "2.35"),
+        # 90 mg in 50 + 30 mL = 1.125 mg/mL -> 1.13
+        (lambda: flat(90, drug(3, (10,), 1, 2), bag_sizes_ml=(D(50),)), "final_concentration_mg_per_ml", "1.13"),
+        # 20 mL + 50.25 mL = 70.25 mL -> 70.3
+        (lambda: flat(100, IPILIMUMAB, bag_sizes_ml=(D("50.25"),)), "final_volume_ml", "70.3"),
+    ],
+)
+def test_values_round_half_up(result, field, value):
+    assert str(getattr(result(), field)) == value
+
+
+def test_the_rounding_percentage_rounds_half_up():
+    result = per_kg(2, 100, drug(10, ("204.5",), None, None))  # 200 mg -> 204.5 mg: 2.25 %
+    assert result.rounding_note == "rounded up from 200.0 mg to 204.5 mg = 1 x 204.5 mg (2.3 % difference, within 10 %)"
+
+
+def test_concentration_messages_round_half_up_and_the_fitting_volumes_inwards():
+    with pytest.raises(DoseError) as error:
+        flat(90, drug(3, (10,), "1.2", 2), bag_sizes_ml=(D(50),))  # 1.125 mg/mL
+    assert error.value.reason.startswith("90.0 mg in a 50 mL bag gives 1.13 mg/mL;")
+    with pytest.raises(DoseError) as error:
+        flat(100, drug(25, (100,), "1.5", 3), bag_sizes_ml=(D(10), D(100)))
+    assert error.value.reason == (
+        "100.0 mg in any bag of 10-100 mL gives 0.96-7.14 mg/mL; the label range is 1.5-3 mg/mL: none fits "
+        "(too concentrated in 10 mL; too dilute in 100 mL); it would need a final volume of 33.4-66.6 mL, "
+        "of which 4.0 mL is drug"
+    )  # 100 / 3 = 33.33 up to 33.4, 100 / 1.5 = 66.67 down to 66.6: both inside the range
+
+
+def test_a_drug_exactly_at_the_minimum_concentration():
+    with pytest.raises(DoseError) as error:
+        flat(10, drug(1, (10,), 1, 2), bag_sizes_ml=(D(50),))  # any diluent takes it below 1 mg/mL
+    assert error.value.reason.endswith("it would need a final volume of 5.0-10.0 mL, of which 10.0 mL is drug")
+
+
+def test_a_minimum_only_range_names_the_largest_final_volume():
+    with pytest.raises(DoseError) as error:
+        flat(10, {**PEMBROLIZUMAB, "concentration_max": None})
+    assert error.value.reason == (
+        "10.0 mg in any bag of 50-500 mL gives 0.02-0.20 mg/mL; the label range is at least 1 mg/mL: none fits "
+        "(too dilute in 50, 100, 250 and 500 mL); it would need a final volume of at most 10.0 mL, of which 0.4 mL "
+        "is drug"
+    )
+
+
+def test_the_undiluted_hint_at_exactly_the_maximum_volume():
+    with pytest.raises(DoseError) as error:
+        flat(240, NIVOLUMAB_DILUTED, max_final_volume_ml=D(24))  # 24 mL undiluted would fit, but is not allowed
+    assert error.value.reason.endswith("makes 74.0 mL; the label does not allow giving it undiluted")
+
+
+def test_floats_go_through_their_shortest_text():
+    result = calculate_dose(**dose_kwargs(weight_kg=80.1))
+    assert result.weight_kg == D("80.1")
+    assert result.calculated_mg == D("240.3")
+
+
+def test_cell_dose_record_and_weight_checks():
+    dose = cell_dose(cells_per_kg=2 * 10**6, cells_min=10**8, cells_max=2 * 10**8, weight_kg=D(70))
+    assert dose.as_record() == {
+        "cells_per_kg": "2000000",
+        "weight_kg": "70",
+        "target_cells": "140000000",
+        "min_cells": "100000000",
+        "max_cells": "200000000",
+        "note": dose.note,
+    }
+    with pytest.raises(DoseError) as error:
+        cell_dose(**AXI_CEL, weight_kg="heavy")
+    assert (error.value.field, error.value.reason) == ("weight_kg", "not a number: 'heavy'")

@@ -277,11 +277,13 @@ def test_verified_results_satisfy_the_result_stage_and_resolve_result_overdue(
     test_tsh.refresh_from_db()
     test_cmp.refresh_from_db()
     assert test_tsh.status == MonitoringTestStatus.SATISFIED
-    assert test_cmp.status == MonitoringTestStatus.RESULT_OVERDUE  # six analytes of the panel still missing
+    assert test_cmp.status == MonitoringTestStatus.RESULT_OVERDUE  # 12 of its 14 analytes still missing
     rest = _enter(
         lab, specimen,
         ("ALT", "30", "U/L"), ("AST", "25", "U/L"), ("ALP", "80", "U/L"), ("Total bilirubin", "0.6", "mg/dL"),
-        ("Creatinine", "0.8", "mg/dL"), ("Glucose", "92", "mg/dL"),
+        ("Creatinine", "0.8", "mg/dL"), ("Glucose", "92", "mg/dL"), ("Calcium", "9.4", "mg/dL"),
+        ("Albumin", "4.2", "g/dL"), ("Total protein", "7.0", "g/dL"), ("Bicarbonate (CO2)", "25", "mmol/L"),
+        ("Chloride", "102", "mmol/L"), ("BUN", "14", "mg/dL"),
     ).json()  # fmt: skip
     verifier.post("/api/results/verify/", {"results": [r["id"] for r in rest]})
     test_cmp.refresh_from_db()
