@@ -69,7 +69,7 @@ class Gate:
         return bool(set(decision.covers) & {f.key for f in self.findings})
 
 
-DECIDED = {DecisionKind.OVERRIDE: "Overridden", DecisionKind.COSIGNED: "Continued"}
+DECIDED = {DecisionKind.OVERRIDE.value: "Overridden", DecisionKind.COSIGNED.value: "Continued"}
 
 
 def _names(decision: DoseDecision) -> str:
@@ -324,11 +324,10 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
             if not rule_applies(rule, course.regimen.drug_id, course.regimen_id):
                 continue
             evaluated.append(rule.pk)
-            result = latest.get((course.patient_id, rule.lab_test_id))
+            found = latest.get((course.patient_id, rule.lab_test_id))
             window_start = ends[dose.pk] - timedelta(days=rule.lookback_days)
-            if result is not None and not window_start <= result.observed_at <= ends[dose.pk]:
-                result = None
-            finding = evaluate_hold_rule(rule, result, baselines.get((course.pk, rule.lab_test_id)))
+            in_window = found if found is not None and window_start <= found.observed_at <= ends[dose.pk] else None
+            finding = evaluate_hold_rule(rule, in_window, baselines.get((course.pk, rule.lab_test_id)))
             if finding is not None:
                 findings.append(finding)
         findings += _limit_findings(dose, first_dose_at.get(course.pk), bands_by_regimen[course.regimen_id])

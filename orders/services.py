@@ -232,6 +232,7 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
         raise ValidationError({"weight_kg": problem})
     band = band_for(bands, patient.weight_kg)
     basis = band.dose_basis if band is not None else regimen.dose_basis
+    amount = band.dose_amount if band is not None and band.dose_amount is not None else regimen.dose_amount
     try:
         if basis in CELL_BASES:
             return dosing.cell_dose(
@@ -239,7 +240,7 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
                 cells_min=regimen.cells_min, cells_max=regimen.cells_max, weight_kg=patient.weight_kg,
             )  # fmt: skip
         return dosing.calculate_dose(
-            basis=dosing.DoseBasis(basis), amount=band.dose_amount if band is not None else regimen.dose_amount,
+            basis=dosing.DoseBasis(basis), amount=amount,
             weight_kg=patient.weight_kg, height_cm=patient.height_cm, strength_mg_per_ml=drug.strength_mg_per_ml,
             vial_contents_mg=list(drug.vial_contents_mg), concentration_min=drug.concentration_min,
             concentration_max=drug.concentration_max, bag_sizes_ml=list(drug.bag_sizes_ml),
@@ -307,7 +308,7 @@ def hold_rule_revise(*, rule: HoldRule, changes: dict[str, object], user: User |
         version=current.version + 1,
         created_at=now,
         created_by=user,
-        **values,  # type: ignore[arg-type]
+        **values,
     )
     new.drugs.set(changes.get("drugs", current.drugs.all()))  # type: ignore[arg-type]
     new.regimens.set(changes.get("regimens", current.regimens.all()))  # type: ignore[arg-type]

@@ -24,8 +24,8 @@ from monitoring.services import monitoring_test_record_result
 from patients.models import Patient
 from results import ctcae
 from results.choices import VERIFIED, ResultFlag, ResultSource, ResultStatus, ValueType
-from results.signals import results_verified
 from results.models import CriticalCall, ReferenceRange, Result, ResultSpec
+from results.signals import results_verified
 from results.units import UnitError, convert
 from specimens.choices import SpecimenStatus
 from specimens.models import Specimen

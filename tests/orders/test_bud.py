@@ -217,6 +217,12 @@ class NoOffset(tzinfo):
     def utcoffset(self, dt):
         return None
 
+    def dst(self, dt):
+        return None
+
+    def tzname(self, dt):
+        return None
+
 
 @pytest.mark.parametrize(
     "prepared_at",

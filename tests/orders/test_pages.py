@@ -31,7 +31,10 @@ def test_oncologist_starts_a_course_and_overrides_a_blocked_dose(client, oncolog
     dose = first_dose(course)
     client.post(f"/orders/courses/{course.pk}/", {"dose": dose.pk, "reason": "Labs drawn at the referring site"})
     assert dose.decisions.get().by == oncologist_a
-    assert "Overridden by onc.a: Labs drawn at the referring site" in client.get(f"/orders/courses/{course.pk}/").content.decode()
+    assert (
+        "Overridden by onc.a: Labs drawn at the referring site"
+        in client.get(f"/orders/courses/{course.pk}/").content.decode()
+    )
 
 
 def test_nurse_cannot_start_courses_or_override(client, nurse_a, oncologist_a, patient_a):
