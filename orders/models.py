@@ -174,24 +174,53 @@ class MonitoringRule(models.Model):
         return f"{self.regimen}: {self.lab_test.name} {self.get_kind_display()}"
 
 
+class VersionedRule(LabelSourced):
+    """A rule kept as data in versions: an edit is a new row with the same key; the old one stays, inactive
+    and superseded."""
+
+    key = models.SlugField(max_length=60, help_text="Stable name across versions")
+    version = models.PositiveSmallIntegerField(default=1)
+    active = models.BooleanField(default=True)
+    superseded_by = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
 # What a new version of a hold rule may not change in place: every edit is a new row (hold_rule_revise).
 HOLD_RULE_FROZEN = pgtrigger.Protect(
     name="hold_rule_versions_frozen",
     operation=pgtrigger.Update,
     condition=pgtrigger.AnyChange(
-        "key", "version", "lab_test", "comparator", "threshold", "reference", "unit", "action", "lookback_days",
-        "requires_result", "description", "source", "effective_from", "created_at",
+        "key",
+        "version",
+        "lab_test",
+        "comparator",
+        "threshold",
+        "reference",
+        "unit",
+        "action",
+        "lookback_days",
+        "requires_result",
+        "description",
+        "source",
+        "effective_from",
+        "created_at",
     ),
 )
 
 
 @pghistory.track()
-class HoldRule(LabelSourced):
+class HoldRule(VersionedRule):
     """One version of a hold rule: when the latest verified result breaks it, the dose is withheld or the
     course must be permanently discontinued. Data, not code; an edit makes a new version (same key)."""
 
-    key = models.SlugField(max_length=60, help_text="Stable name across versions")
-    version = models.PositiveSmallIntegerField(default=1)
     lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
     drugs = models.ManyToManyField(Drug, blank=True, related_name="hold_rules", help_text="Empty: every drug")
     regimens = models.ManyToManyField(Regimen, blank=True, related_name="hold_rules", help_text="... or regimens")
@@ -205,14 +234,6 @@ class HoldRule(LabelSourced):
         default=True, help_text="No result in the window makes the dose pending (else the rule does not apply)"
     )
     description = models.CharField(max_length=200)
-    active = models.BooleanField(default=True)
-    superseded_by = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
-    )
-    created_at = models.DateTimeField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         ordering = ["lab_test__name", "action", "key", "-version"]
@@ -510,12 +531,10 @@ LAB_PATTERN_RULE_FROZEN = pgtrigger.Protect(
 
 
 @pghistory.track()
-class LabPatternRule(LabelSourced):
+class LabPatternRule(VersionedRule):
     """One version of a lab pattern rule: when every condition holds over a patient's verified results, the
     rule's audience gets one alert per course. Data, not code; an edit makes a new version (same key)."""
 
-    key = models.SlugField(max_length=60, help_text="Stable name across versions")
-    version = models.PositiveSmallIntegerField(default=1)
     name = models.CharField(max_length=120)
     drugs = models.ManyToManyField(Drug, blank=True, related_name="lab_pattern_rules", help_text="Empty: every drug")
     message = models.CharField(max_length=120, help_text="Alert text before the values, e.g. 'HLH/MAS suspected'")
@@ -526,14 +545,6 @@ class LabPatternRule(LabelSourced):
     )
     days_after_infusion_to = models.SmallIntegerField(
         null=True, blank=True, help_text="... up to this day (empty: while the course is active)"
-    )
-    active = models.BooleanField(default=True)
-    superseded_by = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
-    )
-    created_at = models.DateTimeField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     class Meta:
