@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from orders.choices import Storage
 from orders.labels import PreparationLabel
 from orders.models import Preparation
@@ -10,10 +12,20 @@ def _name(user: object) -> str:
 
 
 def preparation_label(prep: Preparation) -> PreparationLabel:
+    """The bag label of a verified preparation; a cell product shows its cells, the certificate's bag volume
+    and its chain-of-identity ID instead of mg."""
     course = prep.dose.course
     patient, drug = course.patient, course.regimen.drug
     assert prep.beyond_use_at is not None
-    diluent = next((c for c in prep.components.all() if c.kind == "diluent"), None)
+    volume: Decimal | None
+    if drug.cell_therapy:
+        volume, diluent_text, cells = prep.coa_bag_volume_ml, "", prep.coa_cells
+        assert cells is not None
+    else:
+        diluent = next((c for c in prep.components.all() if c.kind == "diluent"), None)
+        volume, cells = prep.final_volume_ml, None
+        diluent_text = f"{diluent.product} {diluent.volume_ml:.0f} mL" if diluent else "Undiluted"
+    assert volume is not None
     return PreparationLabel(
         preparation_id=prep.code,
         family_name=patient.family_name,
@@ -21,10 +33,10 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         mrn=patient.mrn,
         birth_date=patient.birth_date,
         drug=drug.name,
-        dose_mg=prep.dose_mg,
-        volume_ml=prep.final_volume_ml,
-        concentration_mg_per_ml=prep.concentration_mg_per_ml,
-        diluent=f"{diluent.product} {diluent.volume_ml:.0f} mL" if diluent else "Undiluted",
+        dose_mg=None if drug.cell_therapy else prep.dose_mg,
+        volume_ml=volume,
+        concentration_mg_per_ml=None if drug.cell_therapy else prep.concentration_mg_per_ml,
+        diluent=diluent_text,
         beyond_use=prep.beyond_use_at,
         storage="Refrigerate 2-8 °C" if prep.storage == Storage.REFRIGERATED else "Room temperature",
         preparer=_name(prep.prepared_by),
@@ -32,4 +44,11 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         infusion_minutes=course.regimen.infusion_minutes,
         filter_note=drug.filter_note,
         hazardous=drug.hazardous,
+        cells=cells,
+        cells_unit="CAR+ viable T cells" if "CAR" in drug.target.upper() else "viable cells",
+        chain_of_identity=course.chain_of_identity if drug.cell_therapy else "",
+        infusion_end_by=prep.infusion_end_by,
+        protect_from_light=drug.protect_from_light,
+        biosafety=drug.biosafety_level,
+        premedication=drug.premedication,
     )

@@ -23,7 +23,13 @@ Layout of the 4 in x 2.5 in label (both renderings)::
     Refrigerate 2-8 °C  (bold)            ▌▌▌▐▐▌▌▌▐▐▌▌▌▐▐▌
     Prep jdoe · Ver asmith                   PRP-000123
 
-Numbers (dose, volume, concentration) and the BUD are never cut: the line's type shrinks instead, and a
+A cell product (``cells`` given) shows its viable cells and the certificate's bag volume instead of mg and
+concentration, and its chain-of-identity ID where the diluent goes. Safety notes follow the filter line, in
+smaller type when they need the room: "End infusion by …" (a label in-use time that runs to the end of the
+infusion), "Protect from light", the biosafety level of a genetically modified product, and the
+premedication to give before the infusion (wrapped over two lines at most).
+
+Numbers (dose, volume, concentration, cells) and the BUD are never cut: the line's type shrinks instead, and a
 number too long to print whole is refused when the label is made. Other text that does not fit is cut and
 ends with "…" (or "..." in ZPL); the preparer and the verifier are cut alike so that both stay on the label.
 """
@@ -31,6 +37,7 @@ ends with "…" (or "..." in ZPL); the preparer and the verifier are cut alike s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -56,6 +63,7 @@ from labflow.labelkit import (
     zpl_fits,
     zpl_measure,
 )
+from orders.dosing import format_cells
 
 __all__ = ["PDF_PAGE_SIZE", "ZPL_DPI", "PreparationLabel", "label_pdf", "label_zpl"]
 
@@ -63,6 +71,7 @@ __all__ = ["PDF_PAGE_SIZE", "ZPL_DPI", "PreparationLabel", "label_pdf", "label_z
 _PREPARATION_ID_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,18}[A-Za-z0-9])?")
 _MAX_NUMBER_CHARS = 10  # "12345.6789": a longer number would not print whole in its place
 _HAZARDOUS = "HAZARDOUS"
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,9 @@ class PreparationLabel:
     mrn: str
     birth_date: date
     drug: str  # e.g. "Pembrolizumab"
-    dose_mg: Decimal
-    volume_ml: Decimal  # the final volume in the bag
-    concentration_mg_per_ml: Decimal
+    dose_mg: Decimal | None  # None for a cell product (cells instead)
+    volume_ml: Decimal  # the final volume in the bag (a cell product: from the certificate of analysis)
+    concentration_mg_per_ml: Decimal | None
     diluent: str  # e.g. "0.9% NaCl 100 mL"
     beyond_use: datetime  # aware; printed in the time zone given to the renderer
     storage: str  # e.g. "Refrigerate 2-8 °C"
@@ -85,6 +94,13 @@ class PreparationLabel:
     infusion_minutes: int | None = None
     filter_note: str = ""  # e.g. "0.2-5 µm in-line filter"
     hazardous: bool = False
+    cells: int | None = None  # a cell product: viable cells in the bag (certificate of analysis)
+    cells_unit: str = "viable cells"  # e.g. "CAR+ viable T cells"
+    chain_of_identity: str = ""  # a cell product's COI ID, printed whole
+    infusion_end_by: datetime | None = None  # aware; the label's in-use time runs to the end of the infusion
+    protect_from_light: bool = False
+    biosafety: str = ""  # e.g. "BSL-1" for a genetically modified product
+    premedication: str = ""  # to give before the infusion starts
 
     def __post_init__(self) -> None:
         if not _PREPARATION_ID_RE.fullmatch(self.preparation_id):
@@ -94,7 +110,16 @@ class PreparationLabel:
         labelkit.check_aware(self.beyond_use, "beyond_use")
         if isinstance(self.birth_date, datetime):
             raise ValueError("birth_date must be a date, not a datetime.")
-        for name in ("dose_mg", "volume_ml", "concentration_mg_per_ml"):
+        if self.cells is not None and (isinstance(self.cells, bool) or not isinstance(self.cells, int)):
+            raise ValueError(f"cells must be a whole number, not {self.cells!r}.")
+        if self.cells is not None and self.cells <= 0:
+            raise ValueError("cells must be positive.")
+        if self.infusion_end_by is not None:
+            labelkit.check_aware(self.infusion_end_by, "infusion_end_by")
+        if len(clean(self.chain_of_identity)) > 40:
+            raise ValueError("chain_of_identity is at most 40 characters.")
+        amounts = ("volume_ml",) if self.cells is not None else ("dose_mg", "volume_ml", "concentration_mg_per_ml")
+        for name in amounts:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
                 raise ValueError(f"{name} must be a positive finite Decimal, not {value!r}.")
@@ -121,12 +146,83 @@ def _number(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _amounts(label: PreparationLabel) -> list[str]:
+def _amounts(label: PreparationLabel, *, superscript: bool = True) -> list[str]:
+    if label.cells is not None:
+        cells = format_cells(label.cells)
+        if not superscript and cells != cells.translate(_SUPERSCRIPTS):  # printer fonts lack superscript digits
+            cells = cells.replace(" 10", " 10^", 1).translate(_SUPERSCRIPTS)
+        return [f"{cells} {clean(label.cells_unit)}".strip(), f"Bag {_number(label.volume_ml)} mL"]
+    assert label.dose_mg is not None  # checked when made
+    assert label.concentration_mg_per_ml is not None
     return [
         f"Dose {_number(label.dose_mg)} mg",
         f"Volume {_number(label.volume_ml)} mL",
         f"Conc {_number(label.concentration_mg_per_ml)} mg/mL",
     ]
+
+
+def _coi_line(label: PreparationLabel) -> str:
+    coi = clean(label.chain_of_identity)
+    return f"COI {coi}" if coi else ""
+
+
+def _base_lines(label: PreparationLabel) -> list[str]:
+    """Diluent (or, for a cell product, the chain-of-identity ID), route and infusion time, filter."""
+    return [_diluent_line(label) or _coi_line(label), _route_line(label), clean(label.filter_note)]
+
+
+def _safety_notes(label: PreparationLabel, tz: tzinfo) -> list[str]:
+    notes = []
+    if _diluent_line(label) and _coi_line(label):
+        notes.append(_coi_line(label))
+    if label.infusion_end_by is not None and label.infusion_end_by != label.beyond_use:
+        notes.append(f"End infusion by {label.infusion_end_by.astimezone(tz).strftime('%Y-%m-%d %H:%M')}")
+    if label.protect_from_light:
+        notes.append("Protect from light")
+    if clean(label.biosafety):
+        notes.append(f"Biosafety {clean(label.biosafety)}: genetically modified product")
+    if clean(label.premedication):
+        notes.append(f"Premedication before infusion: {clean(label.premedication)}")
+    return notes
+
+
+def _wrap(text: str, fits: Fits, ellipsis: str, most: int = 2) -> list[str]:
+    """``text`` over at most ``most`` lines, words kept whole where they can be; the last line is cut."""
+    lines: list[str] = []
+    words = text.split(" ")
+    while words and len(lines) < most - 1:
+        line = words.pop(0)
+        while words and fits(f"{line} {words[0]}"):
+            line = f"{line} {words.pop(0)}"
+        lines.append(line)
+    if words:
+        lines.append(truncate(" ".join(words), fits, ellipsis))
+    return lines
+
+
+def _note_layout(
+    label: PreparationLabel,
+    tz: tzinfo,
+    fits_at: Callable[[float], Fits],
+    sizes: Sequence[float],
+    room: float,
+    step: Callable[[float], float],
+    ellipsis: str,
+) -> tuple[float, list[str]]:
+    """The size and lines for the base lines plus the safety notes, in ``room`` (first to last line)."""
+    base = [line for line in _base_lines(label) if line]
+    notes = _safety_notes(label, tz)
+    for size in sizes:
+        fits = fits_at(size)
+        lines = base + [part for note in notes for part in _wrap(note, fits, ellipsis)]
+        if (len(lines) - 1) * step(size) <= room:
+            return size, [truncate(line, fits, ellipsis) for line in lines]
+    size = sizes[-1]
+    fits = fits_at(size)
+    joined = [*base, truncate(" · ".join(notes), fits, ellipsis)]
+    while len(joined) > 1 and (len(joined) - 1) * step(size) > room:
+        joined[-2:] = [truncate(" · ".join(joined[-2:]), fits, ellipsis)]
+    return size, joined
 
 
 def _diluent_line(label: PreparationLabel) -> str:
@@ -222,9 +318,17 @@ def label_pdf(label: PreparationLabel, *, tz: tzinfo) -> bytes:
             x += labelkit.pdf_measure(bold)(amount, size) + gap
 
         # Diluent, route and infusion time, filter.
-        for offset, line in ((71, _diluent_line(label)), (82, _route_line(label)), (93, clean(label.filter_note))):
-            if line:
-                text(margin, top + offset, truncate(line, fitting(regular, 9.5, inner), ELLIPSIS), regular, 9.5)
+        if not _safety_notes(label, tz):
+            for offset, line in zip((71, 82, 93), _base_lines(label), strict=True):
+                if line:
+                    text(margin, top + offset, truncate(line, fitting(regular, 9.5, inner), ELLIPSIS), regular, 9.5)
+        else:  # the lines close up (smaller type if need be) above the BUD box
+            size, lines = _note_layout(
+                label, tz, lambda size: fitting(regular, size, inner), _steps(9.5, 6, 0.5), 125 - (top + 71),
+                lambda size: size * 1.16, ELLIPSIS,
+            )  # fmt: skip
+            for index, line in enumerate(lines):
+                text(margin, top + 71 + index * size * 1.16, line, regular, size)
 
         # The barcode at the bottom right: 10 mil (0.72 pt) modules, narrower only if a long id needs it; a
         # quiet zone of 10 modules on either side (the label edge counts on the right).
@@ -297,15 +401,23 @@ def label_zpl(label: PreparationLabel, *, tz: tzinfo) -> str:
 
     size, drug = shrink_to_fit(clean(label.drug), zpl_measure, range(50, 29, -2), inner, ZPL_ELLIPSIS)
     fields.append(zpl_field(margin, top + 82 + 50 - int(size), int(size), drug))
-    amounts, gap = _amounts(label), 36
+    amounts, gap = _amounts(label, superscript=False), 36
     amounts_height = _zpl_size(amounts, 32, 20, inner, gap=gap)
     x = margin
     for amount in amounts:
         fields.append(zpl_field(x, top + 140 + (32 - amounts_height), amounts_height, amount))
         x += round(zpl_measure(amount, amounts_height)) + gap
-    for offset, line in ((180, _diluent_line(label)), (212, _route_line(label)), (244, clean(label.filter_note))):
-        if line:
-            fields.append(zpl_field(margin, top + offset, 26, truncate(line, zpl_fits(26, inner), ZPL_ELLIPSIS)))
+    if not _safety_notes(label, tz):
+        for offset, line in zip((180, 212, 244), _base_lines(label), strict=True):
+            if line:
+                fields.append(zpl_field(margin, top + offset, 26, truncate(line, zpl_fits(26, inner), ZPL_ELLIPSIS)))
+    else:  # the lines close up (smaller type if need be) above the BUD box
+        height, lines = _note_layout(
+            label, tz, lambda size: zpl_fits(int(size), inner), range(26, 15, -2), 350 - (top + 180) - 26,
+            lambda size: size + 6, ZPL_ELLIPSIS,
+        )  # fmt: skip
+        for index, line in enumerate(lines):
+            fields.append(zpl_field(margin, top + 180 + index * (int(height) + 6), int(height), line))
 
     # The barcode at the bottom right, 2-dot (9.9 mil) modules, 1-dot for an unusually long id; the label edge
     # counts towards the quiet zone on the right.

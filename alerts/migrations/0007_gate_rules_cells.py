@@ -4,20 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0006_leaner_alert_indexes'),
+        ("alerts", "0006_leaner_alert_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('collection_overdue', 'Collection overdue'), ('result_overdue', 'Result overdue'), ('specimen_rejected', 'Specimen rejected'), ('critical_result', 'Critical result'), ('toxicity', 'CTCAE grade 3 or higher'), ('result_amended', 'Result amended'), ('preparation_expired', 'Preparation expired'), ('dose_discontinue', 'Dose: permanent discontinuation rule met'), ('lab_pattern', 'Lab pattern rule met')], max_length=40),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("collection_overdue", "Collection overdue"),
+                    ("result_overdue", "Result overdue"),
+                    ("specimen_rejected", "Specimen rejected"),
+                    ("critical_result", "Critical result"),
+                    ("toxicity", "CTCAE grade 3 or higher"),
+                    ("result_amended", "Result amended"),
+                    ("preparation_expired", "Preparation expired"),
+                    ("dose_discontinue", "Dose: permanent discontinuation rule met"),
+                    ("lab_pattern", "Lab pattern rule met"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='alertevent',
-            name='kind',
-            field=models.CharField(choices=[('collection_overdue', 'Collection overdue'), ('result_overdue', 'Result overdue'), ('specimen_rejected', 'Specimen rejected'), ('critical_result', 'Critical result'), ('toxicity', 'CTCAE grade 3 or higher'), ('result_amended', 'Result amended'), ('preparation_expired', 'Preparation expired'), ('dose_discontinue', 'Dose: permanent discontinuation rule met'), ('lab_pattern', 'Lab pattern rule met')], max_length=40),
+            model_name="alertevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("collection_overdue", "Collection overdue"),
+                    ("result_overdue", "Result overdue"),
+                    ("specimen_rejected", "Specimen rejected"),
+                    ("critical_result", "Critical result"),
+                    ("toxicity", "CTCAE grade 3 or higher"),
+                    ("result_amended", "Result amended"),
+                    ("preparation_expired", "Preparation expired"),
+                    ("dose_discontinue", "Dose: permanent discontinuation rule met"),
+                    ("lab_pattern", "Lab pattern rule met"),
+                ],
+                max_length=40,
+            ),
         ),
     ]

@@ -52,6 +52,8 @@ PLANS = {
           for name in (CBC, CMP, "CRP", "Ferritin")],
     ],
 }  # fmt: skip
+
+
 def seed(apps, schema_editor):
     Drug = apps.get_model("orders", "Drug")
     Regimen = apps.get_model("orders", "Regimen")

@@ -141,9 +141,20 @@ def seed(apps, schema_editor):
     tests = {t.name: t for t in LabTest.objects.all()}
     drugs = {d.name: d for d in Drug.objects.all()}
     now = timezone.now()
-    for key, test, comparator, threshold, reference, unit, action, drug_names, required, text, source, when in (
-        HOLD_RULES
-    ):
+    for (
+        key,
+        test,
+        comparator,
+        threshold,
+        reference,
+        unit,
+        action,
+        drug_names,
+        required,
+        text,
+        source,
+        when,
+    ) in HOLD_RULES:
         if test not in tests:
             continue
         wanted = {

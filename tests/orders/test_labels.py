@@ -309,3 +309,72 @@ def test_zpl_narrows_the_barcode_for_a_long_preparation_id():
     long_id = "AB12CD34EF56GH78IJ90"  # letters and digits alternate: no subset C runs
     zpl = label_zpl(dataclasses.replace(LABEL, preparation_id=long_id), tz=NEW_YORK)
     assert f"^BY1^BCN,70,Y,N,N,A^FD{long_id}^FS" in zpl
+
+
+# --- Cell products and safety notes ---------------------------------------------------------------------------
+
+TIMES = "\u00d7"
+CELL_LABEL = dataclasses.replace(
+    LABEL,
+    drug="Axicabtagene ciloleucel",
+    dose_mg=None,
+    volume_ml=Decimal("68"),
+    concentration_mg_per_ml=None,
+    diluent="",
+    storage="Room temperature",
+    filter_note="Do not use a leukodepleting filter",
+    cells=140_000_000,
+    cells_unit="CAR+ viable T cells",
+    chain_of_identity="COI-2026-000123",
+    biosafety="BSL-2",
+    premedication="Acetaminophen 650 mg PO and diphenhydramine 12.5 mg IV or PO, about 1 h before",
+)
+
+
+def test_a_cell_label_shows_cells_bag_volume_coi_and_no_mg():
+    text = pdf_text(label_pdf(CELL_LABEL, tz=NEW_YORK))
+    for expected in (f"1.4 {TIMES} 10⁸ CAR+ viable T cells", "Bag 68 mL", "COI COI-2026-000123",
+                     "Do not use a leukodepleting filter", "Biosafety BSL-2", "Premedication before infusion:",
+                     "BUD 2025-03-05 14:00", "PRP-000123"):  # fmt: skip
+        assert expected in text, (expected, text)
+    assert "Dose" not in text
+    assert "mg/mL" not in text
+    fields = zpl_fields(label_zpl(CELL_LABEL, tz=NEW_YORK))
+    assert f"1.4 {TIMES} 10^8 CAR+ viable T cells" in fields
+    assert "Bag 68 mL" in fields
+    assert "COI COI-2026-000123" in fields
+    assert "Do not use a leukodepleting filter" in fields
+    assert any(f.startswith("Premedication before infusion: Acetaminophen") for f in fields)
+
+
+def test_protect_from_light_and_the_end_of_infusion_clock_are_printed():
+    label = dataclasses.replace(
+        LABEL, protect_from_light=True, infusion_end_by=datetime(2025, 3, 5, 17, 30, tzinfo=UTC)
+    )
+    text = pdf_text(label_pdf(label, tz=NEW_YORK))
+    for expected in (*EVERY_LINE, "Protect from light", "End infusion by 2025-03-05 12:30"):
+        assert expected in text, (expected, text)
+    fields = zpl_fields(label_zpl(label, tz=NEW_YORK))
+    assert "Protect from light" in fields
+    assert "End infusion by 2025-03-05 12:30" in fields
+    same = dataclasses.replace(LABEL, infusion_end_by=LABEL.beyond_use)  # one clock: printed once, as the BUD
+    assert "End infusion by" not in pdf_text(label_pdf(same, tz=NEW_YORK))
+
+
+@pytest.mark.parametrize("hazardous", [False, True])
+def test_safety_notes_stay_above_the_bud_box(hazardous):
+    label = dataclasses.replace(CELL_LABEL, hazardous=hazardous, protect_from_light=True)
+    pdf = label_pdf(label, tz=NEW_YORK)
+    text = pdf_text(pdf)
+    assert "Protect from light" in text
+    assert "BUD 2025-03-05 14:00" in text
+    zpl = label_zpl(label, tz=NEW_YORK)
+    for y in (int(y) for x, y in re.findall(r"\^FO(\d+),(\d+)\^A0N", zpl)):
+        assert y < 356 or y >= 364  # nothing starts inside the BUD box's top edge area but the BUD itself
+
+
+def test_a_label_without_cells_needs_dose_and_concentration():
+    with pytest.raises(ValueError, match="dose_mg"):
+        dataclasses.replace(LABEL, dose_mg=None)
+    with pytest.raises(ValueError, match="cells"):
+        dataclasses.replace(CELL_LABEL, cells=0)

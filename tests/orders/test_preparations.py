@@ -17,6 +17,7 @@ from orders.choices import PreparationStatus
 from orders.models import IdentityCheck, Preparation
 from orders.services import preparations_expire
 from tests import factories
+from tests.orders.cell_helpers import COI, car_t_ordered
 from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
 
 pytestmark = pytest.mark.django_db
@@ -101,13 +102,18 @@ def test_full_path_prepare_verify_release_administer(api_as, techs, nurse_a, pat
 
 
 def test_beyond_use_time_for_two_categories(api_as, techs, cleared):
+    """The clocks run from the first puncture (by default the start of preparation), not from recording."""
     preparer = api_as(techs[0])
-    preparer.post(f"/api/preparations/{cleared.pk}/start/")
-    now = timezone.now()
-    with time_machine.travel(now, tick=False):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        preparer.post(f"/api/preparations/{cleared.pk}/start/")
+    with time_machine.travel(start + timedelta(minutes=10), tick=False):
         payload = {"components": _components(), "category": "category_1", "storage": "room"}
         body = preparer.post(f"/api/preparations/{cleared.pk}/record/", payload, format="json").json()
-    assert body["beyond_use_at"] == (now + timedelta(hours=6)).isoformat().replace("+00:00", "Z")  # in-use stability
+    six_hours = (start + timedelta(hours=6)).isoformat().replace("+00:00", "Z")
+    assert body["beyond_use_at"] == six_hours  # in-use stability
+    assert body["infusion_end_by"] == six_hours  # pembrolizumab: to the end of the infusion
+    now = start
     # Category 2, refrigerated: the drug's 96 h stability beats the 10-day category limit.
     from orders.bud import CompoundingCategory, Storage, beyond_use
 
@@ -245,21 +251,24 @@ def test_released_preparation_expires_past_its_bud_and_alerts_the_lab(api_as, te
 
 
 def test_car_t_chain_of_identity_handoffs_stop_on_mismatch(api_as, oncologist_a, nurse_a, techs, patient_a):
-    course = start_course(
-        patient_a, oncologist_a, "Axicabtagene ciloleucel single infusion", chain_of_identity="COI-2026-000123"
-    )
+    prep = car_t_ordered(patient_a, oncologist_a, nurse_a, techs)
+    course = prep.dose.course
     client = api_as(techs[0])
     url = f"/api/courses/{course.pk}/handoff/"
-    response = client.post(url, {"step": "shipment", "scanned": "COI-2026-000123"})
+    response = client.post(url, {"step": "shipment", "scanned": COI})
     assert response.status_code == 409  # collection first
-    for step in ("collection", "shipment", "receipt"):
-        assert client.post(url, {"step": step, "scanned": "COI-2026-000123"}).status_code == 201
-    response = client.post(url, {"step": "thaw", "scanned": "COI-2026-000999"})
+    for step in ("collection", "shipment"):
+        assert client.post(url, {"step": step, "scanned": COI}).status_code == 201
+    receipt = {"coi_scanned": COI, "coa_cells": 140_000_000, "coa_bag_volume_ml": "68", "coa_lot": "YC-1"}
+    assert client.post(f"/api/preparations/{prep.pk}/receive/", receipt, format="json").status_code == 200
+    assert client.post(f"/api/preparations/{prep.pk}/start/").status_code == 200
+    response = client.post(f"/api/preparations/{prep.pk}/thaw/", {"coi_scanned": "COI-2026-000999"})
     assert response.status_code == 409
     assert response.json()["matched"] is False
     assert "STOP" in response.json()["note"]
-    assert client.post(url, {"step": "thaw", "scanned": "COI-2026-000123"}).status_code == 201
+    assert client.post(f"/api/preparations/{prep.pk}/thaw/", {"coi_scanned": COI}).status_code == 200
     steps = list(IdentityCheck.objects.filter(course=course).values_list("step", "matched"))
     assert steps == [("collection", True), ("shipment", True), ("receipt", True), ("thaw", False), ("thaw", True)]
-    prep = live_preparation(first_dose(course))
-    assert prep.final_volume_ml == prep.volume_to_draw_ml  # a cell product is given undiluted
+    prep.refresh_from_db()
+    assert prep.dose_mg is None  # a cell product is dosed in cells, its volume is the certificate's
+    assert prep.coa_bag_volume_ml == Decimal(68)
