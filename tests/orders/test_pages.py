@@ -126,3 +126,54 @@ def test_doses_api_computes_gates_per_page_not_per_dose(api_as, oncologist_a, te
     body = client.get("/api/doses/", {"status": "planned"}).json()
     assert body["count"] == 24
     assert {d["gate"]["verdict"] for d in body["results"]} == {"pending"}
+
+
+def test_two_oncologists_continue_a_discontinued_dose_on_the_course_page(
+    client, oncologist_a, nurse_a, patient_a, team_a
+):
+    from orders.models import DoseDecision
+
+    technician, checker = (factories.make_user(Role.LAB_TECHNICIAN, None, f"c{i}") for i in range(2))
+    second = factories.make_user(Role.ONCOLOGIST, team_a, "onc.second")
+    course = start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w")
+    dose = first_dose(course)
+    clear_pre_dose(dose, nurse_a, technician, checker, values={"ALT": ("454", "U/L")})
+    client.force_login(oncologist_a)
+    page = client.get(f"/orders/courses/{course.pk}/").content.decode()
+    assert "Permanently discontinue" in page
+    assert 'data-testid="cosign"' in page
+    url = f"/orders/courses/{course.pk}/"
+    single = client.post(url, {"dose": dose.pk, "decision": "override", "reason": "fine"})
+    assert single.status_code == 409
+    form = {"dose": dose.pk, "decision": "cosigned", "reason": "MDT decision", "cosigner": "onc.second"}
+    assert client.post(url, {**form, "cosigner_password": "wrong"}).status_code == 403
+    assert not DoseDecision.objects.exists()
+    response = client.post(url, {**form, "cosigner_password": "a-long-test-password"})
+    assert response.status_code == 302
+    assert DoseDecision.objects.get().cosigned_by == second
+    assert "Continued by onc.a and onc.second: MDT decision" in client.get(url).content.decode()
+
+
+def test_editing_a_hold_rule_in_the_admin_makes_a_new_version(client):
+    from django.contrib.auth.models import User
+
+    from orders.models import HoldRule
+
+    admin = User.objects.create_superuser("root", password="a-long-test-password")
+    client.force_login(admin)
+    rule = HoldRule.objects.get(key="glucose-withhold", active=True)
+    page = client.get(f"/admin/orders/holdrule/{rule.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update(
+        lab_test=rule.lab_test_id, threshold="300", drugs=[d.pk for d in rule.drugs.all()], regimens=[],
+        effective_from=rule.effective_from.isoformat() if rule.effective_from else "",
+    )  # fmt: skip
+    response = client.post(f"/admin/orders/holdrule/{rule.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule.refresh_from_db()
+    new = HoldRule.objects.get(key="glucose-withhold", active=True)
+    assert (rule.active, rule.superseded_by, rule.threshold) == (False, new, 250)
+    assert (new.version, new.threshold, new.created_by) == (rule.version + 1, 300, admin)
+    assert new.drugs.count() == rule.drugs.count() > 0
