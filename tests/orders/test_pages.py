@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -174,6 +175,6 @@ def test_editing_a_hold_rule_in_the_admin_makes_a_new_version(client):
     assert response.status_code == 302, response.content.decode()[:2000]
     rule.refresh_from_db()
     new = HoldRule.objects.get(key="glucose-withhold", active=True)
-    assert (rule.active, rule.superseded_by, rule.threshold) == (False, new, 250)
-    assert (new.version, new.threshold, new.created_by) == (rule.version + 1, 300, admin)
+    assert (rule.active, rule.superseded_by_id, rule.threshold) == (False, new.pk, Decimal(250))
+    assert (new.version, new.threshold, new.created_by_id) == (rule.version + 1, Decimal(300), admin.pk)
     assert new.drugs.count() == rule.drugs.count() > 0
