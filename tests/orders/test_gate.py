@@ -340,3 +340,26 @@ def test_label_facts_in_the_catalogue():
     assert Drug.objects.get(name="Atezolizumab").bag_sizes_ml == [Decimal(250)]
     assert Drug.objects.get(name="Ipilimumab").may_give_undiluted is True
     assert Regimen.objects.get(name="Axicabtagene ciloleucel single infusion").cells_max == 200_000_000
+
+
+def test_baseline_rules_compare_with_the_patients_baseline_and_fail_closed_without_one():
+    from monitoring.models import LabTest
+    from orders.gate import FindingKind, evaluate_hold_rule
+    from results.models import Result
+
+    creatinine = LabTest.objects.get(name="Creatinine")
+    rule = HoldRule(key="creatinine-baseline", version=1, lab_test=creatinine, comparator="gt",
+                    threshold=Decimal(2), reference="baseline", action="withhold", description="x", pk=1)  # fmt: skip
+
+    def result(value: str) -> Result:
+        return Result(lab_test=creatinine, value_numeric=Decimal(value), unit="mg/dL", decimal_places=2, pk=7)
+
+    missing = evaluate_hold_rule(rule, result("2.5"), None)
+    assert missing is not None
+    assert missing.kind is FindingKind.PENDING
+    assert missing.text.startswith("No baseline Creatinine result before the first dose")
+    assert evaluate_hold_rule(rule, result("2.00"), result("1.00")) is None  # 2.0 x: not above
+    broken = evaluate_hold_rule(rule, result("2.10"), result("1.00"))
+    assert broken is not None
+    assert broken.kind is FindingKind.WITHHOLD
+    assert broken.text.startswith("Creatinine 2.10 mg/dL = 2.1 × baseline > 2 × baseline: withhold")
