@@ -4,13 +4,17 @@ from django.db import models
 class ValueType(models.TextChoices):
     # HL7 v2 table 0125 (OBX-2), the ones LabFlow stores
     NUMERIC = "NM", "Numeric"
+    STRUCTURED_NUMERIC = "SN", "Structured numeric (<5, >11.0, ranges, ratios)"
     TEXT = "ST", "Text"
+    CODED = "CWE", "Coded (code, system, text)"
 
 
 class ResultStatus(models.TextChoices):
     PRELIMINARY = "preliminary", "Preliminary"
     FINAL = "final", "Final (verified)"
     AMENDED = "amended", "Amended (verified)"
+    RETRACTED = "retracted", "Retracted by the lab (not valid)"
+    NOT_OBTAINED = "not_obtained", "Cannot be obtained"
 
 
 VERIFIED = (ResultStatus.FINAL, ResultStatus.AMENDED)
@@ -36,3 +40,18 @@ class Sex(models.TextChoices):
     ANY = "", "Any"
     FEMALE = "F", "Female"
     MALE = "M", "Male"
+
+
+class Comparator(models.TextChoices):
+    # HL7 v2 SN.1 for censored values ("<5", ">11.0")
+    NONE = "", "="
+    LESS = "<", "<"
+    LESS_EQUAL = "<=", "<="
+    GREATER = ">", ">"
+    GREATER_EQUAL = ">=", ">="
+
+
+class MessageOutcome(models.TextChoices):
+    ACCEPTED = "AA", "Accepted"
+    ERROR = "AE", "Error"
+    REJECTED = "AR", "Rejected"

@@ -8,7 +8,7 @@ from django.db import models
 from alerts.models import Alert
 from monitoring.models import LabTest
 from patients.models import NO_DELETE, Patient
-from results.choices import ResultFlag, ResultSource, ResultStatus, Sex, ValueType
+from results.choices import Comparator, MessageOutcome, ResultFlag, ResultSource, ResultStatus, Sex, ValueType
 from specimens.models import Specimen
 
 
@@ -18,7 +18,7 @@ class ResultSpec(models.Model):
 
     lab_test = models.OneToOneField(LabTest, on_delete=models.PROTECT, related_name="result_spec")
     unit = models.CharField("UCUM unit", max_length=30, blank=True)
-    value_type = models.CharField(max_length=2, choices=ValueType.choices, default=ValueType.NUMERIC)
+    value_type = models.CharField(max_length=3, choices=ValueType.choices, default=ValueType.NUMERIC)
     decimal_places = models.PositiveSmallIntegerField(default=1)
     ctcae_term_low = models.CharField("CTCAE term when low", max_length=80, blank=True)
     ctcae_term_high = models.CharField("CTCAE term when high", max_length=80, blank=True)
@@ -64,6 +64,52 @@ class ReferenceRange(models.Model):
 
 
 @pghistory.track()
+class ResultAnswer(models.Model):
+    """An answer a qualitative or coded test can have (HBsAg: non-reactive / reactive), and whether it is
+    abnormal; the codes are the lab's (e.g. SNOMED CT or HL7 0136) as they arrive in OBX-5."""
+
+    lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="answers")
+    code = models.CharField(max_length=60)
+    system = models.CharField(max_length=40, blank=True)
+    text = models.CharField(max_length=120)
+    abnormal = models.BooleanField()
+
+    class Meta:
+        ordering = ["lab_test__name", "abnormal", "text"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab_test", "system", "code"], name="result_answer_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab_test.name}: {self.text}"
+
+
+class InboundMessage(models.Model):
+    """An HL7 message as received: duplicates are recognised by sender and control id (MSH-3, MSH-4, MSH-10)."""
+
+    sending_application = models.CharField(max_length=180, blank=True)
+    sending_facility = models.CharField(max_length=180, blank=True)
+    control_id = models.CharField(max_length=199)
+    message_type = models.CharField(max_length=20, blank=True)
+    version = models.CharField(max_length=10, blank=True)
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=2, choices=MessageOutcome.choices)
+    results_stored = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        triggers = [pgtrigger.Protect(name="no_delete", operation=pgtrigger.Delete)]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sending_application", "sending_facility", "control_id"], name="inbound_message_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_type} {self.control_id} from {self.sending_application}"
+
+
+@pghistory.track()
 class Result(models.Model):
     """One version of a result. An amendment is a new row that `supersedes` the verified one; the
     original stays (is_current=False). `root` is the first version: alerts are about it."""
@@ -73,6 +119,9 @@ class Result(models.Model):
     lab_test = models.ForeignKey(LabTest, on_delete=models.PROTECT, related_name="+")
     value_numeric = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     value_text = models.CharField(max_length=200, blank=True)
+    value_comparator = models.CharField(max_length=2, choices=Comparator.choices, blank=True)
+    value_code = models.CharField(max_length=60, blank=True)
+    value_code_system = models.CharField(max_length=40, blank=True)
     decimal_places = models.PositiveSmallIntegerField(default=2, help_text="Reporting precision of the value")
     unit = models.CharField(max_length=30, blank=True)
     received_value = models.CharField(max_length=60, blank=True)
@@ -87,6 +136,17 @@ class Result(models.Model):
     ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True)
     ctcae_version = models.CharField(max_length=10, blank=True)
     ctcae_lab_only = models.BooleanField(default=False)
+    ctcae_assumed = models.BooleanField(default=False, help_text="The grade rests on CTCAE's worst-case assumption")
+
+    # As the lab sent them, beside LabFlow's own (HL7 OBX-7, OBX-8, OBX-11, OBX-14, NTE).
+    lab_reference_range = models.CharField(max_length=60, blank=True)
+    lab_flags = models.CharField(max_length=20, blank=True)
+    lab_status = models.CharField(max_length=1, blank=True)
+    lab_observed_at = models.DateTimeField(null=True, blank=True)
+    lab_comment = models.TextField(blank=True)
+    inbound_message = models.ForeignKey(
+        InboundMessage, on_delete=models.PROTECT, null=True, blank=True, related_name="results"
+    )
 
     status = models.CharField(max_length=20, choices=ResultStatus.choices, default=ResultStatus.PRELIMINARY)
     version = models.PositiveSmallIntegerField(default=1)
@@ -125,7 +185,8 @@ class Result(models.Model):
                 fields=["specimen", "lab_test"], condition=models.Q(is_current=True), name="result_one_current"
             ),
             models.CheckConstraint(
-                condition=models.Q(status="preliminary") | models.Q(verified_at__isnull=False),
+                condition=models.Q(status__in=["preliminary", "retracted", "not_obtained"])
+                | models.Q(verified_at__isnull=False),
                 name="result_verified_has_time",
             ),
             models.CheckConstraint(
