@@ -39,3 +39,4 @@ class ResolutionReason(models.TextChoices):
     SPECIMEN_REJECTED = "specimen_rejected", "Specimen rejected, recollection scheduled"
     RECOLLECTED = "recollected", "Specimen recollected"
     RESULT_VERIFIED = "result_verified", "Verified result reported"
+    RESULT_REVIEWED = "result_reviewed", "Result reviewed"

@@ -116,7 +116,29 @@ def alerts_resolve_for_subject(
     kinds: Sequence[AlertKind] | None = None,
 ) -> int:
     """Resolve the unresolved alerts (of `kinds`, or all) about `subject` because their condition has ended."""
-    alerts = Alert.objects.filter(subject_type=ContentType.objects.get_for_model(subject), subject_id=subject.pk)
+    return alerts_resolve_for_subjects(
+        subject_model=type(subject), subject_ids=[subject.pk], reason=reason, now=now, user=user, kinds=kinds
+    )
+
+
+def alerts_resolve_for_subjects(
+    *,
+    subject_model: type[models.Model],
+    subject_ids: Sequence[int],
+    reason: ResolutionReason,
+    now: datetime,
+    user: User | None = None,
+    kinds: Sequence[AlertKind] | None = None,
+    comment: str = "",
+) -> int:
+    """Resolve, in one statement, the unresolved alerts (of `kinds`, or all) about these subjects: who, when, why.
+
+    Resolved alerts are never escalated (escalation takes open alerts only)."""
+    if not subject_ids:
+        return 0
+    alerts = Alert.objects.filter(
+        subject_type=ContentType.objects.get_for_model(subject_model), subject_id__in=list(subject_ids)
+    )
     if kinds is not None:
         alerts = alerts.filter(kind__in=kinds)
     return alerts.exclude(status=AlertStatus.RESOLVED).update(
@@ -124,6 +146,7 @@ def alerts_resolve_for_subject(
         resolved_at=now,
         resolved_by=user,
         resolution_reason=reason,
+        resolve_comment=comment,
         updated_at=now,
     )
 

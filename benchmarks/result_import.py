@@ -634,6 +634,7 @@ def reset(mark: Watermark) -> None:
         execute("DELETE FROM results_result WHERE id > %s", [mark.result_id])
         execute("DELETE FROM results_resultevent WHERE pgh_id > %s", [mark.event_id])
         execute("DELETE FROM pghistory_context WHERE metadata ? 'import_file'")
+        execute("DELETE FROM results_inboundmessage")  # else the next run's messages are duplicates
     execute("VACUUM ANALYZE results_result")
     execute("VACUUM ANALYZE results_resultevent")
     execute("CHECKPOINT")  # the timed run must not pay for writing out the reset's dirty pages

@@ -35,7 +35,10 @@ def collect_and_result_pre_dose(
     values: dict[str, tuple[str, str]] | None = None,
 ) -> list[Result]:
     """Collect a dose's due pre-dose tests now and enter a result for every analyte (normal unless given),
-    verified by `verifier` (left preliminary without one)."""
+    verified by `verifier` (left preliminary without one).
+
+    Draws on purpose every test due before the dose, also those due after the collection window (a dose 28 h
+    ahead has its pre-dose labs due in 4 h): a pre-dose result counts in the window before the dose."""
     patient = dose.course.patient
     due = [
         link.monitoring_test
@@ -43,7 +46,9 @@ def collect_and_result_pre_dose(
         if link.monitoring_test.status in AWAITING_COLLECTION
     ]
     now = timezone.now()
-    specimens = specimens_collect(patient=patient, wristband=patient.mrn, monitoring_tests=due, user=collector, now=now)
+    specimens = specimens_collect(
+        patient=patient, wristband=patient.mrn, monitoring_tests=due, user=collector, now=now, due_by=dose.planned_at
+    )
     wanted = {**NORMAL_RESULTS, **(values or {})}
     analytes = {t.name: t for t in LabTest.objects.all()}
     entries = []

@@ -259,6 +259,10 @@ INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)
 # Lab trend charts mark the doses; orders (a later app than results) provides them.
 DOSE_DATES_FUNCTION = "orders.selectors.dose_dates_for_patient"
 
+# --- Specimens ---
+# A collection covers the tests overdue or due within this many hours; tests due later stay open.
+SPECIMEN_COLLECTION_WINDOW_HOURS = env.float("SPECIMEN_COLLECTION_WINDOW_HOURS", default=2.0)
+
 # --- Preparations (site policy; clinical.md) ---
 DOSE_ROUNDING_TOLERANCE_PERCENT = env.float("DOSE_ROUNDING_TOLERANCE_PERCENT", default=10.0)
 RECALCULATE_WEIGHT_CHANGE_PERCENT = env.float("RECALCULATE_WEIGHT_CHANGE_PERCENT", default=10.0)

@@ -12,7 +12,6 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
     path("patients/", include("patients.urls")),
     path("patients/<int:pk>/", patient_chart, name="patient-chart"),
-    path("monitoring/", include("monitoring.urls")),
     path("specimens/", include("specimens.urls")),
     path("results/", include("results.urls")),
     path("orders/", include("orders.urls")),

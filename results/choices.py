@@ -28,6 +28,7 @@ class ResultFlag(models.TextChoices):
     CRITICAL_LOW = "LL", "Critically low"
     CRITICAL_HIGH = "HH", "Critically high"
     NONE = "", "Not flagged"
+    ABNORMAL = "A", "Abnormal"  # a coded or qualitative answer the catalogue marks abnormal
 
 
 class ResultSource(models.TextChoices):
@@ -55,3 +56,11 @@ class MessageOutcome(models.TextChoices):
     ACCEPTED = "AA", "Accepted"
     ERROR = "AE", "Error"
     REJECTED = "AR", "Rejected"
+
+
+#: OBX-11 statuses (HL7 table 0085) that carry a result value to store.
+LAB_RESULT_STATUSES = frozenset("FPCRSU")
+#: OBX-11 W (wrong: posted in error) and D (delete): the earlier result is retracted.
+LAB_RETRACT_STATUSES = frozenset("WD")
+#: OBX-11 X: results cannot be obtained for this observation.
+LAB_NOT_OBTAINED = "X"

@@ -5,13 +5,17 @@
 >>> g == 2, g.lab_only, g.version
 (True, False, '5.0')
 
-``grade()`` returns a :class:`CtcaeGrade`, an ``int`` (0-4) that also carries ``lab_only``, ``version``, ``term``
-and the ``criterion`` that decided it, or ``None`` when the criteria cannot assign a grade from what was given:
+``grade()`` returns a :class:`CtcaeGrade`, an ``int`` (0-4) that also carries ``lab_only``, ``assumed``,
+``version``, ``term`` and the ``criterion`` that decided it, or ``None`` when the criteria cannot assign a grade from
+what was given:
 
-- ``unit`` is a UCUM string (``g/dL``, ``10*9/L``, ``10*3/uL``, ``mmol/L``, ``U/L``, ...; case, spaces, ``^`` for
-  ``*`` and ``µ`` for ``u`` are tolerated). A value in a compatible unit is converted first; an incompatible unit
-  (e.g. ``U/L`` for potassium) gives ``None``, and so does a missing unit when an absolute threshold is needed.
-  INR and pH are dimensionless and need no unit.
+- ``unit`` is a UCUM string (``g/dL``, ``10*9/L``, ``10*3/uL``, ``/mm3``, ``10*3/mL``, ``mmol/L``, ``U/L``, ...; case,
+  spaces, ``^`` for ``*`` and ``µ`` for ``u`` are tolerated), read by the unit algebra of :mod:`results.units`. A
+  value in a unit the CTCAE text gives thresholds in is compared as it is; one in another unit of the analyte is
+  converted first (to the text's unit of the same kind when there is one, exactly; else with the factor of
+  ``results.units.ANALYTES``, CTCAE's own where its text implies one: calcium 4 mg/dL per mmol/L). An incompatible
+  unit (e.g. ``U/L`` for potassium) gives ``None``, and so does a missing unit when an absolute threshold is
+  needed. INR and pH are dimensionless and need no unit.
 - ``lln``, ``uln`` and ``baseline`` must be in the same unit as ``value`` (they are converted with it). For terms
   graded only as multiples of ULN/LLN/baseline the unit is merely checked to belong to the analyte and may be
   omitted.
@@ -22,10 +26,14 @@ and the ``criterion`` that decided it, or ``None`` when the criteria cannot assi
 - ALT, AST, ALP, GGT and bilirubin switch to multiples of the baseline when the baseline was abnormal (above the
   ULN; the ULN is needed to tell). Creatinine also grades against any baseline, fibrinogen against an abnormal
   (below-LLN) baseline, INR against a baseline assuming anticoagulation. Without a baseline: normal / skipped.
+  Fibrinogen takes the worse of the LLN multiples and the decrease from an abnormal baseline.
 - ``lab_only`` is True when CTCAE's definition of the returned grade, or of a higher one, also involves clinical
   findings the value cannot show (symptoms, intervention, hospitalisation, transfusion, bleeding, life-threatening
   consequences), or when a worst-case clinical assumption was made (e.g. lipase > 5 x ULN "with signs or symptoms"
   -> 4). The clinical grade may then differ. Grade 0 is never lab_only.
+- ``assumed`` is True when the grade rests on such a worst-case assumption (hyponatraemia 125-129 mmol/L ->
+  3 "symptomatic", lipase > 5 x ULN -> 4 "with signs or symptoms", hypokalaemia < LLN -> 2, uric acid > ULN -> 3,
+  INR above a baseline "on anticoagulation"); an assumed grade is always lab_only as well.
 
 The criteria themselves are data, in :mod:`results.ctcae_table`, next to the CTCAE text they come from.
 """
@@ -40,7 +48,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from results.ctcae_table import ANALYTES, DIMENSIONLESS, TERMS_V5, GradeRow, TermRow
+from results import units
+from results.ctcae_table import DIMENSIONLESS, TERMS_V5, GradeRow, TermRow
+from results.units import Unit
 
 __all__ = ["SYSTEMS", "TERMS", "VERSION", "CtcaeGrade", "UnknownTermError", "grade", "grade_detail", "unit_for"]
 
@@ -75,12 +85,16 @@ class CtcaeGrade(int):
     version: str
     term: str
     criterion: str
+    assumed: bool
 
-    def __new__(cls, grade: int, *, lab_only: bool, version: str, term: str, criterion: str = "") -> CtcaeGrade:
+    def __new__(
+        cls, grade: int, *, lab_only: bool, version: str, term: str, criterion: str = "", assumed: bool = False
+    ) -> CtcaeGrade:
         if not 0 <= grade <= 4:
             raise ValueError(f"a CTCAE grade is 0-4, not {grade}")
         obj = super().__new__(cls, grade)
-        for name, value in (("lab_only", lab_only), ("version", version), ("term", term), ("criterion", criterion)):
+        fields = (("lab_only", lab_only), ("version", version), ("term", term), ("criterion", criterion))
+        for name, value in (*fields, ("assumed", assumed)):
             object.__setattr__(obj, name, value)
         return obj
 
@@ -97,17 +111,18 @@ class CtcaeGrade(int):
     def __repr__(self) -> str:
         return (
             f"CtcaeGrade(grade={int(self)}, lab_only={self.lab_only}, version={self.version!r}, "
-            f"term={self.term!r}, criterion={self.criterion!r})"
+            f"term={self.term!r}, criterion={self.criterion!r}, assumed={self.assumed})"
         )
 
     __str__ = int.__repr__
 
     def __reduce__(self) -> tuple[Callable[..., CtcaeGrade], tuple[Any, ...]]:
-        return _restore, (int(self), self.lab_only, self.version, self.term, self.criterion)
+        return _restore, (int(self), self.lab_only, self.version, self.term, self.criterion, self.assumed)
 
 
-def _restore(grade: int, lab_only: bool, version: str, term: str, criterion: str) -> CtcaeGrade:
-    return CtcaeGrade(grade, lab_only=lab_only, version=version, term=term, criterion=criterion)
+def _restore(grade: int, lab_only: bool, version: str, term: str, criterion: str, assumed: bool = False) -> CtcaeGrade:
+    """Unpickle (``assumed`` defaults to False for grades pickled before it existed)."""
+    return CtcaeGrade(grade, lab_only=lab_only, version=version, term=term, criterion=criterion, assumed=assumed)
 
 
 # --------------------------------------------------------------------------------------------- table compiling
@@ -124,16 +139,16 @@ _RATIO = re.compile(rf"{_NUM}\s*x\s*(ULN|LLN|baseline)")
 _OFFSET = re.compile(rf"ULN\s*\+\s*{_NUM}\s*(\S+)")
 _AMOUNT = re.compile(rf"{_NUM}\s*(\S+)")
 _PLAIN = re.compile(_NUM)
-_DIMENSIONLESS_UNIT = "1"
 
 
-def _norm_unit(unit: str) -> str:
-    return unit.strip().replace(" ", "").replace("^", "*").replace("µ", "u").replace("μ", "u").casefold()
+def _unit(text: str) -> Unit:
+    unit = units.parse(text)
+    if unit is None:
+        raise ValueError(f"unknown unit {text!r}")
+    return unit
 
 
-def _factor(text: str) -> Decimal:
-    numerator, _, denominator = text.partition("/")
-    return Decimal(numerator) / Decimal(denominator) if denominator else Decimal(numerator)
+_ONE: Final = _unit("1")  # the unit of dimensionless thresholds (INR, pH) and of a missing unit there
 
 
 @dataclass(frozen=True)
@@ -142,7 +157,7 @@ class _Criterion:
     op: str
     ref: _Ref | None  # None: absolute threshold
     factor: Decimal  # multiple of ref (ratio criteria)
-    amounts: Mapping[str, Decimal]  # normalised unit -> threshold (absolute) or offset above ref
+    amounts: Mapping[Unit, Decimal]  # unit -> threshold (absolute) or offset above ref
     assumption: str | None
 
     @property
@@ -166,8 +181,7 @@ class _Term:
     name: str
     direction: Literal["H", "L"]
     analyte: str
-    factors: Mapping[str, Decimal]  # normalised unit -> factor to the analyte's base unit
-    text_units: tuple[str, ...]  # normalised units the absolute thresholds are written in (first = fallback)
+    text_units: tuple[Unit, ...]  # units the absolute thresholds are written in (first = fallback)
     units: Mapping[str, str]  # unit system -> UCUM
     grades: tuple[_Grade, ...]  # grades 1..4
     max_clinical: int  # highest grade whose text has a clinical element (0: none)
@@ -182,17 +196,15 @@ def _parse(source: str, term: str, assumption: str | None) -> _Criterion:
         ref: _Ref = ratio.group(2)  # type: ignore[assignment]
         return _Criterion(source, op, ref, Decimal(ratio.group(1)), {}, assumption)
     if offset := _OFFSET.fullmatch(rhs):
-        return _Criterion(
-            source, op, "ULN", Decimal(1), {_norm_unit(offset.group(2)): Decimal(offset.group(1))}, assumption
-        )
+        return _Criterion(source, op, "ULN", Decimal(1), {_unit(offset.group(2)): Decimal(offset.group(1))}, assumption)
     if _PLAIN.fullmatch(rhs):
-        return _Criterion(source, op, None, Decimal(1), {_DIMENSIONLESS_UNIT: Decimal(rhs)}, assumption)
-    amounts: dict[str, Decimal] = {}
+        return _Criterion(source, op, None, Decimal(1), {_ONE: Decimal(rhs)}, assumption)
+    amounts: dict[Unit, Decimal] = {}
     for part in rhs.split("|"):
         amount = _AMOUNT.fullmatch(part.strip())
         if amount is None:
             raise ValueError(f"{term}: cannot parse criterion {source!r}")
-        amounts[_norm_unit(amount.group(2))] = Decimal(amount.group(1))
+        amounts[_unit(amount.group(2))] = Decimal(amount.group(1))
     return _Criterion(source, op, None, Decimal(1), amounts, assumption)
 
 
@@ -228,12 +240,6 @@ def _criteria(g: _Grade) -> tuple[_Criterion, ...]:
 
 
 def _compile(name: str, row: TermRow) -> _Term:
-    factors: dict[str, Decimal] = {}
-    for unit, factor in ANALYTES[row["analyte"]].items():
-        key = _norm_unit(unit)
-        if key in factors:
-            raise ValueError(f"analyte {row['analyte']}: unit {unit!r} listed twice")
-        factors[key] = _factor(factor)
     if sorted(row["grades"]) != [1, 2, 3, 4]:
         raise ValueError(f"{name}: grades 1-4 are needed")
     grades = tuple(_compile_grade(name, row, n, row["grades"][n]) for n in (1, 2, 3, 4))
@@ -242,16 +248,15 @@ def _compile(name: str, row: TermRow) -> _Term:
     if len(unit_sets) > 1:
         raise ValueError(f"{name}: every absolute threshold must be given in the same units, got {unit_sets}")
     text_units = unit_sets.pop() if unit_sets else ()
-    for unit in (*text_units, *(_norm_unit(u) for u in row["units"].values())):
-        if unit not in factors:
-            raise ValueError(f"{name}: unit {unit!r} is not a {row['analyte']} unit")
+    for unit in (*text_units, *(_unit(u) for u in row["units"].values())):
+        if not units.accepts(row["analyte"], unit):
+            raise ValueError(f"{name}: unit {unit.text!r} is not a {row['analyte']} unit")
     if sorted(row["units"]) != sorted(SYSTEMS):
         raise ValueError(f"{name}: units for {SYSTEMS} are needed")
     return _Term(
         name=name,
         direction=row["direction"],
         analyte=row["analyte"],
-        factors=factors,
         text_units=text_units,
         units=dict(row["units"]),
         grades=grades,
@@ -285,7 +290,7 @@ def _decimal(value: Number | None, name: str) -> Decimal | None:
     return result if result.is_finite() else None
 
 
-def _holds(criterion: _Criterion, value: Decimal, refs: Mapping[str, Decimal | None], unit: str | None) -> bool | None:
+def _holds(criterion: _Criterion, value: Decimal, refs: Mapping[str, Decimal | None], unit: Unit | None) -> bool | None:
     """Whether the value meets the criterion; None when that cannot be told (missing limit or unit)."""
     if criterion.ref is None:
         if unit is None:
@@ -336,18 +341,22 @@ def grade(
         return None
 
     # Units: refuse a foreign one; convert to a unit the CTCAE text gives thresholds in.
+    # A unit the text gives thresholds in is compared as it is; another is converted to the text's unit of the
+    # same kind if there is one (mg/L -> mg/dL, /uL -> 10*9/L: exact), else to the first (CTCAE's own factor).
+    source: Unit | None
     if unit is None or not unit.strip():
-        source = _DIMENSIONLESS_UNIT if spec.analyte in DIMENSIONLESS else None
+        source = _ONE if spec.analyte in DIMENSIONLESS else None
     else:
-        source = _norm_unit(unit)
-        if source not in spec.factors:
+        source = units.parse(unit)
+        if source is None or not units.accepts(spec.analyte, source):
             return None
     working = source
     if source is not None and spec.text_units and source not in spec.text_units:
-        working = spec.text_units[0]
-        k = spec.factors[source] / spec.factors[working]
-        x *= k
-        refs = {name: None if ref is None else ref * k for name, ref in refs.items()}
+        working = next((u for u in spec.text_units if u.kind == source.kind), spec.text_units[0])
+        k = units.ratio(source, working, spec.analyte)
+        assert k is not None  # both are units of the analyte
+        x = units.apply(x, k)
+        refs = {name: None if ref is None else units.apply(ref, k) for name, ref in refs.items()}
 
     # Baseline state for the terms whose criteria switch on it: a missing baseline counts as normal; telling
     # abnormal from normal needs the limit on the term's side.
@@ -373,9 +382,14 @@ def grade(
             if outcome:
                 if unknown_above:
                     return None
-                lab_only = criterion.assumption is not None or g.number <= spec.max_clinical
+                assumed = criterion.assumption is not None
                 return CtcaeGrade(
-                    g.number, lab_only=lab_only, version=VERSION, term=spec.name, criterion=criterion.label
+                    g.number,
+                    lab_only=assumed or g.number <= spec.max_clinical,
+                    version=VERSION,
+                    term=spec.name,
+                    criterion=criterion.label,
+                    assumed=assumed,
                 )
             if outcome is None:
                 unknown_here = True

@@ -17,7 +17,9 @@ end ("L" terms) exactly as the text does: ">3.0 - 5.0 x ULN" becomes ``> 3.0 x U
 3.0 x ULN), "1.5 - 3.0 x baseline" becomes ``>= 1.5 x baseline``. A value gets the highest grade whose criterion
 it meets, so the upper ends need not be written. Absolute thresholds are compared in the unit the text gives
 them in when the value arrives in that unit (CTCAE's SI and conventional numbers are rounded independently, e.g.
-Hgb 8.0 g/dL vs 4.9 mmol/L); a value in any other compatible unit is converted to the first unit listed.
+Hgb 8.0 g/dL vs 4.9 mmol/L); a value in another unit of the analyte is converted to the listed unit of the same
+kind when there is one (mg/L -> mg/dL, /uL -> 10*9/L: exact), else to the first unit listed, with the factor of
+``results.units.ANALYTES`` (CTCAE's own where its text implies one: calcium 4 mg/dL per mmol/L).
 
 Per grade:
 
@@ -27,7 +29,7 @@ Per grade:
   missing baseline counts as normal.
 - ``assuming`` + ``assumption``: criteria that hold only under a clinical condition a lab value cannot show;
   following the reference file's COMMENTs we take the worst case (assume the condition) and flag the grade
-  ``lab_only``.
+  ``assumed`` (and ``lab_only``).
 - ``clinical``: the grade's text also has a clinical element (symptoms, intervention, hospitalisation,
   transfusion, bleeding, life-threatening consequences, anticoagulation). A grade at or below the highest such
   grade is reported ``lab_only``: the clinical grade may be higher than what the value shows.
@@ -61,58 +63,9 @@ class TermRow(TypedDict):
     note: NotRequired[str]
 
 
-# Units each analyte accepts, as "factor to the analyte's base unit" (a/b means a divided by b). Matching ignores
-# case and spaces, reads "^" as "*" and "µ" as "u". Terms graded only against ULN/LLN/baseline use the list to
-# refuse a wrong analyte; they never convert (the limits are taken to be in the value's unit).
-ANALYTES: dict[str, dict[str, str]] = {
-    # Base g/dL. Hgb 1 g/dL = 0.6206 mmol/L (monomer, Fe basis).
-    "hemoglobin": {"g/dL": "1", "g/L": "0.1", "mmol/L": "1/0.6206"},
-    # Base 10*9/L == 10*3/uL == 10*3/mm3 == /nL. The reference file's legacy "10^3/mL" is deliberately absent:
-    # read as UCUM it is 10*6/L (1000 times smaller), read as the intended 10*3/uL it is a typo - refuse either way.
-    "cells": {
-        "10*9/L": "1",
-        "10*3/uL": "1",
-        "10*3/mm3": "1",
-        "/nL": "1",
-        "10*6/mL": "1",
-        "/uL": "0.001",
-        "1/uL": "0.001",
-        "{cells}/uL": "0.001",
-        "/mm3": "0.001",
-        "10*6/L": "0.001",
-    },
-    # Base mmol/L; mg/dL / 18.016 (glucose 180.16 g/mol).
-    "glucose": {"mmol/L": "1", "mg/dL": "1/18.016", "g/L": "1/0.18016"},
-    # Base mmol/L; mg/dL / 4.008 (Ca 40.08 g/mol); divalent, so 1 mEq/L = 0.5 mmol/L.
-    "calcium": {"mmol/L": "1", "mg/dL": "1/4.008", "mg/L": "1/40.08", "meq/L": "0.5"},
-    # Base mmol/L; mg/dL / 2.431 (Mg 24.31 g/mol); divalent.
-    "magnesium": {"mmol/L": "1", "mg/dL": "1/2.431", "mg/L": "1/24.31", "meq/L": "0.5"},
-    # Monovalent: mEq/L == mmol/L. No mass units (not used clinically; refused rather than guessed).
-    "sodium": {"mmol/L": "1", "meq/L": "1"},
-    "potassium": {"mmol/L": "1", "meq/L": "1"},
-    # Base mmol/L; mg/dL / 38.67.
-    "cholesterol": {"mmol/L": "1", "mg/dL": "1/38.67", "g/L": "1/0.3867"},
-    # Base mmol/L; mg/dL / 88.57.
-    "triglycerides": {"mmol/L": "1", "mg/dL": "1/88.57", "g/L": "1/0.8857"},
-    # Base g/L; g/dL x 10.
-    "albumin": {"g/L": "1", "g/dL": "10", "mg/dL": "0.01"},
-    # Base g/L; mg/dL / 100.
-    "fibrinogen": {"g/L": "1", "mg/dL": "0.01", "mg/L": "0.001"},
-    "haptoglobin": {"g/L": "1", "mg/dL": "0.01", "mg/L": "0.001"},
-    # Base umol/L; mg/dL x 88.42.
-    "creatinine": {"umol/L": "1", "mg/dL": "88.42", "mg/L": "8.842", "mmol/L": "1000"},
-    # Base umol/L; mg/dL x 17.1.
-    "bilirubin": {"umol/L": "1", "mg/dL": "17.1", "mg/L": "1.71"},
-    # Base umol/L; mg/dL x 59.48.
-    "uric acid": {"umol/L": "1", "mg/dL": "59.48", "mg/L": "5.948", "mmol/L": "1000"},
-    # Catalytic concentration; 1 ukat/L = 60 U/L.
-    "enzyme": {"U/L": "1", "[IU]/L": "1", "IU/L": "1", "U/mL": "1000", "ukat/L": "60", "nkat/L": "0.06"},
-    "seconds": {"s": "1"},
-    # Dimensionless: a missing unit is accepted and read as "1".
-    "inr": {"1": "1", "{INR}": "1", "{ratio}": "1"},
-    "ph": {"1": "1", "[pH]": "1", "{pH}": "1", "pH": "1"},
-}
-
+# ``analyte`` names an entry of ``results.units.ANALYTES`` (the one unit-conversion table): it decides which units a
+# value may come in and how they convert. Terms graded only against ULN/LLN/baseline use it to refuse a wrong
+# analyte; the limits are taken to be in the value's unit (any factor cancels).
 # Analytes whose values are pure numbers: no unit needed.
 DIMENSIONLESS: frozenset[str] = frozenset({"inr", "ph"})
 
@@ -325,30 +278,30 @@ TERMS_V5: dict[str, TermRow] = {
         "grades": {
             1: {
                 "text": "<1.0 - 0.75 x LLN; if abnormal, <25% decrease from baseline",
-                "if_baseline_normal": ["< 1.0 x LLN"],
+                "any": ["< 1.0 x LLN"],
                 "if_baseline_abnormal": ["< 1 x baseline"],
             },
             2: {
                 "text": "<0.75 - 0.5 x LLN; if abnormal, 25 - <50% decrease from baseline",
-                "if_baseline_normal": ["< 0.75 x LLN"],
+                "any": ["< 0.75 x LLN"],
                 "if_baseline_abnormal": ["<= 0.75 x baseline"],
             },
             3: {
                 "text": "<0.5 - 0.25 x LLN; if abnormal, 50 - <75% decrease from baseline",
-                "if_baseline_normal": ["< 0.5 x LLN"],
+                "any": ["< 0.5 x LLN"],
                 "if_baseline_abnormal": ["<= 0.5 x baseline"],
             },
             4: {
                 "text": "<0.25 x LLN; if abnormal, 75% decrease from baseline; absolute value <50 mg/dL",
-                "any": ["< 50 mg/dL"],
-                "if_baseline_normal": ["< 0.25 x LLN"],
+                "any": ["< 50 mg/dL", "< 0.25 x LLN"],
                 "if_baseline_abnormal": ["<= 0.25 x baseline"],
             },
         },
         "note": (
-            "'if abnormal' is read as 'if the baseline was abnormal' (below the LLN), like the liver terms: the "
-            "decrease from baseline then replaces the LLN multiples (as alternatives they could never raise a grade, "
-            "since baseline < LLN). Any decrease is grade 1 (no change is 0), 25 % / 50 % / 75 % decreases start "
+            "'if abnormal' is read as 'if the baseline was abnormal' (below the LLN). Worst case, as for a safety "
+            "signal: the LLN multiples apply always and, with an abnormal baseline, the decrease from baseline too; "
+            "the grade is the worse of the two (a value at an abnormal baseline of 0.9 x LLN is grade 1 by the LLN, "
+            "0 by the baseline: 1). Any decrease is grade 1 (no change is 0), 25 % / 50 % / 75 % decreases start "
             "grades 2 / 3 / 4. '< 50 mg/dL' is grade 4 whatever the baseline and needs a unit."
         ),
     },
@@ -516,7 +469,11 @@ TERMS_V5: dict[str, TermRow] = {
             3: {"text": _CALCIUM_HIGH_TEXT[2], "any": ["> 3.1 mmol/L | 12.5 mg/dL"], "clinical": True},
             4: {"text": _CALCIUM_HIGH_TEXT[3], "any": ["> 3.4 mmol/L | 13.5 mg/dL"], "clinical": True},
         },
-        "note": "Corrected (for albumin) serum calcium: the caller corrects. Uses the text's corrected-calcium half.",
+        "note": (
+            "Corrected (for albumin) serum calcium: the caller corrects. Uses the text's corrected-calcium half. "
+            "mg/dL and mmol/L are compared with their own numbers; other units convert within their kind (mg/L -> "
+            "mg/dL, mEq/L -> mmol/L), so 8.0 mg/dL, 80 mg/L, 2.0 mmol/L and 4.0 mEq/L grade alike."
+        ),
     },
     "Hypercalcemia (Ionized)": {
         "direction": "H",
@@ -528,7 +485,7 @@ TERMS_V5: dict[str, TermRow] = {
             3: {"text": _CALCIUM_HIGH_TEXT[2], "any": ["> 1.6 mmol/L"], "clinical": True},
             4: {"text": _CALCIUM_HIGH_TEXT[3], "any": ["> 1.8 mmol/L"], "clinical": True},
         },
-        "note": "Ionized thresholds exist in mmol/L only; mg/dL is converted with 4.008 (the reference file says 4).",
+        "note": "Ionized thresholds exist in mmol/L only; mg/dL is converted with CTCAE's factor 4 (the reference file's COMMENT).",
     },
     "Hyperkalemia": {
         "direction": "H",
@@ -622,7 +579,11 @@ TERMS_V5: dict[str, TermRow] = {
             3: {"text": _CALCIUM_LOW_TEXT[2], "any": ["< 1.75 mmol/L | 7.0 mg/dL"], "clinical": True},
             4: {"text": _CALCIUM_LOW_TEXT[3], "any": ["< 1.5 mmol/L | 6.0 mg/dL"], "clinical": True},
         },
-        "note": "Corrected (for albumin) serum calcium: the caller corrects. Uses the text's corrected-calcium half.",
+        "note": (
+            "Corrected (for albumin) serum calcium: the caller corrects. Uses the text's corrected-calcium half. "
+            "mg/dL and mmol/L are compared with their own numbers; other units convert within their kind (mg/L -> "
+            "mg/dL, mEq/L -> mmol/L), so 8.0 mg/dL, 80 mg/L, 2.0 mmol/L and 4.0 mEq/L grade alike."
+        ),
     },
     "Hypocalcemia (Ionized)": {
         "direction": "L",
@@ -634,7 +595,7 @@ TERMS_V5: dict[str, TermRow] = {
             3: {"text": _CALCIUM_LOW_TEXT[2], "any": ["< 0.9 mmol/L"], "clinical": True},
             4: {"text": _CALCIUM_LOW_TEXT[3], "any": ["< 0.8 mmol/L"], "clinical": True},
         },
-        "note": "Ionized thresholds exist in mmol/L only; mg/dL is converted with 4.008 (the reference file says 4).",
+        "note": "Ionized thresholds exist in mmol/L only; mg/dL is converted with CTCAE's factor 4 (the reference file's COMMENT).",
     },
     "Hypoglycemia": {
         "direction": "L",

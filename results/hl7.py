@@ -56,6 +56,8 @@ VALUE_TYPES = frozenset(
 )  # fmt: skip
 
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF"})
+_SN_COMPARATORS = frozenset({"", "<", ">", "<=", ">=", "="})
+_SN_SEPARATORS = frozenset({"", "-", "+", "/", ":"})
 _LINE_TYPES = frozenset({"TX", "FT"})
 _BATCH_WRAPPERS = ("FHS", "BHS", "BTS", "FTS")
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
@@ -126,6 +128,21 @@ class Observation:
     coding_system: str = ""  # OBX-3.3
     accession: str = ""  # of the OBR group this OBX belongs to
     notes: list[str] = field(default_factory=list)  # NTE-3 of the NTE segments following the OBX
+    sequence: int = 0  # 1-based occurrence of this OBX in the message (ERR-2 locations)
+    coded: Coded | None = None  # OBX-5 of a coded value type (CE, CWE, CNE, CF)
+    accession_at: tuple[str, int, int] = ("SPM", 1, 2)  # where the accession was read (segment, sequence, field)
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A coded OBX-5 (CE/CWE/CNE): identifier, text and coding system, and the alternate triplet."""
+
+    code: str
+    text: str
+    system: str
+    alt_code: str = ""
+    alt_text: str = ""
+    alt_system: str = ""
 
 
 @dataclass
@@ -410,6 +427,13 @@ class _Group:
                     return identifier
         return self.obr.get(3).strip() or self.obr.get(2).strip()
 
+    @property
+    def accession_at(self) -> tuple[str, int, int]:
+        """Where :attr:`accession` comes from, for ERR-2: SPM-2, else OBR-3, else OBR-2."""
+        if self.spm is not None and (self.spm.get(2, 1, 1).strip() or self.spm.get(2, 2, 1).strip()):
+            return ("SPM", self.spm.sequence, 2)
+        return ("OBR", self.obr.sequence, 3 if self.obr.get(3).strip() else 2)
+
 
 def parse_oru(text: str | bytes, *, tz: tzinfo | None = None) -> OruMessage:
     """Parse one ORU^R01 message; raise :class:`Hl7Error` for anything unusable.
@@ -503,6 +527,7 @@ def parse_oru(text: str | bytes, *, tz: tzinfo | None = None) -> OruMessage:
         accession = group.accession
         for observation in group.observations:
             observation.accession = accession
+            observation.accession_at = group.accession_at
             observations.append(observation)
     if not observations:
         raise Hl7Error(100, "no OBX segment", "OBX")
@@ -559,6 +584,11 @@ def _observation(seg: _Segment, tz: tzinfo | None) -> Observation:
     loinc = code if system.upper() == "LN" else alt_code if alt_system.upper() == "LN" else ""
 
     value = _value(seg, value_type)
+    coded = None
+    if value_type in _CODED_TYPES:
+        parts = [seg.get(5, n).strip() for n in range(1, 7)]
+        if any(parts):
+            coded = Coded(*parts)
     if value_type and value_type not in VALUE_TYPES:
         raise seg.error(103, "OBX-2 value type is not in HL7 table 0125", 2)
     if value and not value_type:
@@ -583,6 +613,8 @@ def _observation(seg: _Segment, tz: tzinfo | None) -> Observation:
         observed_at=_timestamp(seg, 14, tz),
         code=code or alt_code,
         coding_system=system if code else alt_system,
+        sequence=seg.sequence,
+        coded=coded,
     )
 
 
@@ -594,11 +626,18 @@ def _value(seg: _Segment, value_type: str) -> str:
             raise seg.error(102, "OBX-5 is not numeric but OBX-2 is NM", 5)
         return value
     if value_type == "SN":
+        # SN: comparator ^ number ^ separator/suffix ^ number (v2.5 §2.A.74): "<^5", ">^11.0", "^1^-^3", "^1^:^128"
         comparator, first, separator, second = (seg.get(5, n).strip() for n in (1, 2, 3, 4))
         for number in (first, second):
             if number and not _NUMBER.fullmatch(number):
                 raise seg.error(102, "OBX-5 is not a valid structured numeric", 5)
-        return f"{comparator}{first}{separator}{second}"
+        if comparator not in _SN_COMPARATORS or separator not in _SN_SEPARATORS:
+            raise seg.error(102, "OBX-5 structured numeric has an unknown comparator or separator", 5)
+        if (separator or second) and not (first and separator and (second or separator == "+")):
+            raise seg.error(102, "OBX-5 structured numeric range or ratio needs two numbers", 5)
+        if not first and (comparator or separator):
+            raise seg.error(102, "OBX-5 structured numeric has no number", 5)
+        return f"{'' if comparator == '=' else comparator}{first}{separator}{second}"
     if value_type in _CODED_TYPES:
         return (seg.get(5, 2) or seg.get(5, 1)).strip()
     return seg.text(5, "\n" if value_type in _LINE_TYPES else "~")
@@ -688,19 +727,25 @@ def build_ack(
     sending_application: str | None = None,
     sending_facility: str | None = None,
 ) -> str:
-    """An original-mode ACK (MSH, MSA, ERR when ``error``), segments \\r-separated, ending with \\r.
+    """An original-mode ACK valid for the original's own version (v2.1 to v2.8), \r-separated, ending with \r.
 
     MSH-3/4 of the ACK are the original's MSH-5/6 (unless ``sending_application``/``sending_facility`` are
-    given), MSH-5/6 the original's MSH-3/4; MSH-9 ``ACK^<original trigger or R01>^ACK``; MSH-10 ``control_id``;
-    MSH-11/12 copied (defaults P and 2.5.1). MSA-2 is the original MSH-10. When no MSH can be read from the
-    original at all, MSA-2 is empty and the code is AR whatever was asked. MSA-3 is ``text``, else the error's
-    message. ERR: ERR-2 ``SEG^sequence^field``, ERR-3 ``code^text^HL70357``, ERR-4 ``E``, ERR-8 the message
-    (and ERR-1 as well for versions before 2.5, which know only ERR-1).
+    given), MSH-5/6 the original's MSH-3/4; MSH-10 ``control_id``; MSH-11/12 copied (defaults P and 2.5.1; a
+    version that is not 2.x is answered in 2.5.1). MSH-9 by version: ``ACK`` (v2.1), ``ACK^<trigger>``
+    (v2.2 to v2.3: message type and trigger event), ``ACK^<trigger>^ACK`` (from v2.3.1, which added the message
+    structure). MSA-2 is the original MSH-10; when no MSH can be read from the original at all, MSA-2 is empty
+    and the code is AR whatever was asked. MSA-3 is ``text``, else the error's message (neither carries values
+    or names: callers pass positions and codes only).
+
+    The error, by version: from v2.5 ``ERR||SEG^sequence^field|code^text^HL70357|E||||message`` (ERR-1 is
+    withdrawn there, ERR-2 locates, ERR-3 codes, ERR-4 is the severity, ERR-8 the user message); before v2.5,
+    which know only ERR-1 (ELD), ``ERR|SEG^sequence^field^code&text&HL70357`` and MSA-6 ``code^text^HL70357``.
     """
     header = _read_header(original_text_or_message)
     if header is None:
         header, code = _Header(), "AR"
-    version = header.version or DEFAULT_VERSION
+    version = header.version if re.fullmatch(r"2\.\d+(?:\.\d+)?", header.version) else DEFAULT_VERSION
+    numbers = version_numbers(version)
     msh = [
         "MSH",
         "^~\\&",
@@ -710,27 +755,76 @@ def build_ack(
         header.sending_facility,
         _format_timestamp(now),
         "",
-        f"ACK^{header.trigger or 'R01'}^ACK",
+        ack_message_type(version, header.trigger or "R01"),
         escape(control_id),
         header.processing_id or "P",
         version,
     ]
     message_text = text or (error.message if error is not None else "")
-    segments = [msh, ["MSA", code, header.control_id, escape(message_text)]]
+    msa = ["MSA", code, header.control_id, escape(message_text)]
+    segments = [msh, msa]
     if error is not None:
         error_code = f"{error.code}^{escape(error.text)}^HL70357"
-        err1 = ""
-        if re.match(r"2\.[0-4](?:\D|$)", version):  # before v2.5 only ERR-1 (ELD) exists
-            err1 = "^".join(
-                [
-                    error.segment or "",
-                    str(error.sequence) if error.segment and error.sequence else "",
-                    str(error.field) if error.segment and error.field is not None else "",
-                    error_code.replace("^", "&"),
-                ]
-            )
-        segments.append(["ERR", err1, error.location, error_code, "E", "", "", "", escape(error.message)])
+        if numbers >= (2, 5):
+            segments.append(["ERR", "", error.location, error_code, "E", "", "", "", escape(error.message)])
+        else:
+            located = error.segment is not None
+            eld = [
+                error.segment or "",
+                str(error.sequence) if located and error.sequence else "",
+                str(error.field) if located and error.field is not None else "",
+                error_code.replace("^", "&"),
+            ]
+            segments.append(["ERR", "^".join(eld)])
+            if numbers >= (2, 2):
+                msa += ["", "", error_code]  # MSA-6 error condition (v2.2 to v2.4)
     return "".join("|".join(fields).rstrip("|") + "\r" for fields in segments)
+
+
+def version_numbers(version: str) -> tuple[int, ...]:
+    """``"2.5.1"`` → (2, 5, 1); the default version's numbers when unreadable."""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+    return numbers if numbers else version_numbers(DEFAULT_VERSION)
+
+
+def ack_message_type(version: str, trigger: str) -> str:
+    """MSH-9 of an ACK in ``version``: ACK (v2.1), ACK^R01 (v2.2 to v2.3), ACK^R01^ACK (from v2.3.1)."""
+    numbers = version_numbers(version)
+    if numbers < (2, 2):
+        return "ACK"
+    if numbers < (2, 3, 1):
+        return f"ACK^{trigger}"
+    return f"ACK^{trigger}^ACK"
+
+
+def batch_header(text: str | bytes) -> tuple[bool, bool, str]:
+    """(has FHS, has BHS, BHS-11 batch control id) of a file or frame, read leniently."""
+    has_file = has_batch = False
+    batch_id = ""
+    for segment in _segments(text):
+        if segment.startswith("FHS"):
+            has_file = True
+        elif segment.startswith("BHS") and not has_batch:
+            has_batch = True
+            fields = segment.split(segment[3:4] or "|")  # fields[n - 1] is BHS-n, as for MSH
+            batch_id = escape(_unescape(fields[10].split("^")[0], _STANDARD)) if len(fields) > 10 else ""
+        elif segment.startswith("MSH") and has_batch:
+            break
+    return has_file, has_batch, batch_id
+
+
+def wrap_batch(acks: list[str], *, text: str | bytes, now: datetime, control_id: str) -> str:
+    """ACKs for the messages of a batch, in a batch of their own: BHS (BHS-11 a new id, BHS-12 the original
+    BHS-11) ... BTS (count); inside FHS ... FTS when the original was a file. Acknowledgement of a batch is
+    per message (HL7 v2.5 §2.10.3)."""
+    has_file, _has_batch, batch_id = batch_header(text)
+    moment = _format_timestamp(now)
+    segments = [f"BHS|^~\\&|LABFLOW||||{moment}||||{escape(control_id)}|{batch_id}".rstrip("|") + "\r"]
+    segments += acks
+    segments.append(f"BTS|{len(acks)}\r")
+    if has_file:
+        segments = [f"FHS|^~\\&|LABFLOW||||{moment}||||{escape(control_id)}\r", *segments, "FTS|1\r"]
+    return "".join(segments)
 
 
 def new_control_id(now: datetime | None = None) -> str:

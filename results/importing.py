@@ -1,28 +1,37 @@
-"""Instrument and LIS import: HL7 v2 ORU^R01 (MLLP or files) and CSV, through `results_enter`.
+"""Instrument and LIS import: HL7 v2 ORU^R01 (MLLP or files), through `results_enter` (CSV: results/csv_import.py).
 
-A message (or a CSV specimen group) is all or nothing: any bad observation writes nothing from it."""
+A message is all or nothing: any bad observation writes nothing from it."""
 
 from __future__ import annotations
 
-import csv
+import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.db import connection, transaction
 
 from labflow.errors import Conflict
 from monitoring.models import LabTest
 from patients.models import Patient
+from results.choices import MessageOutcome as MessageOutcomeCode
 from results.choices import ResultSource
-from results.hl7 import Hl7Error, OruMessage, build_ack, parse_oru, split_batch
-from results.models import Result
-from results.services import Catalogue, ResultEntry, build_results, entry_context, results_store
+from results.hl7 import Hl7Error, Observation, OruMessage, batch_header, build_ack, parse_oru, split_batch, wrap_batch
+from results.models import InboundMessage
+from results.services import (
+    Catalogue,
+    LabPlacement,
+    LabReport,
+    ResultEntry,
+    build_results,
+    entry_context,
+    lab_results_store,
+    place_lab_results,
+)
 from specimens.models import Specimen
 
 INTERFACE_USERNAME = "lis-interface"
@@ -76,26 +85,62 @@ class Lookup:
 class MessageOutcome:
     ack: str
     stored: int
-    error: str = ""
+    error: str = ""  # why the message was refused: positions and codes, never values or names
+    duplicate: bool = False
 
 
-def _entries_for(message: OruMessage, lookup: Lookup) -> list[ResultEntry]:
+#: OBX-11 statuses that carry nothing to store (HL7 0085: I pending, O order detail, N not asked); U (now final,
+#: value not sent again) changes nothing either: LabFlow's own verification decides what is final.
+SKIPPED_STATUSES = frozenset("ION")
+
+
+def _lab_report(obs: Observation) -> LabReport:
+    return LabReport(
+        reference_range=obs.reference_range,
+        flags=obs.abnormal_flags,
+        status=obs.status,
+        observed_at=obs.observed_at,
+        comment="\n".join(note for note in obs.notes if note.strip()),
+    )
+
+
+def _entries_for(message: OruMessage, lookup: Lookup) -> tuple[list[ResultEntry], list[int]]:
+    """The entries of a message and, for each, the OBX it came from (ERR-2 locations)."""
     patient = lookup.patient(message.patient_mrn)
     if patient is None:
         raise Hl7Error(204, "Unknown patient identifier.", "PID", 3)
-    entries = []
-    for index, obs in enumerate(message.observations, start=1):
+    entries, sequences = [], []
+    for obs in message.observations:
+        if obs.status in SKIPPED_STATUSES or (obs.status == "U" and not obs.value):
+            continue
         accession = obs.accession or message.accession
+        segment, sequence, position = obs.accession_at
         specimen = lookup.specimen(accession) if accession else None
         if specimen is None:
-            raise Hl7Error(204, "Unknown specimen (accession number).", "SPM", 2)
+            raise Hl7Error(204, "Unknown specimen (accession number).", segment, position, sequence=sequence)
         if specimen.patient_id != patient.pk:
-            raise Hl7Error(204, "The specimen belongs to another patient.", "SPM", 2)
+            raise Hl7Error(204, "The specimen belongs to another patient.", segment, position, sequence=sequence)
         test = lookup.tests.get(obs.loinc_code)
         if test is None:
-            raise Hl7Error(204, f"Unknown test code {obs.code or obs.loinc_code!r}.", "OBX", 3, sequence=index)
-        entries.append(ResultEntry(specimen, test, obs.value, obs.unit, obs.observed_at))
-    return entries
+            raise Hl7Error(204, f"Unknown test code {obs.code or obs.loinc_code!r}.", "OBX", 3, sequence=obs.sequence)
+        coded = obs.coded
+        entries.append(
+            ResultEntry(
+                specimen,
+                test,
+                obs.value,
+                obs.unit,
+                obs.observed_at,
+                value_type=obs.value_type,
+                code=coded.code if coded else "",
+                code_system=coded.system if coded else "",
+                alt_code=coded.alt_code if coded else "",
+                alt_system=coded.alt_system if coded else "",
+                lab=_lab_report(obs),
+            )
+        )
+        sequences.append(obs.sequence)
+    return entries, sequences
 
 
 def _reason(problem: Exception) -> str:
@@ -106,18 +151,85 @@ def _reason(problem: Exception) -> str:
     return str(problem)
 
 
+#: ValidationError codes of `results.services._parse` → (HL7 0357 code, field of the OBX, wording without the value).
+_REFUSALS: dict[str, tuple[int, int, str]] = {
+    "required": (101, 5, "value is missing"),
+    "not_a_number": (102, 5, "value is not a number"),
+    "out_of_range": (102, 5, "value is outside the range a lab value can take"),
+    "range_or_ratio": (102, 5, "a range or ratio is not accepted: the test is resulted as one number"),
+    "coded_for_number": (102, 2, "a coded value is not accepted: the test is resulted as a number"),
+    "unknown_answer": (103, 5, "the answer is not one of the test's catalogued answers"),
+    "answer_disagrees": (102, 5, "the code and the text of the answer name different answers"),
+    "twice": (205, 3, "the test appears twice for one specimen"),
+    "specimen": (207, 3, "the specimen was rejected or disposed of"),
+}
+_ENTRY_KEY = re.compile(r"results\[(\d+)\]\.(\w+)")
+
+
+def _refusal(problem: Exception, entries: Sequence[ResultEntry], sequences: Sequence[int]) -> Hl7Error:
+    """An ACK-safe error for a refused entry: the OBX it came from and what is wrong, never the value."""
+    if not isinstance(problem, ValidationError) or not hasattr(problem, "error_dict"):
+        return Hl7Error(207, "The results could not be stored.", "OBX", 5, sequence=sequences[0] if sequences else 1)
+    key, errors = next(iter(problem.error_dict.items()))
+    match = _ENTRY_KEY.fullmatch(key)
+    index = int(match.group(1)) if match else 0
+    entry, sequence = entries[index], sequences[index]
+    code = errors[0].code or ""
+    if code == "unit":  # UnitError names the two units, which are no result values
+        return Hl7Error(103, f"OBX {sequence} ({entry.lab_test.name}): {errors[0].messages[0]}", "OBX", 6,
+                        sequence=sequence)  # fmt: skip
+    hl7_code, position, wording = _REFUSALS.get(code, (207, 5, "the result could not be stored"))
+    return Hl7Error(hl7_code, f"OBX {sequence} ({entry.lab_test.name}): {wording}.", "OBX", position,
+                    sequence=sequence)  # fmt: skip
+
+
 def _ack(original: str | OruMessage, now: datetime, error: Hl7Error | None = None, text: str = "") -> str:
     code = error.ack_code if error else "AA"
     return build_ack(original_text_or_message=original, code=code, text=error.message if error else text,
                      error=error, now=now, control_id=uuid.uuid4().hex[:20])  # fmt: skip
 
 
+_CLAIM = """
+INSERT INTO results_inboundmessage
+    (sending_application, sending_facility, control_id, message_type, version, received_at, outcome, results_stored)
+VALUES (%s, %s, %s, %s, %s, %s, 'AA', 0)
+ON CONFLICT (sending_application, sending_facility, control_id) DO UPDATE
+    SET message_type = EXCLUDED.message_type, version = EXCLUDED.version, received_at = EXCLUDED.received_at,
+        outcome = 'AA', results_stored = 0
+    WHERE results_inboundmessage.outcome <> 'AA'
+RETURNING id
+"""
+
+
+def _claim(message: OruMessage, now: datetime) -> int | None:
+    """Record the message once per sender and control id (MSH-3, MSH-4, MSH-10), in the caller's transaction;
+    None when it was already accepted (a true duplicate). A concurrent receiver of the same message waits on
+    the unique index until this transaction ends, then finds it accepted. A message refused before (AE/AR) is
+    claimed again: a sender may resend it once the cause is fixed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM,
+            [
+                message.sending_application[:180],
+                message.sending_facility[:180],
+                message.control_id[:199],
+                message.message_type[:20],
+                message.version[:10],
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
 def import_oru_messages(
     texts: Sequence[str], *, user: User, now: datetime, lookup: Lookup | None = None
 ) -> list[MessageOutcome]:
-    """Store a run of ORU^R01 messages and answer an ACK for each: AA, or AE/AR with the reason in MSA-3
-    and ERR. Each message is all or nothing; the stored ones are inserted together, in one transaction.
-    A resent message (same MSH-10) is acknowledged again and stored once."""
+    """Store a run of ORU^R01 messages in one transaction and answer an ACK for each: AA, or AE/AR with ERR.
+
+    Each message is all or nothing. A message is recognised by MSH-3 + MSH-4 + MSH-10 (InboundMessage's unique
+    constraint): a true duplicate is answered AA and stored once; another sender's message that reuses a
+    control id is stored. OBX-11 decides what a report does (:func:`results.services.place_lab_results`)."""
     lookup = lookup or Lookup()
     outcomes: dict[int, MessageOutcome] = {}
     parsed: dict[int, OruMessage] = {}
@@ -130,37 +242,60 @@ def import_oru_messages(
         accessions=[o.accession or m.accession for m in parsed.values() for o in m.observations],
         mrns=[m.patient_mrn for m in parsed.values()],
     )
-    control_ids = {m.control_id for m in parsed.values() if m.control_id}
-    stored_ids = set(
-        Result.objects.filter(source=ResultSource.HL7, message_control_id__in=control_ids)
-        .values_list("message_control_id", flat=True)
-        .distinct()
-    )
-    entries: dict[int, list[ResultEntry]] = {}
-    for index, message in parsed.items():
-        if message.control_id and message.control_id in stored_ids:
-            outcomes[index] = MessageOutcome(_ack(message, now, text="Duplicate: already stored."), 0)
-            continue
-        try:
-            entries[index] = _entries_for(message, lookup)
-        except Hl7Error as error:
-            outcomes[index] = MessageOutcome(_ack(message, now, error), 0, error.message)
-        stored_ids.add(message.control_id)
-    context = entry_context([e for batch in entries.values() for e in batch], lookup.catalogue)
-    rows: list[Result] = []
-    for index, batch in entries.items():
-        message = parsed[index]
-        try:
-            built = build_results(batch, context=context, user=user, now=now, source=ResultSource.HL7,
-                                  message_control_id=message.control_id[:60])  # fmt: skip
-        except (ValidationError, Conflict) as problem:
-            refusal = Hl7Error(207, _reason(problem), "OBX", 5)
-            outcomes[index] = MessageOutcome(_ack(message, now, refusal), 0, refusal.message)
-            continue
-        rows += built
-        outcomes[index] = MessageOutcome(_ack(message, now), len(built))
-    results_store(rows)
+    with transaction.atomic():
+        claims: dict[int, int] = {}
+        first_of: dict[tuple[str, str, str], int] = {}
+        entries: dict[int, tuple[list[ResultEntry], list[int]]] = {}
+        for index, message in parsed.items():
+            key = (message.sending_application, message.sending_facility, message.control_id)
+            claim = _claim(message, now)
+            if claim is None:
+                if key in first_of:  # the same message twice in this run: answered as the first one is
+                    continue
+                outcomes[index] = MessageOutcome(_ack(message, now, text="Duplicate: already stored."), 0,
+                                                 duplicate=True)  # fmt: skip
+                continue
+            first_of[key], claims[index] = index, claim
+            try:
+                entries[index] = _entries_for(message, lookup)
+            except Hl7Error as error:
+                outcomes[index] = MessageOutcome(_ack(message, now, error), 0, error.message)
+        context = entry_context([e for batch, _ in entries.values() for e in batch], lookup.catalogue)
+        placement = LabPlacement()
+        for index, (batch, sequences) in entries.items():
+            message = parsed[index]
+            if {(e.specimen.pk, e.lab_test.pk) for e in batch} & placement.keys():
+                lab_results_store(placement)  # a later report of a result this run has not stored yet
+            try:
+                built = build_results(batch, context=context, user=user, now=now, source=ResultSource.HL7,
+                                      message_control_id=message.control_id[:60], versions_by_caller=True)  # fmt: skip
+            except (ValidationError, Conflict) as problem:
+                refusal = _refusal(problem, batch, sequences)
+                outcomes[index] = MessageOutcome(_ack(message, now, refusal), 0, refusal.message)
+                continue
+            for row in built:
+                row.inbound_message_id = claims[index]
+            placed = place_lab_results(built, context=context, placement=placement)
+            outcomes[index] = MessageOutcome(_ack(message, now), len(placed))
+        lab_results_store(placement)
+        for index, claim in claims.items():
+            outcome = outcomes[index]
+            if outcome.error or outcome.stored:
+                code = MessageOutcomeCode.ACCEPTED if not outcome.error else _msa_code(outcome.ack)
+                InboundMessage.objects.filter(pk=claim).update(outcome=code, results_stored=outcome.stored)
+        for index, message in parsed.items():
+            if index not in outcomes:  # a repeat within this run
+                first = first_of[(message.sending_application, message.sending_facility, message.control_id)]
+                outcomes[index] = replace(outcomes[first], stored=0, duplicate=not outcomes[first].error)
     return [outcomes[index] for index in range(len(texts))]
+
+
+def _msa_code(ack: str) -> str:
+    """MSA-1 of an ACK this module built."""
+    for segment in ack.split("\r"):
+        if segment.startswith("MSA|"):
+            return segment[4:6]
+    return MessageOutcomeCode.ERROR
 
 
 def import_oru_message(text: str, *, user: User, now: datetime, lookup: Lookup | None = None) -> MessageOutcome:
@@ -169,75 +304,16 @@ def import_oru_message(text: str, *, user: User, now: datetime, lookup: Lookup |
     return outcome
 
 
-CSV_COLUMNS = ("accession", "mrn", "loinc", "value", "unit", "observed_at")
-
-
-@dataclass
-class CsvGroup:
-    accession: str
-    mrn: str
-    lines: list[int]
-    rows: list[dict[str, str]]
-
-
-def read_csv(path: Path) -> Iterator[CsvGroup]:
-    """Rows grouped by specimen (consecutive rows with the same accession)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = set(CSV_COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise ValidationError({"file": f"{path.name}: missing columns {', '.join(sorted(missing))}."})
-        group: CsvGroup | None = None
-        for line, row in enumerate(reader, start=2):
-            if group is None or row["accession"] != group.accession:
-                if group is not None:
-                    yield group
-                group = CsvGroup(row["accession"].strip(), row["mrn"].strip(), [], [])
-            group.lines.append(line)
-            group.rows.append(row)
-        if group is not None:
-            yield group
-
-
-def _csv_entries(group: CsvGroup, lookup: Lookup) -> list[ResultEntry]:
-    specimen = lookup.specimen(group.accession)
-    where = f"line {group.lines[0]}"
-    if specimen is None:
-        raise ValidationError({"accession": f"{where}: unknown accession {group.accession!r}."})
-    if specimen.patient.mrn != group.mrn:
-        raise ValidationError({"mrn": f"{where}: the specimen belongs to another patient."})
-    entries = []
-    for line, row in zip(group.lines, group.rows, strict=True):
-        test = lookup.tests.get(row["loinc"].strip())
-        if test is None:
-            raise ValidationError({"loinc": f"line {line}: unknown test code {row['loinc']!r}."})
-        observed = parse_datetime(row["observed_at"].strip()) if row.get("observed_at", "").strip() else None
-        if observed is not None and timezone.is_naive(observed):
-            observed = timezone.make_aware(observed)
-        entries.append(ResultEntry(specimen, test, row["value"], row["unit"], observed))
-    return entries
-
-
-def import_csv_groups(
-    groups: Sequence[CsvGroup], *, user: User, now: datetime, lookup: Lookup
-) -> tuple[int, list[str]]:
-    """Store each specimen's rows all or nothing; returns the number stored and one reason per refused group."""
-    lookup.prefetch(accessions=[g.accession for g in groups])
-    refused: list[str] = []
-    entries: list[list[ResultEntry]] = []
-    for group in groups:
-        try:
-            entries.append(_csv_entries(group, lookup))
-        except ValidationError as error:
-            refused.append(_reason(error))
-    context = entry_context([e for batch in entries for e in batch], lookup.catalogue)
-    rows: list[Result] = []
-    for batch in entries:
-        try:
-            rows += build_results(batch, context=context, user=user, now=now, source=ResultSource.CSV)
-        except (ValidationError, Conflict) as error:
-            refused.append(f"{batch[0].specimen.accession}: {_reason(error)}")
-    return len(results_store(rows)), refused
+def import_hl7_frame(text: str, *, user: User, now: datetime, lookup: Lookup | None = None) -> tuple[str, int]:
+    """What arrives in one MLLP frame: a message, or an FHS/BHS batch of messages answered by a batch of ACKs
+    (BHS ... BTS, inside FHS ... FTS for a file). Returns the reply and the number of results stored."""
+    has_file, has_batch, _ = batch_header(text)
+    if not (has_file or has_batch):
+        outcome = import_oru_message(text, user=user, now=now, lookup=lookup)
+        return outcome.ack, outcome.stored
+    outcomes = import_oru_messages(split_batch(text), user=user, now=now, lookup=lookup)
+    reply = wrap_batch([o.ack for o in outcomes], text=text, now=now, control_id=uuid.uuid4().hex[:20])
+    return reply, sum(o.stored for o in outcomes)
 
 
 def hl7_messages(path: Path) -> list[str]:

@@ -215,7 +215,7 @@ class Result(models.Model):
     def display_value(self) -> str:
         if self.value_numeric is None:
             return self.value_text
-        return f"{self.value_numeric:.{self.decimal_places}f} {self.unit}".strip()
+        return f"{self.value_comparator}{self.value_numeric:.{self.decimal_places}f} {self.unit}".strip()
 
 
 class CriticalCall(models.Model):

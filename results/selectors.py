@@ -6,9 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from accounts.selectors import AnyUser
+from alerts.models import Alert
+from alerts.selectors import alert_list
 from monitoring.models import LabTest
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
@@ -51,6 +54,26 @@ def review_inbox(*, user: AnyUser) -> QuerySet[Result]:
 def result_history(*, result: Result) -> QuerySet[Result]:
     root = result.root_id or result.pk
     return Result.objects.filter(pk=root) | Result.objects.filter(root_id=root)
+
+
+def result_alerts(*, user: AnyUser, result: Result) -> QuerySet[Alert]:
+    """The alerts the user may see about any version of the result (critical value and toxicity alerts are
+    about the first version, an amendment's alert about its own), oldest first."""
+    versions = result_history(result=result).values("pk")
+    return (
+        alert_list(user=user)
+        .filter(subject_type=ContentType.objects.get_for_model(Result), subject_id__in=versions)
+        .select_related("acknowledged_by", "resolved_by")
+        .order_by("raised_at", "id")
+    )
+
+
+def alert_result(*, user: AnyUser, alert: Alert) -> Result | None:
+    """The current version of the result an alert is about, if it is about a result the user may see."""
+    if alert.subject_type_id != ContentType.objects.get_for_model(Result).pk:
+        return None
+    versions = result_list(user=user).filter(Q(pk=alert.subject_id) | Q(root_id=alert.subject_id))
+    return versions.order_by("-is_current", "-version").first()
 
 
 @dataclass

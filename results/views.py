@@ -12,13 +12,16 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
+from alerts.choices import AlertKind
 from alerts.selectors import alert_list
 from labflow.errors import Conflict, error_text
 from monitoring.models import LabTest
 from patients.selectors import patient_list
 from results.selectors import (
+    alert_result,
     entry_grid,
     patient_trends,
+    result_alerts,
     result_history,
     result_list,
     results_to_verify,
@@ -159,7 +162,8 @@ def review(request: HttpRequest) -> HttpResponse:
 def result_page(request: HttpRequest, pk: int) -> HttpResponse:
     result = get_object_or_404(result_list(user=request.user), pk=pk)
     history = result_history(result=result).select_related("entered_by", "verified_by").order_by("version")
-    return render(request, "results/result.html", {"result": result, "history": history})
+    context = {"result": result, "history": history, "alerts": result_alerts(user=request.user, result=result)}
+    return render(request, "results/result.html", context)
 
 
 @login_required
@@ -196,12 +200,15 @@ def timeline(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@permission_required("results.add_criticalcall", raise_exception=True)
+@permission_required("results.view_criticalcall", raise_exception=True)
 def critical_call(request: HttpRequest, alert_pk: int) -> HttpResponse:
-    """Log the phone call of a critical result, with the recipient's read-back."""
-    alert = get_object_or_404(alert_list(user=request.user), pk=alert_pk)
+    """The call log of a critical result: everyone who may see it reads it; the lab logs the phone call, with the
+    recipient's read-back (which acknowledges the alert)."""
+    alert = get_object_or_404(alert_list(user=request.user).filter(kind=AlertKind.CRITICAL_RESULT), pk=alert_pk)
     status = 200
     if request.method == "POST":
+        if not request.user.has_perm("results.add_criticalcall"):
+            raise PermissionDenied
         try:
             critical_call_record(
                 alert=alert,
@@ -217,4 +224,5 @@ def critical_call(request: HttpRequest, alert_pk: int) -> HttpResponse:
             messages.error(request, error_text(error))
             status = 400
     calls = alert.critical_calls.select_related("caller")
-    return render(request, "results/critical_call.html", {"alert": alert, "calls": calls}, status=status)
+    context = {"alert": alert, "calls": calls, "result": alert_result(user=request.user, alert=alert)}
+    return render(request, "results/critical_call.html", context, status=status)

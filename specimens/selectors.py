@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
 from accounts.selectors import AnyUser
@@ -14,6 +15,12 @@ from patients.models import Patient
 from patients.selectors import care_team_list, visible_patient_filter
 from specimens.labels import SpecimenLabel
 from specimens.models import Container, CustodyEvent, Specimen, TestSpecimenRequirement
+
+
+def collection_due_by(now: datetime) -> datetime:
+    """The end of the collection window: a collection at `now` covers the tests overdue or due by then
+    (`SPECIMEN_COLLECTION_WINDOW_HOURS`, default 2 h); tests due later stay open."""
+    return now + timedelta(hours=settings.SPECIMEN_COLLECTION_WINDOW_HOURS)
 
 
 def specimen_list(*, user: AnyUser) -> QuerySet[Specimen]:
@@ -66,11 +73,12 @@ def tubes_for(tests: list[MonitoringTest]) -> list[Tube]:
     return sorted(tubes.values(), key=lambda t: (t.container is None, t.container.draw_order if t.container else 0))
 
 
-def collection_list(*, user: AnyUser, ward: str, until: datetime) -> list[PatientDraw]:
-    """Due and overdue tests of a ward up to `until`, grouped by patient, with the tubes to draw."""
+def collection_list(*, user: AnyUser, ward: str, due_by: datetime) -> list[PatientDraw]:
+    """A ward's tests to draw now: overdue or due by `due_by` (the end of the collection window), grouped by
+    patient, with the tubes to draw."""
     tests = (
         monitoring_test_list(user=user)
-        .filter(status__in=AWAITING_COLLECTION, due_at__lte=until, patient__care_team__ward=ward)
+        .filter(status__in=AWAITING_COLLECTION, due_at__lte=due_by, patient__care_team__ward=ward)
         .select_related("lab_test__specimen_requirement__container", "patient__care_team")
         .order_by("patient__family_name", "patient__given_name", "patient_id", "due_at")
     )
@@ -84,17 +92,29 @@ def wards(*, user: AnyUser) -> list[str]:
     return sorted(set(care_team_list(user=user).values_list("ward", flat=True)))
 
 
-def due_tests_for_patient(*, user: AnyUser, patient: Patient) -> QuerySet[MonitoringTest]:
+def due_tests_for_patient(*, user: AnyUser, patient: Patient, due_by: datetime) -> QuerySet[MonitoringTest]:
+    """The patient's tests one collection covers: awaiting collection and overdue or due by `due_by`."""
     return (
         monitoring_test_list(user=user)
-        .filter(patient=patient, status__in=AWAITING_COLLECTION)
+        .filter(patient=patient, status__in=AWAITING_COLLECTION, due_at__lte=due_by)
         .select_related("lab_test__specimen_requirement__container")
-        .order_by("due_at")
+        .order_by("due_at", "pk")
+    )
+
+
+def later_tests_for_patient(*, user: AnyUser, patient: Patient, due_by: datetime) -> QuerySet[MonitoringTest]:
+    """The patient's tests awaiting collection that fall due after the collection window: they stay open."""
+    return (
+        monitoring_test_list(user=user)
+        .filter(patient=patient, status__in=AWAITING_COLLECTION, due_at__gt=due_by)
+        .order_by("due_at", "pk")
     )
 
 
 def specimen_label(specimen: Specimen) -> SpecimenLabel:
-    tests = tuple(t.lab_test.name for t in specimen.monitoring_tests.select_related("lab_test").order_by("pk"))
+    # Exactly the tests the tube carries; a test carried twice (e.g. an overdue and a current TSH) is one analysis.
+    names = specimen.monitoring_tests.order_by("pk").values_list("lab_test__name", flat=True)
+    tests = tuple(dict.fromkeys(names))
     collector = specimen.collected_by
     return SpecimenLabel(
         accession=specimen.accession,

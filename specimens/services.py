@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.utils import timezone
 from stdnum import damm
 
 from alerts.choices import AlertKind, AlertSeverity
@@ -26,6 +27,7 @@ from specimens.choices import (
     SpecimenStatus,
 )
 from specimens.models import Container, CustodyEvent, Specimen, TestSpecimenRequirement
+from specimens.selectors import collection_due_by
 
 RECOLLECTION_GRACE = timedelta(hours=1)
 
@@ -72,14 +74,19 @@ def specimens_collect(
     user: User,
     now: datetime,
     location: str = "",
+    due_by: datetime | None = None,
 ) -> list[Specimen]:
     """Collect one specimen per container for the given due tests, after a wristband check.
 
+    A collection covers only tests in the collection window: overdue, or due by `due_by` (default: `now` +
+    `SPECIMEN_COLLECTION_WINDOW_HOURS`); a test due later is refused and stays open. Only builders of demo
+    and test data that draw a dose's labs ahead on purpose pass `due_by`; the screens and the API never do.
     Each test's collection stage is satisfied (its overdue alert resolves) and a result is now due.
     """
     wristband_check(patient=patient, wristband=wristband)
     if not monitoring_tests:
         raise ValidationError({"monitoring_tests": "Choose at least one due test."})
+    due_by = collection_due_by(now) if due_by is None else due_by
     tests = list(
         MonitoringTest.objects.select_for_update(of=("self",))
         .select_related("lab_test__specimen_requirement__container")
@@ -99,6 +106,17 @@ def specimens_collect(
                 {"monitoring_tests": f"{test.lab_test.name} has no container configured in the test catalogue."}
             ) from None
         by_container[requirement.container].append(test)
+    later = sorted((t for t in tests if t.due_at > due_by), key=lambda t: (t.due_at, t.pk))
+    if later:
+        names = ", ".join(f"{t.lab_test.name} (due {timezone.localtime(t.due_at):%Y-%m-%d %H:%M})" for t in later)
+        raise ValidationError(
+            {
+                "monitoring_tests": (
+                    f"Not due for collection yet: {names}. A collection covers only tests overdue or due by "
+                    f"{timezone.localtime(due_by):%Y-%m-%d %H:%M}; later tests stay open."
+                )
+            }
+        )
 
     specimens = []
     for container in sorted(by_container, key=lambda c: (c.draw_order, c.code)):
@@ -118,15 +136,37 @@ def specimens_collect(
     return specimens
 
 
-def _stability_limit(specimen: Specimen, condition: str) -> timedelta | None:
-    """The shortest stability of the specimen's tests for how it arrived; None when frozen."""
+def _stability_field(condition: str) -> str | None:
+    """The catalogue's stability for how a specimen arrived; None when frozen (no limit is kept)."""
     if condition == SpecimenCondition.FROZ:
         return None
-    field = "stability_refrigerated" if condition == SpecimenCondition.COOL else "stability_room_temp"
+    return "stability_refrigerated" if condition == SpecimenCondition.COOL else "stability_room_temp"
+
+
+def _stability_limit(specimen: Specimen, condition: str) -> timedelta | None:
+    """The shortest stability of the specimen's tests for how it arrived; None when frozen."""
+    field = _stability_field(condition)
+    if field is None:
+        return None
     limits = TestSpecimenRequirement.objects.filter(
         lab_test__in=specimen.monitoring_tests.values("lab_test")
     ).values_list(field, flat=True)
     return min(limits, default=None)
+
+
+def _not_acceptable(specimen: Specimen, condition: str) -> list[str]:
+    """Tests of the specimen the catalogue does not accept in this condition at all (a stability of zero):
+    e.g. PT and INR refrigerated (CLSI H21-A5: cold activates factor VII)."""
+    field = _stability_field(condition)
+    if field is None:
+        return []
+    names = (
+        TestSpecimenRequirement.objects.filter(lab_test__in=specimen.monitoring_tests.values("lab_test"))
+        .filter(**{field: timedelta(0)})
+        .order_by("lab_test__name")
+        .values_list("lab_test__name", flat=True)
+    )
+    return list(names)
 
 
 @transaction.atomic
@@ -146,6 +186,15 @@ def specimen_receive(
         raise SpecimenConflict(f"Specimen {accession} was rejected; it cannot be received.")
     if specimen.received_at is not None:
         raise SpecimenConflict(f"Specimen {accession} was already received at {specimen.received_at:%Y-%m-%d %H:%M}.")
+    refused = _not_acceptable(specimen, condition)
+    if refused:
+        how = "refrigerated" if condition == SpecimenCondition.COOL else "at room temperature"
+        raise ValidationError(
+            {
+                "condition": f"{', '.join(refused)}: not accepted {how} (stability 0 in the test catalogue). "
+                "Not received: reject the specimen (RR improper storage) so that its tests are recollected."
+            }
+        )
     limit = _stability_limit(specimen, condition)
     specimen.stability_exceeded = limit is not None and now - specimen.collected_at > limit
     specimen.status = SpecimenStatus.RECEIVED
@@ -175,7 +224,11 @@ def specimen_reject(*, specimen: Specimen, reason: str, comment: str, user: User
     specimen.save(update_fields=["status", "rejected_at", "rejected_by", "rejection_reason", "rejection_comment"])
     label = RejectionReason(reason).label
     _event(specimen, CustodyEventKind.REJECTED, user, now, note=f"{reason} {label}. {comment}".strip())
-    for test in specimen.monitoring_tests.filter(status__in=AWAITING_RESULT):
+    # Exactly the tests this specimen carried (and still awaiting a result) are due again, nothing else.
+    carried = list(
+        specimen.monitoring_tests.filter(status__in=AWAITING_RESULT).select_related("lab_test").order_by("pk")
+    )
+    for test in carried:
         monitoring_test_schedule_recollection(
             monitoring_test=test,
             user=user,
@@ -183,6 +236,8 @@ def specimen_reject(*, specimen: Specimen, reason: str, comment: str, user: User
             grace_period=RECOLLECTION_GRACE,
             reason=f"Specimen {specimen.accession} rejected: {label}",
         )
+    names = ", ".join(dict.fromkeys(test.lab_test.name for test in carried))
+    summary = f"{specimen.container.name} specimen rejected ({label}): recollect" + (f" {names}" if names else "")
     alerts_raise(
         kind=AlertKind.SPECIMEN_REJECTED,
         severity=AlertSeverity.HIGH,
@@ -191,7 +246,7 @@ def specimen_reject(*, specimen: Specimen, reason: str, comment: str, user: User
             AlertCondition(
                 subject_id=specimen.pk,
                 patient_id=specimen.patient_id,
-                summary=f"{specimen.container.name} specimen rejected ({label}): recollect",
+                summary=summary if len(summary) <= 200 else summary[:199] + "…",
             )
         ],
         now=now,

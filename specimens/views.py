@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
@@ -14,7 +13,15 @@ from accounts.selectors import acting_user
 from labflow.errors import Conflict, error_messages, error_text
 from patients.selectors import patient_list
 from specimens.forms import CustodyForm, ReceiveForm, RejectForm
-from specimens.selectors import collection_list, due_tests_for_patient, specimen_detail, tubes_for, wards
+from specimens.selectors import (
+    collection_due_by,
+    collection_list,
+    due_tests_for_patient,
+    later_tests_for_patient,
+    specimen_detail,
+    tubes_for,
+    wards,
+)
 from specimens.services import specimen_receive, specimen_record_custody, specimen_reject, specimens_collect
 
 
@@ -22,18 +29,23 @@ from specimens.services import specimen_receive, specimen_record_custody, specim
 @require_GET
 @permission_required("monitoring.view_monitoringtest", raise_exception=True)
 def collection_list_page(request: HttpRequest) -> HttpResponse:
+    """The tests to draw now on a ward: overdue or due within the collection window."""
     ward_names = wards(user=request.user)
     ward = request.GET.get("ward") or (ward_names[0] if ward_names else "")
-    try:
-        hours = max(1, min(int(request.GET.get("hours", "2")), 72))
-    except ValueError:
-        hours = 2
-    until = timezone.now() + timedelta(hours=hours)
-    draws = collection_list(user=request.user, ward=ward, until=until) if ward in ward_names else []
+    now = timezone.now()
+    due_by = collection_due_by(now)
+    draws = collection_list(user=request.user, ward=ward, due_by=due_by) if ward in ward_names else []
     return render(
         request,
         "specimens/collection_list.html",
-        {"wards": ward_names, "ward": ward, "hours": hours, "until": until, "draws": draws, "now": timezone.now()},
+        {
+            "wards": ward_names,
+            "ward": ward,
+            "window_hours": settings.SPECIMEN_COLLECTION_WINDOW_HOURS,
+            "due_by": due_by,
+            "draws": draws,
+            "now": now,
+        },
     )
 
 
@@ -41,9 +53,12 @@ def collection_list_page(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("specimens.collect_specimen", raise_exception=True)
 def collect(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    """Scanner-first: the wristband field has the focus; a scan ends with Enter and submits."""
+    """Scanner-first: the wristband field has the focus; a scan ends with Enter and submits. Offers only the
+    tests in the collection window; later ones are listed as staying open."""
     patient = get_object_or_404(patient_list(user=request.user), pk=patient_pk)
-    due = list(due_tests_for_patient(user=request.user, patient=patient))
+    now = timezone.now()
+    due_by = collection_due_by(now)
+    due = list(due_tests_for_patient(user=request.user, patient=patient, due_by=due_by))
     errors: list[str] = []
     status = 200
     if request.method == "POST":
@@ -54,14 +69,22 @@ def collect(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 wristband=request.POST.get("wristband", ""),
                 monitoring_tests=[t for t in due if t.pk in chosen],
                 user=acting_user(request),
-                now=timezone.now(),
+                now=now,
                 location=patient.care_team.ward,
             )
         except (ValidationError, Conflict) as error:
             errors, status = error_messages(error), 400 if isinstance(error, ValidationError) else 409
         else:
             return render(request, "specimens/collected.html", {"patient": patient, "specimens": specimens})
-    context = {"patient": patient, "tubes": tubes_for(due), "errors": errors}
+    later = later_tests_for_patient(user=request.user, patient=patient, due_by=due_by)
+    context = {
+        "patient": patient,
+        "tubes": tubes_for(due),
+        "due_by": due_by,
+        "later_count": later.count(),
+        "next_later": later.select_related("lab_test").first(),
+        "errors": errors,
+    }
     return render(request, "specimens/collect.html", context, status=status)
 
 

@@ -25,6 +25,8 @@ def reference_db(transactional_db):
         ("monitoring.migrations.0009_seed_cmp_and_cell_therapy_tests", "seed"),
         ("results.migrations.0002_seed_catalogue", "seed"),
         ("results.migrations.0005_seed_new_tests", "seed"),
+        ("specimens.migrations.0003_pt_inr_not_refrigerated", "seed"),
+        ("results.migrations.0007_qualitative_specs", "seed"),
         ("accounts.migrations.0002_specimen_permissions", "grant"),
         ("accounts.migrations.0003_result_permissions", "grant"),
         ("orders.migrations.0002_seed_catalogue", "seed"),

@@ -57,7 +57,7 @@ def test_openapi_schema_lists_resources_and_actions(api_as, nurse_a):
         "/api/alerts/",
         "/api/alerts/{id}/acknowledge/",
         "/api/alerts/{id}/resolve/",
-        "/api/monitoring-tests/{id}/collected/",
+        "/api/specimens/collect/",
     ):
         assert path in paths, path
     docs = client.get("/api/docs/")

@@ -25,7 +25,7 @@ from monitoring.api.serializers import (
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.selectors import lab_test_list, monitoring_test_list
-from monitoring.services import monitoring_test_cancel, monitoring_test_record_collection, monitoring_test_schedule
+from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
 
 
 class MonitoringTestFilterSet(django_filters.FilterSet):
@@ -56,7 +56,6 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         "list": "monitoring.view_monitoringtest",
         "retrieve": "monitoring.view_monitoringtest",
         "create": "monitoring.add_monitoringtest",
-        "collected": "monitoring.record_collection",
         "cancel": "monitoring.cancel_monitoringtest",
     }
 
@@ -99,15 +98,6 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
             now=timezone.now(),
         )
         return self._respond(test, status.HTTP_201_CREATED)
-
-    @extend_schema(request=None, responses={200: MonitoringTestSerializer})
-    @action(detail=True, methods=["post"])
-    def collected(self, request: Request, pk: str | None = None) -> Response:
-        """Record that the specimen was collected: satisfies the test and resolves its alert."""
-        test = monitoring_test_record_collection(
-            monitoring_test=self.get_object(), user=acting_user(request), now=timezone.now()
-        )
-        return self._respond(test)
 
     @extend_schema(request=CancelSerializer, responses={200: MonitoringTestSerializer})
     @action(detail=True, methods=["post"])

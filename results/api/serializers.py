@@ -25,7 +25,7 @@ class ResultSerializer(serializers.ModelSerializer[Result]):
             "id", "patient", "specimen", "accession", "lab_test", "lab_test_name", "loinc_code",
             "value_numeric", "value_text", "unit", "received_value", "received_unit", "observed_at",
             "reference_low", "reference_high", "flag", "delta_flag",
-            "ctcae_term", "ctcae_grade", "ctcae_version", "ctcae_lab_only",
+            "ctcae_term", "ctcae_grade", "ctcae_version", "ctcae_lab_only", "ctcae_assumed",
             "status", "version", "root", "supersedes", "is_current", "amendment_reason", "source",
             "entered_at", "entered_by", "verified_at", "verified_by", "reviewed_at", "reviewed_by", "review_comment",
         ]  # fmt: skip

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import django_filters
@@ -30,7 +29,7 @@ from specimens.api.serializers import (
 from specimens.choices import SpecimenStatus
 from specimens.labels import label_pdf, label_zpl
 from specimens.models import Container, Specimen, TestSpecimenRequirement
-from specimens.selectors import collection_list, specimen_detail, specimen_label
+from specimens.selectors import collection_due_by, collection_list, specimen_detail, specimen_label
 from specimens.services import (
     specimen_label_printed,
     specimen_receive,
@@ -87,7 +86,8 @@ class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
     @extend_schema(request=CollectSerializer, responses={201: SpecimenSerializer(many=True)})
     @action(detail=False, methods=["post"])
     def collect(self, request: Request) -> Response:
-        """Wristband check, then one specimen per container for the chosen due tests."""
+        """Wristband check, then one specimen per container for the chosen tests; each must be overdue or due
+        within the collection window (a later one is refused: 400 naming `monitoring_tests`)."""
         data = CollectSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         specimens = specimens_collect(
@@ -163,7 +163,6 @@ class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
 
 class CollectionListQuery(serializers.Serializer[Any]):
     ward = serializers.CharField(max_length=60)
-    until = serializers.DateTimeField(required=False)
 
 
 class CollectionTestSerializer(serializers.Serializer[Any]):
@@ -186,20 +185,18 @@ class CollectionPatientSerializer(serializers.Serializer[Any]):
 
 
 class CollectionListView(APIView):
-    """Due and overdue monitoring tests of a ward, grouped by patient, tubes in order of draw."""
+    """The tests to draw now on a ward (overdue or due within the collection window,
+    `SPECIMEN_COLLECTION_WINDOW_HOURS`), grouped by patient, tubes in order of draw."""
 
     required_permissions = {"get": "monitoring.view_monitoringtest"}
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("ward", str, required=True),
-            OpenApiParameter("until", OpenApiTypes.DATETIME, description="default: now + 2 h"),
-        ],
+        parameters=[OpenApiParameter("ward", str, required=True)],
         responses={200: CollectionPatientSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
         query = CollectionListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        until = query.validated_data.get("until") or timezone.now() + timedelta(hours=2)
-        draws = collection_list(user=request.user, ward=query.validated_data["ward"], until=until)
+        due_by = collection_due_by(timezone.now())
+        draws = collection_list(user=request.user, ward=query.validated_data["ward"], due_by=due_by)
         return Response(CollectionPatientSerializer(draws, many=True).data)

@@ -127,12 +127,16 @@ def test_stale_sweep_warning_shows(client, nurse_a):
     assert "has not run recently" not in client.get("/alerts/").content.decode()
 
 
-def test_collected_button_on_patient_chart_resolves_alert(client, nurse_a, patient_a):
+def test_collection_from_the_patient_chart_goes_through_the_wristband_scan_and_resolves_alert(
+    client, nurse_a, patient_a
+):
     (alert_id,) = _raise(patient_a, 1)
     alert = Alert.objects.get(pk=alert_id)
     client.force_login(nurse_a)
-    response = client.post(f"/monitoring/tests/{alert.subject_id}/collected/")
-    assert response.status_code == 302
+    collect = f"/specimens/collect/{patient_a.pk}/"
+    assert f'href="{collect}"' in client.get(f"/patients/{patient_a.pk}/").content.decode()
+    response = client.post(collect, {"wristband": patient_a.mrn, "tests": [alert.subject_id]})
+    assert response.status_code == 200
     alert.refresh_from_db()
     assert alert.status == "resolved"
 

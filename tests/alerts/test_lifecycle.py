@@ -64,18 +64,19 @@ def test_resolving_a_resolved_alert_is_a_conflict(api_as, nurse_a, overdue_alert
     assert client.post(f"/api/alerts/{alert.pk}/acknowledge/").status_code == 409
 
 
-def test_specimen_collected_resolves_the_alert_with_the_reason(api_as, nurse_a, overdue_alert):
+def test_specimen_collected_resolves_the_alert_with_the_reason(api_as, nurse_a, patient_a, overdue_alert):
     alert, test = overdue_alert
-    response = api_as(nurse_a).post(f"/api/monitoring-tests/{test.pk}/collected/")
-    assert response.status_code == 200, response.content
-    assert response.json()["status"] == MonitoringTestStatus.COLLECTED
-    assert response.json()["alert"] == alert.pk
+    collect = {"patient": patient_a.pk, "wristband": patient_a.mrn, "monitoring_tests": [test.pk]}
+    response = api_as(nurse_a).post("/api/specimens/collect/", collect, format="json")
+    assert response.status_code == 201, response.content
+    test.refresh_from_db()
+    assert test.status == MonitoringTestStatus.COLLECTED
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
     assert alert.resolution_reason == ResolutionReason.SPECIMEN_COLLECTED
     assert alert.resolved_by == nurse_a
     # A second collection of the same test is refused.
-    assert api_as(nurse_a).post(f"/api/monitoring-tests/{test.pk}/collected/").status_code == 409
+    assert api_as(nurse_a).post("/api/specimens/collect/", collect, format="json").status_code == 409
 
 
 def test_cancelling_a_test_resolves_its_alert(api_as, oncologist_a, overdue_alert):

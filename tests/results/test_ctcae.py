@@ -2,6 +2,7 @@
 
 import copy
 import json
+import pickle
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from results.ctcae import SYSTEMS, TERMS, CtcaeGrade, UnknownTermError, grade, grade_detail, unit_for
+from results import ctcae
+from results.ctcae import SYSTEMS, TERMS, CtcaeGrade, UnknownTermError, _restore, grade, grade_detail, unit_for
 from results.ctcae_table import TERMS_V5
 
 pytestmark: list[pytest.MarkDecorator] = []  # no database needed
@@ -248,9 +250,11 @@ def test_cell_counts_in_any_unit_give_the_same_grade(value, unit):
     assert grade(NEUTROPHILS, value * 2, unit=unit, lln=value * 2.5) == 1
 
 
-def test_legacy_10_3_per_ml_is_refused():
-    # The reference file's USCV "10^3/mL" is 1000 times smaller than 10^3/uL in UCUM: ambiguous, refused.
-    assert grade(NEUTROPHILS, 0.8, unit="10^3/mL") is None
+def test_10_3_per_ml_is_read_as_ucum_10_6_per_l():
+    # The reference file's legacy USCV "10^3/mL" is, in UCUM, 10*6/L: the same as /uL and /mm3.
+    assert grade(NEUTROPHILS, 800, unit="10^3/mL") == 3
+    assert grade(NEUTROPHILS, 800, unit="10*6/L") == 3
+    assert grade(NEUTROPHILS, 0.8, unit="10^3/mL") == 4  # 0.8 per uL
 
 
 @pytest.mark.parametrize(
@@ -334,12 +338,12 @@ def test_creatinine_against_baseline(value, baseline, expected):
         (1.9, None, 1),  # 0.95 x LLN
         (1.4, None, 2),  # 0.7 x LLN
         (1.4, 2.5, 2),  # normal baseline: LLN multiples
-        (1.8, 1.8, 0),  # abnormal baseline (< LLN 2.0), unchanged: 0 (0.9 x LLN would be 1)
-        (1.9, 1.8, 0),  # risen
+        (1.8, 1.8, 1),  # abnormal baseline (< LLN 2.0), unchanged: 0 by the baseline, 1 by 0.9 x LLN: worst
+        (1.9, 1.8, 1),  # risen, still 0.95 x LLN
         (1.6, 1.8, 1),  # 11 % decrease
         (1.35, 1.8, 2),  # 25 % decrease
-        (0.9, 1.2, 2),  # 25 % decrease (0.45 x LLN would be 3)
-        (0.7, 1.0, 2),  # 30 % decrease (0.35 x LLN would be 3)
+        (0.9, 1.2, 3),  # 25 % decrease is 2, 0.45 x LLN is 3: worst case 3
+        (0.7, 1.0, 3),  # 30 % decrease is 2, 0.35 x LLN is 3
         (0.9, 1.8, 3),  # 50 % decrease
         (0.55, 1.8, 3),  # 69 % decrease
         (0.6, 1.2, 3),  # 50 % decrease
@@ -353,8 +357,10 @@ def test_fibrinogen_against_baseline(value, baseline, expected):
 
 
 def test_fibrinogen_baseline_in_conventional_units_and_without_lln():
-    # 120 mg/dL from an abnormal 150 (LLN 200): 20 % decrease -> 1 (0.6 x LLN would be 2).
-    assert grade("Fibrinogen decreased", 120, unit="mg/dL", lln=200, baseline=150) == 1
+    # 120 mg/dL from an abnormal 150 (LLN 200): 20 % decrease -> 1, 0.6 x LLN -> 2: the worse, 2.
+    assert grade("Fibrinogen decreased", 120, unit="mg/dL", lln=200, baseline=150) == 2
+    # 100 from an abnormal 180 (LLN 200): 44 % decrease -> 2, 0.5 x LLN -> 2 (not < 0.5).
+    assert grade("Fibrinogen decreased", 100, unit="mg/dL", lln=200, baseline=180) == 2
     assert grade("Fibrinogen decreased", 120, unit="mg/dL", lln=200) == 2
     # A 33 % drop from a normal baseline is not graded by the drop: 160 from 240 with LLN 150 is 0.
     assert grade("Fibrinogen decreased", 160, unit="mg/dL", lln=150, baseline=240) == 0
@@ -468,12 +474,30 @@ def test_ctcae_grade_is_an_immutable_int():
     assert f"{result}" == "2"
     assert json.dumps({"grade": result}) == '{"grade": 2}'
     assert hash(result) == hash(2)
-    assert repr(result).startswith("CtcaeGrade(grade=2, lab_only=False, version='5.0'")
+    assert repr(result) == (
+        "CtcaeGrade(grade=2, lab_only=False, version='5.0', term='Alanine aminotransferase increased', "
+        "criterion='> 3.0 x ULN', assumed=False)"
+    )
     with pytest.raises(AttributeError):
         result.lab_only = True
     clone = copy.deepcopy(result)  # goes through __reduce__, as pickle does
     assert type(clone) is CtcaeGrade
-    assert (clone, clone.lab_only, clone.term, clone.criterion) == (2, False, ALT, "> 3.0 x ULN")
+    assert (clone, clone.lab_only, clone.term, clone.criterion, clone.assumed) == (2, False, ALT, "> 3.0 x ULN", False)
+    assumed = graded("Lipase increased", 301, unit="U/L", uln=60)
+    restored = pickle.loads(pickle.dumps(assumed))  # noqa: S301 -- our own bytes
+    assert (restored, restored.lab_only, restored.assumed, restored.criterion) == (
+        4,
+        True,
+        True,
+        "> 5.0 x ULN (assuming with signs or symptoms)",
+    )
+    assert repr(restored).endswith(", assumed=True)")
+    with pytest.raises(AttributeError):
+        assumed.assumed = False
+    # A grade pickled before ``assumed`` existed (five arguments) unpickles as not assumed.
+    old = _restore(3, True, "5.0", "Hyponatremia", "< 125 mmol/L")
+    assert (old, old.assumed, old.lab_only) == (3, False, True)
+    assert CtcaeGrade(1, lab_only=False, version="5.0", term=ALT).assumed is False
     with pytest.raises(ValueError, match="0-4"):
         CtcaeGrade(5, lab_only=False, version="5.0", term=ALT)
     assert grade_detail is grade
@@ -516,3 +540,65 @@ def test_table_matches_the_reference_file():
             continue
         if unit_check is not None:
             assert unit_for(row["TERM"], row["units_system"]) == ucum.get(unit_check, unit_check), row["TERM"]
+
+
+# ------------------------------------------------------------------------------ messages and limits, exactly
+
+
+def test_unknown_term_messages():
+    with pytest.raises(UnknownTermError) as caught:
+        grade("Hypo", 1.0, unit="mmol/L")  # four close terms: the three closest are named
+    error = caught.value
+    expected = "unknown CTCAE v5.0 lab term 'Hypo'; did you mean 'Hypokalemia' or 'Hyponatremia' or 'Hypoglycemia'?"
+    assert str(error) == error.message == expected
+    assert error.args == (expected,)
+    assert error.term == "Hypo"
+    # 'Calcium high' is 0.57 similar to 'Cholesterol high': found with the cutoff 0.5 (not with difflib's 0.6).
+    with pytest.raises(UnknownTermError, match=re.escape("'Calcium high'; did you mean 'Cholesterol high'?")):
+        grade("Calcium high", 1.0, unit="mmol/L")
+    with pytest.raises(UnknownTermError) as caught:
+        grade("Sepsis", 1.0, unit=None)
+    assert str(caught.value) == "unknown CTCAE v5.0 lab term 'Sepsis'"
+
+
+def test_error_texts_of_bad_values():
+    with pytest.raises(TypeError, match=r"^value must be a number, not str$"):
+        grade(NEUTROPHILS, "1.0", unit="10*9/L")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^lln must be a number, not str$"):
+        grade(NEUTROPHILS, 1.0, unit="10*9/L", lln="2")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^uln must be a number, not bool$"):
+        grade(ALT, 1.0, unit="U/L", uln=True)
+    with pytest.raises(TypeError, match=r"^baseline must be a number, not list$"):
+        grade(ALT, 1.0, unit="U/L", baseline=[1])  # type: ignore[arg-type]
+    result = graded(ALT, 100, unit="U/L", uln=40)
+    with pytest.raises(AttributeError, match=r"^CtcaeGrade is immutable$"):
+        del result.lab_only
+    with pytest.raises(AttributeError, match=r"^CtcaeGrade is immutable$"):
+        result.term = "x"
+    with pytest.raises(ValueError, match=r"^unknown unit 'furlongs'$"):
+        ctcae._unit("furlongs")
+
+
+def test_a_zero_lln_or_baseline_is_allowed():
+    assert grade(NEUTROPHILS, 0.4, unit="10*9/L", lln=0) == 4
+
+
+def test_a_baseline_at_the_limit_is_normal():
+    # ALT 50 with ULN 40 and baseline 40: normal baseline, 1.25 x ULN -> 1 (1.25 x baseline would be 0).
+    assert grade(ALT, 50, unit="U/L", uln=40, baseline=40) == 1
+    assert grade(ALT, 50, unit="U/L", uln=40, baseline=41) == 0
+    # Fibrinogen 150 with LLN 200 and baseline 200: normal, 0.75 x LLN -> 1 ("<= 0.75 x baseline" would be 2).
+    assert grade("Fibrinogen decreased", 150, unit="mg/dL", lln=200, baseline=200) == 1
+    assert grade("Fibrinogen decreased", 150, unit="mg/dL", lln=200, baseline=199) == 1
+
+
+def test_restored_grade_keeps_every_field():
+    result = graded("Hyponatremia", 127, unit="mmol/L", lln=135)
+    restored = copy.deepcopy(result)
+    assert (restored.version, restored.term, restored.criterion, restored.assumed, restored.lab_only) == (
+        "5.0",
+        "Hyponatremia",
+        "< 130 mmol/L (assuming symptomatic)",
+        True,
+        True,
+    )

@@ -12,6 +12,7 @@ from results.hl7 import (
     Hl7Error,
     OruMessage,
     acknowledge,
+    batch_header,
     build_ack,
     control_id_of,
     escape,
@@ -19,6 +20,7 @@ from results.hl7 import (
     parse_oru,
     parse_timestamp,
     split_batch,
+    wrap_batch,
 )
 
 NOW = datetime(2024, 3, 5, 10, 30, tzinfo=UTC)
@@ -383,10 +385,11 @@ def test_ack_from_a_rejected_message_keeps_its_control_id_and_version():
     parsed = parse_back(ack)
     assert str(parsed["MSA.F1"]) == "AR"
     assert str(parsed["MSA.F2"]) == "MSG00001"
-    assert str(parsed.segment("MSH")(9)) == "ACK^A01^ACK"
+    assert str(parsed.segment("MSH")(9)) == "ACK^A01"  # v2.3: message type and trigger, no structure
     assert str(parsed["MSH.F12"]) == "2.3"
-    assert str(parsed["ERR.F3.R1.C1"]) == "200"
-    assert str(parsed.segment("ERR")(1)) == "MSH^1^9^200&Unsupported message type&HL70357"  # v2.3: ERR-1
+    assert str(parsed.segment("ERR")(1)) == "MSH^1^9^200&Unsupported message type&HL70357"  # v2.3: ERR-1 only
+    assert len(parsed.segment("ERR")) == 2
+    assert str(parsed.segment("MSA")(6)) == "200^Unsupported message type^HL70357"
 
 
 def test_ack_from_parsed_message_and_text_escaping():
@@ -461,3 +464,119 @@ def test_acknowledge_lets_other_exceptions_through():
 
     with pytest.raises(RuntimeError):
         acknowledge(ORU, broken, now=NOW)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Values beyond numbers, versions of ACKs, batches
+
+
+@pytest.mark.parametrize(
+    ("sn", "rendered"),
+    [("<^5", "<5"), (">^11.0", ">11.0"), ("<=^0.5", "<=0.5"), ("=^7", "7"), ("^182", "182"), ("^1^-^3", "1-3"),
+     ("^1^:^128", "1:128"), ("^2^+", "2+")],
+)  # fmt: skip
+def test_structured_numeric_shapes(sn, rendered):
+    text = oru(replace={"OBX|1": f"OBX|1|SN|1988-5^CRP^LN||{sn}|mg/L|||||F"})
+    assert parse_oru(text).observations[0].value == rendered
+
+
+@pytest.mark.parametrize("sn", ["<>^5", "#^5", "^1^-", "^1^*^3", "<", "^x"])
+def test_malformed_structured_numeric_is_a_data_type_error(sn):
+    with pytest.raises(Hl7Error) as caught:
+        parse_oru(oru(replace={"OBX|1": f"OBX|1|SN|1988-5^CRP^LN||{sn}|mg/L|||||F"}))
+    assert (caught.value.code, caught.value.segment, caught.value.field) == (102, "OBX", 5)
+
+
+def test_coded_value_keeps_both_triplets_and_the_obx_sequence():
+    text = oru(replace={"OBX|2": "OBX|2|CWE|5196-1^HBsAg^LN||NR^Non-reactive^L^131194007^Non-reactive^SCT||||||F"})
+    coded = parse_oru(text).observations[1]
+    assert coded.value == "Non-reactive"
+    assert coded.coded is not None
+    assert (coded.coded.code, coded.coded.system, coded.coded.alt_code, coded.coded.alt_system) == (
+        "NR", "L", "131194007", "SCT"
+    )  # fmt: skip
+    assert coded.sequence == 2
+
+
+def test_accession_location_names_the_segment_it_came_from():
+    assert parse_oru(ORU).observations[0].accession_at == ("SPM", 1, 2)
+    assert parse_oru(oru(drop=("SPM",))).observations[0].accession_at == ("OBR", 1, 3)
+
+
+@pytest.mark.parametrize(
+    ("version", "msh9"),
+    [("2.1", "ACK"), ("2.2", "ACK^R01"), ("2.3", "ACK^R01"), ("2.3.1", "ACK^R01^ACK"), ("2.4", "ACK^R01^ACK"),
+     ("2.5", "ACK^R01^ACK"), ("2.5.1", "ACK^R01^ACK"), ("2.6", "ACK^R01^ACK")],
+)  # fmt: skip
+def test_ack_message_type_and_error_segment_follow_the_version(version, msh9):
+    error = Hl7Error(101, "PID-3 patient identifier is missing", "PID", 3)
+    ack = build_ack(original_text_or_message=ORU.replace("|2.5.1", f"|{version}"), code="AE", error=error, now=NOW,
+                    control_id="V1")  # fmt: skip
+    parsed = parse_back(ack)
+    assert str(parsed.segment("MSH")(9)) == msh9
+    assert str(parsed["MSH.F12"]) == version
+    err = parsed.segment("ERR")
+    if version in ("2.5", "2.5.1", "2.6"):
+        assert (str(err(1)), str(err(2)), str(err(3)), str(err(4))) == (
+            "", "PID^1^3", "101^Required field missing^HL70357", "E"
+        )  # fmt: skip
+    else:
+        assert len(err) == 2  # ERR-1 only
+        assert str(err(1)) == "PID^1^3^101&Required field missing&HL70357"
+
+
+def _strict(ack: str, version: str):
+    """Validate an ACK with hl7apy (an independent implementation of the HL7 v2 tables), strictly."""
+    from hl7apy.consts import VALIDATION_LEVEL  # type: ignore[import-untyped]
+    from hl7apy.core import Message  # type: ignore[import-untyped]
+    from hl7apy.parser import parse_message, parse_segment  # type: ignore[import-untyped]
+
+    if version >= "2.3.1":  # MSH-9.3 names the message structure: hl7apy can find it itself
+        message = parse_message(ack, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+    else:  # before v2.3.1 the structure (ACK) is not in MSH-9: build it and add each strictly parsed segment
+        message = Message("ACK", version=version, validation_level=VALIDATION_LEVEL.STRICT)
+        first, *rest = [s for s in ack.split("\r") if s]
+        message.msh = parse_segment(first, version=version, validation_level=VALIDATION_LEVEL.STRICT)
+        for segment in rest:
+            message.add(parse_segment(segment, version=version, validation_level=VALIDATION_LEVEL.STRICT))
+    assert message.validate()
+    return message
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.5.1"])
+def test_acks_are_valid_for_hl7apy_in_the_message_version(version):
+    original = ORU.replace("|2.5.1", f"|{version}")
+    accepted = build_ack(original_text_or_message=original, code="AA", now=NOW, control_id="V2")
+    error = Hl7Error(204, "Unknown specimen (accession number).", "SPM", 2)
+    refused = build_ack(original_text_or_message=original, code="AE", error=error, now=NOW, control_id="V3")
+    rejected_type = original.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01")
+    with pytest.raises(Hl7Error) as caught:
+        parse_oru(rejected_type)
+    rejected = build_ack(original_text_or_message=rejected_type, code=caught.value.ack_code, error=caught.value,
+                         now=NOW, control_id="V4")  # fmt: skip
+
+    for ack in (accepted, refused, rejected):
+        message = _strict(ack, version)
+        assert message.msh.msh_12.to_er7() == version
+    assert _strict(rejected, version).msa.msa_1.to_er7() == "AR"
+    assert _strict(refused, version).msa.msa_2.to_er7() == "MSG00001"
+    if version == "2.5.1":
+        assert _strict(refused, version).err.err_2.to_er7() == "SPM^1^2"
+        assert _strict(refused, version).err.err_3.to_er7() == "204^Unknown key identifier^HL70357"
+    else:
+        assert _strict(refused, version).err.err_1.to_er7() == "SPM^1^2^204&Unknown key identifier&HL70357"
+
+
+def test_batch_acks_are_wrapped_like_the_batch():
+    second = ORU.replace("MSG00001", "MSG00002")
+    batch = "FHS|^~\\&|COBAS\rBHS|^~\\&|COBAS||||20240305||||B-77\r" + ORU + second + "BTS|2\rFTS|1\r"
+    assert batch_header(batch) == (True, True, "B-77")
+    acks = [build_ack(original_text_or_message=m, code="AA", now=NOW, control_id="X") for m in split_batch(batch)]
+
+    reply = wrap_batch(acks, text=batch, now=NOW, control_id="R1")
+
+    ids = [s.split("|")[0] for s in reply.split("\r") if s]
+    assert ids == ["FHS", "BHS", "MSH", "MSA", "MSH", "MSA", "BTS", "FTS"]
+    assert "|R1|B-77\r" in reply
+    assert "BTS|2\r" in reply
+    assert batch_header(ORU) == (False, False, "")

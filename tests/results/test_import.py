@@ -14,9 +14,9 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.choices import Role
-from results.importing import import_oru_message, interface_user
+from results.importing import import_hl7_frame, import_oru_message, interface_user
 from results.mllp import send, serve
-from results.models import Result
+from results.models import InboundMessage, Result
 from tests import factories
 from tests.results.helpers import collected_specimen
 
@@ -131,3 +131,96 @@ def test_import_results_command_reads_hl7_and_csv(tmp_path: Path, team_a, nurse_
     platelets = Result.objects.get(lab_test__name="Platelets")
     assert platelets.flag == "L"
     assert platelets.ctcae_grade == 3  # 40 x 10^9/L: "<50,000 - 25,000/mm3"
+
+
+def _listener(handler_barrier: threading.Barrier | None = None):
+    """An MLLP listener as `mllp_listen` runs it (its own thread, its own database connection)."""
+    user = interface_user()
+    stop, ready = threading.Event(), threading.Event()
+    bound: list[tuple[str, int]] = []
+
+    def handler(text: str) -> str:
+        try:
+            if handler_barrier is not None:
+                handler_barrier.wait(10)  # both listeners have the message before either stores it
+            return import_hl7_frame(text, user=user, now=timezone.now())[0]
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=serve, args=("127.0.0.1", 0, handler),
+                              kwargs={"ready": ready, "stop": stop, "bound": bound}, daemon=True)  # fmt: skip
+    thread.start()
+    assert ready.wait(10)
+    return bound[0], stop, thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_listeners_receiving_the_same_message_at_once_both_ack_aa_and_store_it_once(reference_db, team_a):
+    nurse = factories.make_user(Role.NURSE, team_a)
+    patient = factories.make_patient(team_a)
+    specimen = collected_specimen(patient, nurse, "Comprehensive metabolic panel")
+    barrier = threading.Barrier(2)
+    listeners = [_listener(barrier), _listener(barrier)]
+    message = oru(patient, specimen, TWO_OBX, "SAME-1")
+    acks: list[str] = []
+    try:
+        senders = [
+            threading.Thread(target=lambda address=address: acks.append(send(address[0], address[1], message)))
+            for address, _, _ in listeners
+        ]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(20)
+    finally:
+        for _, stop, thread in listeners:
+            stop.set()
+            thread.join(10)
+    assert sorted(_msa(a) for a in acks) == [("AA", "SAME-1"), ("AA", "SAME-1")]
+    assert sum("Duplicate" in a for a in acks) == 1
+    assert Result.objects.count() == 2
+    assert InboundMessage.objects.get(control_id="SAME-1").results_stored == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_over_mllp_gets_a_batch_of_acks(reference_db, team_a):
+    nurse = factories.make_user(Role.NURSE, team_a)
+    patient = factories.make_patient(team_a)
+    specimen = collected_specimen(patient, nurse, "Comprehensive metabolic panel")
+    batch = (
+        "FHS|^~\\&|ANALYZER\rBHS|^~\\&|ANALYZER||||20261122||||BATCH-9\r"
+        + oru(patient, specimen, TWO_OBX[:1], "B-1")
+        + oru(patient, specimen, [("99999-9", "Mystery", "1", "U/L")], "B-2")
+        + "BTS|2\rFTS|1\r"
+    )
+    address, stop, thread = _listener()
+    try:
+        reply = send(address[0], address[1], batch)
+    finally:
+        stop.set()
+        thread.join(10)
+    ids = [s.split("|")[0] for s in reply.split("\r") if s]
+    assert ids == ["FHS", "BHS", "MSH", "MSA", "MSH", "MSA", "ERR", "BTS", "FTS"]
+    assert "MSA|AA|B-1" in reply
+    assert "MSA|AE|B-2" in reply
+    assert "|BATCH-9\r" in reply
+    assert Result.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_import_results_reads_an_fhs_bhs_batch_file(tmp_path: Path, team_a, nurse_a, patient_a):
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel")
+    other_sender = oru(patient_a, specimen, TWO_OBX[1:], "MSG0001").replace("|ANALYZER|", "|SECOND ANALYZER|")
+    batch = tmp_path / "batch.hl7"
+    batch.write_text(
+        "FHS|^~\\&|ANALYZER\nBHS|^~\\&|ANALYZER\n"
+        + oru(patient_a, specimen, TWO_OBX[:1], "MSG0001").replace("\r", "\n")
+        + oru(patient_a, specimen, TWO_OBX[:1], "MSG0001").replace("\r", "\n")  # the same message again
+        + other_sender.replace("\r", "\n")  # another sender reusing the control id
+        + "BTS|3\nFTS|1\n"
+    )
+    out, err = StringIO(), StringIO()
+    call_command("import_results", str(batch), "--no-progress", stdout=out, stderr=err)
+    assert "Stored 2 results; refused 0" in out.getvalue()
+    assert InboundMessage.objects.filter(control_id="MSG0001").count() == 2
+    assert {r.lab_test.name for r in Result.objects.select_related("lab_test")} == {"Potassium", "Creatinine"}

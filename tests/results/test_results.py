@@ -194,8 +194,11 @@ def test_critical_potassium_raises_one_alert_in_the_same_request_and_escalates(
     assert result["flag"] == "HH"
     assert not Alert.objects.filter(kind=AlertKind.CRITICAL_RESULT).exists()  # not before verification
     response = api_as(technician_2).post("/api/results/verify/", {"results": [result["id"]]})
-    (alert_id,) = [a for a in response.json()["alerts"] if Alert.objects.get(pk=a).kind == AlertKind.CRITICAL_RESULT]
+    (alert_id,) = response.json()["alerts"]  # critical and CTCAE grade 3: one alert naming both
     alert = Alert.objects.get(pk=alert_id)
+    assert alert.kind == AlertKind.CRITICAL_RESULT
+    assert "(HH)" in alert.summary
+    assert "CTCAE grade 3 Hyperkalemia" in alert.summary
     assert alert.severity == AlertSeverity.CRITICAL
     assert alert.status == AlertStatus.OPEN
     assert "Potassium 6.8" in alert.summary
@@ -208,7 +211,7 @@ def test_critical_potassium_raises_one_alert_in_the_same_request_and_escalates(
     assert alert_id in alerts_escalate_unacknowledged(now=alert.raised_at + timedelta(minutes=15))
     alert.refresh_from_db()
     assert list(alert.escalated_to.all()) == [oncologist_a]
-    assert Alert.objects.filter(kind=AlertKind.CRITICAL_RESULT).count() == 1
+    assert Alert.objects.filter(patient=patient_a).count() == 1
 
 
 def test_critical_call_log_needs_read_back(api_as, nurse_a, technician, technician_2, patient_a):

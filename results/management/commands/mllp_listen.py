@@ -11,14 +11,14 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 
-from results.importing import Lookup, import_oru_message, interface_user
+from results.importing import Lookup, import_hl7_frame, interface_user
 from results.mllp import serve
 
 logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = "Listen for HL7 v2 ORU^R01 results over MLLP (TCP) and store them as preliminary results."
+    help = "Listen for HL7 v2 ORU^R01 results (single messages or FHS/BHS batches) over MLLP and store them."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -33,10 +33,10 @@ class Command(BaseCommand):
             with lock:
                 close_old_connections()
                 with pghistory.context(interface="mllp"):
-                    outcome = import_oru_message(text, user=account, now=timezone.now(), lookup=Lookup())
+                    reply, stored = import_hl7_frame(text, user=account, now=timezone.now(), lookup=Lookup())
                 # Counts only: no patient data in logs.
-                logger.info("ORU stored %d results%s", outcome.stored, " (refused)" if outcome.error else "")
-                return outcome.ack
+                logger.info("ORU stored %d results", stored)
+                return reply
 
         ready = threading.Event()
         bound: list[tuple[str, int]] = []

@@ -1,0 +1,176 @@
+"""Values beyond numbers: censored numbers, ranges and ratios, text, coded answers; the lab's status (OBX-11)
+and what verification may do with it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from results.importing import import_oru_message, interface_user
+from results.models import Result, ResultSpec
+from results.services import LabReport, ResultConflict, ResultEntry, results_enter, results_verify
+from tests.results.helpers import analyte, collected_specimen
+
+
+def enter(specimen, name, value, unit="", user=None, **kwargs):
+    (row,) = results_enter(
+        entries=[ResultEntry(specimen, analyte(name), value, unit, **kwargs)], user=user, now=timezone.now()
+    )
+    return row
+
+
+@pytest.fixture
+def lab(db):
+    return interface_user()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "unit", "flag", "grade"),
+    [
+        ("CRP", "<5", "mg/L", "N", None),  # [0, 5): normal all the way (CRP range 0-5)
+        ("Platelets", "<5", "10*9/L", "LL", 4),  # [0, 5) x10^9/L: critically low, grade 4 whatever it is
+        ("Platelets", "<100", "10*9/L", "L", None),  # L or LL, grade 1 to 4: at least low, not graded
+        ("Potassium", ">11.0", "mmol/L", "HH", 4),
+        ("ALT", ">40", "U/L", "", None),  # 7-56: could be normal or high, cannot be said normal
+        ("ALT", ">=56", "U/L", "", None),  # 56 is normal, anything above high
+        ("ALT", ">56", "U/L", "H", None),  # high, grade 0 to 4
+    ],
+)
+def test_censored_values_are_flagged_and_graded_only_where_unambiguous(
+    name, value, unit, flag, grade, team_a, nurse_a, patient_a, lab
+):
+    panel = "CBC with differential" if name == "Platelets" else "Comprehensive metabolic panel"
+    specimen = collected_specimen(patient_a, nurse_a, panel if name != "ALT" else "ALT")
+    row = enter(specimen, name, value, unit, user=lab)
+    assert row.value_comparator == value.rstrip("0123456789.")
+    assert row.value_numeric == Decimal(value.lstrip("<>="))
+    assert (row.flag, row.ctcae_grade) == (flag, grade)
+    assert row.display_value.startswith(value.rstrip("0123456789.") + value.lstrip("<>=")[:1])
+    assert row.delta_flag is False
+
+
+def test_censored_bound_is_never_rounded_away(team_a, nurse_a, patient_a, lab):
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel")
+    row = enter(specimen, "Total bilirubin", "<0.05", "mg/dL", user=lab)
+    assert row.value_numeric == Decimal("0.05")
+    assert row.display_value.startswith("<0.05")
+
+
+def test_ranges_and_ratios_are_text_for_sn_specs_and_refused_for_numbers(team_a, nurse_a, patient_a, lab):
+    ResultSpec.objects.filter(lab_test__name="CMV DNA (viral load)").update(value_type="SN")
+    specimen = collected_specimen(patient_a, nurse_a, "CMV DNA (viral load)")
+    row = enter(specimen, "CMV DNA (viral load)", "1:128", "", user=lab)
+    assert (row.value_text, row.value_numeric, row.flag) == ("1:128", None, "")
+
+    crp = collected_specimen(patient_a, nurse_a, "CRP")
+    with pytest.raises(ValidationError) as caught:
+        enter(crp, "CRP", "1-3", "mg/L", user=lab)
+    assert caught.value.error_dict["value"][0].code == "range_or_ratio"
+
+
+def test_coded_answers_match_by_code_alternate_or_text_and_never_grade(team_a, nurse_a, patient_a, lab):
+    specimen = collected_specimen(patient_a, nurse_a, "Hepatitis B surface antigen", "HCV antibody", "HIV-1/2 Ag/Ab")
+    rows = results_enter(
+        entries=[
+            ResultEntry(specimen, analyte("Hepatitis B surface antigen"), "Reactive", "", value_type="CWE",
+                        code="11214006", code_system="SNOMEDCT"),
+            ResultEntry(specimen, analyte("HCV antibody"), "Non-reactive", "", value_type="CWE", code="NR",
+                        code_system="L", alt_code="131194007", alt_system="SCT"),
+            ResultEntry(specimen, analyte("HIV-1/2 Ag/Ab"), "NON REACTIVE", ""),
+        ],
+        user=lab,
+        now=timezone.now(),
+    )  # fmt: skip
+    assert [(r.flag, r.value_code, r.value_code_system, r.ctcae_grade) for r in rows] == [
+        ("A", "11214006", "SCT", None),
+        ("N", "131194007", "SCT", None),
+        ("N", "131194007", "SCT", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "error"),
+    [
+        ("Weakly positive", "", "unknown_answer"),
+        ("Negative", "11214006", "answer_disagrees"),
+        ("5", "", "unknown_answer"),
+    ],
+)
+def test_unknown_or_contradictory_answers_are_refused(value, code, error, team_a, nurse_a, patient_a, lab):
+    specimen = collected_specimen(patient_a, nurse_a, "Hepatitis B surface antigen")
+    with pytest.raises(ValidationError) as caught:
+        enter(specimen, "Hepatitis B surface antigen", value, user=lab, value_type="CWE", code=code,
+              code_system="SCT")  # fmt: skip
+    assert caught.value.error_dict["value"][0].code == error
+    assert not Result.objects.exists()
+
+
+def test_long_text_is_kept_whole(team_a, nurse_a, patient_a, lab):
+    specimen = collected_specimen(patient_a, nurse_a, "CBC with differential")
+    text = "Gram-positive cocci in clusters. " * 10
+    row = enter(specimen, "Blood culture", text, user=lab)
+    assert len(row.value_text) == 200
+    assert row.lab_comment.startswith(text.strip())
+
+
+def test_lab_preliminary_retracted_and_superseded_results_cannot_be_verified(team_a, nurse_a, patient_a, lab,
+                                                                             technician):  # fmt: skip
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel")
+    row = enter(specimen, "Sodium", "140", "mmol/L", user=lab, lab=LabReport(status="P"))
+    with pytest.raises(ResultConflict, match="preliminary"):
+        results_verify(results=[row], user=technician, now=timezone.now())
+    retracted = enter(specimen, "Potassium", "4.0", "mmol/L", user=lab, lab=LabReport(status="W"))
+    assert (retracted.status, retracted.value_numeric) == ("retracted", None)
+    with pytest.raises(ResultConflict, match="retracted"):
+        results_verify(results=[retracted], user=technician, now=timezone.now())
+
+
+def _oru(patient, specimen, obx: str, control_id: str, version: str = "2.5.1") -> str:
+    return (
+        f"MSH|^~\\&|ANALYZER|CORE LAB|LABFLOW|ONC|20261122102000||ORU^R01^ORU_R01|{control_id}|P|{version}\r"
+        f"PID|1||{patient.mrn}^^^HOSP^MR||{patient.family_name}^{patient.given_name}\r"
+        f"OBR|1||{specimen.accession}|24323-8^CMP^LN\r{obx}\r"
+    )
+
+
+def test_correction_of_a_verified_result_is_an_amendment_and_retraction_ends_it(team_a, nurse_a, patient_a, lab,
+                                                                                technician):  # fmt: skip
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel")
+    obx = "OBX|1|NM|2823-3^Potassium^LN||{value}|mmol/L|3.5-5.1|{flag}|||{status}"
+    first = import_oru_message(_oru(patient_a, specimen, obx.format(value="6.9", flag="HH", status="F"), "K1"),
+                               user=lab, now=timezone.now())  # fmt: skip
+    assert first.stored == 1
+    (original,) = Result.objects.all()
+    results_verify(results=[original], user=technician, now=timezone.now())
+
+    corrected = import_oru_message(_oru(patient_a, specimen, obx.format(value="4.2", flag="N", status="C"), "K2"),
+                                   user=lab, now=timezone.now())  # fmt: skip
+    assert corrected.stored == 1
+    amendment = Result.objects.get(version=2)
+    assert (amendment.status, amendment.is_current, amendment.supersedes_id) == ("preliminary", False, original.pk)
+    results_verify(results=[amendment], user=technician, now=timezone.now())
+    amendment.refresh_from_db()
+    original.refresh_from_db()
+    assert (amendment.status, amendment.is_current, original.is_current) == ("amended", True, False)
+
+    import_oru_message(_oru(patient_a, specimen, obx.format(value="", flag="", status="W"), "K3"), user=lab,
+                       now=timezone.now())  # fmt: skip
+    assert set(Result.objects.values_list("status", flat=True)) == {"retracted"}
+    assert Result.objects.get(is_current=True).version == 3
+    assert not Result.objects.filter(status__in=["final", "amended"]).exists()  # what the dose gate reads
+
+
+def test_ack_text_never_carries_values_or_names(team_a, nurse_a, patient_a, lab):
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel")
+    bad = _oru(patient_a, specimen, "OBX|1|ST|2823-3^Potassium^LN||seven point three|mmol/L|||||F", "V1")
+    outcome = import_oru_message(bad, user=lab, now=timezone.now())
+    assert "|AE|V1|" in outcome.ack
+    assert "seven" not in outcome.ack
+    assert patient_a.family_name not in outcome.ack
+    assert "ERR||OBX^1^5|102^Data type error^HL70357|E" in outcome.ack
+    old = import_oru_message(bad.replace("|2.5.1", "|2.3").replace("|V1|", "|V2|"), user=lab, now=timezone.now())
+    assert "ERR|OBX^1^5^102&Data type error&HL70357\r" in old.ack
+    assert "seven" not in old.ack
