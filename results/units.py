@@ -175,10 +175,21 @@ def _number(text: str) -> Fraction:
 
 
 # The one conversion table: what relates an analyte's units of different kinds (mass <-> substance, enzyme
-# units <-> [IU], ...). Units of the same kind convert by algebra and need no entry. CTCAE's thresholds are
-# paired in both unit systems; where the text implies one factor, that factor is used (calcium: 8.0 mg/dL =
-# 2.0 mmol/L, 7.0 = 1.75, 6.0 = 1.5, "conversion factor from mmol/L to mg/dL is 4"); elsewhere the usual
-# clinical factor (docs/ctcae-units.md lists which applies and why the grades do not depend on it).
+# units <-> [IU], ...). Units of the same kind convert by algebra and need no entry.
+#
+# CTCAE gives most absolute thresholds in both unit systems, rounded independently; results.ctcae compares a value
+# in such a unit with the text's own number and converts other units within their kind (exact), so these factors
+# decide a grade only where the text has one unit system alone. Which factor applies, per analyte:
+# - calcium: CTCAE's own 4 mg/dL per mmol/L. The text pairs 8.0 / 2.0, 7.0 / 1.75, 6.0 / 1.5 and its comment
+#   says "conversion factor from mmol/L to mg/dL is 4"; ionized calcium has mmol/L thresholds only, so 4.0 mg/dL
+#   must be 1.0 mmol/L (40.08 g/mol would make it 0.998, grade 2). Used for result entry too (0.2 % from 4.008).
+# - glucose (55 / 3.0, 40 / 2.2, 30 / 1.7), magnesium (1.2 / 0.5, 0.9 / 0.4, 0.7 / 0.3, 3.0 / 1.23, 8.0 / 3.30),
+#   haemoglobin (10.0 / 6.2, 8.0 / 4.9), cholesterol (300 / 7.75 ...: 38.7) and triglycerides (150 / 1.71 ...:
+#   87.7): both systems are in the text, their pairs imply no single factor; each unit is graded on its own
+#   numbers, the molar factor below only converts result entries.
+# - creatinine, bilirubin, uric acid: graded as multiples of ULN / baseline only; the factor cancels.
+# - albumin, fibrinogen (g/L, mg/dL), cell counts: decimal scales, exact by algebra; fibrinogen umol/L (34 mg/dL
+#   per umol/L) is not in the text.
 ANALYTES: Final[dict[str, Analyte]] = {
     "hemoglobin": Analyte("g/dL", {"mmol/L": "1/0.6206"}, ("718-7",), "1 g/dL = 0.6206 mmol/L (monomer, Fe basis)"),
     "cells": Analyte("10*9/L", {}, ("777-3", "6690-2", "751-8", "731-0", "26464-8", "789-8", "24467-3")),

@@ -630,3 +630,94 @@ def test_every_table_mutant_fails_a_case(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.undo()
     assert set(survivors) == EQUIVALENT_TABLE_MUTANTS  # nothing else survives, and the list is not stale
     assert killed > 400
+
+
+# ------------------------------------------------------------------------- compiling the table, and refusing
+
+
+def test_criterion_mini_language() -> None:
+    crit, unit = ctcae._Criterion, units.parse
+    assert ctcae._parse("> 3.0 x ULN", "T", None) == crit("> 3.0 x ULN", ">", "ULN", Decimal("3.0"), {}, None)
+    assert ctcae._parse(">= 1.5 x baseline", "T", "a") == crit(">= 1.5 x baseline", ">=", "baseline", Decimal("1.5"),
+                                                                {}, "a")  # fmt: skip
+    g_dl = unit("g/dL")
+    assert g_dl is not None
+    assert ctcae._parse("> ULN + 2 g/dL", "T", "a") == crit("> ULN + 2 g/dL", ">", "ULN", Decimal(1),
+                                                             {g_dl: Decimal(2)}, "a")  # fmt: skip
+    assert ctcae._parse("> 1.5", "T", "a") == crit("> 1.5", ">", None, Decimal(1), {ctcae._ONE: Decimal("1.5")}, "a")
+    both = ctcae._parse("< 2.0 mmol/L | 8.0 mg/dL", "T", "a")
+    mmol, mg = unit("mmol/L"), unit("mg/dL")
+    assert mmol is not None
+    assert mg is not None
+    assert both == crit(
+        "< 2.0 mmol/L | 8.0 mg/dL", "<", None, Decimal(1), {mmol: Decimal("2.0"), mg: Decimal("8.0")}, "a"
+    )
+    assert both.label == "< 2.0 mmol/L | 8.0 mg/dL (assuming a)"
+    assert ctcae._parse("< 1 x LLN", "T", None).label == "< 1 x LLN"
+    for bad in (">> 1", "1 x ULN", "> x ULN", "> 2 mg/dL |", "> 2 furlongs"):
+        with pytest.raises(ValueError, match=r"^T: cannot parse criterion|^unknown unit"):
+            ctcae._parse(bad, "T", None)
+    with pytest.raises(ValueError, match=re.escape("T: cannot parse criterion '> 2 mg/dL | x'")):
+        ctcae._parse("> 2 mg/dL | x", "T", None)
+    with pytest.raises(ValueError, match=re.escape("T: cannot parse criterion '>> 1'")):
+        ctcae._parse(">> 1", "T", None)
+
+
+def _row(direction: str, **grade1: Any) -> dict[str, Any]:
+    minimal = {"text": "-"}
+    return {
+        "direction": direction,
+        "analyte": "sodium",
+        "units": {"SI": "mmol/L", "USCV": "mmol/L"},
+        "grades": {1: {"text": "x", **grade1}, 2: minimal, 3: minimal, 4: minimal},
+    }
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (_row("H", any=["> 1 x LLN"]), "T grade 1: '> 1 x LLN' contradicts direction H"),
+        (_row("H", any=["< 1 x ULN"]), "T grade 1: '< 1 x ULN' contradicts direction H"),
+        (_row("L", any=["< 1 x ULN"]), "T grade 1: '< 1 x ULN' contradicts direction L"),
+        (_row("L", any=["> 1 x LLN"]), "T grade 1: '> 1 x LLN' contradicts direction L"),
+        (_row("H", assuming=["> 1 x ULN"]), "T grade 1: 'assuming' and 'assumption' go together"),
+        (_row("H", assumption="a"), "T grade 1: 'assuming' and 'assumption' go together"),
+        (_row("H", any=["> x"]), "T: cannot parse criterion '> x'"),
+        (_row("H", any=["> 1 U/L"]), "T: unit 'U/L' is not a sodium unit"),
+        ({**_row("H"), "units": {"SI": "mmol/L"}}, "T: units for ('SI', 'USCV') are needed"),
+        ({**_row("H"), "grades": {1: {"text": "-"}}}, "T: grades 1-4 are needed"),
+        (_row("H", any=["> 5 mmol/L"], if_baseline_normal=["> 5 meq/L"]), "T: every absolute threshold must be"),
+    ],
+)
+def test_a_wrong_row_is_refused(row: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        ctcae._compile("T", row)  # type: ignore[arg-type]
+
+
+def test_an_undefined_grade_has_no_criteria() -> None:
+    row = _row("H", any=["> 1 x ULN"])
+    row["grades"][2] = {"text": "-", "clinical": True}
+    with pytest.raises(ValueError, match=re.escape("T grade 2: an undefined grade ('-') has no criteria")):
+        ctcae._compile("T", row)  # type: ignore[arg-type]
+
+
+def test_compiled_table_follows_the_rows_and_the_reference_text() -> None:
+    table = importlib.reload(ctcae_table)  # the rows built by _liver() etc., built again here
+    rows = {row["TERM"]: row for row in json.loads(REFERENCE.read_text()) if row["units_system"] == "SI"}
+    for term, row in table.TERMS_V5.items():
+        spec = ctcae._compile(term, row)
+        assert spec.name == term
+        assert spec.direction == row["direction"] == rows[term]["DIRECTION"]
+        assert spec.units == row["units"]
+        assert spec.analyte == row["analyte"]
+        for g in spec.grades:
+            source = row["grades"][g.number]
+            assert g.text == source["text"] == rows[term][f"GRADE_{g.number}"], (term, g.number)
+            assert g.clinical is source.get("clinical", False), (term, g.number)
+            for key, compiled in (("any", g.any), ("assuming", g.assuming), ("if_baseline_normal", g.if_normal),
+                                  ("if_baseline_abnormal", g.if_abnormal)):  # fmt: skip
+                assert [c.source for c in compiled] == source.get(key, []), (term, g.number, key)
+                assumption = source.get("assumption") if key == "assuming" else None
+                assert all(c.assumption == assumption for c in compiled), (term, g.number, key)
+        clinical = [n for n, g in row["grades"].items() if g.get("clinical")]
+        assert spec.max_clinical == max(clinical, default=0), term
