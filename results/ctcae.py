@@ -347,7 +347,7 @@ def grade(
     if unit is None or not unit.strip():
         source = _ONE if spec.analyte in DIMENSIONLESS else None
     else:
-        source = units.parse(unit)
+        source = units.parse_cached(unit)
         if source is None or not units.accepts(spec.analyte, source):
             return None
     working = source

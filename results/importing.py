@@ -21,7 +21,6 @@ from patients.models import Patient
 from results.choices import MessageOutcome as MessageOutcomeCode
 from results.choices import ResultSource
 from results.hl7 import Hl7Error, Observation, OruMessage, batch_header, build_ack, parse_oru, split_batch, wrap_batch
-from results.models import InboundMessage
 from results.services import (
     Catalogue,
     LabPlacement,
@@ -73,11 +72,13 @@ class Lookup:
                 self.patients.setdefault(mrn, None)
 
     def specimen(self, accession: str) -> Specimen | None:
-        self.prefetch(accessions=[accession])
+        if accession not in self.specimens:  # asked once per observation: mostly prefetched
+            self.prefetch(accessions=[accession])
         return self.specimens[accession]
 
     def patient(self, mrn: str) -> Patient | None:
-        self.prefetch(mrns=[mrn])
+        if mrn not in self.patients:
+            self.prefetch(mrns=[mrn])
         return self.patients[mrn]
 
 
@@ -192,34 +193,67 @@ def _ack(original: str | OruMessage, now: datetime, error: Hl7Error | None = Non
 _CLAIM = """
 INSERT INTO results_inboundmessage
     (sending_application, sending_facility, control_id, message_type, version, received_at, outcome, results_stored)
-VALUES (%s, %s, %s, %s, %s, %s, 'AA', 0)
+SELECT m.sending_application, m.sending_facility, m.control_id, m.message_type, m.version, %s, 'AA', 0
+FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[])
+    WITH ORDINALITY AS m(sending_application, sending_facility, control_id, message_type, version, n)
+ORDER BY m.n
 ON CONFLICT (sending_application, sending_facility, control_id) DO UPDATE
     SET message_type = EXCLUDED.message_type, version = EXCLUDED.version, received_at = EXCLUDED.received_at,
         outcome = 'AA', results_stored = 0
     WHERE results_inboundmessage.outcome <> 'AA'
-RETURNING id
+RETURNING id, sending_application, sending_facility, control_id
 """
 
+MessageKey = tuple[str, str, str]  # MSH-3, MSH-4, MSH-10
 
-def _claim(message: OruMessage, now: datetime) -> int | None:
-    """Record the message once per sender and control id (MSH-3, MSH-4, MSH-10), in the caller's transaction;
-    None when it was already accepted (a true duplicate). A concurrent receiver of the same message waits on
-    the unique index until this transaction ends, then finds it accepted. A message refused before (AE/AR) is
-    claimed again: a sender may resend it once the cause is fixed."""
+
+def _stored_key(message: OruMessage) -> MessageKey:
+    """The message's key as InboundMessage stores it (cut to the columns' lengths)."""
+    return message.sending_application[:180], message.sending_facility[:180], message.control_id[:199]
+
+
+def _claim(messages: Iterable[OruMessage], now: datetime) -> dict[MessageKey, int]:
+    """Record messages once per sender and control id (MSH-3, MSH-4, MSH-10), in one statement in the caller's
+    transaction, in the order given; returns the InboundMessage id of each key claimed. A key missing from the
+    answer was already accepted (a true duplicate). A concurrent receiver of the same message waits on the unique
+    index until this transaction ends, then finds it accepted. A message refused before (AE/AR) is claimed again:
+    a sender may resend it once the cause is fixed. Give each key once (one statement cannot claim a row twice)."""
+    messages = list(messages)
+    if not messages:
+        return {}
+    keys = [_stored_key(m) for m in messages]
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM,
             [
-                message.sending_application[:180],
-                message.sending_facility[:180],
-                message.control_id[:199],
-                message.message_type[:20],
-                message.version[:10],
                 now,
+                [key[0] for key in keys],
+                [key[1] for key in keys],
+                [key[2] for key in keys],
+                [m.message_type[:20] for m in messages],
+                [m.version[:10] for m in messages],
             ],
         )
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
+        return {(application, facility, control_id): pk for pk, application, facility, control_id in cursor}
+
+
+_RECORD_OUTCOMES = """
+UPDATE results_inboundmessage SET outcome = o.outcome, results_stored = o.results_stored
+FROM unnest(%s::bigint[], %s::varchar[], %s::integer[]) AS o(id, outcome, results_stored)
+WHERE results_inboundmessage.id = o.id
+"""
+
+
+def _record_outcomes(outcomes: dict[int, tuple[str, int]]) -> None:
+    """Set InboundMessage.outcome and results_stored of claimed messages, by id, in one statement."""
+    if not outcomes:
+        return
+    ids = list(outcomes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_OUTCOMES,
+            [ids, [outcomes[pk][0] for pk in ids], [outcomes[pk][1] for pk in ids]],
+        )
 
 
 def import_oru_messages(
@@ -243,12 +277,17 @@ def import_oru_messages(
         mrns=[m.patient_mrn for m in parsed.values()],
     )
     with transaction.atomic():
+        first_with: dict[MessageKey, int] = {}  # stored key -> the first message of this run that has it
+        for index, message in parsed.items():
+            first_with.setdefault(_stored_key(message), index)
+        claimed = _claim((parsed[index] for index in first_with.values()), now)
         claims: dict[int, int] = {}
         first_of: dict[tuple[str, str, str], int] = {}
         entries: dict[int, tuple[list[ResultEntry], list[int]]] = {}
         for index, message in parsed.items():
             key = (message.sending_application, message.sending_facility, message.control_id)
-            claim = _claim(message, now)
+            stored_key = _stored_key(message)
+            claim = claimed.get(stored_key) if first_with[stored_key] == index else None
             if claim is None:
                 if key in first_of:  # the same message twice in this run: answered as the first one is
                     continue
@@ -278,11 +317,13 @@ def import_oru_messages(
             placed = place_lab_results(built, context=context, placement=placement)
             outcomes[index] = MessageOutcome(_ack(message, now), len(placed))
         lab_results_store(placement)
+        recorded: dict[int, tuple[str, int]] = {}
         for index, claim in claims.items():
             outcome = outcomes[index]
             if outcome.error or outcome.stored:
                 code = MessageOutcomeCode.ACCEPTED if not outcome.error else _msa_code(outcome.ack)
-                InboundMessage.objects.filter(pk=claim).update(outcome=code, results_stored=outcome.stored)
+                recorded[claim] = (str(code), outcome.stored)  # the value, not the enum member
+        _record_outcomes(recorded)
         for index, message in parsed.items():
             if index not in outcomes:  # a repeat within this run
                 first = first_of[(message.sending_application, message.sending_facility, message.control_id)]

@@ -515,10 +515,11 @@ class LabPlacement:
     inserts: list[Result] = field(default_factory=list)
     changed: dict[int, Result] = field(default_factory=dict)
     unchanged: int = 0  # reports identical to what is stored (a resend under another control id)
+    pending: set[tuple[int, int]] = field(default_factory=set)  # (specimen, test) of `inserts`, kept alongside
 
     def keys(self) -> set[tuple[int, int]]:
-        """(specimen, test) of the rows waiting to be inserted."""
-        return {(r.specimen_id, r.lab_test_id) for r in self.inserts}
+        """(specimen, test) of the rows waiting to be inserted (kept as they are placed: asked once per message)."""
+        return self.pending
 
 
 def place_lab_results(rows: Sequence[Result], *, context: EntryContext, placement: LabPlacement) -> list[Result]:
@@ -573,6 +574,7 @@ def place_lab_results(rows: Sequence[Result], *, context: EntryContext, placemen
         if row.is_current:
             head.current = row
         placement.inserts.append(row)
+        placement.pending.add(key)
         placed.append(row)
     return placed
 
@@ -606,7 +608,7 @@ def lab_results_store(placement: LabPlacement) -> list[Result]:
         for earlier in placement.changed.values():
             earlier.save(update_fields=["status", "is_current"])
         stored = Result.objects.bulk_create(placement.inserts, batch_size=2000)
-    placement.inserts, placement.changed = [], {}
+    placement.inserts, placement.changed, placement.pending = [], {}, set()
     return stored
 
 
