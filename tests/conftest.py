@@ -69,6 +69,15 @@ def technician(db):
 
 
 @pytest.fixture
+def technicians(db):
+    """Two lab technicians: one does, the other verifies."""
+    return (
+        factories.make_user(Role.LAB_TECHNICIAN, None, "tech.one"),
+        factories.make_user(Role.LAB_TECHNICIAN, None, "tech.two"),
+    )
+
+
+@pytest.fixture
 def patient_a(team_a):
     return factories.make_patient(team_a)
 

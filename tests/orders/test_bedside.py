@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from accounts.choices import Role
 from orders.cells import rescue_medication_confirm
 from orders.choices import CoiStep, DoseStatus, GateCheckPurpose, PreparationStatus
 from orders.models import Drug, GateCheck, IdentityCheck, Preparation
@@ -45,19 +44,13 @@ PREMED = "Acetaminophen 650 mg PO, diphenhydramine 25 mg PO"
 
 
 @pytest.fixture
-def techs(db):
-    return (factories.make_user(Role.LAB_TECHNICIAN, None, "bed.one"),
-            factories.make_user(Role.LAB_TECHNICIAN, None, "bed.two"))  # fmt: skip
+def pembro(patient_a, oncologist_a, nurse_a, technicians):
+    return cleared_preparation(patient_a, oncologist_a, nurse_a, technicians, PEMBRO)
 
 
 @pytest.fixture
-def pembro(patient_a, oncologist_a, nurse_a, techs):
-    return cleared_preparation(patient_a, oncologist_a, nurse_a, techs, PEMBRO)
-
-
-@pytest.fixture
-def car_t(patient_a, oncologist_a, nurse_a, techs):
-    return car_t_ordered(patient_a, oncologist_a, nurse_a, techs)
+def car_t(patient_a, oncologist_a, nurse_a, technicians):
+    return car_t_ordered(patient_a, oncologist_a, nurse_a, technicians)
 
 
 def hhmm(moment):
@@ -77,39 +70,40 @@ def unchanged(prep):
 # --- Beyond-use time from the first puncture, both clocks ------------------------------------------------------
 
 
-def test_bud_counts_from_the_first_puncture_not_from_recording(techs, pembro):
+def test_bud_counts_from_the_first_puncture_not_from_recording(technicians, pembro):
     """Started 09:00, punctured 09:10, recorded 11:00: category 1 at room temperature, no shorter in-use
     stability -> start administration by 21:10."""
     Drug.objects.filter(name="Pembrolizumab").update(stability_room=None, in_use_includes_infusion=False)
     t0 = base_time()
-    preparation_start(preparation=pembro, user=techs[0], now=t0)
+    preparation_start(preparation=pembro, user=technicians[0], now=t0)
     prep = preparation_record(
         preparation=pembro, components=pembro_components(t0.date() + timedelta(days=365)), category="category_1",
-        storage="room", user=techs[0], now=t0 + 2 * H, punctured_at=t0 + 10 * M,
+        storage="room", user=technicians[0], now=t0 + 2 * H, punctured_at=t0 + 10 * M,
     )  # fmt: skip
     assert prep.punctured_at == t0 + 10 * M
     assert prep.beyond_use_at == t0 + 12 * H + 10 * M  # 21:10, not 23:00
     assert prep.infusion_end_by is None
 
 
-def test_pembrolizumab_in_use_time_runs_to_the_end_of_the_infusion(techs, pembro):
+def test_pembrolizumab_in_use_time_runs_to_the_end_of_the_infusion(technicians, pembro):
     """Pembrolizumab at room temperature: 6 h from puncture to the END of the infusion -> 15:10."""
     Drug.objects.filter(name="Pembrolizumab").update(stability_room=6 * H, in_use_includes_infusion=True)
     t0 = base_time()
-    prep = pembro_released(pembro, techs, t0)
+    prep = pembro_released(pembro, technicians, t0)
     assert prep.infusion_end_by == t0 + 6 * H + 10 * M
     assert prep.beyond_use_at == t0 + 6 * H + 10 * M
     assert "end within 6 h" in prep.beyond_use_note
 
 
-def test_default_puncture_is_the_start_and_a_puncture_outside_start_and_now_is_refused(api_as, techs, pembro):
+def test_default_puncture_is_the_start_and_a_puncture_outside_start_and_now_is_refused(api_as, technicians, pembro):
     t0 = base_time()
-    preparation_start(preparation=pembro, user=techs[0], now=t0)
+    preparation_start(preparation=pembro, user=technicians[0], now=t0)
     expiry = t0.date() + timedelta(days=365)
     for punctured_at in (t0 - M, t0 + 2 * H + M):
         with pytest.raises(ValidationError) as error:
             preparation_record(preparation=pembro, components=pembro_components(expiry), category="category_1",
-                               storage="room", user=techs[0], now=t0 + 2 * H, punctured_at=punctured_at)  # fmt: skip
+                               storage="room", user=technicians[0], now=t0 + 2 * H,
+                               punctured_at=punctured_at)  # fmt: skip
         assert "punctured_at" in error.value.message_dict
     with time_machine.travel(t0 + 2 * H, tick=False):
         payload = {
@@ -119,21 +113,21 @@ def test_default_puncture_is_the_start_and_a_puncture_outside_start_and_now_is_r
             ],
             "category": "category_1", "storage": "room", "punctured_at": "not a time",
         }  # fmt: skip
-        response = api_as(techs[0]).post(f"/api/preparations/{pembro.pk}/record/", payload, format="json")
+        response = api_as(technicians[0]).post(f"/api/preparations/{pembro.pk}/record/", payload, format="json")
         assert response.status_code == 400
         assert "punctured_at" in response.json()
         del payload["punctured_at"]
-        response = api_as(techs[0]).post(f"/api/preparations/{pembro.pk}/record/", payload, format="json")
+        response = api_as(technicians[0]).post(f"/api/preparations/{pembro.pk}/record/", payload, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["punctured_at"] == t0.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def test_an_infusion_that_would_end_after_the_in_use_limit_is_refused(techs, nurse_a, pembro):
+def test_an_infusion_that_would_end_after_the_in_use_limit_is_refused(technicians, nurse_a, pembro):
     """In use until 15:10: a 30-min infusion at 14:50 would end 15:20 -> refused with the times; at 14:30 it
     is given."""
     Drug.objects.filter(name="Pembrolizumab").update(stability_room=6 * H, in_use_includes_infusion=True)
     t0 = base_time()
-    prep = pembro_released(pembro, techs, t0)
+    prep = pembro_released(pembro, technicians, t0)
     before = unchanged(prep)
     late = t0 + 5 * H + 50 * M
     outcome = administer(prep, nurse_a, late)
@@ -151,18 +145,18 @@ def test_an_infusion_that_would_end_after_the_in_use_limit_is_refused(techs, nur
     assert GateCheck.objects.filter(dose=prep.dose, purpose=GateCheckPurpose.ADMINISTER).count() == 1
 
 
-def test_starting_after_the_beyond_use_time_is_refused(techs, nurse_a, pembro):
+def test_starting_after_the_beyond_use_time_is_refused(technicians, nurse_a, pembro):
     t0 = base_time()
-    prep = pembro_released(pembro, techs, t0, storage="refrigerated")  # start by 24 h, end by 96 h
+    prep = pembro_released(pembro, technicians, t0, storage="refrigerated")  # start by 24 h, end by 96 h
     assert prep.beyond_use_at is not None
     outcome = administer(prep, nurse_a, prep.beyond_use_at + M)
     assert not outcome.matched
     assert "after the beyond-use time" in outcome.check.note
 
 
-def test_released_preparations_expire_at_the_earlier_clock(techs, pembro):
+def test_released_preparations_expire_at_the_earlier_clock(technicians, pembro):
     t0 = base_time()
-    prep = pembro_released(pembro, techs, t0)
+    prep = pembro_released(pembro, technicians, t0)
     end = use_by(prep)
     assert end is not None
     assert end == min(t for t in (prep.beyond_use_at, prep.infusion_end_by) if t is not None)
@@ -173,10 +167,10 @@ def test_released_preparations_expire_at_the_earlier_clock(techs, pembro):
 # --- Premedication and the dose gate ---------------------------------------------------------------------------
 
 
-def test_premedication_must_be_recorded_within_four_hours_before(api_as, techs, nurse_a, pembro):
+def test_premedication_must_be_recorded_within_four_hours_before(api_as, technicians, nurse_a, pembro):
     Drug.objects.filter(name="Pembrolizumab").update(premedication="Acetaminophen 650 mg PO")
     t0 = base_time()
-    prep = pembro_released(pembro, techs, t0)
+    prep = pembro_released(pembro, technicians, t0)
     now = t0 + 3 * H
     outcome = administer(prep, nurse_a, now)
     assert not outcome.matched
@@ -195,8 +189,8 @@ def test_premedication_must_be_recorded_within_four_hours_before(api_as, techs, 
     assert (prep.premedication_given_at, prep.premedication_note) == (now - H, PREMED)
 
 
-def test_premedication_in_the_future_is_a_400_naming_the_field(api_as, techs, nurse_a, pembro):
-    prep = pembro_released(pembro, techs, base_time() - 3 * H)
+def test_premedication_in_the_future_is_a_400_naming_the_field(api_as, technicians, nurse_a, pembro):
+    prep = pembro_released(pembro, technicians, base_time() - 3 * H)
     future = (timezone.now() + H).isoformat()
     response = api_as(nurse_a).post(f"/api/preparations/{prep.pk}/administer/", {
         "wristband": prep.dose.course.patient.mrn, "bag_label": prep.code, "premedication_given_at": future,
@@ -206,13 +200,13 @@ def test_premedication_in_the_future_is_a_400_naming_the_field(api_as, techs, nu
     assert "premedication_given_at" in response.json()
 
 
-def test_a_result_verified_after_release_stops_the_dose_at_the_bedside(techs, nurse_a, pembro):
+def test_a_result_verified_after_release_stops_the_dose_at_the_bedside(technicians, nurse_a, pembro):
     t0 = base_time()
-    prep = pembro_released(pembro, techs, t0)
+    prep = pembro_released(pembro, technicians, t0)
     alt = Result.objects.get(patient=prep.dose.course.patient, lab_test__name="ALT", is_current=True)
     amended = result_amend(result=alt, value="200", unit="U/L", reason="Re-run: haemolysis ruled out",
-                           user=techs[1], now=t0 + 2 * H + 20 * M)  # fmt: skip
-    results_verify(results=[amended], user=techs[0], now=t0 + 2 * H + 25 * M)
+                           user=technicians[1], now=t0 + 2 * H + 20 * M)  # fmt: skip
+    results_verify(results=[amended], user=technicians[0], now=t0 + 2 * H + 25 * M)
     before = unchanged(prep)
     outcome = administer(prep, nurse_a, t0 + 2 * H + 30 * M)
     assert not outcome.matched
@@ -229,9 +223,9 @@ def _car_t_administer(prep, nurse, now, **kwargs):
     return administer(prep, nurse, now, **values)
 
 
-def test_car_t_infusion_is_given_when_every_check_holds(techs, nurse_a, car_t):
+def test_car_t_infusion_is_given_when_every_check_holds(technicians, nurse_a, car_t):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed)
+    prep = car_t_released(car_t, technicians, thawed)
     outcome = _car_t_administer(prep, nurse_a, thawed + H)
     assert outcome.matched, outcome.check.note
     prep.refresh_from_db()
@@ -245,9 +239,9 @@ def test_car_t_infusion_is_given_when_every_check_holds(techs, nurse_a, car_t):
     ("coi_label", "reason"),
     [("", "chain-of-identity label was not scanned"), ("COI-2026-000999", "does not match this patient's product")],
 )
-def test_car_t_infusion_stops_without_or_with_a_mismatching_coi_scan(techs, nurse_a, car_t, coi_label, reason):
+def test_car_t_infusion_stops_without_or_with_a_mismatching_coi_scan(technicians, nurse_a, car_t, coi_label, reason):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed)
+    prep = car_t_released(car_t, technicians, thawed)
     before = unchanged(prep)
     outcome = _car_t_administer(prep, nurse_a, thawed + H, coi_label=coi_label)
     assert not outcome.matched
@@ -257,17 +251,17 @@ def test_car_t_infusion_stops_without_or_with_a_mismatching_coi_scan(techs, nurs
     assert unchanged(prep) == before
 
 
-def test_car_t_infusion_stops_when_the_wristband_is_another_patients(techs, nurse_a, car_t, team_a):
+def test_car_t_infusion_stops_when_the_wristband_is_another_patients(technicians, nurse_a, car_t, team_a):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed)
+    prep = car_t_released(car_t, technicians, thawed)
     other = factories.make_patient(team_a)
     outcome = _car_t_administer(prep, nurse_a, thawed + H, wristband=other.mrn)
     assert "wristband does not match the patient" in outcome.check.note
 
 
-def test_car_t_infusion_stops_when_thawed_more_than_three_hours_before_its_end(techs, nurse_a, car_t):
+def test_car_t_infusion_stops_when_thawed_more_than_three_hours_before_its_end(technicians, nurse_a, car_t):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed)
+    prep = car_t_released(car_t, technicians, thawed)
     outcome = _car_t_administer(prep, nurse_a, thawed + 2 * H + 31 * M)  # would end 3 h 1 min after the thaw
     assert not outcome.matched
     assert f"thawed at {hhmm(thawed)}" in outcome.check.note
@@ -281,56 +275,58 @@ def test_car_t_infusion_stops_when_thawed_more_than_three_hours_before_its_end(t
     (1, "only 1 dose(s) of Tocilizumab confirmed on hand, 2 required"),
     (0, "only 0 dose(s) of Tocilizumab"),
 ])  # fmt: skip
-def test_car_t_infusion_stops_without_two_doses_of_tocilizumab_on_hand(techs, nurse_a, car_t, doses, reason):
+def test_car_t_infusion_stops_without_two_doses_of_tocilizumab_on_hand(technicians, nurse_a, car_t, doses, reason):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed, rescue_doses=doses)
+    prep = car_t_released(car_t, technicians, thawed, rescue_doses=doses)
     outcome = _car_t_administer(prep, nurse_a, thawed + H)
     assert not outcome.matched
     assert reason in outcome.check.note
-    rescue_medication_confirm(course=prep.dose.course, doses_on_hand=2, user=techs[1], now=thawed + H + M)
+    rescue_medication_confirm(course=prep.dose.course, doses_on_hand=2, user=technicians[1], now=thawed + H + M)
     assert _car_t_administer(prep, nurse_a, thawed + H + 2 * M).matched  # the latest confirmation counts
 
 
-def _released_by_hand(prep, techs, thawed, steps):
+def _released_by_hand(prep, technicians, thawed, steps):
     """A released CAR-T bag whose hand-offs are exactly `steps` (step, minutes after the thaw): the services
     would not record them so, the bedside must catch it all the same."""
     course = prep.dose.course
     for step, minutes in steps:
         IdentityCheck.objects.create(
             course=course, preparation=prep if step in ("receipt", "thaw") else None, step=step,
-            at=thawed + minutes * M, by=techs[0], scanned_label=COI, matched=True,
+            at=thawed + minutes * M, by=technicians[0], scanned_label=COI, matched=True,
         )  # fmt: skip
     Preparation.objects.filter(pk=prep.pk).update(
-        status=PreparationStatus.RELEASED, prepared_by=techs[0], started_at=thawed - 5 * M, ended_at=thawed,
+        status=PreparationStatus.RELEASED, prepared_by=technicians[0], started_at=thawed - 5 * M, ended_at=thawed,
         punctured_at=thawed, coa_cells=140_000_000, coa_bag_volume_ml=Decimal(68), coa_lot="YC-7781",
-        coa_recorded_by=techs[0], coa_recorded_at=thawed - 2 * 24 * H, beyond_use_at=thawed + 3 * H,
-        infusion_end_by=thawed + 3 * H, verified_by=techs[1], verified_at=thawed + 10 * M,
-        verification_method="cell_product", bag_intact=True, released_by=techs[1], released_at=thawed + 15 * M,
+        coa_recorded_by=technicians[0], coa_recorded_at=thawed - 2 * 24 * H, beyond_use_at=thawed + 3 * H,
+        infusion_end_by=thawed + 3 * H, verified_by=technicians[1], verified_at=thawed + 10 * M,
+        verification_method="cell_product", bag_intact=True, released_by=technicians[1], released_at=thawed + 15 * M,
     )  # fmt: skip
-    rescue_medication_confirm(course=course, doses_on_hand=2, user=techs[1], now=thawed + 20 * M)
+    rescue_medication_confirm(course=course, doses_on_hand=2, user=technicians[1], now=thawed + 20 * M)
     prep.refresh_from_db()
     return prep
 
 
-def test_car_t_infusion_stops_with_a_handoff_missing(techs, nurse_a, car_t):
+def test_car_t_infusion_stops_with_a_handoff_missing(technicians, nurse_a, car_t):
     thawed = base_time()
-    prep = _released_by_hand(car_t, techs, thawed, [("collection", -60 * 24 * 30), ("receipt", -60 * 48), ("thaw", 0)])
+    prep = _released_by_hand(
+        car_t, technicians, thawed, [("collection", -60 * 24 * 30), ("receipt", -60 * 48), ("thaw", 0)]
+    )
     outcome = _car_t_administer(prep, nurse_a, thawed + H)
     assert not outcome.matched
     assert "hand-off not recorded: shipment to manufacturer" in outcome.check.note
 
 
-def test_car_t_infusion_stops_with_handoffs_out_of_order(techs, nurse_a, car_t):
+def test_car_t_infusion_stops_with_handoffs_out_of_order(technicians, nurse_a, car_t):
     thawed = base_time()
     steps = [("collection", -60 * 24 * 30), ("shipment", -60 * 24 * 29), ("receipt", 5), ("thaw", 0)]
-    prep = _released_by_hand(car_t, techs, thawed, steps)
+    prep = _released_by_hand(car_t, technicians, thawed, steps)
     outcome = _car_t_administer(prep, nurse_a, thawed + H)
     assert "not recorded in order" in outcome.check.note
 
 
-def test_every_problem_is_listed_and_the_api_answers_409(api_as, techs, nurse_a, car_t):
+def test_every_problem_is_listed_and_the_api_answers_409(api_as, technicians, nurse_a, car_t):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed, rescue_doses=None)
+    prep = car_t_released(car_t, technicians, thawed, rescue_doses=None)
     before = unchanged(prep)
     with time_machine.travel(thawed + 3 * H, tick=False):  # logged in then: idle sessions end after 15 min
         response = api_as(nurse_a).post(f"/api/preparations/{prep.pk}/administer/", {
@@ -346,9 +342,9 @@ def test_every_problem_is_listed_and_the_api_answers_409(api_as, techs, nurse_a,
     assert unchanged(prep) == before
 
 
-def test_car_t_given_through_the_api_and_the_end_of_infusion_recorded(api_as, techs, nurse_a, car_t):
+def test_car_t_given_through_the_api_and_the_end_of_infusion_recorded(api_as, technicians, nurse_a, car_t):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed)
+    prep = car_t_released(car_t, technicians, thawed)
     with time_machine.travel(thawed + H, tick=False):
         nurse = api_as(nurse_a)  # logged in at the bedside time (sessions end after 15 idle minutes)
         response = nurse.post(f"/api/preparations/{prep.pk}/administer/", {
@@ -372,9 +368,9 @@ def _logged_in(user):
     return client
 
 
-def test_bedside_page_for_a_car_t_bag_asks_for_coi_and_premedication_and_stops(techs, nurse_a, car_t):
+def test_bedside_page_for_a_car_t_bag_asks_for_coi_and_premedication_and_stops(technicians, nurse_a, car_t):
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed)
+    prep = car_t_released(car_t, technicians, thawed)
     url = f"/orders/preparations/{prep.pk}/administer/"
     with time_machine.travel(thawed + H, tick=False):
         client = _logged_in(nurse_a)  # at the bedside time: idle sessions end after 15 min
@@ -401,8 +397,8 @@ def test_bedside_page_for_a_car_t_bag_asks_for_coi_and_premedication_and_stops(t
     assert "ended " in response.content.decode()
 
 
-def test_prepare_and_verify_pages_of_a_car_t_bag(client, techs, car_t):
-    client.force_login(techs[0])
+def test_prepare_and_verify_pages_of_a_car_t_bag(client, technicians, car_t):
+    client.force_login(technicians[0])
     page = client.get(f"/orders/preparations/{car_t.pk}/prepare/").content.decode()
     assert 'name="coa_cells"' in page
     assert 'name="product-0"' not in page
@@ -411,10 +407,10 @@ def test_prepare_and_verify_pages_of_a_car_t_bag(client, techs, car_t):
     })  # fmt: skip
     assert response.status_code == 409  # collection and shipment first
     thawed = base_time()
-    prep = car_t_released(car_t, techs, thawed)
+    prep = car_t_released(car_t, technicians, thawed)
     Preparation.objects.filter(pk=prep.pk).update(status=PreparationStatus.AWAITING_VERIFICATION, verified_at=None,
                                                   verified_by=None)  # fmt: skip
-    client.force_login(techs[1])
+    client.force_login(technicians[1])
     page = client.get(f"/orders/preparations/{prep.pk}/verify/").content.decode()
     assert 'name="coi_label"' in page
     assert 'name="bag_intact"' in page

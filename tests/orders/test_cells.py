@@ -11,12 +11,10 @@ import time_machine
 from django.core.exceptions import ValidationError
 from pypdf import PdfReader
 
-from accounts.choices import Role
 from orders.cells import cell_product_receive, cell_product_thaw, rescue_medication_confirm
 from orders.choices import CoiStep, PreparationStatus
 from orders.models import IdentityCheck, Preparation, RescueMedicationCheck
 from orders.services import OrderConflict, chain_of_identity_handoff, preparation_start, preparation_verify
-from tests import factories
 from tests.labelcheck import zpl_fields
 from tests.orders.cell_helpers import (
     COI,
@@ -35,14 +33,8 @@ TIMES = "\u00d7"
 
 
 @pytest.fixture
-def techs(db):
-    return (factories.make_user(Role.LAB_TECHNICIAN, None, "cell.one"),
-            factories.make_user(Role.LAB_TECHNICIAN, None, "cell.two"))  # fmt: skip
-
-
-@pytest.fixture
-def car_t(patient_a, oncologist_a, nurse_a, techs):
-    return car_t_ordered(patient_a, oncologist_a, nurse_a, techs)
+def car_t(patient_a, oncologist_a, nurse_a, technicians):
+    return car_t_ordered(patient_a, oncologist_a, nurse_a, technicians)
 
 
 def _handoffs(prep, user, *steps):
@@ -60,12 +52,12 @@ def test_a_car_t_order_is_in_cells_capped_at_the_maximum(car_t, patient_a):
     assert car_t.cells_max == 200_000_000
 
 
-def test_receipt_needs_collection_and_shipment_first_and_writes_nothing_without(api_as, techs, car_t):
-    client = api_as(techs[0])
+def test_receipt_needs_collection_and_shipment_first_and_writes_nothing_without(api_as, technicians, car_t):
+    client = api_as(technicians[0])
     response = client.post(f"/api/preparations/{car_t.pk}/receive/", RECEIPT, format="json")
     assert response.status_code == 409
     assert "Leukapheresis collection" in response.json()["detail"]
-    _handoffs(car_t, techs[0], CoiStep.COLLECTION)
+    _handoffs(car_t, technicians[0], CoiStep.COLLECTION)
     response = client.post(f"/api/preparations/{car_t.pk}/receive/", RECEIPT, format="json")
     assert response.status_code == 409
     assert "Shipment" in response.json()["detail"]
@@ -74,22 +66,22 @@ def test_receipt_needs_collection_and_shipment_first_and_writes_nothing_without(
     assert not IdentityCheck.objects.filter(step=CoiStep.RECEIPT).exists()
 
 
-def test_receipt_records_the_certificate_and_the_receipt_handoff(api_as, techs, car_t):
-    _handoffs(car_t, techs[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
-    response = api_as(techs[0]).post(f"/api/preparations/{car_t.pk}/receive/", RECEIPT, format="json")
+def test_receipt_records_the_certificate_and_the_receipt_handoff(api_as, technicians, car_t):
+    _handoffs(car_t, technicians[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
+    response = api_as(technicians[0]).post(f"/api/preparations/{car_t.pk}/receive/", RECEIPT, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["coa_cells"], body["coa_bag_volume_ml"], body["coa_lot"]) == (140_000_000, "68.0", "YC-7781")
-    assert body["coa_recorded_by"] == techs[0].pk
+    assert body["coa_recorded_by"] == technicians[0].pk
     assert body["volume_to_draw_ml"] is None  # no mg, no volume to draw
     receipt = IdentityCheck.objects.get(step=CoiStep.RECEIPT)
     assert (receipt.preparation_id, receipt.matched) == (car_t.pk, True)
 
 
-def test_receipt_of_a_mismatching_bag_is_recorded_and_stops(api_as, techs, car_t):
-    _handoffs(car_t, techs[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
+def test_receipt_of_a_mismatching_bag_is_recorded_and_stops(api_as, technicians, car_t):
+    _handoffs(car_t, technicians[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
     payload = {**RECEIPT, "coi_scanned": "COI-2026-000999"}
-    response = api_as(techs[0]).post(f"/api/preparations/{car_t.pk}/receive/", payload, format="json")
+    response = api_as(technicians[0]).post(f"/api/preparations/{car_t.pk}/receive/", payload, format="json")
     assert response.status_code == 409
     assert response.json()["matched"] is False
     assert "STOP" in response.json()["note"]
@@ -99,10 +91,10 @@ def test_receipt_of_a_mismatching_bag_is_recorded_and_stops(api_as, techs, car_t
 
 
 @pytest.mark.parametrize("cells", [200_000_001, 250_000_000])
-def test_a_certificate_above_the_maximum_is_refused_and_nothing_is_written(api_as, techs, car_t, cells):
-    _handoffs(car_t, techs[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
+def test_a_certificate_above_the_maximum_is_refused_and_nothing_is_written(api_as, technicians, car_t, cells):
+    _handoffs(car_t, technicians[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
     payload = {**RECEIPT, "coa_cells": cells}
-    response = api_as(techs[0]).post(f"/api/preparations/{car_t.pk}/receive/", payload, format="json")
+    response = api_as(technicians[0]).post(f"/api/preparations/{car_t.pk}/receive/", payload, format="json")
     assert response.status_code == 400
     assert f"above the maximum of 2 {TIMES} 10⁸" in response.json()["coa_cells"][0]
     car_t.refresh_from_db()
@@ -110,12 +102,12 @@ def test_a_certificate_above_the_maximum_is_refused_and_nothing_is_written(api_a
     assert not IdentityCheck.objects.filter(step=CoiStep.RECEIPT).exists()  # the hand-off is undone too
 
 
-def test_a_certificate_below_a_flat_minimum_is_refused(techs, car_t):
+def test_a_certificate_below_a_flat_minimum_is_refused(technicians, car_t):
     Preparation.objects.filter(pk=car_t.pk).update(cells_min=100_000_000)
-    _handoffs(car_t, techs[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
+    _handoffs(car_t, technicians[0], CoiStep.COLLECTION, CoiStep.SHIPMENT)
     with pytest.raises(ValidationError) as error:
         cell_product_receive(preparation=car_t, coi_scanned=COI, coa_cells=99_999_999,
-                             coa_bag_volume_ml=Decimal(68), coa_lot="L1", user=techs[0],
+                             coa_bag_volume_ml=Decimal(68), coa_lot="L1", user=technicians[0],
                              now=base_time())  # fmt: skip
     assert "below the minimum" in error.value.message_dict["coa_cells"][0]
 
@@ -125,14 +117,16 @@ def test_a_certificate_below_a_flat_minimum_is_refused(techs, car_t):
     [("coa_cells", 0), ("coa_cells", "many"), ("coa_bag_volume_ml", "0"), ("coa_bag_volume_ml", "1001"),
      ("coa_lot", ""), ("coi_scanned", "")],
 )  # fmt: skip
-def test_receipt_fields_are_validated_by_name(api_as, techs, car_t, field, value):
-    response = api_as(techs[0]).post(f"/api/preparations/{car_t.pk}/receive/", {**RECEIPT, field: value}, format="json")
+def test_receipt_fields_are_validated_by_name(api_as, technicians, car_t, field, value):
+    response = api_as(technicians[0]).post(
+        f"/api/preparations/{car_t.pk}/receive/", {**RECEIPT, field: value}, format="json"
+    )
     assert response.status_code == 400
     assert field in response.json()
 
 
-def test_vials_cannot_be_recorded_for_a_cell_product(api_as, techs, car_t):
-    client = api_as(techs[0])
+def test_vials_cannot_be_recorded_for_a_cell_product(api_as, technicians, car_t):
+    client = api_as(technicians[0])
     assert client.post(f"/api/preparations/{car_t.pk}/start/").status_code == 200
     payload = {"components": [{"kind": "vial", "product": "Axicabtagene ciloleucel", "lot": "L", "expiry": "2099-01-01",
                                "volume_ml": "68"}], "category": "category_1", "storage": "room"}  # fmt: skip
@@ -141,10 +135,10 @@ def test_vials_cannot_be_recorded_for_a_cell_product(api_as, techs, car_t):
     assert "receipt" in response.json()["detail"]
 
 
-def test_thaw_is_the_record_step_and_starts_the_three_hour_clock(api_as, techs, car_t):
+def test_thaw_is_the_record_step_and_starts_the_three_hour_clock(api_as, technicians, car_t):
     t0 = base_time()
-    car_t_received(car_t, techs[0], t0)
-    client = api_as(techs[0])
+    car_t_received(car_t, technicians[0], t0)
+    client = api_as(technicians[0])
     with time_machine.travel(t0 - 5 * M, tick=False):
         assert client.post(f"/api/preparations/{car_t.pk}/start/").status_code == 200
     with time_machine.travel(t0, tick=False):
@@ -159,20 +153,20 @@ def test_thaw_is_the_record_step_and_starts_the_three_hour_clock(api_as, techs, 
     assert [(c.matched, c.preparation_id) for c in thaws] == [(False, car_t.pk), (True, car_t.pk)]
 
 
-def test_thaw_time_must_lie_between_the_start_and_now(techs, car_t):
+def test_thaw_time_must_lie_between_the_start_and_now(technicians, car_t):
     t0 = base_time()
-    car_t_received(car_t, techs[0], t0)
-    preparation_start(preparation=car_t, user=techs[0], now=t0)
+    car_t_received(car_t, technicians[0], t0)
+    preparation_start(preparation=car_t, user=technicians[0], now=t0)
     for thawed_at in (t0 - M, t0 + 2 * M):
         with pytest.raises(ValidationError) as error:
-            cell_product_thaw(preparation=car_t, coi_scanned=COI, user=techs[0], now=t0 + M, thawed_at=thawed_at)
+            cell_product_thaw(preparation=car_t, coi_scanned=COI, user=technicians[0], now=t0 + M, thawed_at=thawed_at)
         assert "thawed_at" in error.value.message_dict
 
 
-def _thawed(car_t, techs, t0):
-    car_t_received(car_t, techs[0], t0)
-    preparation_start(preparation=car_t, user=techs[0], now=t0 - 5 * M)
-    cell_product_thaw(preparation=car_t, coi_scanned=COI, user=techs[0], now=t0)
+def _thawed(car_t, technicians, t0):
+    car_t_received(car_t, technicians[0], t0)
+    preparation_start(preparation=car_t, user=technicians[0], now=t0 - 5 * M)
+    cell_product_thaw(preparation=car_t, coi_scanned=COI, user=technicians[0], now=t0)
     return car_t
 
 
@@ -180,10 +174,10 @@ def _verify(prep, tech, now, **kwargs):
     return preparation_verify(preparation=prep, user=tech, password=PASSWORD, method="cell_product", now=now, **kwargs)
 
 
-def test_cell_verification_checks_identity_integrity_and_thaw_time(api_as, techs, car_t):
+def test_cell_verification_checks_identity_integrity_and_thaw_time(api_as, technicians, car_t):
     t0 = base_time()
-    _thawed(car_t, techs, t0)
-    checker = api_as(techs[1])
+    _thawed(car_t, technicians, t0)
+    checker = api_as(technicians[1])
     url = f"/api/preparations/{car_t.pk}/verify/"
     response = checker.post(url, {"password": PASSWORD, "method": "cell_product", "bag_intact": True})
     assert response.status_code == 400
@@ -194,33 +188,33 @@ def test_cell_verification_checks_identity_integrity_and_thaw_time(api_as, techs
     response = checker.post(url, {"password": PASSWORD, "method": "gravimetric", "measured": "68"})
     assert response.status_code == 400
     assert "method" in response.json()
-    prep = _verify(car_t, techs[1], t0 + 10 * M, coi_label=COI, bag_intact=False)
+    prep = _verify(car_t, technicians[1], t0 + 10 * M, coi_label=COI, bag_intact=False)
     assert prep.status == PreparationStatus.REJECTED
     assert "not intact" in prep.rejection_reason
 
 
-def test_cell_verification_rejects_a_bag_of_another_patient_or_past_the_thaw_limit(techs, car_t):
+def test_cell_verification_rejects_a_bag_of_another_patient_or_past_the_thaw_limit(technicians, car_t):
     t0 = base_time()
-    _thawed(car_t, techs, t0)
-    prep = _verify(car_t, techs[1], t0 + 3 * H + M, coi_label="COI-2026-000999", bag_intact=True)
+    _thawed(car_t, technicians, t0)
+    prep = _verify(car_t, technicians[1], t0 + 3 * H + M, coi_label="COI-2026-000999", bag_intact=True)
     assert prep.status == PreparationStatus.REJECTED
     assert "does not match" in prep.rejection_reason
     assert "has passed" in prep.rejection_reason
-    assert prep.verified_by == techs[1]
+    assert prep.verified_by == technicians[1]
 
 
-def test_cell_verification_passes_and_the_label_shows_cells_and_coi(api_as, techs, car_t, patient_a):
+def test_cell_verification_passes_and_the_label_shows_cells_and_coi(api_as, technicians, car_t, patient_a):
     t0 = base_time()
-    _thawed(car_t, techs, t0)
+    _thawed(car_t, technicians, t0)
     with time_machine.travel(t0 + 10 * M, tick=False):
-        response = api_as(techs[1]).post(
+        response = api_as(technicians[1]).post(
             f"/api/preparations/{car_t.pk}/verify/",
             {"password": PASSWORD, "method": "cell_product", "coi_label": COI, "bag_intact": True},
         )
     assert response.status_code == 200, response.content
     assert response.json()["bag_intact"] is True
     assert response.json()["verification_method"] == "cell_product"
-    pdf = api_as(techs[1]).get(f"/api/preparations/{car_t.pk}/label/pdf/")
+    pdf = api_as(technicians[1]).get(f"/api/preparations/{car_t.pk}/label/pdf/")
     assert pdf.status_code == 200
     text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).split())
     expected_lines = [
@@ -230,30 +224,30 @@ def test_cell_verification_passes_and_the_label_shows_cells_and_coi(api_as, tech
     for expected in expected_lines:
         assert expected in text, (expected, text)
     assert " mg" not in text.replace("650 mg", "").replace("12.5 mg", "")
-    zpl = api_as(techs[1]).get(f"/api/preparations/{car_t.pk}/label/zpl/").content.decode()
+    zpl = api_as(technicians[1]).get(f"/api/preparations/{car_t.pk}/label/zpl/").content.decode()
     assert f"1.4 {TIMES} 10^8 CAR+ viable T cells" in zpl_fields(zpl)
 
 
-def test_rescue_medication_is_confirmed_by_pharmacy(api_as, techs, nurse_a, car_t, patient_a, oncologist_a):
+def test_rescue_medication_is_confirmed_by_pharmacy(api_as, technicians, nurse_a, car_t, patient_a, oncologist_a):
     url = f"/api/courses/{car_t.dose.course_id}/rescue-check/"
     assert api_as(nurse_a).post(url, {"doses_on_hand": 2}).status_code == 403
-    response = api_as(techs[1]).post(url, {"doses_on_hand": -1})
+    response = api_as(technicians[1]).post(url, {"doses_on_hand": -1})
     assert response.status_code == 400
     assert "doses_on_hand" in response.json()
-    response = api_as(techs[1]).post(url, {"doses_on_hand": 2, "note": "2 x 8 mg/kg in the ward fridge"})
+    response = api_as(technicians[1]).post(url, {"doses_on_hand": 2, "note": "2 x 8 mg/kg in the ward fridge"})
     assert response.status_code == 201, response.content
     assert response.json()["drug"] == "Tocilizumab"
-    assert response.json()["confirmed_by"] == techs[1].pk
-    pembro = cleared_preparation(patient_a, oncologist_a, nurse_a, techs, PEMBRO)
+    assert response.json()["confirmed_by"] == technicians[1].pk
+    pembro = cleared_preparation(patient_a, oncologist_a, nurse_a, technicians, PEMBRO)
     with pytest.raises(ValidationError) as error:
-        rescue_medication_confirm(course=pembro.dose.course, doses_on_hand=2, user=techs[1], now=base_time())
+        rescue_medication_confirm(course=pembro.dose.course, doses_on_hand=2, user=technicians[1], now=base_time())
     assert "course" in error.value.message_dict
     assert RescueMedicationCheck.objects.count() == 1
 
 
-def test_receipt_thaw_and_bedside_are_not_bare_handoffs(api_as, techs, car_t):
+def test_receipt_thaw_and_bedside_are_not_bare_handoffs(api_as, technicians, car_t):
     url = f"/api/courses/{car_t.dose.course_id}/handoff/"
-    client = api_as(techs[0])
+    client = api_as(technicians[0])
     for step in ("collection", "shipment"):
         assert client.post(url, {"step": step, "scanned": COI}).status_code == 201
     for step in ("receipt", "thaw", "bedside"):
@@ -262,9 +256,9 @@ def test_receipt_thaw_and_bedside_are_not_bare_handoffs(api_as, techs, car_t):
         assert "step" in response.json()
 
 
-def test_receipt_is_recorded_once(techs, car_t):
-    car_t_received(car_t, techs[0], base_time())
+def test_receipt_is_recorded_once(technicians, car_t):
+    car_t_received(car_t, technicians[0], base_time())
     with pytest.raises(OrderConflict):
         cell_product_receive(preparation=car_t, coi_scanned=COI, coa_cells=1, coa_bag_volume_ml=Decimal(1),
-                             coa_lot="x", user=techs[0], now=base_time())  # fmt: skip
+                             coa_lot="x", user=technicians[0], now=base_time())  # fmt: skip
     assert IdentityCheck.objects.filter(step=CoiStep.RECEIPT).count() == 1

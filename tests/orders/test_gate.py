@@ -36,21 +36,13 @@ PEMBRO = "Pembrolizumab 200 mg q3w"
 
 
 @pytest.fixture
-def lab(db):
-    return (
-        factories.make_user(Role.LAB_TECHNICIAN, None, "tech.one"),
-        factories.make_user(Role.LAB_TECHNICIAN, None, "tech.two"),
-    )
-
-
-@pytest.fixture
 def second_oncologist(team_a):
     return factories.make_user(Role.ONCOLOGIST, team_a, "onc.a2")
 
 
-def _gate_with(patient, oncologist, nurse, lab, regimen=PEMBRO, **values):
+def _gate_with(patient, oncologist, nurse, technicians, regimen=PEMBRO, **values):
     dose = first_dose(start_course(patient, oncologist, regimen))
-    clear_pre_dose(dose, nurse, lab[0], lab[1], values=values)
+    clear_pre_dose(dose, nurse, technicians[0], technicians[1], values=values)
     return dose, dose_gate(dose, now=timezone.now())
 
 
@@ -82,9 +74,9 @@ def _gate_with(patient, oncologist, nurse, lab, regimen=PEMBRO, **values):
     ],
 )
 def test_each_seeded_rule_at_below_and_above_its_limits(
-    oncologist_a, nurse_a, patient_a, lab, analyte, value, unit, verdict, text
+    oncologist_a, nurse_a, patient_a, technicians, analyte, value, unit, verdict, text
 ):
-    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab, **{analyte: (value, unit)})
+    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians, **{analyte: (value, unit)})
     assert gate.verdict == verdict, gate.findings
     if text is None:
         assert gate.findings == []
@@ -92,8 +84,8 @@ def test_each_seeded_rule_at_below_and_above_its_limits(
         assert any(text in reason for reason in gate.reasons), gate.reasons
 
 
-def test_reason_names_rule_value_limit_action_and_source(oncologist_a, nurse_a, patient_a, lab):
-    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab, ALT=("200", "U/L"))
+def test_reason_names_rule_value_limit_action_and_source(oncologist_a, nurse_a, patient_a, technicians):
+    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians, ALT=("200", "U/L"))
     assert gate.reasons == [
         "ALT 200 U/L = 3.6 × ULN > 3 × ULN: withhold "
         "(Keytruda, Tecentriq, Opdivo PI §2 dose modifications (class wording))"
@@ -112,8 +104,8 @@ def test_reason_names_rule_value_limit_action_and_source(oncologist_a, nurse_a, 
         ("Ipilimumab 3 mg/kg q3w x4", "286", GateVerdict.DISCONTINUED),  # 5.1 x
     ],
 )
-def test_drug_specific_discontinue_limits(oncologist_a, nurse_a, patient_a, lab, regimen, value, verdict):
-    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab, regimen, ALT=(value, "U/L"))
+def test_drug_specific_discontinue_limits(oncologist_a, nurse_a, patient_a, technicians, regimen, value, verdict):
+    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians, regimen, ALT=(value, "U/L"))
     assert gate.verdict == verdict, gate.reasons
 
 
@@ -134,24 +126,26 @@ def test_no_result_in_the_window_is_pending_never_cleared(oncologist_a, patient_
     assert not any(p.startswith("No verified Troponin") for p in gate.pending)  # decides only when measured
 
 
-def test_result_without_reference_range_is_pending(oncologist_a, nurse_a, patient_a, lab):
+def test_result_without_reference_range_is_pending(oncologist_a, nurse_a, patient_a, technicians):
     ReferenceRange.objects.filter(lab_test__name="ALT").update(high=None)
-    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab)
+    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians)
     assert gate.verdict == GateVerdict.PENDING
     assert any("ALT result has no reference range (ULN)" in p for p in gate.pending)
 
 
-def test_unit_that_cannot_be_converted_is_pending(oncologist_a, nurse_a, patient_a, lab):
+def test_unit_that_cannot_be_converted_is_pending(oncologist_a, nurse_a, patient_a, technicians):
     rule = HoldRule.objects.get(key="glucose-withhold", active=True)
     hold_rule_revise(rule=rule, changes={"unit": "g"}, user=None, now=timezone.now())
-    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab)
+    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians)
     assert gate.verdict == GateVerdict.PENDING
     assert any("cannot be converted to 'g'" in p for p in gate.pending)
 
 
-def test_troponin_above_its_upper_limit_withholds(oncologist_a, nurse_a, patient_a, lab):
+def test_troponin_above_its_upper_limit_withholds(oncologist_a, nurse_a, patient_a, technicians):
     dose = first_dose(start_course(patient_a, oncologist_a, PEMBRO))
-    clear_pre_dose(dose, nurse_a, lab[0], lab[1], values={"Troponin I (high-sensitivity)": ("90", "ng/L")})
+    clear_pre_dose(
+        dose, nurse_a, technicians[0], technicians[1], values={"Troponin I (high-sensitivity)": ("90", "ng/L")}
+    )
     gate = dose_gate(dose, now=timezone.now())
     assert gate.verdict == GateVerdict.WITHHELD
     assert any("Troponin" in r and "myocarditis" not in r.split(":")[0] for r in gate.reasons)
@@ -160,8 +154,10 @@ def test_troponin_above_its_upper_limit_withholds(oncologist_a, nurse_a, patient
 # --- decisions -----------------------------------------------------------------------------------------------
 
 
-def test_withhold_is_overridden_by_one_oncologist_and_only_for_what_they_saw(oncologist_a, nurse_a, patient_a, lab):
-    dose, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab, ALT=("200", "U/L"))
+def test_withhold_is_overridden_by_one_oncologist_and_only_for_what_they_saw(
+    oncologist_a, nurse_a, patient_a, technicians
+):
+    dose, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians, ALT=("200", "U/L"))
     assert gate.verdict == GateVerdict.WITHHELD
     with pytest.raises(ValidationError):
         dose_override(dose=dose, user=oncologist_a, now=timezone.now(), reason=" ")
@@ -170,13 +166,13 @@ def test_withhold_is_overridden_by_one_oncologist_and_only_for_what_they_saw(onc
     assert gate.verdict == GateVerdict.OVERRIDDEN
     assert GateCheck.objects.get(dose=dose, purpose=GateCheckPurpose.DECISION).verdict == GateVerdict.WITHHELD
     # A new, worse result is a new finding: the dose is held again.
-    clear_pre_dose_again(dose, nurse_a, lab, {"Platelets": ("40", "10*3/uL")})
+    clear_pre_dose_again(dose, nurse_a, technicians, {"Platelets": ("40", "10*3/uL")})
     gate = dose_gate(dose, now=timezone.now())
     assert gate.verdict == GateVerdict.WITHHELD
     assert [f.text.split(" ")[0] for f in gate.open_findings] == ["Platelets"]
 
 
-def clear_pre_dose_again(dose, nurse, lab, values):
+def clear_pre_dose_again(dose, nurse, technicians, values):
     """A repeat draw: another specimen for the same analytes, verified (latest result wins)."""
     from labflow.demo import NORMAL_RESULTS
     from monitoring.models import LabTest
@@ -191,13 +187,13 @@ def clear_pre_dose_again(dose, nurse, lab, values):
     [specimen] = specimens_collect(patient=patient, wristband=patient.mrn, monitoring_tests=[test], user=nurse, now=now)
     wanted = {**NORMAL_RESULTS, **values}
     entries = [ResultEntry(specimen, c, *wanted[c.name]) for c in cbc.components.all()]
-    results_verify(results=results_enter(entries=entries, user=lab[0], now=now), user=lab[1], now=now)
+    results_verify(results=results_enter(entries=entries, user=technicians[0], now=now), user=technicians[1], now=now)
 
 
 def test_discontinue_needs_two_oncologists_and_alerts_them(
-    api_as, oncologist_a, second_oncologist, nurse_a, patient_a, lab
+    api_as, oncologist_a, second_oncologist, nurse_a, patient_a, technicians
 ):
-    dose, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab, ALT=("454", "U/L"))
+    dose, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians, ALT=("454", "U/L"))
     assert gate.verdict == GateVerdict.DISCONTINUED
     alert = Alert.objects.get(kind=AlertKind.DOSE_DISCONTINUE, subject_id=dose.pk)
     assert alert.audience == AlertAudience.ONCOLOGISTS
@@ -218,14 +214,14 @@ def test_discontinue_needs_two_oncologists_and_alerts_them(
     gate_json = response.json()["gate"]
     assert gate_json["verdict"] == "cosigned"
     assert gate_json["decisions"][0]["cosigned_by"] == second_oncologist.pk
-    preparation_start(preparation=live_preparation(dose), user=lab[0], now=timezone.now())
+    preparation_start(preparation=live_preparation(dose), user=technicians[0], now=timezone.now())
     check = GateCheck.objects.get(dose=dose, purpose=GateCheckPurpose.START)
     assert check.verdict == GateVerdict.COSIGNED
     assert set(check.hold_rules.values_list("key", flat=True)) >= {"alt-withhold", "alt-discontinue"}
 
 
-def test_cosigner_must_be_an_oncologist_of_the_care_team(oncologist_a, nurse_a, patient_a, lab, team_b):
-    dose, _ = _gate_with(patient_a, oncologist_a, nurse_a, lab, ALT=("454", "U/L"))
+def test_cosigner_must_be_an_oncologist_of_the_care_team(oncologist_a, nurse_a, patient_a, technicians, team_b):
+    dose, _ = _gate_with(patient_a, oncologist_a, nurse_a, technicians, ALT=("454", "U/L"))
     other_team = factories.make_user(Role.ONCOLOGIST, team_b, "onc.b")
     for cosigner, field in ((other_team, "care team"), (nurse_a, "not an oncologist"), (None, "second oncologist")):
         with pytest.raises(ValidationError, match=field):
@@ -233,9 +229,9 @@ def test_cosigner_must_be_an_oncologist_of_the_care_team(oncologist_a, nurse_a, 
                                    cosigner_password="a-long-test-password", reason="x")  # fmt: skip
 
 
-def test_technician_cannot_start_a_withheld_dose(api_as, oncologist_a, nurse_a, patient_a, lab):
-    dose, _ = _gate_with(patient_a, oncologist_a, nurse_a, lab, Platelets=("40", "10*3/uL"))
-    response = api_as(lab[0]).post(f"/api/preparations/{live_preparation(dose).pk}/start/")
+def test_technician_cannot_start_a_withheld_dose(api_as, oncologist_a, nurse_a, patient_a, technicians):
+    dose, _ = _gate_with(patient_a, oncologist_a, nurse_a, technicians, Platelets=("40", "10*3/uL"))
+    response = api_as(technicians[0]).post(f"/api/preparations/{live_preparation(dose).pk}/start/")
     assert response.status_code == 409
     assert "Dose withheld: Platelets 40 10*3/uL < 50 10*3/uL" in response.json()["detail"]
 
@@ -243,7 +239,9 @@ def test_technician_cannot_start_a_withheld_dose(api_as, oncologist_a, nurse_a, 
 # --- versioned rules -----------------------------------------------------------------------------------------
 
 
-def test_editing_a_rule_makes_a_new_version_and_the_old_one_cannot_change(oncologist_a, nurse_a, patient_a, lab):
+def test_editing_a_rule_makes_a_new_version_and_the_old_one_cannot_change(
+    oncologist_a, nurse_a, patient_a, technicians
+):
     old = HoldRule.objects.get(key="platelets-withhold", active=True)
     new = hold_rule_revise(rule=old, changes={"threshold": Decimal(75)}, user=oncologist_a, now=timezone.now())
     old.refresh_from_db()
@@ -255,7 +253,7 @@ def test_editing_a_rule_makes_a_new_version_and_the_old_one_cannot_change(oncolo
         HoldRule.objects.filter(pk=new.pk).update(threshold=Decimal(10))
     with pytest.raises(ValidationError):
         hold_rule_revise(rule=new, changes={"unit": ""}, user=None, now=timezone.now())
-    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, lab, Platelets=("60", "10*3/uL"))
+    _, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians, Platelets=("60", "10*3/uL"))
     assert gate.verdict == GateVerdict.WITHHELD
     assert new.pk in gate.hold_rule_ids
     assert old.pk not in gate.hold_rule_ids
