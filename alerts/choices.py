@@ -40,3 +40,4 @@ class ResolutionReason(models.TextChoices):
     RECOLLECTED = "recollected", "Specimen recollected"
     RESULT_VERIFIED = "result_verified", "Verified result reported"
     RESULT_REVIEWED = "result_reviewed", "Result reviewed"
+    RESULT_RETRACTED = "result_retracted", "Result retracted by the lab"

@@ -64,3 +64,6 @@ LAB_RESULT_STATUSES = frozenset("FPCRSU")
 LAB_RETRACT_STATUSES = frozenset("WD")
 #: OBX-11 X: results cannot be obtained for this observation.
 LAB_NOT_OBTAINED = "X"
+#: OBX-11 statuses of a result the laboratory itself has not finalised (HL7 0085: preliminary, entered not
+#: verified, partial, pending): LabFlow verifies the final report when it arrives, never these.
+LAB_NOT_FINAL = frozenset("PRSI")

@@ -304,7 +304,8 @@ def import_oru_messages(
         for index, (batch, sequences) in entries.items():
             message = parsed[index]
             if {(e.specimen.pk, e.lab_test.pk) for e in batch} & placement.keys():
-                lab_results_store(placement)  # a later report of a result this run has not stored yet
+                # a later report of a result this run has not stored yet
+                lab_results_store(placement, user=user, now=now)
             try:
                 built = build_results(batch, context=context, user=user, now=now, source=ResultSource.HL7,
                                       message_control_id=message.control_id[:60], versions_by_caller=True)  # fmt: skip
@@ -316,7 +317,7 @@ def import_oru_messages(
                 row.inbound_message_id = claims[index]
             placed = place_lab_results(built, context=context, placement=placement)
             outcomes[index] = MessageOutcome(_ack(message, now), len(placed))
-        lab_results_store(placement)
+        lab_results_store(placement, user=user, now=now)
         recorded: dict[int, tuple[str, int]] = {}
         for index, claim in claims.items():
             outcome = outcomes[index]

@@ -15,7 +15,7 @@ from alerts.selectors import alert_list
 from monitoring.models import LabTest
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
-from results.choices import VERIFIED, ResultFlag, ResultStatus
+from results.choices import LAB_NOT_FINAL, VERIFIED, ResultFlag, ResultStatus
 from results.models import Result
 from specimens.models import Specimen
 
@@ -26,14 +26,27 @@ def result_list(*, user: AnyUser) -> QuerySet[Result]:
     )
 
 
-def results_to_verify(*, user: User) -> QuerySet[Result]:
-    """Preliminary results entered by someone else: the user's verification queue."""
+def _unverified(*, user: User) -> QuerySet[Result]:
+    """Preliminary results entered by someone else that no later version supersedes (an amendment awaiting
+    verification is not current yet, but it is the latest version), oldest first."""
     return (
         result_list(user=user)
-        .filter(status=ResultStatus.PRELIMINARY)
+        .filter(status=ResultStatus.PRELIMINARY, superseded_by__isnull=True)
         .exclude(entered_by=user)
         .order_by("entered_at", "id")
     )
+
+
+def results_to_verify(*, user: User) -> QuerySet[Result]:
+    """The user's verification queue: exactly the results `results_verify` accepts from them (not retracted,
+    not superseded, not reported preliminary by the lab, entered by someone else)."""
+    return _unverified(user=user).exclude(lab_status__in=LAB_NOT_FINAL)
+
+
+def results_awaiting_lab_final(*, user: User) -> QuerySet[Result]:
+    """Results the laboratory still reports as preliminary (OBX-11 P, R, S, I): not verifiable until its final
+    report arrives, which supersedes them."""
+    return _unverified(user=user).filter(lab_status__in=LAB_NOT_FINAL)
 
 
 def review_inbox(*, user: AnyUser) -> QuerySet[Result]:
@@ -114,6 +127,11 @@ class TrendPoint:
     value: Decimal
     flag: str
     grade: int | None
+    comparator: str = ""  # "<", "<=", ">", ">=": a censored value, `value` is only its bound
+
+    @property
+    def censored(self) -> bool:
+        return bool(self.comparator)
 
 
 @dataclass
@@ -124,9 +142,14 @@ class Trend:
     reference_high: Decimal | None
     points: list[TrendPoint]
 
+    @property
+    def censored(self) -> list[TrendPoint]:
+        return [p for p in self.points if p.censored]
+
 
 def patient_trends(*, user: AnyUser, patient: Patient) -> list[Trend]:
-    """Verified numeric results per analyte, oldest first, with the latest reference band."""
+    """Verified numeric results per analyte, oldest first, with the latest reference band. Censored values
+    ("<5") keep their comparator; retracted and not-obtained results are not verified and never appear."""
     rows = (
         result_list(user=user)
         .filter(patient=patient, status__in=VERIFIED, is_current=True, value_numeric__isnull=False)
@@ -137,7 +160,9 @@ def patient_trends(*, user: AnyUser, patient: Patient) -> list[Trend]:
     for r in rows:
         assert r.value_numeric is not None
         series[r.lab_test_id] = Trend(r.lab_test, r.unit, r.reference_low, r.reference_high, points[r.lab_test_id])
-        points[r.lab_test_id].append(TrendPoint(r.observed_at, r.value_numeric, r.flag, r.ctcae_grade))
+        points[r.lab_test_id].append(
+            TrendPoint(r.observed_at, r.value_numeric, r.flag, r.ctcae_grade, r.value_comparator)
+        )
     return list(series.values())
 
 

@@ -26,6 +26,7 @@ from monitoring.services import monitoring_test_record_result
 from patients.models import Patient
 from results import ctcae
 from results.choices import (
+    LAB_NOT_FINAL,
     LAB_NOT_OBTAINED,
     LAB_RETRACT_STATUSES,
     VERIFIED,
@@ -516,6 +517,7 @@ class LabPlacement:
     changed: dict[int, Result] = field(default_factory=dict)
     unchanged: int = 0  # reports identical to what is stored (a resend under another control id)
     pending: set[tuple[int, int]] = field(default_factory=set)  # (specimen, test) of `inserts`, kept alongside
+    retracted: set[int] = field(default_factory=set)  # versions the lab retracted, and their roots: alert subjects
 
     def keys(self) -> set[tuple[int, int]]:
         """(specimen, test) of the rows waiting to be inserted (kept as they are placed: asked once per message)."""
@@ -570,6 +572,7 @@ def place_lab_results(rows: Sequence[Result], *, context: EntryContext, placemen
                 if earlier.status not in (ResultStatus.RETRACTED, ResultStatus.NOT_OBTAINED):
                     earlier.status, earlier.is_current = ResultStatus.RETRACTED, False
                     placement.changed[earlier.pk] = earlier
+                    placement.retracted |= {earlier.pk, earlier.root_id or earlier.pk}
         head.latest = row
         if row.is_current:
             head.current = row
@@ -601,14 +604,24 @@ def _versions(latest: Result, context: EntryContext) -> list[Result]:
     return chain
 
 
-def lab_results_store(placement: LabPlacement) -> list[Result]:
+def lab_results_store(placement: LabPlacement, *, user: User, now: datetime) -> list[Result]:
     """Write what :func:`place_lab_results` decided, in one transaction: earlier versions first (no longer
-    current, or retracted), then the new rows. Clears ``placement`` for the next batch."""
+    current, or retracted), then the new rows. The open alerts about retracted results (critical value and
+    toxicity alerts are about the first version, an amendment's alert about its own) are resolved: the finding
+    they report no longer stands. Clears ``placement`` for the next batch."""
     with transaction.atomic(savepoint=False):
         for earlier in placement.changed.values():
             earlier.save(update_fields=["status", "is_current"])
         stored = Result.objects.bulk_create(placement.inserts, batch_size=2000)
-    placement.inserts, placement.changed, placement.pending = [], {}, set()
+        alerts_resolve_for_subjects(
+            subject_model=Result,
+            subject_ids=sorted(placement.retracted),
+            kinds=RESULT_ALERT_KINDS,
+            reason=ResolutionReason.RESULT_RETRACTED,
+            user=user,
+            now=now,
+        )
+    placement.inserts, placement.changed, placement.pending, placement.retracted = [], {}, set(), set()
     return stored
 
 
@@ -638,6 +651,7 @@ class VerifyOutcome:
 
 CRITICAL_FLAGS = (ResultFlag.CRITICAL_LOW, ResultFlag.CRITICAL_HIGH)
 RESULT_FINDING_KINDS = (AlertKind.CRITICAL_RESULT, AlertKind.TOXICITY)  # what the oncologist's sign-off closes
+RESULT_ALERT_KINDS = (*RESULT_FINDING_KINDS, AlertKind.RESULT_AMENDED)  # what a retraction by the lab closes
 
 
 def ctcae_label(result: Result) -> str:
@@ -697,11 +711,6 @@ def _satisfy_result_stages(results: Sequence[Result], user: User, now: datetime)
         )
         if needed <= done:
             monitoring_test_record_result(monitoring_test=test, user=user, now=now)
-
-
-#: OBX-11 statuses of a result the laboratory itself has not finalised (HL7 0085: preliminary, entered not
-#: verified, partial, pending): LabFlow verifies the final report when it arrives, never these.
-LAB_NOT_FINAL = frozenset("PRSI")
 
 
 def _not_verifiable(result: Result, superseded: set[int]) -> str:

@@ -48,7 +48,15 @@ def trend_chart_data(trends: list[Trend], dose_dates: list[str] | None = None) -
                 "name": trend.lab_test.name,
                 "unit": trend.unit,
                 "points": [
-                    {"x": p.at.isoformat(), "y": float(p.value), "flag": p.flag, "grade": p.grade} for p in trend.points
+                    # A censored point ("<5") sits at its bound; "comparator" tells the chart to mark it as such.
+                    {
+                        "x": p.at.isoformat(),
+                        "y": float(p.value),
+                        "flag": p.flag,
+                        "grade": p.grade,
+                        "comparator": p.comparator,
+                    }
+                    for p in trend.points
                 ],
                 "reference": {
                     "low": float(trend.reference_low) if trend.reference_low is not None else None,

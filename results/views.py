@@ -24,6 +24,7 @@ from results.selectors import (
     result_alerts,
     result_history,
     result_list,
+    results_awaiting_lab_final,
     results_to_verify,
     review_inbox,
     specimens_awaiting,
@@ -118,7 +119,8 @@ def enter_by_test(request: HttpRequest, lab_test_pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("results.verify_result", raise_exception=True)
 def verify_queue(request: HttpRequest) -> HttpResponse:
-    """Results entered by others, oldest first; verify one, some or all at once."""
+    """Results entered by others, oldest first; verify one, some or all at once. Below, read-only, the results the
+    lab still reports as preliminary: they become verifiable when its final report arrives."""
     queue = results_to_verify(user=acting_user(request))
     if request.method == "POST":
         chosen = [int(pk) for pk in request.POST.getlist("results") if pk.isdigit()]
@@ -133,7 +135,9 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
                 messages.error(request, error_text(error))
         return redirect("results:verify")
     page = Paginator(queue, 100).get_page(request.GET.get("page"))
-    return render(request, "results/verify.html", {"results": page, "page": page})
+    waiting = results_awaiting_lab_final(user=acting_user(request))
+    context = {"results": page, "page": page, "waiting": waiting[:100], "waiting_count": waiting.count()}
+    return render(request, "results/verify.html", context)
 
 
 @login_required

@@ -26,7 +26,7 @@ from results.api.serializers import (
 )
 from results.choices import ResultFlag, ResultStatus
 from results.models import CriticalCall, Result
-from results.selectors import result_history, result_list, review_inbox
+from results.selectors import result_history, result_list, results_to_verify, review_inbox
 from results.services import (
     ResultEntry,
     critical_call_record,
@@ -60,6 +60,7 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
         "retrieve": "results.view_result",
         "history": "results.view_result",
         "review_inbox": "results.review_result",
+        "to_verify": "results.verify_result",
         "create": "results.enter_result",
         "verify": "results.verify_result",
         "verify_batch": "results.verify_result",
@@ -157,6 +158,14 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
     def review_inbox(self, request: Request) -> Response:
         """Verified results not yet reviewed: critical first, then CTCAE grade, newest first."""
         page = self.paginate_queryset(review_inbox(user=request.user))
+        return self.get_paginated_response(ResultSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: ResultSerializer(many=True)})
+    @action(detail=False, methods=["get"], url_path="to-verify")
+    def to_verify(self, request: Request) -> Response:
+        """The verification queue, oldest first: results others entered that can be verified now (not your own,
+        not superseded, retracted or not obtained, not still preliminary at the lab)."""
+        page = self.paginate_queryset(results_to_verify(user=acting_user(request)))
         return self.get_paginated_response(ResultSerializer(page, many=True).data)
 
 

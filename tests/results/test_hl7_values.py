@@ -7,8 +7,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
+from alerts.choices import AlertKind, ResolutionReason
+from alerts.models import Alert
+from alerts.services import alert_acknowledge
 from results.importing import import_oru_message, interface_user
 from results.models import Result, ResultSpec
 from results.services import LabReport, ResultConflict, ResultEntry, results_enter, results_verify
@@ -174,3 +178,138 @@ def test_ack_text_never_carries_values_or_names(team_a, nurse_a, patient_a, lab)
     old = import_oru_message(bad.replace("|2.5.1", "|2.3").replace("|V1|", "|V2|"), user=lab, now=timezone.now())
     assert "ERR|OBX^1^5^102&Data type error&HL70357\r" in old.ack
     assert "seven" not in old.ack
+
+
+def _send(patient, specimen, control_id: str, *reports: tuple[str, str, str, str], lab) -> None:
+    """One ORU^R01 with an OBX per (LOINC, value, unit, OBX-11 status); "<5" is sent as structured numeric."""
+
+    def typed(loinc: str, value: str) -> str:
+        bound = value.lstrip("<>=")
+        if bound != value:
+            return f"SN|{loinc}^^LN||{value[: -len(bound)]}^{bound}"
+        return f"NM|{loinc}^^LN||{value}"
+
+    obx = "\r".join(
+        f"OBX|{n}|{typed(loinc, value)}|{unit}|||||{status}"
+        for n, (loinc, value, unit, status) in enumerate(reports, start=1)
+    )
+    outcome = import_oru_message(_oru(patient, specimen, obx, control_id), user=lab, now=timezone.now())
+    assert outcome.error == ""
+    assert outcome.stored == len(reports)
+
+
+SODIUM, POTASSIUM, CHLORIDE, GLUCOSE, ALT = "2951-2", "2823-3", "2075-0", "2345-7", "1742-6"
+
+
+def test_verify_queue_lists_only_what_can_be_verified_and_lab_preliminary_apart(
+    team_a, nurse_a, patient_a, lab, technician, client, api_as
+):
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel", "ALT")
+    _send(patient_a, specimen, "Q1", (SODIUM, "140", "mmol/L", "P"), (POTASSIUM, "4.0", "mmol/L", "F"),
+          (CHLORIDE, "", "", "X"), (GLUCOSE, "90", "mg/dL", "P"), (ALT, "40", "U/L", "F"), lab=lab)  # fmt: skip
+    results_verify(results=[Result.objects.get(lab_test__name="ALT")], user=technician, now=timezone.now())
+    _send(patient_a, specimen, "Q2", (POTASSIUM, "", "", "W"), (GLUCOSE, "92", "mg/dL", "F"),
+          (ALT, "45", "U/L", "C"), lab=lab)  # fmt: skip
+    # Sodium: still preliminary at the lab. Potassium: retracted. Chloride: not obtained. Glucose: the P report is
+    # superseded by the F one. ALT: verified, then corrected by the lab (an amendment, not current until verified).
+    glucose = Result.objects.get(lab_test__name="Glucose", lab_status="F")
+    alt_amendment = Result.objects.get(lab_test__name="ALT", version=2)
+    sodium = Result.objects.get(lab_test__name="Sodium")
+    assert Result.objects.filter(status="preliminary").count() == 4  # + the superseded glucose P
+
+    client.force_login(technician)
+    page = client.get("/results/verify/")
+    assert [r.pk for r in page.context["results"]] == [glucose.pk, alt_amendment.pk]
+    assert [r.pk for r in page.context["waiting"]] == [sodium.pk]
+    html = page.content.decode()
+    assert html.count('data-testid="verify-row"') == 2
+    assert html.count('data-testid="awaiting-final-row"') == 1
+    assert "Waiting for the lab's final report" in html
+    api = api_as(technician).get("/api/results/to-verify/").json()
+    assert [r["id"] for r in api["results"]] == [glucose.pk, alt_amendment.pk]
+
+    # Everything listed is accepted by verification: "Verify selected" with all rows ticked verifies all of them.
+    client.post("/results/verify/", {"results": [glucose.pk, alt_amendment.pk]})
+    assert set(Result.objects.filter(pk__in=[glucose.pk, alt_amendment.pk]).values_list("status", flat=True)) == {
+        "final",
+        "amended",
+    }
+    assert list(client.get("/results/verify/").context["results"]) == []
+
+    # The lab's final report supersedes the preliminary one: it moves up into the queue.
+    _send(patient_a, specimen, "Q3", (SODIUM, "141", "mmol/L", "F"), lab=lab)
+    page = client.get("/results/verify/")
+    assert [r.lab_status for r in page.context["results"]] == ["F"]
+    assert list(page.context["waiting"]) == []
+    assert 'data-testid="awaiting-final-table"' not in page.content.decode()
+
+
+def test_retraction_by_the_lab_resolves_the_result_alerts(team_a, nurse_a, patient_a, lab, technician):
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel")
+    _send(patient_a, specimen, "R1", (POTASSIUM, "6.9", "mmol/L", "F"), (SODIUM, "118", "mmol/L", "F"), lab=lab)
+    results_verify(results=list(Result.objects.all()), user=technician, now=timezone.now())
+    potassium = Result.objects.get(lab_test__name="Potassium")
+    critical = Alert.objects.get(kind=AlertKind.CRITICAL_RESULT, subject_id=potassium.pk)
+    other = Alert.objects.exclude(pk=critical.pk).get(kind=AlertKind.CRITICAL_RESULT)  # the sodium's
+    alert_acknowledge(alert=critical, user=nurse_a, now=timezone.now())  # acknowledged is not resolved
+    _send(patient_a, specimen, "R2", (POTASSIUM, "7.1", "mmol/L", "C"), lab=lab)
+    results_verify(results=[Result.objects.get(version=2)], user=technician, now=timezone.now())
+    amended = Alert.objects.get(kind=AlertKind.RESULT_AMENDED)
+    assert (amended.subject_id, amended.status) == (Result.objects.get(version=2).pk, "open")
+
+    retracted_at = timezone.now()
+    outcome = import_oru_message(
+        _oru(patient_a, specimen, f"OBX|1|NM|{POTASSIUM}^^LN||||||||W", "R3"), user=lab, now=retracted_at
+    )
+    assert "|AA|" in outcome.ack
+    for alert in (critical, amended):
+        alert.refresh_from_db()
+        assert (alert.status, alert.resolution_reason) == ("resolved", ResolutionReason.RESULT_RETRACTED)
+        assert (alert.resolved_by, alert.resolved_at) == (lab, retracted_at)
+    assert critical.get_resolution_reason_display() == "Result retracted by the lab"
+    other.refresh_from_db()
+    assert other.status == "open"  # another result's alert is untouched
+    assert not Alert.objects.filter(subject_id=Result.objects.get(version=3).pk).exists()  # nothing raised for W
+
+
+def test_a_message_refused_after_a_retraction_leaves_the_alerts_open(team_a, nurse_a, patient_a, lab, technician):
+    """The retraction and its resolutions are one transaction: a run that rolls back keeps both undone."""
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel")
+    _send(patient_a, specimen, "T1", (POTASSIUM, "6.9", "mmol/L", "F"), lab=lab)
+    results_verify(results=list(Result.objects.all()), user=technician, now=timezone.now())
+    critical = Alert.objects.get(kind=AlertKind.CRITICAL_RESULT)
+
+    @transaction.atomic
+    def retract_then_fail() -> None:
+        message = _oru(patient_a, specimen, f"OBX|1|NM|{POTASSIUM}^^LN||||||||W", "T2")
+        import_oru_message(message, user=lab, now=timezone.now())
+        raise RuntimeError("the caller's transaction fails after the import")
+
+    with pytest.raises(RuntimeError):
+        retract_then_fail()
+    critical.refresh_from_db()
+    assert critical.status == "open"
+    assert Result.objects.get().status == "final"
+
+
+def test_trends_mark_censored_values_and_leave_out_retracted_and_not_obtained(
+    team_a, nurse_a, patient_a, lab, technician, oncologist_a, client
+):
+    crp = "1988-5"
+    specimens = {}
+    for control_id, value, status in (("C1", "12", "F"), ("C2", "<5", "F"), ("C3", "80", "F"), ("C4", "", "X")):
+        specimens[control_id] = collected_specimen(patient_a, nurse_a, "CRP")
+        _send(patient_a, specimens[control_id], control_id, (crp, value, "mg/L", status), lab=lab)
+    verified = results_verify(results=list(Result.objects.all()), user=technician, now=timezone.now()).verified
+    assert len(verified) == 3
+    _send(patient_a, specimens["C3"], "C5", (crp, "", "", "W"), lab=lab)  # the lab takes the 80 back
+    assert set(Result.objects.filter(specimen=specimens["C3"]).values_list("status", flat=True)) == {"retracted"}
+    assert Result.objects.get(specimen=specimens["C4"]).status == "not_obtained"
+
+    client.force_login(oncologist_a)
+    response = client.get(f"/results/patient/{patient_a.pk}/")
+    (chart,) = response.context["chart_data"]
+    assert [(p["y"], p["comparator"]) for p in chart["points"]] == [(12.0, ""), (5.0, "<")]
+    html = response.content.decode()
+    assert html.count('data-testid="censored-note"') == 1
+    assert "<strong>&lt;5 mg/L</strong>" in html
