@@ -10,12 +10,16 @@ from orders.models import (
     Dose,
     Drug,
     HoldRule,
+    LabPatternCondition,
+    LabPatternMatch,
+    LabPatternRule,
     MonitoringRule,
     Preparation,
     Regimen,
     RegimenDoseBand,
     TreatmentCourse,
 )
+from orders.patterns import LAB_PATTERN_RULE_FIELDS, lab_pattern_rule_revise
 from orders.services import HOLD_RULE_FIELDS, hold_rule_revise
 
 
@@ -40,40 +44,45 @@ class RegimenAdmin(NoDeleteAdmin):
     inlines = [MonitoringRuleInline, RegimenDoseBandInline]
 
 
-@admin.register(HoldRule)
-class HoldRuleAdmin(NoDeleteAdmin):
-    """Saving an edited rule makes a new version (hold_rule_revise); the old one stays, superseded."""
+class VersionedRuleAdmin(NoDeleteAdmin):
+    """Saving an edited rule makes a new version (`revise`); the old one stays, superseded and read-only."""
 
-    list_display = ["description", "key", "version", "lab_test", "action", "threshold", "reference", "active"]
-    list_filter = ["active", "action"]
-    readonly_fields = ["key", "version", "active", "superseded_by", "created_at", "created_by"]
+    versioned_fields: tuple[str, ...] = ()
+    version_fields = ["version", "active", "superseded_by", "created_at", "created_by"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: HoldRule | None = None) -> list[str]:
+    def revise(self, rule: Any, changes: dict[str, Any], user: User | None) -> Any:
+        raise NotImplementedError
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is not None and (not obj.active or obj.superseded_by_id):
-            return [f.name for f in HoldRule._meta.fields] + ["drugs", "regimens"]
-        return self.readonly_fields if obj is not None else ["version", "active", "superseded_by", "created_at",
-                                                             "created_by"]  # fmt: skip
+            return [f.name for f in self.model._meta.fields] + [f.name for f in self.model._meta.many_to_many]
+        return ["key", *self.version_fields] if obj is not None else self.version_fields
 
-    def save_model(self, request: HttpRequest, obj: HoldRule, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         user = request.user if isinstance(request.user, User) else None
         if change:
-            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in HOLD_RULE_FIELDS}
-            form.instance = hold_rule_revise(
-                rule=HoldRule.objects.get(pk=obj.pk), changes=changes, user=user, now=timezone.now()
-            )
+            relations = [f.name for f in self.model._meta.many_to_many]
+            names = (*self.versioned_fields, *relations)
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in names}
+            form.instance = self.revise(self.model.objects.get(pk=obj.pk), changes, user)
         else:
             obj.created_at, obj.created_by = timezone.now(), user
             obj.save()
 
 
+@admin.register(HoldRule)
+class HoldRuleAdmin(VersionedRuleAdmin):
+    list_display = ["description", "key", "version", "lab_test", "action", "threshold", "reference", "active"]
+    list_filter = ["active", "action"]
+    versioned_fields = HOLD_RULE_FIELDS
+
+    def revise(self, rule: Any, changes: dict[str, Any], user: User | None) -> Any:
+        return hold_rule_revise(rule=rule, changes=changes, user=user, now=timezone.now())
+
+
 @admin.register(TreatmentCourse, Dose, Preparation)
 class ClinicalRecordAdmin(ReadOnlyAdmin):
     """Courses, doses and preparations change only through their services (and the audit trail)."""
-
-
-# Lab pattern rules (orders.patterns); imported here so that this section stays a plain append.
-from orders.models import LabPatternCondition, LabPatternMatch, LabPatternRule  # noqa: E402
-from orders.patterns import LAB_PATTERN_RULE_FIELDS, lab_pattern_rule_revise  # noqa: E402
 
 
 class LabPatternConditionInline(admin.TabularInline[LabPatternCondition, LabPatternRule]):
@@ -91,29 +100,14 @@ class LabPatternConditionInline(admin.TabularInline[LabPatternCondition, LabPatt
 
 
 @admin.register(LabPatternRule)
-class LabPatternRuleAdmin(NoDeleteAdmin):
-    """Saving an edited rule makes a new version (lab_pattern_rule_revise); the old one stays, superseded."""
-
+class LabPatternRuleAdmin(VersionedRuleAdmin):
     list_display = ["name", "key", "version", "severity", "audience", "source", "effective_from", "active"]
     list_filter = ["active", "audience"]
     inlines = [LabPatternConditionInline]
+    versioned_fields = LAB_PATTERN_RULE_FIELDS
 
-    def get_readonly_fields(self, request: HttpRequest, obj: LabPatternRule | None = None) -> list[str]:
-        meta = ["version", "active", "superseded_by", "created_at", "created_by"]
-        if obj is not None and (not obj.active or obj.superseded_by_id):
-            return [f.name for f in LabPatternRule._meta.fields] + ["drugs"]
-        return ["key", *meta] if obj is not None else meta
-
-    def save_model(self, request: HttpRequest, obj: LabPatternRule, form: Any, change: bool) -> None:
-        user = request.user if isinstance(request.user, User) else None
-        if change:
-            changes = {n: form.cleaned_data[n] for n in form.changed_data if n in (*LAB_PATTERN_RULE_FIELDS, "drugs")}
-            form.instance = lab_pattern_rule_revise(
-                rule=LabPatternRule.objects.get(pk=obj.pk), changes=changes, user=user, now=timezone.now()
-            )
-        else:
-            obj.created_at, obj.created_by = timezone.now(), user
-            obj.save()
+    def revise(self, rule: Any, changes: dict[str, Any], user: User | None) -> Any:
+        return lab_pattern_rule_revise(rule=rule, changes=changes, user=user, now=timezone.now())
 
 
 @admin.register(LabPatternMatch)

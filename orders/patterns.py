@@ -23,23 +23,17 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Min, Prefetch
 
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity
 from alerts.services import AlertCondition, alerts_raise
-from labflow.errors import Conflict
 from orders.choices import CourseStatus, LabPatternChange
 from orders.models import LabPatternCondition, LabPatternMatch, LabPatternRule, TreatmentCourse
+from orders.versioning import rule_revise
 from results.choices import VERIFIED
 from results.models import Result
 from results.units import UnitError, convert
-
-
-class LabPatternConflict(Conflict):
-    """The rule version is not in a state that allows this step (HTTP 409)."""
-
 
 SUMMARY_MAX = 200  # alerts.Alert.summary
 TIMES, MINUS = "\u00d7", "\u2212"  # multiplication sign, minus sign
@@ -281,19 +275,8 @@ def lab_pattern_rule_revise(
     """Edit a lab pattern rule: a new version with the changes (and, when given, these unsaved conditions in
     place of the old ones); the old version is kept, inactive and superseded. Drugs carry over unless
     `changes` names them. Courses that already met the rule (same key) are not alerted again."""
-    current = LabPatternRule.objects.select_for_update().get(pk=rule.pk)
-    if not current.active or current.superseded_by_id is not None:
-        raise LabPatternConflict(f"Version {current.version} of {current.key} is no longer current.")
-    unknown = set(changes) - {*LAB_PATTERN_RULE_FIELDS, "drugs"}
-    if unknown:
-        raise ValidationError({name: "This field cannot be revised." for name in sorted(unknown)})
-    values = {name: changes.get(name, getattr(current, name)) for name in LAB_PATTERN_RULE_FIELDS}
-    LabPatternRule.objects.filter(pk=current.pk).update(active=False)
-    new = LabPatternRule.objects.create(
-        key=current.key, version=current.version + 1, created_at=now, created_by=user, **values
-    )
-    new.drugs.set(changes.get("drugs", current.drugs.all()))
-    kept = conditions if conditions is not None else list(current.conditions.all())
+    kept = conditions if conditions is not None else list(rule.conditions.all())
+    new = rule_revise(rule=rule, fields=LAB_PATTERN_RULE_FIELDS, changes=changes, user=user, now=now)
     LabPatternCondition.objects.bulk_create(
         LabPatternCondition(
             rule=new, lab_test_id=c.lab_test_id, change=c.change, threshold=c.threshold, unit=c.unit,
@@ -301,7 +284,6 @@ def lab_pattern_rule_revise(
         )
         for c in kept
     )  # fmt: skip
-    LabPatternRule.objects.filter(pk=current.pk).update(superseded_by=new)
     return new
 
 

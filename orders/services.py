@@ -49,6 +49,7 @@ from orders.models import (
     Regimen,
     TreatmentCourse,
 )
+from orders.versioning import revised_values, rule_revise
 from patients.models import Patient
 from patients.selectors import patient_list
 from results.models import Result
@@ -290,30 +291,11 @@ def _check_hold_rule(values: dict[str, object]) -> None:
         raise ValidationError({"unit": "An absolute threshold needs its unit (UCUM), so results can be converted."})
 
 
-@transaction.atomic
 def hold_rule_revise(*, rule: HoldRule, changes: dict[str, object], user: User | None, now: datetime) -> HoldRule:
     """Edit a hold rule: a new version with the changes; the old one is kept, inactive and superseded.
     Its drugs and regimens carry over unless `changes` names them."""
-    current = HoldRule.objects.select_for_update().get(pk=rule.pk)
-    if not current.active or current.superseded_by_id is not None:
-        raise OrderConflict(f"Version {current.version} of {current.key} is no longer current.")
-    unknown = set(changes) - {*HOLD_RULE_FIELDS, "drugs", "regimens"}
-    if unknown:
-        raise ValidationError({name: "This field cannot be revised." for name in sorted(unknown)})
-    values = {name: changes.get(name, getattr(current, name)) for name in HOLD_RULE_FIELDS}
-    _check_hold_rule(values)
-    HoldRule.objects.filter(pk=current.pk).update(active=False)
-    new = HoldRule.objects.create(
-        key=current.key,
-        version=current.version + 1,
-        created_at=now,
-        created_by=user,
-        **values,
-    )
-    new.drugs.set(changes.get("drugs", current.drugs.all()))  # type: ignore[arg-type]
-    new.regimens.set(changes.get("regimens", current.regimens.all()))  # type: ignore[arg-type]
-    HoldRule.objects.filter(pk=current.pk).update(superseded_by=new)
-    return new
+    _check_hold_rule(revised_values(rule, HOLD_RULE_FIELDS, changes))
+    return rule_revise(rule=rule, fields=HOLD_RULE_FIELDS, changes=changes, user=user, now=now)
 
 
 def gate_record(*, dose: Dose, gate: Gate, user: User, now: datetime, purpose: GateCheckPurpose) -> GateCheck:

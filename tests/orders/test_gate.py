@@ -26,6 +26,7 @@ from orders.services import (
     hold_rule_revise,
     preparation_start,
 )
+from orders.versioning import RuleVersionConflict
 from results.models import ReferenceRange
 from tests import factories
 from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
@@ -247,7 +248,7 @@ def test_editing_a_rule_makes_a_new_version_and_the_old_one_cannot_change(
     old.refresh_from_db()
     assert (old.active, old.superseded_by, new.version) == (False, new, old.version + 1)
     assert set(new.drugs.all()) == set(old.drugs.all())
-    with pytest.raises(OrderConflict):
+    with pytest.raises(RuleVersionConflict):
         hold_rule_revise(rule=old, changes={"threshold": Decimal(60)}, user=None, now=timezone.now())
     with pytest.raises(ProgrammingError), transaction.atomic():
         HoldRule.objects.filter(pk=new.pk).update(threshold=Decimal(10))

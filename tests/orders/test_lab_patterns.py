@@ -17,12 +17,12 @@ from monitoring.models import LabTest
 from orders.choices import LabPatternChange
 from orders.models import LabPatternCondition, LabPatternMatch, LabPatternRule, TreatmentCourse
 from orders.patterns import (
-    LabPatternConflict,
     Point,
     evaluate_condition,
     lab_pattern_rule_revise,
     lab_patterns_check,
 )
+from orders.versioning import RuleVersionConflict
 from results.models import Result
 from results.services import ResultEntry, results_enter, results_verify
 from specimens.services import specimens_collect
@@ -195,7 +195,7 @@ def test_a_revised_rule_is_a_new_version_and_the_episode_stays_one(car_t, lab, n
     }
     verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=30), ferritin="4000", fibrinogen="250")
     assert pattern_alerts(HLH).count() == 1  # same course, same key: the same episode
-    with pytest.raises(LabPatternConflict):
+    with pytest.raises(RuleVersionConflict):
         lab_pattern_rule_revise(rule=old, changes={}, user=oncologist_a, now=t0)
 
 
