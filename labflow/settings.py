@@ -258,6 +258,8 @@ INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)
 
 # Lab trend charts mark the doses; orders (a later app than results) provides them.
 DOSE_DATES_FUNCTION = "orders.selectors.dose_dates_for_patient"
+# Called with (results=, now=) inside the transaction that verifies results; later apps act on them.
+RESULTS_VERIFIED_HOOKS = ["orders.services.on_results_verified", "orders.patterns.on_results_verified"]
 
 # --- Specimens ---
 # A collection covers the tests overdue or due within this many hours; tests due later stay open.

@@ -1,7 +1,7 @@
 """Lab pattern rules: alerts on combinations of a patient's recent verified results (HLH/MAS suspicion after CAR T
 cells: ferritin rising steeply while fibrinogen falls). The rules are data (LabPatternRule, LabPatternCondition);
-this module evaluates them whenever results are verified (`results.signals.results_verified`, connected in
-orders.apps) and raises one alert per course and rule (its subject is the LabPatternMatch).
+this module evaluates them whenever results are verified (a hook named in settings.RESULTS_VERIFIED_HOOKS) and
+raises one alert per course and rule (its subject is the LabPatternMatch).
 
 A condition looks at the analyte's verified, current results observed in the `within_hours` before now:
 
@@ -287,12 +287,10 @@ def lab_pattern_rule_revise(
     return new
 
 
-def on_results_verified(sender: object, results: Sequence[Result], user: User, now: datetime, **kwargs: Any) -> None:
-    """`results.signals.results_verified` receiver: runs inside the verifying transaction."""
+def on_results_verified(*, results: Sequence[Result], now: datetime) -> None:
+    """A hook of `results_verify` (settings.RESULTS_VERIFIED_HOOKS): runs inside the verifying transaction."""
     numeric = [r for r in results if r.value_numeric is not None]
-    if not numeric:
-        return
-    with transaction.atomic():
+    if numeric:
         lab_patterns_check(
             patient_ids={r.patient_id for r in numeric}, lab_test_ids={r.lab_test_id for r in numeric}, now=now
         )

@@ -1,4 +1,4 @@
-"""Writes on treatment courses, doses and preparations, and the dose gate (DESIGN.md §4)."""
+"""Writes on treatment courses, doses and preparations, and the dose gate (docs/architecture.md §4)."""
 
 from __future__ import annotations
 
@@ -398,7 +398,8 @@ def doses_alert_discontinue(*, patient_ids: set[int], now: datetime) -> list[int
     )  # fmt: skip
 
 
-def on_results_verified(sender: object, *, results: Sequence[Result], now: datetime, **kwargs: object) -> None:
+def on_results_verified(*, results: Sequence[Result], now: datetime) -> None:
+    """A hook of `results_verify` (settings.RESULTS_VERIFIED_HOOKS): runs inside the verifying transaction."""
     doses_alert_discontinue(patient_ids={r.patient_id for r in results}, now=now)
 
 

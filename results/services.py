@@ -11,10 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils.module_loading import import_string
 
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
 from alerts.models import Alert
@@ -36,7 +38,6 @@ from results.choices import (
     ValueType,
 )
 from results.models import CriticalCall, ReferenceRange, Result, ResultAnswer, ResultSpec
-from results.signals import results_verified
 from results.units import UnitError, convert
 from specimens.choices import SpecimenStatus
 from specimens.models import Specimen
@@ -766,7 +767,9 @@ def results_verify(*, results: Sequence[Result], user: User, now: datetime) -> V
     alert_ids = _raise_result_alerts(verified, now)
     _satisfy_result_stages(verified, user, now)
     if verified:
-        results_verified.send(sender=Result, results=verified, user=user, now=now)
+        # Later apps act on verified results (e.g. dose gates, lab patterns); the project names them in settings.
+        for hook in settings.RESULTS_VERIFIED_HOOKS:
+            import_string(hook)(results=verified, now=now)
     return VerifyOutcome(verified=verified, skipped_own=own, alerts=alert_ids)
 
 
