@@ -35,5 +35,5 @@ def user_has_role(user: AnyUser, role: Role) -> bool:
 
 
 def user_sees_all_patients(user: AnyUser) -> bool:
-    """Lab staff serve every patient; clinicians only their care teams' (DESIGN.md §1)."""
+    """Lab staff serve every patient; clinicians only their care teams' (docs/architecture.md §1)."""
     return user.is_authenticated and (user.is_superuser or user_has_role(user, Role.LAB_TECHNICIAN))

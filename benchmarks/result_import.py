@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from patients.models import Patient
 
 
-TARGET_SECONDS = 5.0  # DESIGN.md §6: 10,000 results stored, flagged and graded in ≤ 5 s
+TARGET_SECONDS = 5.0  # docs/architecture.md §6: 10,000 results stored, flagged and graded in ≤ 5 s
 CARE_TEAMS = 2
 SEED = 20261122
 STATEMENT_TIMEOUT = "10min"  # bounds every statement, the load included

@@ -1,4 +1,4 @@
-"""Server time of the worklist pages with 1,000 patients (DESIGN.md §6: p95 <= 150 ms).
+"""Server time of the worklist pages with 1,000 patients (docs/architecture.md §6: p95 <= 150 ms).
 
 Run from the project root:
 
@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
     from patients.models import CareTeam, Patient
 
-TARGET_MS = 150.0  # DESIGN.md §6: worklists with 1,000 patients, server time p95
+TARGET_MS = 150.0  # docs/architecture.md §6: worklists with 1,000 patients, server time p95
 WARMUP = 3
 SEED = 20261122
 TEAMS = (("Immunotherapy Day Unit", "Ward 4A"), ("Cellular Therapy Unit", "Ward 7B"))

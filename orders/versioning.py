@@ -41,7 +41,9 @@ def rule_revise(
         raise RuleVersionConflict(f"Version {current.version} of {current.key} is no longer current.")
     values = revised_values(current, fields, changes)
     model._default_manager.filter(pk=current.pk).update(active=False)  # frees the key's one active version
-    new = model._default_manager.create(key=current.key, version=current.version + 1, created_at=now, created_by=user, **values)
+    new = model._default_manager.create(
+        key=current.key, version=current.version + 1, created_at=now, created_by=user, **values
+    )
     for relation in current._meta.many_to_many:
         getattr(new, relation.name).set(changes.get(relation.name, getattr(current, relation.name).all()))
     model._default_manager.filter(pk=current.pk).update(superseded_by=new)

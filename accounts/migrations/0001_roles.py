@@ -1,4 +1,4 @@
-"""Roles are Django groups with their permissions (DESIGN.md §1)."""
+"""Roles are Django groups with their permissions (docs/architecture.md §1)."""
 
 from django.db import migrations
 

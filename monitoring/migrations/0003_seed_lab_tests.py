@@ -1,4 +1,4 @@
-"""Seed the test catalogue with the LOINC codes of shared/reference/clinical.md (editable in admin)."""
+"""Seed the test catalogue with the LOINC codes of docs/clinical-sources.md (editable in admin)."""
 
 from django.db import migrations
 

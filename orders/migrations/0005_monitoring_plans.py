@@ -1,4 +1,4 @@
-"""Monitoring plans that match the guidelines (shared/reference/clinical.md "Monitoring plans"; admin-editable).
+"""Monitoring plans that match the guidelines (docs/clinical-sources.md "Monitoring plans"; admin-editable).
 
 Checkpoint inhibitors (every regimen whose drug is not a cell product), baseline before dose 1 (ASCO 2021 / ESMO /
 SITC 2017 Table 1): TSH and free T4, HbA1c, CK and high-sensitivity troponin I gate dose 1; an 8 am cortisol is

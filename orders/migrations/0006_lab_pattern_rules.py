@@ -2,8 +2,8 @@
 
 Seeded rules (site-editable data; an edit makes a new version):
 
-1. hlh-mas-ferritin-fibrinogen: "HLH/MAS when ferritin climbs steeply with falling fibrinogen" (shared/reference/
-   clinical.md, "CAR T-cell therapy"). The numbers are site policy (GK), not a published criterion: ferritin at
+1. hlh-mas-ferritin-fibrinogen: "HLH/MAS when ferritin climbs steeply with falling fibrinogen" (the team's
+   clinical reference, "CAR T-cell therapy"; docs/clinical-sources.md). The numbers are site policy (GK), not a published criterion: ferritin at
    least doubled within 48 h (latest / lowest) AND fibrinogen down by 25 % or more from its highest within 48 h.
    Published definitions use absolute values instead: ferritin > 10,000 ng/mL (rule 2) or, for ASTCT IEC-HS
    (Hines et al., Transplant Cell Ther 2023), a rising ferritin with hypofibrinogenaemia; the steep-rise rule is

@@ -1,4 +1,4 @@
-"""Units, CTCAE terms, delta checks, reference ranges and critical limits (shared/reference/clinical.md;
+"""Units, CTCAE terms, delta checks, reference ranges and critical limits (docs/clinical-sources.md;
 typical adult values, site-editable in admin). Critical limits are inclusive: LL when value <= critical_low,
 HH when value >= critical_high; strict limits of the source are expressed at the reporting resolution
 (K < 2.8 -> 2.7; INR > 5 -> 5.1; fibrinogen < 100 -> 99)."""

@@ -3,7 +3,7 @@
 
 Typical adult values, site-editable in admin; reference ranges depend on the assay and must be replaced by the
 laboratory's own. Critical limits are inclusive (LL when value <= critical_low, HH when value >= critical_high):
-- Calcium <= 6.5 / >= 13.0 mg/dL: shared/reference/clinical.md "Critical values".
+- Calcium <= 6.5 / >= 13.0 mg/dL: docs/clinical-sources.md "Critical values".
 - Bicarbonate <= 10 / >= 40 mmol/L, chloride <= 80 / >= 120 mmol/L, phosphate <= 1.0 mg/dL, magnesium <= 1.0 /
   >= 4.9 mg/dL: typical hospital critical-value lists (GK, site-specific).
 - No critical limits for albumin, total protein, BUN, troponin, cortisol, uric acid or PT (the INR carries the

@@ -1,6 +1,6 @@
 """Accession number sequence; tubes (CLSI GP41 order of draw) and each catalogue test's specimen needs.
 
-Values are defaults from shared/reference/clinical.md (site-editable in admin)."""
+Values are defaults from docs/clinical-sources.md (site-editable in admin)."""
 
 from datetime import timedelta
 from decimal import Decimal

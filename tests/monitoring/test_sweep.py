@@ -1,4 +1,4 @@
-"""The overdue sweep (DESIGN.md §3): boundaries, exactly once, database time, cost when idle."""
+"""The overdue sweep (docs/architecture.md §3): boundaries, exactly once, database time, cost when idle."""
 
 from __future__ import annotations
 

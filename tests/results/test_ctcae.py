@@ -20,7 +20,7 @@ ALT = "Alanine aminotransferase increased"
 AST = "Aspartate aminotransferase increased"
 NEUTROPHILS = "Neutrophil count decreased"
 PLATELETS = "Platelet count decreased"
-REFERENCE = Path(__file__).parent / "data" / "ctcae_v5_terms.json"  # a copy of shared/reference
+REFERENCE = Path(__file__).parent / "data" / "ctcae_v5_terms.json"  # CTCAE v5.0 lab terms: the tests' oracle
 
 
 def graded(term: str, value: float, **kwargs: Any) -> CtcaeGrade:
