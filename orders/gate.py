@@ -100,8 +100,7 @@ def verdict_for(findings: Sequence[Finding], decisions: Sequence[DoseDecision]) 
 
 def _number(value: Decimal) -> str:
     """3.000 -> "3", 1.500 -> "1.5" (thresholds as a person writes them)."""
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def _ratio_text(ratio: Decimal, threshold: Decimal, broken: bool) -> str:
@@ -172,9 +171,9 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
         text = f"{shown} = {ratio_text} {TIMES} {ref} {symbol} {_number(rule.threshold)} {TIMES} {ref}"
     if not broken:
         return None
-    source = f" ({rule.source})" if rule.source else ""
     kind = FindingKind.DISCONTINUE if action == HoldAction.DISCONTINUE else FindingKind.WITHHOLD
-    return Finding(f"{base_key}:result:{result.pk}", kind, f"{text}: {action.label.lower()}{source}", rule.pk)
+    reason = f"{text}: {action.label.lower()}{_source(rule.source)}"
+    return Finding(f"{base_key}:result:{result.pk}", kind, reason, rule.pk)
 
 
 def rule_applies(rule: HoldRule, drug_id: int, regimen_id: int) -> bool:
