@@ -14,7 +14,10 @@ class AlertKind(models.TextChoices):
 
 
 class AlertAudience(models.TextChoices):
+    """Who an alert is for: the care-team roles in AUDIENCE_ROLES, or the laboratory."""
+
     CARE_TEAM = "care_team", "Care team"
+    NURSES = "nurses", "Nurses"
     ONCOLOGISTS = "oncologists", "Oncologists"
     LAB = "lab", "Laboratory"
 

@@ -1,31 +1,48 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from accounts.choices import Role
-from accounts.selectors import AnyUser, user_has_role, user_sees_all_patients
-from alerts.choices import AlertAudience, AlertStatus
+from accounts.selectors import AnyUser, user_has_role
+from alerts.choices import AlertAudience, AlertKind, AlertStatus
+from alerts.findings import AUDIENCE_ROLES
 from alerts.models import Alert
-from patients.selectors import visible_patient_filter
+from patients.models import CareTeamMembership
 
 
-def _audience_filter(user: AnyUser) -> dict[str, object]:
-    """Each role gets its alerts: nurses the care team's, oncologists also theirs (grade >= 3 toxicity),
-    lab staff every alert (including the lab's own, e.g. an expired preparation)."""
-    if user_sees_all_patients(user):
-        return {}
-    audiences = [AlertAudience.CARE_TEAM]
-    if user_has_role(user, Role.ONCOLOGIST):
-        audiences.append(AlertAudience.ONCOLOGISTS)
-    return {"audience__in": audiences}
+def _audience_filter(user: AnyUser) -> Q:
+    """Each user gets the alerts meant for them: by their role on the patient's team and the alert's audience
+    (AUDIENCE_ROLES), plus those an escalation brought them. Lab staff get the lab's queue and the critical
+    values they phone; administrators everything."""
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    reached = Q(Exists(Alert.escalated_to.through.objects.filter(alert_id=OuterRef("pk"), user_id=user.pk)))
+    if user_has_role(user, Role.LAB_TECHNICIAN):
+        return Q(audience=AlertAudience.LAB) | Q(kind=AlertKind.CRITICAL_RESULT) | reached
+    memberships = list(CareTeamMembership.objects.filter(user_id=user.pk).values_list("care_team_id", "role"))
+    scope = Q(pk__in=[])
+    for audience, roles in AUDIENCE_ROLES.items():
+        teams = sorted({team for team, role in memberships if role in roles})
+        if teams:
+            scope |= Q(audience=audience, patient__care_team_id__in=teams)
+    return scope | reached
 
 
-def alert_list(*, user: AnyUser) -> QuerySet[Alert]:
-    return Alert.objects.filter(**visible_patient_filter(user=user), **_audience_filter(user)).select_related(
-        "patient", "subject_type"
-    )
+def shown(now: datetime | None = None) -> Q:
+    """Alerts past their hold; one resolved while held was never shown."""
+    now = now or timezone.now()
+    return Q(notify_at__lte=now) & (Q(resolved_at__isnull=True) | Q(resolved_at__gte=F("notify_at")))
+
+
+def alert_list(*, user: AnyUser, now: datetime | None = None) -> QuerySet[Alert]:
+    """The alerts a user may see: meant for them and shown (not held)."""
+    return Alert.objects.filter(_audience_filter(user), shown(now)).select_related("patient", "subject_type")
 
 
 def alert_inbox(*, user: AnyUser) -> QuerySet[Alert]:

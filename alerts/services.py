@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
+from django.utils import timezone
 
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
-from alerts.models import Alert
+from alerts.findings import (
+    AUDIENCE_ROLES,
+    Finding,
+    findings_audience,
+    findings_severity,
+    findings_summary,
+    fold_findings,
+    quiet_hours_release,
+)
+from alerts.models import Alert, AlertRoute
 from labflow.errors import Conflict
-from patients.choices import CareTeamRole
 
 
 class AlertConflict(Conflict):
@@ -24,22 +34,83 @@ class AlertConflict(Conflict):
 
 @dataclass(frozen=True)
 class AlertCondition:
+    """What one alert is about. `members` (default: the subject alone) are the subjects it stands for; with a
+    `fold_key`, a condition meeting an unresolved alert of the patient with the same key joins it: the members
+    are added and `addendum` is appended to its summary."""
+
     subject_id: int
     patient_id: int
     summary: str
+    members: tuple[int, ...] = ()
+    fold_key: str = ""
+    addendum: str = ""
 
 
-_RAISE_SQL = """
+_INSERT = """
 INSERT INTO alerts_alert (kind, severity, status, patient_id, subject_type_id, subject_id, summary, audience,
-                          raised_at, updated_at, acknowledge_comment, resolution_reason, resolve_comment)
+                          raised_at, updated_at, notify_at, last_occurred_at, fold_key, members, outstanding,
+                          occurrences, escalation_rung, findings, acknowledge_comment, resolution_reason,
+                          resolve_comment)
 SELECT %(kind)s, %(severity)s, 'open', c.patient_id, %(subject_type)s, c.subject_id, c.summary, %(audience)s,
-       COALESCE(%(now)s::timestamptz, statement_timestamp()), COALESCE(%(now)s::timestamptz, statement_timestamp()),
-       '', '', ''
-FROM unnest(%(subject_ids)s::bigint[], %(patient_ids)s::bigint[], %(summaries)s::text[])
-     AS c(subject_id, patient_id, summary)
+       t.now, t.now, t.now + %(hold)s, t.now, c.fold_key, c.members::bigint[], c.members::bigint[],
+       1, 0, '[]'::jsonb, '', '', ''
+FROM unnest(%(subject_ids)s::bigint[], %(patient_ids)s::bigint[], %(summaries)s::text[],
+            %(fold_keys)s::text[], %(members)s::text[], %(addenda)s::text[])
+         AS c(subject_id, patient_id, summary, fold_key, members, addendum),
+     (SELECT COALESCE(%(now)s::timestamptz, statement_timestamp()) AS now) AS t
+"""
+
+_RAISE_SQL = (
+    _INSERT
+    + """
 ON CONFLICT ON CONSTRAINT alert_one_per_condition DO NOTHING
 RETURNING id
 """
+)
+
+# A condition that ever had an alert of this kind gets none (the first guard); one that meets an unresolved
+# alert with its fold key joins it (the fold index is the arbiter).
+_RAISE_FOLDING_SQL = (
+    _INSERT
+    + """
+WHERE NOT EXISTS (
+    SELECT 1 FROM alerts_alert x
+    WHERE x.subject_type_id = %(subject_type)s AND x.subject_id = c.subject_id AND x.kind = %(kind)s
+)
+ON CONFLICT (patient_id, fold_key) WHERE status <> 'resolved' AND fold_key <> '' DO UPDATE SET
+    members = alerts_alert.members || EXCLUDED.members,
+    outstanding = alerts_alert.outstanding || EXCLUDED.outstanding,
+    occurrences = alerts_alert.occurrences + 1,
+    last_occurred_at = EXCLUDED.last_occurred_at,
+    updated_at = EXCLUDED.updated_at,
+    summary = left(alerts_alert.summary || (
+        SELECT a.addendum FROM unnest(%(subject_ids)s::bigint[], %(addenda)s::text[]) AS a(subject_id, addendum)
+        WHERE a.subject_id = EXCLUDED.subject_id
+    ), 200)
+RETURNING id
+"""
+)
+
+
+def _merge(conditions: Sequence[AlertCondition]) -> list[AlertCondition]:
+    """One condition per patient and fold key (a statement may touch an alert once); others as they are."""
+    merged: dict[tuple[int, str], AlertCondition] = {}
+    plain: list[AlertCondition] = []
+    for c in conditions:
+        if not c.fold_key:
+            plain.append(c)
+            continue
+        key = (c.patient_id, c.fold_key)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = c
+        else:
+            members = (*(first.members or (first.subject_id,)), *(c.members or (c.subject_id,)))
+            merged[key] = AlertCondition(
+                first.subject_id, first.patient_id, first.summary + c.addendum, members, first.fold_key,
+                first.addendum + c.addendum,
+            )  # fmt: skip
+    return plain + list(merged.values())
 
 
 def alerts_raise(
@@ -49,27 +120,152 @@ def alerts_raise(
     subject_model: type[models.Model],
     conditions: Sequence[AlertCondition],
     now: datetime | None = None,
-    audience: AlertAudience = AlertAudience.CARE_TEAM,
+    audience: AlertAudience | None = None,
 ) -> list[int]:
-    """Raise one alert per condition, set-based; a condition that ever had an alert gets none.
+    """Raise one alert per condition, set-based; a condition that ever had an alert gets none, one with a fold
+    key joins the patient's unresolved alert with that key. Returns the ids of the alerts raised or joined.
 
-    `now=None` stamps the alerts with the database clock.
-    """
+    The audience is the kind's route unless given. Moderate overdue alerts are held for ALERT_OVERDUE_HOLD
+    (dropped unseen if they resolve meanwhile) and moderate alerts wait out their team's quiet hours.
+    `now=None` stamps the alerts with the database clock."""
     if not conditions:
         return []
+    conditions = _merge(conditions)
+    held = severity <= AlertSeverity.MODERATE and kind in HELD_KINDS
     params: dict[str, Any] = {
         "kind": kind.value,
-        "audience": audience.value,
+        "audience": (audience or alert_route_audience(kind)).value,
         "severity": int(severity),
         "subject_type": ContentType.objects.get_for_model(subject_model).pk,
         "now": now,
+        "hold": settings.ALERT_OVERDUE_HOLD if held else timedelta(0),
         "subject_ids": [c.subject_id for c in conditions],
         "patient_ids": [c.patient_id for c in conditions],
         "summaries": [c.summary for c in conditions],
+        "fold_keys": [c.fold_key for c in conditions],
+        "members": ["{" + ",".join(str(m) for m in (c.members or (c.subject_id,))) + "}" for c in conditions],
+        "addenda": [c.addendum for c in conditions],
     }
+    sql = _RAISE_FOLDING_SQL if any(c.fold_key for c in conditions) else _RAISE_SQL
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_RAISE_SQL, params)
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+        if severity <= AlertSeverity.MODERATE and ids:
+            _hold_for_quiet_hours(ids)
+    return ids
+
+
+HELD_KINDS = frozenset({AlertKind.COLLECTION_OVERDUE, AlertKind.RESULT_OVERDUE})
+
+
+def alert_route_audience(kind: AlertKind) -> AlertAudience:
+    """The kind's audience from the routing table; a kind nobody routed reaches the whole care team."""
+    route = AlertRoute.objects.filter(kind=kind).values_list("audience", flat=True).first()
+    return AlertAudience(route) if route else AlertAudience.CARE_TEAM
+
+
+def _hold_for_quiet_hours(alert_ids: Sequence[int]) -> None:
+    """Moderate alerts raised in their team's quiet hours are shown when the quiet hours end."""
+    rows = Alert.objects.filter(
+        pk__in=alert_ids,
+        patient__care_team__alert_policy__quiet_hours_start__isnull=False,
+        status=AlertStatus.OPEN,
+        occurrences=1,
+    ).values_list(
+        "pk",
+        "notify_at",
+        "patient__care_team__alert_policy__quiet_hours_start",
+        "patient__care_team__alert_policy__quiet_hours_end",
+    )
+    zone = timezone.get_default_timezone()
+    for pk, notify_at, start, end in rows:
+        if start is None or end is None:
+            continue
+        release = quiet_hours_release(notify_at, start, end, zone)
+        if release != notify_at:
+            Alert.objects.filter(pk=pk).update(notify_at=release)
+
+
+class FindingOutcome(StrEnum):
+    RAISED = "raised"
+    FOLDED = "folded"
+    WORSENED = "worsened"
+    RENOTIFIED = "renotified"
+
+
+LAB_FINDINGS_FOLD_KEY = "lab-findings"
+
+
+@transaction.atomic
+def alert_raise_findings(
+    *,
+    patient_id: int,
+    subject_model: type[models.Model],
+    subject_id: int,
+    findings: Sequence[Finding],
+    now: datetime,
+) -> tuple[int, FindingOutcome]:
+    """One alert for a patient's findings (critical values, CTCAE grades, hold rules) of one verification,
+    or the patient's unresolved findings alert updated: a repeat at the same or a lower grade updates its
+    latest value and count; a new or worse finding raises its severity, re-opens it and marks it worsened; a
+    repeat after ALERT_FOLD_WINDOW without news re-opens it. It is a critical-result alert once any finding is
+    a critical value (the lab phones those), else a toxicity alert."""
+    roots = sorted({f.subject_id for f in findings if f.subject_id is not None})
+    alert = (
+        Alert.objects.select_for_update()
+        .filter(patient_id=patient_id, fold_key=LAB_FINDINGS_FOLD_KEY)
+        .exclude(status=AlertStatus.RESOLVED)
+        .first()
+    )
+    if alert is None:
+        fold = fold_findings([], findings, now)
+        alert = Alert.objects.create(
+            kind=_findings_kind(fold.findings),
+            severity=findings_severity(fold.findings),
+            audience=findings_audience(fold.findings),
+            patient_id=patient_id,
+            subject_type=ContentType.objects.get_for_model(subject_model),
+            subject_id=subject_id,
+            summary=findings_summary(fold.findings),
+            raised_at=now,
+            updated_at=now,
+            notify_at=now,
+            last_occurred_at=now,
+            fold_key=LAB_FINDINGS_FOLD_KEY,
+            members=roots,
+            outstanding=roots,
+            findings=fold.findings,
+        )
+        return alert.pk, FindingOutcome.RAISED
+    fold = fold_findings(alert.findings, findings, now)
+    stale = alert.last_occurred_at < now - settings.ALERT_FOLD_WINDOW
+    outcome = FindingOutcome.FOLDED
+    if fold.worsened:
+        outcome = FindingOutcome.WORSENED
+    elif stale:
+        outcome = FindingOutcome.RENOTIFIED
+    alert.findings = fold.findings
+    alert.kind = _findings_kind(fold.findings)
+    alert.severity = findings_severity(fold.findings)
+    alert.audience = findings_audience(fold.findings)
+    alert.summary = findings_summary(fold.findings)
+    alert.members = sorted({*alert.members, *roots})
+    alert.outstanding = sorted({*alert.outstanding, *roots})
+    alert.occurrences += 1
+    alert.last_occurred_at = now
+    alert.updated_at = now
+    if outcome is FindingOutcome.WORSENED:
+        alert.worsened_at = now
+    elif outcome is FindingOutcome.RENOTIFIED:
+        alert.notify_at = now  # the escalation clock starts again
+    if outcome is not FindingOutcome.FOLDED:
+        alert.status = AlertStatus.OPEN  # news again: it needs someone's attention and may escalate
+    alert.save()
+    return alert.pk, outcome
+
+
+def _findings_kind(findings: Sequence[dict[str, Any]]) -> AlertKind:
+    return AlertKind.CRITICAL_RESULT if any(f["critical"] for f in findings) else AlertKind.TOXICITY
 
 
 def _locked(alert: Alert) -> Alert:
@@ -121,6 +317,24 @@ def alerts_resolve_for_subject(
     )
 
 
+_RESOLVE_SQL = """
+UPDATE alerts_alert AS a
+SET outstanding = remaining.ids,
+    updated_at = %(now)s,
+    status = CASE WHEN cardinality(remaining.ids) = 0 THEN 'resolved' ELSE a.status END,
+    resolved_at = CASE WHEN cardinality(remaining.ids) = 0 THEN %(now)s END,
+    resolved_by_id = CASE WHEN cardinality(remaining.ids) = 0 THEN %(user)s::integer END,
+    resolution_reason = CASE WHEN cardinality(remaining.ids) = 0 THEN %(reason)s ELSE '' END,
+    resolve_comment = CASE WHEN cardinality(remaining.ids) = 0 THEN %(comment)s ELSE '' END
+FROM alerts_alert AS b,
+     LATERAL (SELECT COALESCE(array_agg(m), '{}') AS ids
+              FROM unnest(b.outstanding) AS m WHERE m <> ALL(%(ids)s::bigint[])) AS remaining
+WHERE a.id = b.id AND b.status <> 'resolved' AND b.outstanding && %(ids)s::bigint[]
+  AND b.subject_type_id = %(subject_type)s AND (%(kinds)s::text[] IS NULL OR b.kind = ANY(%(kinds)s::text[]))
+RETURNING a.id, a.status
+"""
+
+
 def alerts_resolve_for_subjects(
     *,
     subject_model: type[models.Model],
@@ -131,72 +345,124 @@ def alerts_resolve_for_subjects(
     kinds: Sequence[AlertKind] | None = None,
     comment: str = "",
 ) -> int:
-    """Resolve, in one statement, the unresolved alerts (of `kinds`, or all) about these subjects: who, when, why.
-
-    Resolved alerts are never escalated (escalation takes open alerts only)."""
+    """The condition of these subjects ended: in one statement, the unresolved alerts (of `kinds`, or all)
+    waiting on them stop waiting, and those waiting on nothing more resolve (who, when, why). Returns how many
+    resolved. Resolved alerts are never escalated (escalation takes open alerts only)."""
     if not subject_ids:
         return 0
-    alerts = Alert.objects.filter(
-        subject_type=ContentType.objects.get_for_model(subject_model), subject_id__in=list(subject_ids)
-    )
-    if kinds is not None:
-        alerts = alerts.filter(kind__in=kinds)
-    return alerts.exclude(status=AlertStatus.RESOLVED).update(
-        status=AlertStatus.RESOLVED,
-        resolved_at=now,
-        resolved_by=user,
-        resolution_reason=reason,
-        resolve_comment=comment,
-        updated_at=now,
-    )
+    params: dict[str, Any] = {
+        "ids": list(subject_ids),
+        "now": now,
+        "user": user.pk if user is not None else None,
+        "reason": reason.value,
+        "comment": comment,
+        "subject_type": ContentType.objects.get_for_model(subject_model).pk,
+        "kinds": [k.value for k in kinds] if kinds is not None else None,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RESOLVE_SQL, params)
+        return sum(1 for _, status in cursor.fetchall() if status == AlertStatus.RESOLVED)
 
 
-_ESCALATE_SQL = """
-WITH due AS (
-    SELECT id FROM alerts_alert
-    WHERE status = 'open' AND escalated_at IS NULL
-      AND raised_at <= COALESCE(%(now)s::timestamptz, statement_timestamp()) - %(after)s
-    ORDER BY raised_at
-    LIMIT %(batch)s
-    FOR UPDATE SKIP LOCKED
-)
+_REROUTE_SQL = """
 UPDATE alerts_alert AS a
-SET escalated_at = COALESCE(%(now)s::timestamptz, statement_timestamp()),
-    updated_at = COALESCE(%(now)s::timestamptz, statement_timestamp()),
-    severity = GREATEST(a.severity, %(high)s)
-FROM due WHERE a.id = due.id
+SET audience = r.then_audience, updated_at = COALESCE(%(now)s::timestamptz, statement_timestamp())
+FROM alerts_alertroute AS r
+WHERE a.kind = r.kind AND a.audience = r.audience AND r.then_audience <> '' AND a.audience = 'lab'
+  AND a.status <> 'resolved'
+  AND a.raised_at + r.then_after <= COALESCE(%(now)s::timestamptz, statement_timestamp())
 RETURNING a.id
 """
 
+
+def alerts_reroute_due(*, now: datetime | None = None) -> list[int]:
+    """Unresolved alerts in the lab's queue whose route says so reach the next audience (e.g. a result still
+    overdue past its second limit reaches the care team)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_REROUTE_SQL, {"now": now})
+        return [row[0] for row in cursor.fetchall()]
+
+
+# The ladder of each team: its own rungs, else the default ones (no team).
+_ESCALATE_SQL = """
+WITH clock AS (SELECT COALESCE(%(now)s::timestamptz, statement_timestamp()) AS now),
+due AS (
+    SELECT a.id, r.position, r.role
+    FROM alerts_alert a
+    JOIN patients_patient p ON p.id = a.patient_id
+    JOIN alerts_escalationrung r ON r.position = a.escalation_rung + 1 AND (
+        r.care_team_id = p.care_team_id
+        OR (r.care_team_id IS NULL AND NOT EXISTS (
+            SELECT 1 FROM alerts_escalationrung own WHERE own.care_team_id = p.care_team_id)))
+    CROSS JOIN clock
+    WHERE a.status = 'open' AND a.severity >= %(high)s AND a.notify_at <= clock.now
+      AND GREATEST(a.notify_at, a.escalated_at, a.worsened_at) + r.after <= clock.now
+    ORDER BY a.notify_at
+    LIMIT %(batch)s
+    FOR UPDATE OF a SKIP LOCKED
+),
+stepped AS (
+    UPDATE alerts_alert AS a
+    SET escalated_at = clock.now, updated_at = clock.now, escalation_rung = due.position
+    FROM due, clock WHERE a.id = due.id
+    RETURNING a.id, a.patient_id, a.audience, due.position, due.role, clock.now AS at
+)
+INSERT INTO alerts_alertescalation (alert_id, rung, role, escalated_at)
+SELECT id, position, role, at FROM stepped
+RETURNING id, alert_id
+"""
+
+# Members of the rung's role on the patient's team who did not already have the alert: not in its audience,
+# not reached by an earlier rung.
 _ESCALATE_RECIPIENTS_SQL = """
+WITH reached AS (
+    SELECT e.id AS escalation_id, a.id AS alert_id, m.user_id
+    FROM alerts_alertescalation e
+    JOIN alerts_alert a ON a.id = e.alert_id
+    JOIN patients_patient p ON p.id = a.patient_id
+    JOIN patients_careteammembership m ON m.care_team_id = p.care_team_id AND m.role = e.role
+    WHERE e.id = ANY(%(ids)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM unnest(%(audiences)s::text[], %(roles)s::text[]) AS aud(audience, role)
+          JOIN patients_careteammembership had
+            ON had.care_team_id = p.care_team_id AND had.user_id = m.user_id AND had.role = aud.role
+          WHERE aud.audience = a.audience)
+      AND NOT EXISTS (
+          SELECT 1 FROM alerts_alert_escalated_to t WHERE t.alert_id = a.id AND t.user_id = m.user_id)
+),
+step AS (
+    INSERT INTO alerts_alertescalation_recipients (alertescalation_id, user_id)
+    SELECT escalation_id, user_id FROM reached
+)
 INSERT INTO alerts_alert_escalated_to (alert_id, user_id)
-SELECT a.id, m.user_id
-FROM alerts_alert a
-JOIN patients_patient p ON p.id = a.patient_id
-JOIN patients_careteammembership m ON m.care_team_id = p.care_team_id AND m.role = %(role)s
-WHERE a.id = ANY(%(ids)s)
+SELECT alert_id, user_id FROM reached
 ON CONFLICT DO NOTHING
 """
 
 
 def alerts_escalate_unacknowledged(*, now: datetime | None = None, batch_size: int = 5000) -> list[int]:
-    """Escalate, once, every alert still open after ALERT_ESCALATE_AFTER to the care team's oncologists.
+    """Move every open high or critical alert that nobody acknowledged up its team's ladder, one rung when it is
+    due, to people who did not have it yet; each step is recorded. Moderate alerts never escalate and severity
+    never changes by waiting. Lab-queue alerts reach their next audience first (:func:`alerts_reroute_due`).
 
-    Filtering runs in SQL on a partial index; `now=None` uses the database clock.
-    """
+    Filtering runs in SQL on a partial index; `now=None` uses the database clock. Returns the alerts escalated."""
+    alerts_reroute_due(now=now)
+    audiences = [(a.value, r.value) for a, roles in AUDIENCE_ROLES.items() for r in sorted(roles)]
     escalated: list[int] = []
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            params: dict[str, Any] = {
-                "now": now,
-                "after": settings.ALERT_ESCALATE_AFTER,
-                "batch": batch_size,
-                "high": int(AlertSeverity.HIGH),
-            }
+            params: dict[str, Any] = {"now": now, "batch": batch_size, "high": int(AlertSeverity.HIGH)}
             cursor.execute(_ESCALATE_SQL, params)
-            ids = [row[0] for row in cursor.fetchall()]
-            if ids:
-                cursor.execute(_ESCALATE_RECIPIENTS_SQL, {"ids": ids, "role": CareTeamRole.ONCOLOGIST.value})
-        escalated.extend(ids)
-        if len(ids) < batch_size:
+            rows = cursor.fetchall()
+            if rows:
+                cursor.execute(
+                    _ESCALATE_RECIPIENTS_SQL,
+                    {
+                        "ids": [step_id for step_id, _ in rows],
+                        "audiences": [a for a, _ in audiences],
+                        "roles": [r for _, r in audiences],
+                    },
+                )
+        escalated.extend(alert_id for _, alert_id in rows)
+        if len(rows) < batch_size:
             return escalated

@@ -22,7 +22,7 @@ INBOX_ROWS = 200  # most severe and newest first; the rest is counted, not rende
 def _inbox_context(request: HttpRequest, error: str = "") -> dict[str, object]:
     inbox = alert_inbox(user=request.user)
     return {
-        "alerts": inbox.prefetch_related("escalated_to")[:INBOX_ROWS],
+        "alerts": inbox.prefetch_related("escalations__recipients")[:INBOX_ROWS],
         "total": inbox.count(),
         "shown": INBOX_ROWS,
         "open_count": alert_open_count(user=request.user),

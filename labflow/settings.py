@@ -253,7 +253,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=10.0)
 
 # --- Alerts ---
-ALERT_ESCALATE_AFTER = timedelta(minutes=env.float("ALERT_ESCALATE_AFTER_MINUTES", default=15))
+# Moderate overdue alerts wait this long before anyone sees them and are dropped if the test is done meanwhile.
+ALERT_OVERDUE_HOLD = timedelta(minutes=env.float("ALERT_OVERDUE_HOLD_MINUTES", default=30))
+# A repeat of a finding within this window of the last one folds into its alert instead of re-opening it.
+ALERT_FOLD_WINDOW = timedelta(hours=env.float("ALERT_FOLD_WINDOW_HOURS", default=72))
 INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)
 
 # Lab trend charts mark the doses; orders (a later app than results) provides them.
@@ -264,6 +267,8 @@ RESULTS_VERIFIED_HOOKS = ["orders.services.on_results_verified", "orders.pattern
 # --- Specimens ---
 # A collection covers the tests overdue or due within this many hours; tests due later stay open.
 SPECIMEN_COLLECTION_WINDOW_HOURS = env.float("SPECIMEN_COLLECTION_WINDOW_HOURS", default=2.0)
+# No result is overdue while its specimen is on its way to the lab, for at most this long (a lost one still is).
+SPECIMEN_TRANSIT_LIMIT = timedelta(hours=env.float("SPECIMEN_TRANSIT_LIMIT_HOURS", default=2.0))
 
 # --- Preparations (site policy; clinical.md) ---
 DOSE_ROUNDING_TOLERANCE_PERCENT = env.float("DOSE_ROUNDING_TOLERANCE_PERCENT", default=10.0)

@@ -1,6 +1,7 @@
 """Test overrides: same engines as production, fast hashing, plain HTTP."""
 
 import os
+from datetime import timedelta
 
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECURE_HTTPS", "false")
@@ -14,3 +15,5 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 AXES_ENABLED = True
 STATIC_ROOT = None  # type: ignore[assignment,unused-ignore]  # whitenoise serves from the finders in tests
 WHITENOISE_USE_FINDERS = True
+# Most tests look at an overdue alert the moment its deadline passes; the hold has tests of its own.
+ALERT_OVERDUE_HOLD = timedelta(minutes=env.float("ALERT_OVERDUE_HOLD_MINUTES", default=0))  # noqa: F405

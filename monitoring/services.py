@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
@@ -135,6 +137,21 @@ def monitoring_test_cancel(
     return locked
 
 
+def monitoring_tests_hold_result_deadline(*, test_ids: Sequence[int], until: datetime) -> int:
+    """The specimen is on its way to the lab: its tests' results are not overdue before `until` (the transit
+    limit), so nobody is told a result is late while the lab cannot have it."""
+    return MonitoringTest.objects.filter(
+        pk__in=list(test_ids), status=MonitoringTestStatus.COLLECTED, result_deadline__lt=until
+    ).update(result_deadline=until)
+
+
+def monitoring_tests_restore_result_deadline(*, test_ids: Sequence[int]) -> int:
+    """The specimen arrived: its tests' results are due by collection plus turnaround again (at once if late)."""
+    return MonitoringTest.objects.filter(pk__in=list(test_ids), status=MonitoringTestStatus.COLLECTED).update(
+        result_deadline=F("collected_at") + F("lab_test__turnaround")
+    )
+
+
 # Each statement flips a batch of past-deadline rows of one stage. The partial indexes on the
 # deadlines make the idle case one probe per stage; SKIP LOCKED lets sweeps share work.
 _FLAG_SQL = """
@@ -149,28 +166,51 @@ UPDATE monitoring_monitoringtest AS mt
 SET status = %(to_status)s, {flagged_at} = COALESCE(%(now)s::timestamptz, statement_timestamp())
 FROM due, monitoring_labtest AS lt
 WHERE mt.id = due.id AND lt.id = mt.lab_test_id
-RETURNING mt.id, mt.patient_id, lt.name
+RETURNING mt.id, mt.patient_id, lt.name, mt.{draw}
 """
 
 _STAGES = (
-    # (from, to, deadline column, flagged-at column, alert kind, alert text)
-    (MonitoringTestStatus.SCHEDULED, MonitoringTestStatus.OVERDUE, "deadline", "flagged_at",
-     AlertKind.COLLECTION_OVERDUE, "collection overdue"),
+    # (from, to, deadline column, flagged-at column, what makes one draw, alert kind, alert text)
+    (MonitoringTestStatus.SCHEDULED, MonitoringTestStatus.OVERDUE, "deadline", "flagged_at", "due_at",
+     AlertKind.COLLECTION_OVERDUE, "Collection overdue"),
     (MonitoringTestStatus.COLLECTED, MonitoringTestStatus.RESULT_OVERDUE, "result_deadline", "result_flagged_at",
-     AlertKind.RESULT_OVERDUE, "result overdue"),
+     "collected_at", AlertKind.RESULT_OVERDUE, "Result overdue"),
 )  # fmt: skip
 
 
+def _draw_conditions(rows: list[tuple[int, int, str, datetime]], text: str, draw: str) -> list[AlertCondition]:
+    """One condition per draw: a patient's tests due (or collected) at the same time share one alert that
+    lists them; later tests of the same draw join it (the fold key)."""
+    draws: dict[tuple[int, datetime], list[tuple[int, str]]] = defaultdict(list)
+    for test_id, patient_id, name, at in rows:
+        draws[(patient_id, at)].append((test_id, name))
+    conditions = []
+    for (patient_id, at), tests in draws.items():
+        names = ", ".join(dict.fromkeys(name for _, name in tests))
+        conditions.append(
+            AlertCondition(
+                subject_id=min(test_id for test_id, _ in tests),
+                patient_id=patient_id,
+                summary=f"{text}: {names}"[:200],
+                members=tuple(sorted(test_id for test_id, _ in tests)),
+                fold_key=f"{draw}:{at.isoformat()}",
+                addendum=f", {names}",
+            )
+        )
+    return conditions
+
+
 def monitoring_tests_flag_overdue(*, now: datetime | None = None, batch_size: int = 10_000) -> list[int]:
-    """The overdue sweep: flag every test past its collection or result deadline and raise its alert, once.
+    """The overdue sweep: flag every test past its collection or result deadline and raise its alert, once:
+    one alert per draw (a patient's tests due together; the tests collected together), routed by kind.
 
     Level-triggered: whatever is past its deadline and not yet flagged is flagged, so a missed
     tick only delays an alert. `now=None` (production) uses the database clock.
     Returns the ids of the alerts raised.
     """
     alert_ids: list[int] = []
-    for from_status, to_status, deadline, flagged_at, kind, text in _STAGES:
-        sql = _FLAG_SQL.format(deadline=deadline, flagged_at=flagged_at)
+    for from_status, to_status, deadline, flagged_at, draw, kind, text in _STAGES:
+        sql = _FLAG_SQL.format(deadline=deadline, flagged_at=flagged_at, draw=draw)
         params = {"from_status": from_status.value, "to_status": to_status.value, "now": now, "batch": batch_size}
         while True:
             with transaction.atomic():
@@ -181,10 +221,7 @@ def monitoring_tests_flag_overdue(*, now: datetime | None = None, batch_size: in
                     kind=kind,
                     severity=AlertSeverity.MODERATE,
                     subject_model=MonitoringTest,
-                    conditions=[
-                        AlertCondition(subject_id=test_id, patient_id=patient_id, summary=f"{name}: {text}")
-                        for test_id, patient_id, name in rows
-                    ],
+                    conditions=_draw_conditions(rows, text, draw),
                     now=now,
                 )
             if len(rows) < batch_size:

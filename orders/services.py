@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity
+from alerts.findings import Finding as AlertFinding
 from alerts.services import AlertCondition, alerts_raise
 from labflow.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
@@ -373,9 +374,9 @@ def dose_continue_cosigned(
     return _record_decision(dose, gate, DecisionKind.COSIGNED, user, now, reason.strip(), cosigner)
 
 
-def doses_alert_discontinue(*, patient_ids: set[int], now: datetime) -> list[int]:
-    """Alert the oncologists once per dose when the next planned dose of an active course meets a
-    permanent-discontinuation rule."""
+def doses_discontinue_findings(*, patient_ids: set[int], now: datetime) -> list[tuple[int, AlertFinding]]:
+    """Findings for the results alert when the next planned dose of an active course meets a permanent-
+    discontinuation rule: high severity, for the oncologists, one per dose and rule (a repeat folds)."""
     next_doses = (
         Dose.objects.filter(
             course__patient_id__in=patient_ids, course__status=CourseStatus.ACTIVE, status=DoseStatus.PLANNED
@@ -386,21 +387,24 @@ def doses_alert_discontinue(*, patient_ids: set[int], now: datetime) -> list[int
     )
     doses = list(next_doses)
     gates = dose_gates(doses, now=now)
-    conditions = []
+    findings = []
     for dose in doses:
-        stops = [f.text for f in gates[dose.pk].open_findings if f.kind is FindingKind.DISCONTINUE]
-        if stops:
-            summary = f"{dose.course.regimen.drug}: dose {dose.number} meets a discontinuation rule: {stops[0]}"
-            conditions.append(AlertCondition(dose.pk, dose.course.patient_id, summary[:200]))
-    return alerts_raise(
-        kind=AlertKind.DOSE_DISCONTINUE, severity=AlertSeverity.HIGH, subject_model=Dose, conditions=conditions,
-        now=now, audience=AlertAudience.ONCOLOGISTS,
-    )  # fmt: skip
+        for stop in (f for f in gates[dose.pk].open_findings if f.kind is FindingKind.DISCONTINUE):
+            label = f"{dose.course.regimen.drug}: dose {dose.number} meets a discontinuation rule: {stop.text}"
+            finding = AlertFinding(
+                key=f"dose:{dose.pk}:rule:{stop.hold_rule_id}",
+                label=label[:160],
+                severity=AlertSeverity.HIGH,
+                audience=AlertAudience.ONCOLOGISTS,
+            )
+            findings.append((dose.course.patient_id, finding))
+    return findings
 
 
-def on_results_verified(*, results: Sequence[Result], now: datetime) -> None:
-    """A hook of `results_verify` (settings.RESULTS_VERIFIED_HOOKS): runs inside the verifying transaction."""
-    doses_alert_discontinue(patient_ids={r.patient_id for r in results}, now=now)
+def on_results_verified(*, results: Sequence[Result], now: datetime) -> list[tuple[int, AlertFinding]]:
+    """A hook of `results_verify` (settings.RESULTS_VERIFIED_HOOKS): runs inside the verifying transaction and
+    returns its findings for the results' alert."""
+    return doses_discontinue_findings(patient_ids={r.patient_id for r in results}, now=now)
 
 
 # --- Preparation lifecycle ---------------------------------------------------------------------------

@@ -12,3 +12,7 @@ class Sex(models.TextChoices):
 class CareTeamRole(models.TextChoices):
     ONCOLOGIST = "oncologist", "Oncologist"
     NURSE = "nurse", "Nurse"
+    # Rungs of the escalation ladder: people an unanswered alert reaches next.
+    CHARGE_NURSE = "charge_nurse", "Charge nurse"
+    COVERING_ONCOLOGIST = "covering_oncologist", "Covering oncologist"
+    ATTENDING = "attending", "Attending physician"

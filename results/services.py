@@ -19,8 +19,15 @@ from django.db.models import Q
 from django.utils.module_loading import import_string
 
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
+from alerts.findings import Finding
 from alerts.models import Alert
-from alerts.services import AlertCondition, alert_acknowledge, alerts_raise, alerts_resolve_for_subjects
+from alerts.services import (
+    AlertCondition,
+    alert_acknowledge,
+    alert_raise_findings,
+    alerts_raise,
+    alerts_resolve_for_subjects,
+)
 from labflow.errors import Conflict
 from monitoring.choices import AWAITING_RESULT
 from monitoring.models import LabTest, MonitoringTest
@@ -662,40 +669,65 @@ def ctcae_label(result: Result) -> str:
     return f"CTCAE grade {result.ctcae_grade}{assumed} {result.ctcae_term}"
 
 
-def _finding_alert(result: Result) -> tuple[AlertKind, AlertSeverity, AlertAudience, str] | None:
-    """One alert per dangerous finding, naming its critical flag and its CTCAE grade.
-
-    A critical value goes to the care team (the lab phones it to the nurse, who acts at once); a grade >= 3
-    toxicity that is not critical goes to the oncologists. Severity is the higher of the two."""
+def result_findings(result: Result) -> list[Finding]:
+    """What a verified result means for an alert: its critical value and its CTCAE grade >= 3, as one finding
+    keyed by the analyte (a repeat is the same key). A critical value is for the care team (the lab phones it to
+    the nurse, who acts at once), a grade >= 3 toxicity for the oncologists; grade 4 and critical values are
+    critical, grade 3 high."""
     value = f"{result.lab_test.name} {result.display_value}"
-    grade = result.ctcae_grade if result.ctcae_term else None
-    if result.flag in CRITICAL_FLAGS:
-        summary = f"Critical: {value} ({result.flag})"
-        if grade:  # grade 0 names nothing
-            summary += f" · {ctcae_label(result)}"
-        return AlertKind.CRITICAL_RESULT, AlertSeverity.CRITICAL, AlertAudience.CARE_TEAM, summary[:200]
-    if grade is not None and grade >= 3:
-        severity = AlertSeverity.CRITICAL if grade >= 4 else AlertSeverity.HIGH
-        return AlertKind.TOXICITY, severity, AlertAudience.ONCOLOGISTS, f"{ctcae_label(result)}: {value}"[:200]
-    return None
+    grade = result.ctcae_grade if result.ctcae_term and result.ctcae_grade else 0
+    critical = result.flag in CRITICAL_FLAGS
+    if not critical and grade < 3:
+        return []
+    label = f"Critical: {value} ({result.flag})" if critical else value
+    if grade:  # grade 0 names nothing
+        label += f" · {ctcae_label(result)}"
+    severity = AlertSeverity.CRITICAL if critical or grade >= 4 else AlertSeverity.HIGH
+    audience = AlertAudience.CARE_TEAM if critical else AlertAudience.ONCOLOGISTS
+    return [
+        Finding(
+            key=f"lab:{result.lab_test_id}",
+            label=label[:160],
+            severity=severity,
+            audience=audience,
+            grade=grade,
+            critical=critical,
+            subject_id=result.root_id or result.pk,
+        )
+    ]
 
 
-def _raise_result_alerts(results: Sequence[Result], now: datetime) -> list[int]:
-    grouped: dict[tuple[AlertKind, AlertSeverity, AlertAudience], list[AlertCondition]] = defaultdict(list)
-    for r in results:
-        finding = _finding_alert(r)
-        if finding is not None:
-            kind, severity, audience, summary = finding
-            grouped[(kind, severity, audience)].append(AlertCondition(r.root_id or r.pk, r.patient_id, summary))
+def _raise_result_alerts(results: Sequence[Result], extra: Sequence[tuple[int, Finding]], now: datetime) -> list[int]:
+    """One alert per patient for the verified results' findings (and the later apps' `extra` findings, e.g. a
+    dose's hold rule), folded into the patient's unresolved findings alert; one amendment alert per amended
+    result."""
+    by_patient: dict[int, list[Finding]] = defaultdict(list)
+    anchors: dict[int, int] = {}
+    amended: list[AlertCondition] = []
+    for r in sorted(results, key=lambda r: r.pk):
+        for finding in result_findings(r):
+            by_patient[r.patient_id].append(finding)
+            anchors.setdefault(r.patient_id, r.pk)
         if r.version > 1:
             value = f"{r.lab_test.name} {r.display_value}"
-            amended = AlertCondition(r.pk, r.patient_id, f"Amended: {value} ({r.amendment_reason[:80]})"[:200])
-            grouped[(AlertKind.RESULT_AMENDED, AlertSeverity.MODERATE, AlertAudience.CARE_TEAM)].append(amended)
+            amended.append(AlertCondition(r.pk, r.patient_id, f"Amended: {value} ({r.amendment_reason[:80]})"[:200]))
+    for patient_id, finding in extra:
+        by_patient[patient_id].append(finding)
+    first_result = {r.patient_id: r.pk for r in sorted(results, key=lambda r: r.pk, reverse=True)}
     raised: list[int] = []
-    for (kind, severity, audience), conditions in grouped.items():
-        raised += alerts_raise(
-            kind=kind, severity=severity, subject_model=Result, conditions=conditions, now=now, audience=audience
+    for patient_id, findings in by_patient.items():
+        alert_id, _ = alert_raise_findings(
+            patient_id=patient_id,
+            subject_model=Result,
+            subject_id=anchors.get(patient_id, first_result[patient_id]),
+            findings=findings,
+            now=now,
         )
+        raised.append(alert_id)
+    raised += alerts_raise(
+        kind=AlertKind.RESULT_AMENDED, severity=AlertSeverity.MODERATE, subject_model=Result, conditions=amended,
+        now=now,
+    )  # fmt: skip
     return raised
 
 
@@ -764,12 +796,14 @@ def results_verify(*, results: Sequence[Result], user: User, now: datetime) -> V
         result.verified_at, result.verified_by = now, user
         result.save(update_fields=["status", "verified_at", "verified_by", "is_current"])
         verified.append(result)
-    alert_ids = _raise_result_alerts(verified, now)
-    _satisfy_result_stages(verified, user, now)
+    extra: list[tuple[int, Finding]] = []
     if verified:
         # Later apps act on verified results (e.g. dose gates, lab patterns); the project names them in settings.
+        # What they find (a dose's hold rule) goes into the same alert as the results' own findings.
         for hook in settings.RESULTS_VERIFIED_HOOKS:
-            import_string(hook)(results=verified, now=now)
+            extra += import_string(hook)(results=verified, now=now) or []
+    alert_ids = _raise_result_alerts(verified, extra, now)
+    _satisfy_result_stages(verified, user, now)
     return VerifyOutcome(verified=verified, skipped_own=own, alerts=alert_ids)
 
 

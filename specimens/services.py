@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -17,7 +18,12 @@ from alerts.services import AlertCondition, alerts_raise
 from labflow.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.models import MonitoringTest
-from monitoring.services import monitoring_test_record_collection, monitoring_test_schedule_recollection
+from monitoring.services import (
+    monitoring_test_record_collection,
+    monitoring_test_schedule_recollection,
+    monitoring_tests_hold_result_deadline,
+    monitoring_tests_restore_result_deadline,
+)
 from patients.models import Patient
 from specimens.choices import (
     MANUAL_CUSTODY_KINDS,
@@ -202,6 +208,7 @@ def specimen_receive(
     specimen.received_by = user
     specimen.condition = condition
     specimen.save(update_fields=["status", "received_at", "received_by", "condition", "stability_exceeded"])
+    monitoring_tests_restore_result_deadline(test_ids=list(specimen.monitoring_tests.values_list("pk", flat=True)))
     note = "Received past stability." if specimen.stability_exceeded else ""
     _event(specimen, CustodyEventKind.RECEIVED, user, now, location, note)
     return specimen
@@ -280,6 +287,11 @@ def specimen_record_custody(
     if leads_to is not None:
         specimen.status = leads_to
         specimen.save(update_fields=["status"])
+    if kind == CustodyEventKind.IN_TRANSIT:
+        monitoring_tests_hold_result_deadline(
+            test_ids=list(specimen.monitoring_tests.values_list("pk", flat=True)),
+            until=now + settings.SPECIMEN_TRANSIT_LIMIT,
+        )
     return _event(specimen, CustodyEventKind(kind), user, now, location, note)
 
 

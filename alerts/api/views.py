@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.api.serializers import AlertSerializer, AlertStepSerializer
-from alerts.choices import AlertKind, AlertStatus
+from alerts.choices import AlertAudience, AlertKind, AlertStatus
 from alerts.models import Alert
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
@@ -25,11 +25,15 @@ class AlertFilterSet(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=AlertKind.choices)
     severity_min = django_filters.NumberFilter(field_name="severity", lookup_expr="gte")
     escalated = django_filters.BooleanFilter(field_name="escalated_at", lookup_expr="isnull", exclude=True)
+    worsened = django_filters.BooleanFilter(field_name="worsened_at", lookup_expr="isnull", exclude=True)
+    audience = django_filters.MultipleChoiceFilter(choices=AlertAudience.choices)
     raised_at = DateTimeRangeFilter()
 
     class Meta:
         model = Alert
-        fields = ["patient", "status", "kind", "severity", "severity_min", "escalated", "raised_at"]
+        fields = [
+            "patient", "status", "kind", "severity", "severity_min", "escalated", "worsened", "audience", "raised_at"
+        ]  # fmt: skip
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
@@ -46,7 +50,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
     }
 
     def get_queryset(self) -> QuerySet[Alert]:
-        return alert_list(user=self.request.user).prefetch_related("escalated_to")
+        return alert_list(user=self.request.user).prefetch_related("escalated_to", "escalations__recipients")
 
     def _step(self, request: Request, step: Callable[..., Alert]) -> Response:
         data = AlertStepSerializer(data=request.data)
