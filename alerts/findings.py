@@ -47,6 +47,7 @@ class Finding:
             "grade": self.grade,
             "critical": self.critical,
             "count": 1,
+            "subjects": [] if self.subject_id is None else [self.subject_id],
             "first_at": stamp,
             "last_at": stamp,
         }
@@ -83,7 +84,22 @@ def fold_findings(existing: Sequence[dict[str, Any]], new: Iterable[Finding], at
         old["audience"] = widest_audience([AlertAudience(old["audience"]), finding.audience]).value
         old["count"] += 1
         old["last_at"] = at.isoformat()
+        if finding.subject_id is not None and finding.subject_id not in old["subjects"]:
+            old["subjects"] = [*old["subjects"], finding.subject_id]
     return Fold(findings=ranked(merged.values()), worsened=tuple(worsened))
+
+
+def withdraw_findings(findings: Sequence[dict[str, Any]], subject_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """The findings that still stand once these subjects no longer do (e.g. the lab retracted the results): a
+    finding goes when every subject it rests on went; one resting on none (a hold rule) stays."""
+    gone = set(subject_ids)
+    standing = []
+    for finding in findings:
+        subjects = [s for s in finding["subjects"] if s not in gone]
+        if finding["subjects"] and not subjects:
+            continue
+        standing.append({**finding, "subjects": subjects})
+    return standing
 
 
 def ranked(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

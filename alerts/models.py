@@ -72,6 +72,12 @@ class Alert(models.Model):
         constraints = [
             # Subject first: it also serves "the alerts about this subject".
             models.UniqueConstraint(fields=["subject_type", "subject_id", "kind"], name="alert_one_per_condition"),
+            # One unresolved alert per patient and fold key: repeats fold into it (the ON CONFLICT arbiter).
+            models.UniqueConstraint(
+                fields=["patient", "fold_key"],
+                condition=~models.Q(status=AlertStatus.RESOLVED) & ~models.Q(fold_key=""),
+                name="alert_fold_idx",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(status=AlertStatus.RESOLVED) | models.Q(resolved_at__isnull=False),
                 name="alert_resolved_has_time",
@@ -89,12 +95,6 @@ class Alert(models.Model):
                 fields=["notify_at"],
                 condition=models.Q(status=AlertStatus.OPEN, severity__gte=AlertSeverity.HIGH),
                 name="alert_escalation_due_idx",
-            ),
-            # One unresolved alert per patient and fold key: repeats fold into it (ON CONFLICT arbiter).
-            models.Index(
-                fields=["patient", "fold_key"],
-                condition=~models.Q(status=AlertStatus.RESOLVED) & ~models.Q(fold_key=""),
-                name="alert_fold_idx",
             ),
             # "The condition of these subjects ended": unresolved alerts still waiting on them.
             GinIndex(

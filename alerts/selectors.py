@@ -35,9 +35,10 @@ def _audience_filter(user: AnyUser) -> Q:
 
 
 def shown(now: datetime | None = None) -> Q:
-    """Alerts past their hold; one resolved while held was never shown."""
+    """Alerts not held, or past their hold; one resolved while held was never shown."""
     now = now or timezone.now()
-    return Q(notify_at__lte=now) & (Q(resolved_at__isnull=True) | Q(resolved_at__gte=F("notify_at")))
+    held = Q(notify_at__gt=F("raised_at"))
+    return ~held | (Q(notify_at__lte=now) & (Q(resolved_at__isnull=True) | Q(resolved_at__gte=F("notify_at"))))
 
 
 def alert_list(*, user: AnyUser, now: datetime | None = None) -> QuerySet[Alert]:

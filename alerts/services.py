@@ -23,6 +23,7 @@ from alerts.findings import (
     findings_summary,
     fold_findings,
     quiet_hours_release,
+    withdraw_findings,
 )
 from alerts.models import Alert, AlertRoute
 from labflow.errors import Conflict
@@ -262,6 +263,45 @@ def alert_raise_findings(
         alert.status = AlertStatus.OPEN  # news again: it needs someone's attention and may escalate
     alert.save()
     return alert.pk, outcome
+
+
+@transaction.atomic
+def alerts_withdraw_findings(
+    *,
+    subject_model: type[models.Model],
+    subject_ids: Sequence[int],
+    reason: ResolutionReason,
+    now: datetime,
+    user: User | None = None,
+) -> list[int]:
+    """These subjects no longer stand (the lab retracted the results): the findings alerts naming them drop
+    those findings and say what remains; one left with none resolves with `reason`. Returns the alerts changed."""
+    alerts = (
+        Alert.objects.select_for_update()
+        .filter(
+            subject_type=ContentType.objects.get_for_model(subject_model),
+            fold_key=LAB_FINDINGS_FOLD_KEY,
+            members__overlap=list(subject_ids),
+        )
+        .exclude(status=AlertStatus.RESOLVED)
+    )
+    changed = []
+    for alert in alerts:
+        standing = withdraw_findings(alert.findings, subject_ids)
+        alert.outstanding = [m for m in alert.outstanding if m not in set(subject_ids)]
+        alert.updated_at = now
+        if standing and alert.outstanding:
+            alert.findings = standing
+            alert.kind = _findings_kind(standing)
+            alert.severity = findings_severity(standing)
+            alert.audience = findings_audience(standing)
+            alert.summary = findings_summary(standing)
+        else:
+            alert.status, alert.resolved_at, alert.resolved_by = AlertStatus.RESOLVED, now, user
+            alert.resolution_reason = reason
+        alert.save()
+        changed.append(alert.pk)
+    return changed
 
 
 def _findings_kind(findings: Sequence[dict[str, Any]]) -> AlertKind:

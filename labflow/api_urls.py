@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from alerts.api.burden import AlertBurdenView
 from alerts.api.views import AlertViewSet
 from monitoring.api.views import LabTestViewSet, MonitoringTestViewSet
 from orders.api.views import (
@@ -33,4 +34,9 @@ router.register("courses", CourseViewSet, basename="course")
 router.register("doses", DoseViewSet, basename="dose")
 router.register("preparations", PreparationViewSet, basename="preparation")
 
-urlpatterns = [path("collection-list/", CollectionListView.as_view(), name="collection-list"), *router.urls]
+# Before the router: its alert detail route would take "burden" for an alert's pk.
+urlpatterns = [
+    path("collection-list/", CollectionListView.as_view(), name="collection-list"),
+    path("alerts/burden/", AlertBurdenView.as_view(), name="alert-burden"),
+    *router.urls,
+]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
@@ -148,7 +148,8 @@ def monitoring_tests_hold_result_deadline(*, test_ids: Sequence[int], until: dat
 def monitoring_tests_restore_result_deadline(*, test_ids: Sequence[int]) -> int:
     """The specimen arrived: its tests' results are due by collection plus turnaround again (at once if late)."""
     return MonitoringTest.objects.filter(pk__in=list(test_ids), status=MonitoringTestStatus.COLLECTED).update(
-        result_deadline=F("collected_at") + F("lab_test__turnaround")
+        result_deadline=F("collected_at")
+        + Subquery(LabTest.objects.filter(pk=OuterRef("lab_test_id")).values("turnaround"))
     )
 
 
@@ -186,7 +187,7 @@ def _draw_conditions(rows: list[tuple[int, int, str, datetime]], text: str, draw
         draws[(patient_id, at)].append((test_id, name))
     conditions = []
     for (patient_id, at), tests in draws.items():
-        names = ", ".join(dict.fromkeys(name for _, name in tests))
+        names = ", ".join(sorted({name for _, name in tests}))
         conditions.append(
             AlertCondition(
                 subject_id=min(test_id for test_id, _ in tests),

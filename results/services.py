@@ -27,6 +27,7 @@ from alerts.services import (
     alert_raise_findings,
     alerts_raise,
     alerts_resolve_for_subjects,
+    alerts_withdraw_findings,
 )
 from labflow.errors import Conflict
 from monitoring.choices import AWAITING_RESULT
@@ -621,9 +622,13 @@ def lab_results_store(placement: LabPlacement, *, user: User, now: datetime) -> 
         for earlier in placement.changed.values():
             earlier.save(update_fields=["status", "is_current"])
         stored = Result.objects.bulk_create(placement.inserts, batch_size=2000)
+        retracted = sorted(placement.retracted)
+        alerts_withdraw_findings(
+            subject_model=Result, subject_ids=retracted, reason=ResolutionReason.RESULT_RETRACTED, user=user, now=now
+        )
         alerts_resolve_for_subjects(
             subject_model=Result,
-            subject_ids=sorted(placement.retracted),
+            subject_ids=retracted,
             kinds=RESULT_ALERT_KINDS,
             reason=ResolutionReason.RESULT_RETRACTED,
             user=user,
@@ -679,9 +684,10 @@ def result_findings(result: Result) -> list[Finding]:
     critical = result.flag in CRITICAL_FLAGS
     if not critical and grade < 3:
         return []
-    label = f"Critical: {value} ({result.flag})" if critical else value
-    if grade:  # grade 0 names nothing
-        label += f" · {ctcae_label(result)}"
+    if critical:
+        label = f"Critical: {value} ({result.flag})" + (f" · {ctcae_label(result)}" if grade else "")
+    else:
+        label = f"{ctcae_label(result)}: {value}"
     severity = AlertSeverity.CRITICAL if critical or grade >= 4 else AlertSeverity.HIGH
     audience = AlertAudience.CARE_TEAM if critical else AlertAudience.ONCOLOGISTS
     return [

@@ -8,9 +8,7 @@ from alerts.models import Alert, AlertEscalation
 
 
 class AlertEscalationSerializer(serializers.ModelSerializer[AlertEscalation]):
-    recipients: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
-        many=True, read_only=True
-    )
+    recipients: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = AlertEscalation

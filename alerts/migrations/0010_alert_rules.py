@@ -418,9 +418,9 @@ class Migration(migrations.Migration):
                 name="alert_escalation_due_idx",
             ),
         ),
-        migrations.AddIndex(
+        migrations.AddConstraint(
             model_name="alert",
-            index=models.Index(
+            constraint=models.UniqueConstraint(
                 condition=models.Q(
                     models.Q(("status", "resolved"), _negated=True), models.Q(("fold_key", ""), _negated=True)
                 ),

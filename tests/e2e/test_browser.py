@@ -30,7 +30,7 @@ def test_overdue_alert_appears_without_reload_and_acknowledging_drops_the_count(
 
     row = page.get_by_test_id("alert-row")
     expect(row).to_have_count(1, timeout=30_000)
-    expect(row).to_contain_text("TSH: collection overdue")
+    expect(row).to_contain_text("Collection overdue: TSH")
     expect(row).to_contain_text(patient.mrn)
     expect(count).to_have_text("1")
     assert page.evaluate("window.__sameDocument") is True

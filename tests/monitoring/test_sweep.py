@@ -55,7 +55,7 @@ def test_overdue_alert_names_patient_and_test(patient_a):
     assert alert.patient == patient_a
     assert alert.subject == test
     assert alert.status == AlertStatus.OPEN
-    assert alert.summary == "TSH: collection overdue"
+    assert alert.summary == "Collection overdue: TSH"
 
 
 def test_sweep_uses_database_clock_not_worker_clock(patient_a):

@@ -13,7 +13,7 @@ from django.db import ProgrammingError, transaction
 from django.utils import timezone
 
 from accounts.choices import Role
-from alerts.choices import AlertAudience, AlertKind
+from alerts.choices import AlertAudience, AlertKind, AlertSeverity
 from alerts.models import Alert
 from orders.choices import GateCheckPurpose, GateVerdict
 from orders.gate import dose_gate
@@ -196,9 +196,13 @@ def test_discontinue_needs_two_oncologists_and_alerts_them(
 ):
     dose, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians, ALT=("454", "U/L"))
     assert gate.verdict == GateVerdict.DISCONTINUED
-    alert = Alert.objects.get(kind=AlertKind.DOSE_DISCONTINUE, subject_id=dose.pk)
+    # One alert for the ALT result names its grade and the discontinuation rule it meets for the next dose.
+    alert = Alert.objects.get(patient=patient_a, kind=AlertKind.TOXICITY)
     assert alert.audience == AlertAudience.ONCOLOGISTS
-    assert "ALT 454 U/L = 8.1 × ULN > 8 × ULN" in alert.summary
+    assert alert.severity == AlertSeverity.HIGH
+    (rule,) = [f for f in alert.findings if f["key"].startswith(f"dose:{dose.pk}:rule:")]
+    assert "ALT 454 U/L = 8.1 × ULN > 8 × ULN" in rule["label"]
+    assert rule["severity"] == AlertSeverity.HIGH
     with pytest.raises(OrderConflict, match="two oncologists"):
         dose_override(dose=dose, user=oncologist_a, now=timezone.now(), reason="I think it is fine")
     onc = api_as(oncologist_a)

@@ -52,7 +52,6 @@ def _entered_and_verified(client, patient, nurse, entered_by, verified_by, name,
 def test_critical_value_loop_one_alert_call_log_acknowledges_sign_off_resolves_and_stops_escalation(
     client, nurse_a, oncologist_a, technician, technician_2, patient_a, settings
 ):
-    settings.ALERT_ESCALATE_AFTER = timedelta(minutes=15)
     # Potassium 6.8 mmol/L: critically high (>= 6.2) and CTCAE grade 3 hyperkalaemia (> 6.0-7.0).
     result = _entered_and_verified(client, patient_a, nurse_a, technician, technician_2, "Potassium", "6.8", "mmol/L")
     assert result.flag == ResultFlag.CRITICAL_HIGH
@@ -121,11 +120,11 @@ def test_critical_value_loop_one_alert_call_log_acknowledges_sign_off_resolves_a
     assert not alert.escalated_to.exists()
 
 
-def test_sign_off_resolves_an_open_alert_so_it_is_not_escalated_to_the_oncologist_who_signed(
-    api_as, nurse_a, oncologist_a, technician, technician_2, patient_a, settings
+def test_sign_off_resolves_the_alert_once_every_result_it_names_is_reviewed(
+    api_as, nurse_a, oncologist_a, technician, technician_2, patient_a
 ):
-    """Nobody acknowledged either toxicity alert: the one signed off is not escalated, the other one is."""
-    settings.ALERT_ESCALATE_AFTER = timedelta(minutes=15)
+    """Two ALT results of one patient verified together: one alert naming the repeat; signing off one result
+    leaves it open (it still escalates), signing off the other resolves it and it never escalates again."""
     lab, verifier, onc = api_as(technician), api_as(technician_2), api_as(oncologist_a)
     ids = []
     for _ in range(2):
@@ -133,26 +132,24 @@ def test_sign_off_resolves_an_open_alert_so_it_is_not_escalated_to_the_oncologis
         row = _api_enter(lab, specimen, "ALT", "336", "U/L")  # 6 x ULN: grade 3, not critical
         ids.append(row["id"])
     verifier.post("/api/results/verify/", {"results": ids})
-    signed, unsigned = (Alert.objects.get(subject_id=pk, kind=AlertKind.TOXICITY) for pk in ids)
-    assert signed.status == unsigned.status == AlertStatus.OPEN
+    alert = Alert.objects.get(kind=AlertKind.TOXICITY)
+    assert (alert.occurrences, sorted(alert.members)) == (1, sorted(ids))
+    assert [f["count"] for f in alert.findings] == [2]
 
-    response = onc.post(f"/api/results/{ids[0]}/review/", {"comment": "Hold the next dose"}, format="json")
-    assert response.status_code == 200
+    assert onc.post(f"/api/results/{ids[0]}/review/", {}, format="json").status_code == 200
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    assert alert.outstanding == [ids[1]]
+    assert alerts_escalate_unacknowledged(now=alert.notify_at + timedelta(minutes=15)) == [alert.pk]
+
+    response = onc.post(f"/api/results/{ids[1]}/review/", {"comment": "Hold the next dose"}, format="json")
     reviewed_at = response.json()["reviewed_at"]
-    body = onc.get(f"/api/alerts/{signed.pk}/").json()
+    body = onc.get(f"/api/alerts/{alert.pk}/").json()
     assert body["status"] == "resolved"
     assert body["resolved_by"] == oncologist_a.pk
     assert body["resolved_at"] == reviewed_at
     assert body["resolution_reason"] == ResolutionReason.RESULT_REVIEWED
-
-    escalated = alerts_escalate_unacknowledged(now=signed.raised_at + timedelta(minutes=30))
-    assert signed.pk not in escalated
-    assert unsigned.pk in escalated
-    signed.refresh_from_db()
-    unsigned.refresh_from_db()
-    assert oncologist_a not in signed.escalated_to.all()
-    assert signed.escalated_at is None
-    assert list(unsigned.escalated_to.all()) == [oncologist_a]
+    assert alerts_escalate_unacknowledged(now=alert.notify_at + timedelta(hours=3)) == []
 
 
 def test_critical_call_over_the_api_acknowledges_the_alert(api_as, nurse_a, technician, technician_2, patient_a):

@@ -14,6 +14,8 @@ from alerts.models import Alert
 from alerts.services import alerts_escalate_unacknowledged
 from monitoring.choices import MonitoringTestStatus
 from monitoring.services import monitoring_tests_flag_overdue
+from patients.choices import CareTeamRole
+from patients.models import CareTeamMembership
 from results.models import Result
 from results.units import UnitError, convert
 from tests import factories
@@ -187,7 +189,7 @@ def test_amendment_keeps_the_original_and_tells_the_team(api_as, nurse_a, techni
 
 
 def test_critical_potassium_raises_one_alert_in_the_same_request_and_escalates(
-    api_as, nurse_a, oncologist_a, technician, technician_2, patient_a, settings
+    api_as, team_a, nurse_a, oncologist_a, technician, technician_2, patient_a
 ):
     specimen = collected_specimen(patient_a, nurse_a, "Potassium")
     (result,) = _enter(api_as(technician), specimen, ("Potassium", "6.8", "mmol/L")).json()
@@ -206,11 +208,14 @@ def test_critical_potassium_raises_one_alert_in_the_same_request_and_escalates(
     # the nurse sees it at once
     assert "Potassium 6.8" in api_as(nurse_a).get("/alerts/inbox/").content.decode()
 
-    settings.ALERT_ESCALATE_AFTER = timedelta(minutes=15)
+    # Unanswered, it climbs the default ladder: the charge nurse after 15 minutes, not the nurse who had it.
+    charge = factories.make_user(Role.NURSE, username="charge")
+    CareTeamMembership.objects.create(care_team=team_a, user=charge, role=CareTeamRole.CHARGE_NURSE)
     assert alert_id not in alerts_escalate_unacknowledged(now=alert.raised_at + timedelta(minutes=14))
     assert alert_id in alerts_escalate_unacknowledged(now=alert.raised_at + timedelta(minutes=15))
     alert.refresh_from_db()
-    assert list(alert.escalated_to.all()) == [oncologist_a]
+    assert list(alert.escalated_to.all()) == [charge]
+    assert alert.severity == AlertSeverity.CRITICAL
     assert Alert.objects.filter(patient=patient_a).count() == 1
 
 
@@ -272,7 +277,9 @@ def test_verified_results_satisfy_the_result_stage_and_resolve_result_overdue(
 ):
     specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel", "TSH")  # one gold tube
     test_cmp, test_tsh = sorted(specimen.monitoring_tests.all(), key=lambda t: t.lab_test.name)
-    (alert_id, _) = monitoring_tests_flag_overdue(now=timezone.now() + timedelta(days=2))  # both results overdue
+    # Both results overdue: one alert for the draw, in the lab's queue.
+    (alert_id,) = monitoring_tests_flag_overdue(now=timezone.now() + timedelta(days=2))
+    assert sorted(Alert.objects.get(pk=alert_id).members) == sorted([test_cmp.pk, test_tsh.pk])
     lab, verifier = api_as(technician), api_as(technician_2)
     tsh = _enter(lab, specimen, ("TSH", "1.9", "m[IU]/L")).json()
     some = _enter(lab, specimen, ("Sodium", "139", "mmol/L"), ("Potassium", "4.2", "mmol/L")).json()
@@ -281,6 +288,8 @@ def test_verified_results_satisfy_the_result_stage_and_resolve_result_overdue(
     test_cmp.refresh_from_db()
     assert test_tsh.status == MonitoringTestStatus.SATISFIED
     assert test_cmp.status == MonitoringTestStatus.RESULT_OVERDUE  # 12 of its 14 analytes still missing
+    waiting = Alert.objects.get(pk=alert_id)
+    assert (waiting.status, waiting.outstanding) == (AlertStatus.OPEN, [test_cmp.pk])  # still waits on the CMP
     rest = _enter(
         lab, specimen,
         ("ALT", "30", "U/L"), ("AST", "25", "U/L"), ("ALP", "80", "U/L"), ("Total bilirubin", "0.6", "mg/dL"),
@@ -291,10 +300,9 @@ def test_verified_results_satisfy_the_result_stage_and_resolve_result_overdue(
     verifier.post("/api/results/verify/", {"results": [r["id"] for r in rest]})
     test_cmp.refresh_from_db()
     assert test_cmp.status == MonitoringTestStatus.SATISFIED
-    resolved = Alert.objects.filter(kind=AlertKind.RESULT_OVERDUE, status=AlertStatus.RESOLVED)
-    assert resolved.count() == 2
-    assert {a.resolution_reason for a in resolved} == {ResolutionReason.RESULT_VERIFIED}
-    assert alert_id in resolved.values_list("pk", flat=True)
+    resolved = Alert.objects.get(kind=AlertKind.RESULT_OVERDUE)
+    assert (resolved.pk, resolved.status) == (alert_id, AlertStatus.RESOLVED)
+    assert resolved.resolution_reason == ResolutionReason.RESULT_VERIFIED
 
 
 def test_other_team_cannot_see_results(api_as, nurse_a, nurse_b, technician, patient_a):

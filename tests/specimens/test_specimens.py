@@ -130,7 +130,7 @@ def test_result_overdue_alert_after_collection_when_no_result_arrives(api_as, nu
     (alert_id,) = monitoring_tests_flag_overdue(now=test.result_deadline)
     alert = Alert.objects.get(pk=alert_id)
     assert alert.kind == AlertKind.RESULT_OVERDUE
-    assert alert.summary == "TSH: result overdue"
+    assert alert.summary == "Result overdue: TSH"
     test.refresh_from_db()
     assert test.status == MonitoringTestStatus.RESULT_OVERDUE
     assert monitoring_tests_flag_overdue(now=test.result_deadline + timedelta(hours=1)) == []
@@ -210,10 +210,15 @@ def test_rejection_makes_tests_due_again_and_raises_one_alert(api_as, nurse_a, t
     assert Alert.objects.filter(kind=AlertKind.SPECIMEN_REJECTED).count() == 1
     assert Specimen.objects.filter(pk=specimen["id"]).exists()  # stays on record
 
-    # the recollection is its own condition: it raises its own overdue alert when late
+    # the recollection is its own condition: one draw of both tests, one overdue alert naming both when late
     with time_machine.travel(timezone.now() + timedelta(hours=2)):
         raised = monitoring_tests_flag_overdue(now=timezone.now())
-    assert len(raised) == 2
+    assert len(raised) == 1
+    overdue = Alert.objects.get(pk=raised[0])
+    assert overdue.kind == AlertKind.COLLECTION_OVERDUE
+    assert sorted(overdue.members) == sorted(
+        t.recollection.pk for t in MonitoringTest.objects.filter(pk__in=[t.pk for t in tests])
+    )
     assert lab.post("/api/specimens/receive/", {"accession": specimen["accession"]}).status_code != 200
 
 
