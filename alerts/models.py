@@ -152,7 +152,6 @@ class EscalationRung(models.Model):
 
     class Meta:
         ordering = ["care_team", "position"]
-        triggers = [NO_DELETE]
         constraints = [
             models.UniqueConstraint(fields=["care_team", "position"], name="rung_unique_position"),
             models.UniqueConstraint(
@@ -177,7 +176,6 @@ class TeamAlertPolicy(models.Model):
 
     class Meta:
         verbose_name_plural = "team alert policies"
-        triggers = [NO_DELETE]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)

@@ -674,9 +674,19 @@ def ctcae_label(result: Result) -> str:
     return f"CTCAE grade {result.ctcae_grade}{assumed} {result.ctcae_term}"
 
 
+def _direction(result: Result) -> str:
+    """Which way the value is abnormal: a potassium that swings from critically low to critically high is a new
+    finding, not a repeat."""
+    if result.flag in (ResultFlag.LOW, ResultFlag.CRITICAL_LOW):
+        return "low"
+    if result.flag in (ResultFlag.HIGH, ResultFlag.CRITICAL_HIGH):
+        return "high"
+    return result.ctcae_term or "abnormal"
+
+
 def result_findings(result: Result) -> list[Finding]:
     """What a verified result means for an alert: its critical value and its CTCAE grade >= 3, as one finding
-    keyed by the analyte (a repeat is the same key). A critical value is for the care team (the lab phones it to
+    keyed by the analyte and the direction (a repeat is the same key). A critical value is for the care team (the lab phones it to
     the nurse, who acts at once), a grade >= 3 toxicity for the oncologists; grade 4 and critical values are
     critical, grade 3 high."""
     value = f"{result.lab_test.name} {result.display_value}"
@@ -692,7 +702,7 @@ def result_findings(result: Result) -> list[Finding]:
     audience = AlertAudience.CARE_TEAM if critical else AlertAudience.ONCOLOGISTS
     return [
         Finding(
-            key=f"lab:{result.lab_test_id}",
+            key=f"lab:{result.lab_test_id}:{_direction(result)}",
             label=label[:160],
             severity=severity,
             audience=audience,

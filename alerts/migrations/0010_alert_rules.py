@@ -699,20 +699,6 @@ class Migration(migrations.Migration):
         pgtrigger.migrations.AddTrigger(
             model_name="escalationrung",
             trigger=pgtrigger.compiler.Trigger(
-                name="protect_delete",
-                sql=pgtrigger.compiler.UpsertTriggerSql(
-                    func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;",
-                    hash="ea48d7c76b395bd54474f4360d9047ac184576e2",
-                    operation="DELETE",
-                    pgid="pgtrigger_protect_delete_112c1",
-                    table="alerts_escalationrung",
-                    when="BEFORE",
-                ),
-            ),
-        ),
-        pgtrigger.migrations.AddTrigger(
-            model_name="escalationrung",
-            trigger=pgtrigger.compiler.Trigger(
                 name="insert_insert",
                 sql=pgtrigger.compiler.UpsertTriggerSql(
                     func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "alerts_escalationrungevent" ("after", "care_team_id", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "position", "role") SELECT new_values."after", new_values."care_team_id", new_values."id", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."position", new_values."role" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;',
@@ -765,20 +751,6 @@ class Migration(migrations.Migration):
                     _connector="OR",
                 ),
                 name="policy_quiet_hours_both_or_none",
-            ),
-        ),
-        pgtrigger.migrations.AddTrigger(
-            model_name="teamalertpolicy",
-            trigger=pgtrigger.compiler.Trigger(
-                name="protect_delete",
-                sql=pgtrigger.compiler.UpsertTriggerSql(
-                    func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;",
-                    hash="82b227ebe6cbe8b3a02bfc62b8adab94795fcc1c",
-                    operation="DELETE",
-                    pgid="pgtrigger_protect_delete_7f300",
-                    table="alerts_teamalertpolicy",
-                    when="BEFORE",
-                ),
             ),
         ),
         pgtrigger.migrations.AddTrigger(

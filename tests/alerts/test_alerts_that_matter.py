@@ -299,3 +299,19 @@ def test_quiet_hours_hold_moderate_alerts_and_never_critical_ones(team_a, patien
         conditions=[AlertCondition(team_a.pk, patient_a.pk, "Amended: ALT 30 U/L (typo)")],
     )  # fmt: skip
     assert Alert.objects.get(pk=day_id).notify_at == _at(14)
+
+
+def test_a_critical_value_swinging_the_other_way_is_news_not_a_repeat(patient_a, nurse_a, technicians):
+    now = timezone.now()
+    _verify(patient_a, nurse_a, technicians, "Potassium", {"Potassium": ("2.4", "mmol/L")}, now - timedelta(hours=2))
+    alert = Alert.objects.get(patient=patient_a)
+    alert_acknowledge(alert=alert, user=nurse_a, now=now - timedelta(hours=1))
+    _verify(patient_a, nurse_a, technicians, "Potassium", {"Potassium": ("2.5", "mmol/L")}, now - timedelta(hours=1))
+    alert.refresh_from_db()
+    assert (alert.status, alert.worsened_at) == (AlertStatus.ACKNOWLEDGED, None)  # the same low: folded
+    _verify(patient_a, nurse_a, technicians, "Potassium", {"Potassium": ("6.9", "mmol/L")}, now)
+    alert.refresh_from_db()
+    assert (alert.status, alert.worsened_at) == (AlertStatus.OPEN, now)
+    assert [f["label"].split(" · ")[0] for f in alert.findings] == [
+        "Critical: Potassium 2.5 mmol/L (LL)", "Critical: Potassium 6.9 mmol/L (HH)"
+    ]  # fmt: skip

@@ -32,6 +32,14 @@ USERS = [
     ("nurse.day", "Eva", "Rossi", Role.NURSE, 0),
     ("nurse.cell", "Farid", "Haddad", Role.NURSE, 1),
 ]
+# The escalation ladder's people (docs/architecture.md §3): (username, first, last, group, team, role on the team).
+LADDER_USERS = [
+    ("charge.day", "Greta", "Holm", Role.NURSE, 0, CareTeamRole.CHARGE_NURSE),
+    ("charge.cell", "Hugo", "Brandt", Role.NURSE, 1, CareTeamRole.CHARGE_NURSE),
+    ("cover.cell", "Ines", "Vidal", Role.ONCOLOGIST, 1, CareTeamRole.COVERING_ONCOLOGIST),
+    ("attending.day", "Jonas", "Berg", Role.ONCOLOGIST, 0, CareTeamRole.ATTENDING),
+    ("attending.cell", "Kira", "Sato", Role.ONCOLOGIST, 1, CareTeamRole.ATTENDING),
+]
 FAMILY = ["Smith", "Nguyen", "Garcia", "Kowalski", "Novak", "Silva", "Jensen", "Murphy", "Ivanova", "Tanaka"]
 GIVEN = ["Anna", "Omar", "Lena", "Tom", "Mia", "Yusuf", "Grace", "Luca", "Sara", "Noah"]
 PRE_DOSE_PANEL = [
@@ -126,14 +134,18 @@ class Command(BaseCommand):
         admin, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
         admin.set_password(DEMO_PASSWORD)
         admin.save()
-        for username, first, last, role, team_index in USERS:
+        people = [
+            *((*u, CareTeamRole(u[3].value) if u[4] is not None else None) for u in USERS),
+            *LADDER_USERS,
+        ]
+        for username, first, last, role, team_index, team_role in people:
             user, _ = User.objects.get_or_create(username=username, defaults={"first_name": first, "last_name": last})
             user.set_password(DEMO_PASSWORD)
             user.save()
             user.groups.add(Group.objects.get(name=role.label))
-            if team_index is not None:
+            if team_index is not None and team_role is not None:
                 CareTeamMembership.objects.get_or_create(
-                    care_team=teams[team_index], user=user, defaults={"role": CareTeamRole(role.value)}
+                    care_team=teams[team_index], user=user, defaults={"role": team_role}
                 )
 
     def _patients(self, teams: list[CareTeam], count: int, rng: random.Random) -> list[Patient]:
@@ -156,4 +168,5 @@ class Command(BaseCommand):
 
     @staticmethod
     def logins() -> list[tuple[str, str]]:
-        return [("admin", "Admin")] + [(username, role.label) for username, _, _, role, _ in USERS]
+        ladder = [(username, team_role.label) for username, _, _, _, _, team_role in LADDER_USERS]
+        return [("admin", "Admin")] + [(username, role.label) for username, _, _, role, _ in USERS] + ladder
