@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from accounts.choices import Role
 from orders.cells import cell_product_thaw
@@ -17,19 +16,10 @@ from orders.choices import CoiStep, PreparationStatus
 from orders.models import IdentityCheck
 from orders.services import preparation_start
 from tests import factories
-from tests.e2e.pages import login
+from tests.e2e.pages import login, serious_violations
 from tests.orders.cell_helpers import COI, car_t_ordered, car_t_received, car_t_released
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']}"
-        for v in results.response["violations"]
-        if v.get("impact") in ("critical", "serious")
-    ]
 
 
 def test_bedside_coi_scan_stops_on_a_mismatched_bag(live_server, reference_db, browser: Browser, team_a):
