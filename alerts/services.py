@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
@@ -212,32 +212,36 @@ def alert_raise_findings(
     repeat after ALERT_FOLD_WINDOW without news re-opens it. It is a critical-result alert once any finding is
     a critical value (the lab phones those), else a toxicity alert."""
     roots = sorted({f.subject_id for f in findings if f.subject_id is not None})
-    alert = (
+    unresolved = (
         Alert.objects.select_for_update()
         .filter(patient_id=patient_id, fold_key=LAB_FINDINGS_FOLD_KEY)
         .exclude(status=AlertStatus.RESOLVED)
-        .first()
     )
+    alert = unresolved.first()
     if alert is None:
         fold = fold_findings([], findings, now)
-        alert = Alert.objects.create(
-            kind=_findings_kind(fold.findings),
-            severity=findings_severity(fold.findings),
-            audience=findings_audience(fold.findings),
-            patient_id=patient_id,
-            subject_type=ContentType.objects.get_for_model(subject_model),
-            subject_id=subject_id,
-            summary=findings_summary(fold.findings),
-            raised_at=now,
-            updated_at=now,
-            notify_at=now,
-            last_occurred_at=now,
-            fold_key=LAB_FINDINGS_FOLD_KEY,
-            members=roots,
-            outstanding=roots,
-            findings=fold.findings,
-        )
-        return alert.pk, FindingOutcome.RAISED
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent verification may have raised it meanwhile
+                alert = Alert.objects.create(
+                    kind=_findings_kind(fold.findings),
+                    severity=findings_severity(fold.findings),
+                    audience=findings_audience(fold.findings),
+                    patient_id=patient_id,
+                    subject_type=ContentType.objects.get_for_model(subject_model),
+                    subject_id=subject_id,
+                    summary=findings_summary(fold.findings),
+                    raised_at=now,
+                    updated_at=now,
+                    notify_at=now,
+                    last_occurred_at=now,
+                    fold_key=LAB_FINDINGS_FOLD_KEY,
+                    members=roots,
+                    outstanding=roots,
+                    findings=fold.findings,
+                )
+            return alert.pk, FindingOutcome.RAISED
+        except IntegrityError:
+            alert = unresolved.get()
     fold = fold_findings(alert.findings, findings, now)
     stale = alert.last_occurred_at < now - settings.ALERT_FOLD_WINDOW
     outcome = FindingOutcome.FOLDED

@@ -3,18 +3,23 @@ escalation to someone new, moderate alerts held."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, time, timedelta
 
 import pytest
+from django.db import connections, transaction
 from django.utils import timezone
 
 from accounts.choices import Role
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
+from alerts.findings import Finding
 from alerts.models import Alert, AlertEscalation, EscalationRung, TeamAlertPolicy
 from alerts.selectors import alert_list
 from alerts.services import (
     AlertCondition,
+    FindingOutcome,
     alert_acknowledge,
+    alert_raise_findings,
     alerts_escalate_unacknowledged,
     alerts_raise,
 )
@@ -315,3 +320,43 @@ def test_a_critical_value_swinging_the_other_way_is_news_not_a_repeat(patient_a,
     assert [f["label"].split(" · ")[0] for f in alert.findings] == [
         "Critical: Potassium 2.5 mmol/L (LL)", "Critical: Potassium 6.9 mmol/L (HH)"
     ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_verifications_at_once_raise_one_findings_alert(reference_db, team_a):
+    """The second verification waits on the first's new alert and folds into it instead of failing."""
+    patient = factories.make_patient(team_a)
+    first_inside, first_may_commit = threading.Event(), threading.Event()
+    outcomes: list[FindingOutcome] = []
+    errors: list[BaseException] = []
+
+    def verify(key: str, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                finding = Finding(key, key, AlertSeverity.HIGH, AlertAudience.ONCOLOGISTS, grade=3, subject_id=1)
+                _, outcome = alert_raise_findings(
+                    patient_id=patient.pk, subject_model=Result, subject_id=len(outcomes) + 1, findings=[finding],
+                    now=timezone.now(),
+                )  # fmt: skip
+                outcomes.append(outcome)
+                if hold:
+                    first_inside.set()
+                    first_may_commit.wait(timeout=10)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=verify, args=("lab:1:low", True))
+    first.start()
+    assert first_inside.wait(timeout=10)
+    second = threading.Thread(target=verify, args=("lab:2:low", False))
+    second.start()
+    second.join(timeout=1)  # blocked on the first's uncommitted alert
+    first_may_commit.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert not errors
+    assert outcomes == [FindingOutcome.RAISED, FindingOutcome.WORSENED]
+    (alert,) = Alert.objects.filter(patient=patient)
+    assert [f["key"] for f in alert.findings] == ["lab:1:low", "lab:2:low"]
