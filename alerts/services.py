@@ -195,6 +195,8 @@ class FindingOutcome(StrEnum):
 
 
 LAB_FINDINGS_FOLD_KEY = "lab-findings"
+# Resolutions after which a repeat is old news: someone looked at the finding (not a retraction by the lab).
+DEALT_WITH = (ResolutionReason.RESULT_REVIEWED, ResolutionReason.MANUAL)
 
 
 @transaction.atomic
@@ -209,8 +211,10 @@ def alert_raise_findings(
     """One alert for a patient's findings (critical values, CTCAE grades, hold rules) of one verification,
     or the patient's unresolved findings alert updated: a repeat at the same or a lower grade updates its
     latest value and count; a new or worse finding raises its severity, re-opens it and marks it worsened; a
-    repeat after ALERT_FOLD_WINDOW without news re-opens it. It is a critical-result alert once any finding is
-    a critical value (the lab phones those), else a toxicity alert."""
+    repeat after ALERT_FOLD_WINDOW without news re-opens it. With none unresolved, a repeat within the window of
+    the alert someone dealt with (the oncologist reviewed its results) is counted on that one and wakes nobody;
+    anything new or worse raises a new alert, marked worsened when it is worse than that one.
+    It is a critical-result alert once any finding is a critical value (the lab phones those), else toxicity."""
     roots = sorted({f.subject_id for f in findings if f.subject_id is not None})
     unresolved = (
         Alert.objects.select_for_update()
@@ -218,7 +222,22 @@ def alert_raise_findings(
         .exclude(status=AlertStatus.RESOLVED)
     )
     alert = unresolved.first()
+    worse_than_reviewed = False
     if alert is None:
+        reviewed = (
+            Alert.objects.select_for_update()
+            .filter(patient_id=patient_id, fold_key=LAB_FINDINGS_FOLD_KEY, status=AlertStatus.RESOLVED)
+            .filter(resolution_reason__in=DEALT_WITH, last_occurred_at__gte=now - settings.ALERT_FOLD_WINDOW)
+            .order_by("-last_occurred_at", "-pk")
+            .first()
+        )
+        if reviewed is not None:
+            fold = fold_findings(reviewed.findings, findings, now)
+            if not fold.worsened:  # nothing new since it was dealt with: counted on it, nobody woken
+                _record_fold(reviewed, fold.findings, roots, now, outstanding=False)
+                reviewed.save()
+                return reviewed.pk, FindingOutcome.FOLDED
+            worse_than_reviewed = True
         fold = fold_findings([], findings, now)
         try:
             with transaction.atomic():  # a savepoint: a concurrent verification may have raised it meanwhile
@@ -238,8 +257,9 @@ def alert_raise_findings(
                     members=roots,
                     outstanding=roots,
                     findings=fold.findings,
+                    worsened_at=now if worse_than_reviewed else None,
                 )
-            return alert.pk, FindingOutcome.RAISED
+            return alert.pk, FindingOutcome.WORSENED if worse_than_reviewed else FindingOutcome.RAISED
         except IntegrityError:
             alert = unresolved.get()
     fold = fold_findings(alert.findings, findings, now)
@@ -249,16 +269,7 @@ def alert_raise_findings(
         outcome = FindingOutcome.WORSENED
     elif stale:
         outcome = FindingOutcome.RENOTIFIED
-    alert.findings = fold.findings
-    alert.kind = _findings_kind(fold.findings)
-    alert.severity = findings_severity(fold.findings)
-    alert.audience = findings_audience(fold.findings)
-    alert.summary = findings_summary(fold.findings)
-    alert.members = sorted({*alert.members, *roots})
-    alert.outstanding = sorted({*alert.outstanding, *roots})
-    alert.occurrences += 1
-    alert.last_occurred_at = now
-    alert.updated_at = now
+    _record_fold(alert, fold.findings, roots, now, outstanding=True)
     if outcome is FindingOutcome.WORSENED:
         alert.worsened_at = now
     elif outcome is FindingOutcome.RENOTIFIED:
@@ -306,6 +317,22 @@ def alerts_withdraw_findings(
         alert.save()
         changed.append(alert.pk)
     return changed
+
+
+def _record_fold(
+    alert: Alert, findings: list[dict[str, Any]], roots: list[int], now: datetime, *, outstanding: bool
+) -> None:
+    alert.findings = findings
+    alert.kind = _findings_kind(findings)
+    alert.severity = findings_severity(findings)
+    alert.audience = findings_audience(findings)
+    alert.summary = findings_summary(findings)
+    alert.members = sorted({*alert.members, *roots})
+    if outstanding:
+        alert.outstanding = sorted({*alert.outstanding, *roots})
+    alert.occurrences += 1
+    alert.last_occurred_at = now
+    alert.updated_at = now
 
 
 def _findings_kind(findings: Sequence[dict[str, Any]]) -> AlertKind:

@@ -14,7 +14,7 @@ from accounts.choices import Role
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
 from alerts.findings import Finding
 from alerts.models import Alert, AlertEscalation, EscalationRung, TeamAlertPolicy
-from alerts.selectors import alert_list
+from alerts.selectors import alert_inbox, alert_list
 from alerts.services import (
     AlertCondition,
     FindingOutcome,
@@ -28,7 +28,7 @@ from monitoring.services import monitoring_tests_flag_overdue
 from patients.choices import CareTeamRole
 from patients.models import CareTeamMembership
 from results.models import Result
-from results.services import ResultEntry, results_enter, results_verify
+from results.services import ResultEntry, results_enter, results_review, results_verify
 from specimens.services import specimen_receive, specimen_record_custody, specimens_collect
 from tests import factories
 from tests.results.helpers import analyte, collected_specimen
@@ -360,3 +360,34 @@ def test_two_verifications_at_once_raise_one_findings_alert(reference_db, team_a
     assert outcomes == [FindingOutcome.RAISED, FindingOutcome.WORSENED]
     (alert,) = Alert.objects.filter(patient=patient)
     assert [f["key"] for f in alert.findings] == ["lab:1:low", "lab:2:low"]
+
+
+def test_a_repeat_after_the_review_is_counted_on_the_reviewed_alert_and_wakes_nobody(
+    patient_a, nurse_a, oncologist_a, technicians
+):
+    """Daily CAR-T counts: the oncologist signed off yesterday's critical ANC; today's, no worse, is counted on
+    that alert (the results still wait in the review inbox); a worse one raises a new alert marked worsened."""
+    now = timezone.now()
+    anc = {"Neutrophils (ANC)": ("0.3", "10*3/uL")}
+    (first,) = _verify(patient_a, nurse_a, technicians, "Neutrophils (ANC)", anc, now - timedelta(hours=24))
+    alert = Alert.objects.get(patient=patient_a)
+    results_review(results=[first], user=oncologist_a, now=now - timedelta(hours=20))
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+
+    (second,) = _verify(patient_a, nurse_a, technicians, "Neutrophils (ANC)", anc, now - timedelta(hours=1))
+    assert Alert.objects.filter(patient=patient_a).count() == 1
+    alert.refresh_from_db()
+    assert (alert.status, alert.occurrences, alert.last_occurred_at) == (
+        AlertStatus.RESOLVED,
+        2,
+        now - timedelta(hours=1),
+    )
+    assert second.pk in alert.members
+    assert list(alert_inbox(user=nurse_a)) == []  # nobody woken
+
+    worse = {"Neutrophils (ANC)": ("0.3", "10*3/uL"), "Platelets": ("15", "10*3/uL")}
+    _verify(patient_a, nurse_a, technicians, "CBC with differential", worse, now)
+    new = Alert.objects.filter(patient=patient_a).exclude(pk=alert.pk).get()
+    assert (new.status, new.worsened_at) == (AlertStatus.OPEN, now)
+    assert list(alert_inbox(user=nurse_a)) == [new]
