@@ -62,13 +62,17 @@ def is_worse(new: Finding, old: dict[str, Any]) -> bool:
 class Fold:
     findings: list[dict[str, Any]]
     worsened: tuple[str, ...]  # keys that are new to the alert or worse than before
+    returned: tuple[str, ...] = ()  # keys back after more than the window without them: news again
 
 
-def fold_findings(existing: Sequence[dict[str, Any]], new: Iterable[Finding], at: datetime) -> Fold:
+def fold_findings(
+    existing: Sequence[dict[str, Any]], new: Iterable[Finding], at: datetime, window: timedelta | None = None
+) -> Fold:
     """Merge new findings into an alert's: a repeat updates the latest value and its count and keeps the
-    worst grade seen; a new key or a worse one is news."""
+    worst grade seen; a new key or a worse one is news, and so is one last seen more than `window` ago."""
     merged = {f["key"]: dict(f) for f in existing}
     worsened: list[str] = []
+    returned: list[str] = []
     for finding in new:
         old = merged.get(finding.key)
         if old is None:
@@ -77,6 +81,8 @@ def fold_findings(existing: Sequence[dict[str, Any]], new: Iterable[Finding], at
             continue
         if is_worse(finding, old):
             worsened.append(finding.key)
+        elif window is not None and datetime.fromisoformat(old["last_at"]) < at - window:
+            returned.append(finding.key)
         old["label"] = finding.label
         old["grade"] = max(old["grade"], finding.grade)
         old["critical"] = old["critical"] or finding.critical
@@ -86,7 +92,7 @@ def fold_findings(existing: Sequence[dict[str, Any]], new: Iterable[Finding], at
         old["last_at"] = at.isoformat()
         if finding.subject_id is not None and finding.subject_id not in old["subjects"]:
             old["subjects"] = [*old["subjects"], finding.subject_id]
-    return Fold(findings=ranked(merged.values()), worsened=tuple(worsened))
+    return Fold(findings=ranked(merged.values()), worsened=tuple(worsened), returned=tuple(returned))
 
 
 def withdraw_findings(findings: Sequence[dict[str, Any]], subject_ids: Iterable[int]) -> list[dict[str, Any]]:

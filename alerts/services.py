@@ -211,9 +211,9 @@ def alert_raise_findings(
     """One alert for a patient's findings (critical values, CTCAE grades, hold rules) of one verification,
     or the patient's unresolved findings alert updated: a repeat at the same or a lower grade updates its
     latest value and count; a new or worse finding raises its severity, re-opens it and marks it worsened; a
-    repeat after ALERT_FOLD_WINDOW without news re-opens it. With none unresolved, a repeat within the window of
-    the alert someone dealt with (the oncologist reviewed its results) is counted on that one and wakes nobody;
-    anything new or worse raises a new alert, marked worsened when it is worse than that one.
+    finding back after more than ALERT_FOLD_WINDOW without it re-opens it. With none unresolved, a repeat within
+    the window of the alert someone dealt with (the oncologist reviewed its results) is counted on that one and
+    wakes nobody; anything new, worse or back raises a new alert, marked worsened when it is worse.
     It is a critical-result alert once any finding is a critical value (the lab phones those), else toxicity."""
     roots = sorted({f.subject_id for f in findings if f.subject_id is not None})
     unresolved = (
@@ -232,12 +232,12 @@ def alert_raise_findings(
             .first()
         )
         if reviewed is not None:
-            fold = fold_findings(reviewed.findings, findings, now)
-            if not fold.worsened:  # nothing new since it was dealt with: counted on it, nobody woken
+            fold = fold_findings(reviewed.findings, findings, now, settings.ALERT_FOLD_WINDOW)
+            if not fold.worsened and not fold.returned:  # nothing new since it was dealt with: nobody woken
                 _record_fold(reviewed, fold.findings, roots, now, outstanding=False)
                 reviewed.save()
                 return reviewed.pk, FindingOutcome.FOLDED
-            worse_than_reviewed = True
+            worse_than_reviewed = bool(fold.worsened)
         fold = fold_findings([], findings, now)
         try:
             with transaction.atomic():  # a savepoint: a concurrent verification may have raised it meanwhile
@@ -262,12 +262,11 @@ def alert_raise_findings(
             return alert.pk, FindingOutcome.WORSENED if worse_than_reviewed else FindingOutcome.RAISED
         except IntegrityError:
             alert = unresolved.get()
-    fold = fold_findings(alert.findings, findings, now)
-    stale = alert.last_occurred_at < now - settings.ALERT_FOLD_WINDOW
+    fold = fold_findings(alert.findings, findings, now, settings.ALERT_FOLD_WINDOW)
     outcome = FindingOutcome.FOLDED
     if fold.worsened:
         outcome = FindingOutcome.WORSENED
-    elif stale:
+    elif fold.returned:
         outcome = FindingOutcome.RENOTIFIED
     _record_fold(alert, fold.findings, roots, now, outstanding=True)
     if outcome is FindingOutcome.WORSENED:

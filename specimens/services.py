@@ -13,8 +13,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from stdnum import damm
 
-from alerts.choices import AlertKind, AlertSeverity
-from alerts.services import AlertCondition, alerts_raise
+from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
+from alerts.services import AlertCondition, alerts_raise, alerts_resolve_for_subject
 from labflow.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.models import MonitoringTest
@@ -139,7 +139,25 @@ def specimens_collect(
         for test in by_container[container]:
             monitoring_test_record_collection(monitoring_test=test, user=user, now=now)
         specimens.append(specimen)
+    _resolve_recollected(tests, user, now)
     return specimens
+
+
+def _resolve_recollected(tests: Sequence[MonitoringTest], user: User, now: datetime) -> None:
+    """A rejected specimen's alert ("recollect ...") ends once every test it carried has been drawn again."""
+    originals = [t.recollection_of_id for t in tests if t.recollection_of_id is not None]
+    if not originals:
+        return
+    rejected = Specimen.objects.filter(status=SpecimenStatus.REJECTED, monitoring_tests__in=originals).distinct()
+    for specimen in rejected:
+        waiting = MonitoringTest.objects.filter(
+            recollection_of__in=specimen.monitoring_tests.all(), status__in=AWAITING_COLLECTION
+        )
+        if not waiting.exists():
+            alerts_resolve_for_subject(
+                subject=specimen, kinds=[AlertKind.SPECIMEN_REJECTED], reason=ResolutionReason.RECOLLECTED, now=now,
+                user=user,
+            )  # fmt: skip
 
 
 def _stability_field(condition: str) -> str | None:

@@ -29,7 +29,7 @@ from patients.choices import CareTeamRole
 from patients.models import CareTeamMembership
 from results.models import Result
 from results.services import ResultEntry, results_enter, results_review, results_verify
-from specimens.services import specimen_receive, specimen_record_custody, specimens_collect
+from specimens.services import specimen_receive, specimen_record_custody, specimen_reject, specimens_collect
 from tests import factories
 from tests.results.helpers import analyte, collected_specimen
 
@@ -391,3 +391,41 @@ def test_a_repeat_after_the_review_is_counted_on_the_reviewed_alert_and_wakes_no
     new = Alert.objects.filter(patient=patient_a).exclude(pk=alert.pk).get()
     assert (new.status, new.worsened_at) == (AlertStatus.OPEN, now)
     assert list(alert_inbox(user=nurse_a)) == [new]
+
+
+def test_the_rejected_specimens_alert_resolves_once_every_test_is_drawn_again(patient_a, nurse_a, technician):
+    tests = [factories.make_test(patient_a, due_at=timezone.now(), name=n) for n in ("TSH", "ALT")]
+    (specimen,) = specimens_collect(
+        patient=patient_a, wristband=patient_a.mrn, monitoring_tests=tests, user=nurse_a, now=timezone.now()
+    )
+    specimen_reject(specimen=specimen, reason="RH", comment="", user=technician, now=timezone.now())
+    alert = Alert.objects.get(kind=AlertKind.SPECIMEN_REJECTED)
+    assert alert.audience == AlertAudience.NURSES
+    redraws = list(MonitoringTest.objects.filter(recollection_of__in=tests).order_by("pk"))
+    specimens_collect(patient=patient_a, wristband=patient_a.mrn, monitoring_tests=redraws[:1], user=nurse_a,
+                      now=timezone.now())  # fmt: skip
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN  # one test still to draw again
+    specimens_collect(patient=patient_a, wristband=patient_a.mrn, monitoring_tests=redraws[1:], user=nurse_a,
+                      now=timezone.now())  # fmt: skip
+    alert.refresh_from_db()
+    assert (alert.status, alert.resolution_reason, alert.resolved_by) == (
+        AlertStatus.RESOLVED, ResolutionReason.RECOLLECTED, nurse_a
+    )  # fmt: skip
+
+
+def test_a_finding_back_after_days_away_raises_even_while_other_repeats_keep_the_alert_fresh(
+    patient_a, nurse_a, oncologist_a, technicians
+):
+    """Platelets grade 3 then days without, the daily ANC repeats folding meanwhile: their return is news."""
+    now = timezone.now()
+    both = {"Neutrophils (ANC)": ("0.3", "10*3/uL"), "Platelets": ("40", "10*3/uL")}
+    anc = {"Neutrophils (ANC)": ("0.3", "10*3/uL")}
+    first = _verify(patient_a, nurse_a, technicians, "CBC with differential", both, now - timedelta(hours=100))
+    results_review(results=first, user=oncologist_a, now=now - timedelta(hours=99))
+    _verify(patient_a, nurse_a, technicians, "Neutrophils (ANC)", anc, now - timedelta(hours=50))
+    assert Alert.objects.filter(patient=patient_a).count() == 1  # the ANC repeat folded into the reviewed alert
+    _verify(patient_a, nurse_a, technicians, "CBC with differential", both, now)
+    new = Alert.objects.filter(patient=patient_a, status=AlertStatus.OPEN).get()
+    assert "Platelets 40" in new.summary
+    assert new.worsened_at is None  # back, not worse

@@ -204,3 +204,22 @@ def test_quiet_hours_keep_the_callers_time_zone_and_empty_hours_hold_nothing():
     assert release.tzinfo is UTC
     assert release == local(6, day=2)
     assert quiet_hours_release(local(3), time(3), time(3), PARIS) == local(3)
+
+
+def test_a_finding_back_after_the_window_is_news_and_one_within_it_is_not():
+    window = timedelta(hours=72)
+    existing = fold_findings([], [tox(subject=11)], AT).findings
+    assert fold_findings(existing, [tox()], AT + window, window).returned == ()
+    back = fold_findings(existing, [tox()], AT + window + timedelta(seconds=1), window)
+    assert (back.returned, back.worsened) == (("lab:1",), ())
+    assert fold_findings(existing, [tox()], AT + timedelta(days=30)).returned == ()  # no window: never
+    worse = fold_findings(existing, [tox(grade=4)], AT + timedelta(days=30), window)
+    assert (worse.worsened, worse.returned) == (("lab:1",), ())  # worse is reported as worse
+
+
+def test_the_window_counts_from_the_findings_own_last_sighting():
+    window = timedelta(hours=72)
+    findings = fold_findings([], [tox(key="lab:1"), tox(key="lab:2")], AT).findings
+    findings = fold_findings(findings, [tox(key="lab:2")], AT + timedelta(hours=60), window).findings
+    back = fold_findings(findings, [tox(key="lab:1"), tox(key="lab:2")], AT + timedelta(hours=100), window)
+    assert back.returned == ("lab:1",)
