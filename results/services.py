@@ -686,9 +686,9 @@ def _direction(result: Result) -> str:
 
 def result_findings(result: Result) -> list[Finding]:
     """What a verified result means for an alert: its critical value and its CTCAE grade >= 3, as one finding
-    keyed by the analyte and the direction (a repeat is the same key). A critical value is for the care team (the lab phones it to
-    the nurse, who acts at once), a grade >= 3 toxicity for the oncologists; grade 4 and critical values are
-    critical, grade 3 high."""
+    keyed by the analyte and the direction (a repeat is the same key). A critical value is for the care team (the
+    lab phones it to the nurse, who acts at once), a grade >= 3 toxicity for the oncologists; grade 4 and critical
+    values are critical, grade 3 high."""
     value = f"{result.lab_test.name} {result.display_value}"
     grade = result.ctcae_grade if result.ctcae_term and result.ctcae_grade else 0
     critical = result.flag in CRITICAL_FLAGS

@@ -177,6 +177,7 @@ def test_no_result_overdue_while_the_specimen_is_in_transit_up_to_the_transit_li
     specimen = collected_specimen(patient_a, nurse_a, "TSH")
     test = specimen.monitoring_tests.get()
     due = test.result_deadline
+    assert due is not None
     dispatched = due - timedelta(minutes=30)
     specimen_record_custody(specimen=specimen, kind="in_transit", user=nurse_a, now=dispatched)
     assert monitoring_tests_flag_overdue(now=due + timedelta(minutes=5)) == []  # on its way: not the lab's fault
@@ -187,8 +188,11 @@ def test_receipt_restores_the_result_deadline(patient_a, nurse_a, technician, se
     specimen = collected_specimen(patient_a, nurse_a, "TSH")
     test = specimen.monitoring_tests.get()
     due = test.result_deadline
+    assert due is not None
     specimen_record_custody(specimen=specimen, kind="in_transit", user=nurse_a, now=due - timedelta(minutes=1))
-    assert MonitoringTest.objects.get(pk=test.pk).result_deadline > due
+    held = MonitoringTest.objects.get(pk=test.pk).result_deadline
+    assert held is not None
+    assert held > due
     specimen_receive(accession=specimen.accession, condition="ROOM", user=technician, now=due - timedelta(seconds=1))
     assert MonitoringTest.objects.get(pk=test.pk).result_deadline == due
 
