@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from alerts.models import Alert, AlertRoute, EscalationRung, TeamAlertPolicy
-from labflow.admin_base import NoDeleteAdmin, ReadOnlyAdmin
+from core.admin_base import NoDeleteAdmin, ReadOnlyAdmin
 
 
 @admin.register(Alert)

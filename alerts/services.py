@@ -26,7 +26,7 @@ from alerts.findings import (
     withdraw_findings,
 )
 from alerts.models import Alert, AlertRoute
-from labflow.errors import Conflict
+from core.errors import Conflict
 
 
 class AlertConflict(Conflict):

@@ -197,17 +197,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["labflow.api.ActionPermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.ActionPermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "labflow.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "DEFAULT_PARSER_CLASSES": [
-        "labflow.api.SafeJSONParser",
+        "core.api.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "labflow.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabFlow API",
@@ -259,9 +259,12 @@ ALERT_OVERDUE_HOLD = timedelta(minutes=env.float("ALERT_OVERDUE_HOLD_MINUTES", d
 ALERT_FOLD_WINDOW = timedelta(hours=env.float("ALERT_FOLD_WINDOW_HOURS", default=72))
 INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)
 
+# The inbox warns when the overdue sweep stops beating; monitoring (a later app than alerts) knows.
+SWEEP_STALE_FUNCTION = "monitoring.selectors.sweep_is_stale"
 # Lab trend charts mark the doses; orders (a later app than results) provides them.
 DOSE_DATES_FUNCTION = "orders.selectors.dose_dates_for_patient"
-# Called with (results=, now=) inside the transaction that verifies results; later apps act on them.
+# Called with (results=, now=) inside the transaction that verifies results; later apps act on them and return
+# their findings (patient id, alerts.findings.Finding) for the results' alert, or None.
 RESULTS_VERIFIED_HOOKS = ["orders.services.on_results_verified", "orders.patterns.on_results_verified"]
 
 # --- Specimens ---

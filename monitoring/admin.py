@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labflow.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin
 from monitoring.models import LabTest, MonitoringTest, SweepHeartbeat
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
 from alerts.services import AlertCondition, alerts_raise, alerts_resolve_for_subject
-from labflow.errors import Conflict
+from core.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringTestStatus
 from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
 from patients.models import Patient

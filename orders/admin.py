@@ -5,7 +5,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django.utils import timezone
 
-from labflow.admin_base import NoDeleteAdmin, ReadOnlyAdmin
+from core.admin_base import NoDeleteAdmin, ReadOnlyAdmin
 from orders.models import (
     Dose,
     Drug,

@@ -45,8 +45,8 @@ from decimal import Decimal
 from reportlab.lib.colors import black, white
 from reportlab.pdfgen.canvas import Canvas
 
-from labflow import labelkit
-from labflow.labelkit import (
+from core import labelkit
+from core.labelkit import (
     ELLIPSIS,
     ZPL_ELLIPSIS,
     Fits,

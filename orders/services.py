@@ -15,7 +15,7 @@ from django.db import transaction
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity
 from alerts.findings import Finding as AlertFinding
 from alerts.services import AlertCondition, alerts_raise
-from labflow.errors import Conflict
+from core.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
 from orders import bud, dosing

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labflow.errors import Conflict
+from core.errors import Conflict
 from orders.models import VersionedRule
 
 Rule = TypeVar("Rule", bound=VersionedRule)

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
-from labflow.errors import Conflict, error_text
+from core.errors import Conflict, error_text
 from orders.cells import cell_product_receive, cell_product_thaw
 from orders.choices import (
     ComponentKind,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labflow.admin_base import NoDeleteAdmin
+from core.admin_base import NoDeleteAdmin
 from patients.models import CareTeam, CareTeamMembership, Patient
 
 

@@ -37,7 +37,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from labflow.errors import Conflict
+from core.errors import Conflict
 from results.choices import ResultFlag, ResultSource
 from results.importing import Lookup
 from results.models import Result

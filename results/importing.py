@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from labflow.errors import Conflict
+from core.errors import Conflict
 from monitoring.models import LabTest
 from patients.models import Patient
 from results.choices import MessageOutcome as MessageOutcomeCode

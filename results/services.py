@@ -29,7 +29,7 @@ from alerts.services import (
     alerts_resolve_for_subjects,
     alerts_withdraw_findings,
 )
-from labflow.errors import Conflict
+from core.errors import Conflict
 from monitoring.choices import AWAITING_RESULT
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_record_result

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.selectors import acting_user
 from alerts.choices import AlertKind
 from alerts.selectors import alert_list
-from labflow.errors import Conflict, error_text
+from core.errors import Conflict, error_text
 from monitoring.models import LabTest
 from patients.selectors import patient_list
 from results.selectors import (

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labflow.admin_base import NoDeleteAdmin, ReadOnlyAdmin
+from core.admin_base import NoDeleteAdmin, ReadOnlyAdmin
 from specimens.models import Container, CustodyEvent, Specimen, TestSpecimenRequirement
 
 

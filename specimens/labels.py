@@ -27,8 +27,8 @@ from datetime import date, datetime, tzinfo
 
 from reportlab.pdfgen.canvas import Canvas
 
-from labflow import labelkit
-from labflow.labelkit import (
+from core import labelkit
+from core.labelkit import (
     ELLIPSIS,
     ZPL_ELLIPSIS,
     clean,

@@ -15,7 +15,7 @@ from stdnum import damm
 
 from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
 from alerts.services import AlertCondition, alerts_raise, alerts_resolve_for_subject
-from labflow.errors import Conflict
+from core.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.models import MonitoringTest
 from monitoring.services import (

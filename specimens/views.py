@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
-from labflow.errors import Conflict, error_messages, error_text
+from core.errors import Conflict, error_messages, error_text
 from patients.selectors import patient_list
 from specimens.forms import CustodyForm, ReceiveForm, RejectForm
 from specimens.selectors import (

@@ -80,6 +80,6 @@ class AlertBurdenView(APIView):
         team = burden_team(user=request.user, team_id=query.validated_data["team"])
         start, end = burden_period(
             first_day=query.validated_data.get("from"), last_day=query.validated_data.get("to")
-        )  # a ValidationError is a 400 naming the field (labflow.api.exception_handler)
+        )  # a ValidationError is a 400 naming the field (core.api.exception_handler)
         report = alert_burden(care_team=team, start=start, end=end)
         return Response(AlertBurdenSerializer(report).data)

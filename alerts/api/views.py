@@ -17,7 +17,7 @@ from alerts.choices import AlertAudience, AlertKind, AlertStatus
 from alerts.models import Alert
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
-from labflow.filters import DateTimeRangeFilter
+from core.filters import DateTimeRangeFilter
 
 
 class AlertFilterSet(django_filters.FilterSet):

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.models import Alert
-from labflow.filters import DateTimeRangeFilter
+from core.filters import DateTimeRangeFilter
 from monitoring.api.serializers import (
     CancelSerializer,
     LabTestSerializer,

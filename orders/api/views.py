@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import acting_user
-from labflow.filters import DateTimeRangeFilter
+from core.filters import DateTimeRangeFilter
 from orders.api.serializers import (
     AdministerSerializer,
     CellReceiptSerializer,

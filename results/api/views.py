@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.selectors import alert_list
-from labflow.filters import DateTimeRangeFilter
+from core.filters import DateTimeRangeFilter
 from results.api.serializers import (
     AmendSerializer,
     CommentSerializer,

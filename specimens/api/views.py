@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import acting_user
-from labflow.filters import DateTimeRangeFilter
+from core.filters import DateTimeRangeFilter
 from specimens.api.serializers import (
     CollectSerializer,
     ContainerSerializer,

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pypdf
 import pytest
 
-from labflow import labelkit
+from core import labelkit
 from orders.labels import PreparationLabel, label_pdf, label_zpl
 from tests.labelcheck import barcode_rects, decode_code128, pdf_font_names, pdf_rects, pdf_text, zpl_fields
 
