@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -13,27 +12,10 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.api.serializers import AlertSerializer, AlertStepSerializer
-from alerts.choices import AlertAudience, AlertKind, AlertStatus
+from alerts.filtersets import AlertFilterSet
 from alerts.models import Alert
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
-from core.filters import DateTimeRangeFilter
-
-
-class AlertFilterSet(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=AlertStatus.choices)
-    kind = django_filters.MultipleChoiceFilter(choices=AlertKind.choices)
-    severity_min = django_filters.NumberFilter(field_name="severity", lookup_expr="gte")
-    escalated = django_filters.BooleanFilter(field_name="escalated_at", lookup_expr="isnull", exclude=True)
-    worsened = django_filters.BooleanFilter(field_name="worsened_at", lookup_expr="isnull", exclude=True)
-    audience = django_filters.MultipleChoiceFilter(choices=AlertAudience.choices)
-    raised_at = DateTimeRangeFilter()
-
-    class Meta:
-        model = Alert
-        fields = [
-            "patient", "status", "kind", "severity", "severity_min", "escalated", "worsened", "audience", "raised_at"
-        ]  # fmt: skip
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):

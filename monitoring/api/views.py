@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import django_filters
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -15,27 +14,16 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.models import Alert
-from core.filters import DateTimeRangeFilter
 from monitoring.api.serializers import (
     CancelSerializer,
     LabTestSerializer,
     MonitoringTestCreateSerializer,
     MonitoringTestSerializer,
 )
-from monitoring.choices import MonitoringTestStatus
+from monitoring.filtersets import MonitoringTestFilterSet
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.selectors import lab_test_list, monitoring_test_list
 from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
-
-
-class MonitoringTestFilterSet(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=MonitoringTestStatus.choices)
-    due_at = DateTimeRangeFilter()
-    deadline = DateTimeRangeFilter()
-
-    class Meta:
-        model = MonitoringTest
-        fields = ["patient", "lab_test", "status", "due_at", "deadline"]
 
 
 class LabTestViewSet(viewsets.ReadOnlyModelViewSet[LabTest]):

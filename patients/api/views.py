@@ -1,22 +1,12 @@
 from __future__ import annotations
 
-import django_filters
 from django.db.models import QuerySet
 from rest_framework import viewsets
 
 from patients.api.serializers import CareTeamSerializer, PatientSerializer
-from patients.choices import Sex
+from patients.filtersets import PatientFilterSet
 from patients.models import CareTeam, Patient
 from patients.selectors import care_team_list, patient_list
-
-
-class PatientFilterSet(django_filters.FilterSet):
-    ward = django_filters.CharFilter(field_name="care_team__ward")
-    sex = django_filters.ChoiceFilter(choices=Sex.choices)
-
-    class Meta:
-        model = Patient
-        fields = ["care_team", "ward", "sex"]
 
 
 class PatientViewSet(viewsets.ReadOnlyModelViewSet[Patient]):

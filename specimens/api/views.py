@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
@@ -15,7 +14,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import acting_user
-from core.filters import DateTimeRangeFilter
 from specimens.api.serializers import (
     CollectSerializer,
     ContainerSerializer,
@@ -26,7 +24,7 @@ from specimens.api.serializers import (
     RequirementSerializer,
     SpecimenSerializer,
 )
-from specimens.choices import SpecimenStatus
+from specimens.filtersets import SpecimenFilterSet
 from specimens.labels import label_pdf, label_zpl
 from specimens.models import Container, Specimen, TestSpecimenRequirement
 from specimens.selectors import collection_due_by, collection_list, specimen_detail, specimen_label
@@ -37,15 +35,6 @@ from specimens.services import (
     specimen_reject,
     specimens_collect,
 )
-
-
-class SpecimenFilterSet(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=SpecimenStatus.choices)
-    collected_at = DateTimeRangeFilter()
-
-    class Meta:
-        model = Specimen
-        fields = ["patient", "status", "container", "stability_exceeded", "collected_at"]
 
 
 class ContainerViewSet(viewsets.ReadOnlyModelViewSet[Container]):
