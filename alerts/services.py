@@ -27,6 +27,7 @@ from alerts.findings import (
 )
 from alerts.models import Alert, AlertRoute
 from core.errors import Conflict
+from core.locking import locked
 
 
 class AlertConflict(Conflict):
@@ -338,13 +339,9 @@ def _findings_kind(findings: Sequence[dict[str, Any]]) -> AlertKind:
     return AlertKind.CRITICAL_RESULT if any(f["critical"] for f in findings) else AlertKind.TOXICITY
 
 
-def _locked(alert: Alert) -> Alert:
-    return Alert.objects.select_for_update().get(pk=alert.pk)
-
-
 @transaction.atomic
 def alert_acknowledge(*, alert: Alert, user: User, now: datetime, comment: str = "") -> Alert:
-    alert = _locked(alert)
+    alert = locked(alert)
     if alert.status != AlertStatus.OPEN:
         raise AlertConflict(f"Alert is already {alert.get_status_display().lower()}.")
     alert.status = AlertStatus.ACKNOWLEDGED
@@ -358,7 +355,7 @@ def alert_acknowledge(*, alert: Alert, user: User, now: datetime, comment: str =
 
 @transaction.atomic
 def alert_resolve(*, alert: Alert, user: User, now: datetime, comment: str = "") -> Alert:
-    alert = _locked(alert)
+    alert = locked(alert)
     if alert.status == AlertStatus.RESOLVED:
         raise AlertConflict("Alert is already resolved.")
     alert.status = AlertStatus.RESOLVED

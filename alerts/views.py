@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -13,9 +13,11 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import condition, require_GET, require_POST
 
 from accounts.selectors import acting_user
+from alerts.forms import AlertStepForm
 from alerts.models import Alert
 from alerts.selectors import alert_inbox, alert_inbox_etag, alert_list, alert_open_count
 from alerts.services import AlertConflict, alert_acknowledge, alert_resolve
+from core.errors import error_status, error_text
 
 INBOX_ROWS = 200  # most severe and newest first; the rest is counted, not rendered
 
@@ -70,11 +72,13 @@ def _alert_step(step: Callable[..., Alert]) -> Callable[[HttpRequest, int], Http
         if not request.user.has_perm("alerts.handle_alert"):
             raise PermissionDenied
         alert = get_object_or_404(alert_list(user=request.user), pk=pk)
-        comment = request.POST.get("comment", "")[:2000]
+        form = AlertStepForm(request.POST)
+        form.is_valid()  # the comment is optional and clipped: always valid
         try:
-            step(alert=alert, user=acting_user(request), now=timezone.now(), comment=comment)
-        except AlertConflict as conflict:
-            return render(request, "alerts/_inbox.html", _inbox_context(request, str(conflict)), status=409)
+            step(alert=alert, user=acting_user(request), now=timezone.now(), comment=form.cleaned_data["comment"])
+        except (AlertConflict, ValidationError) as refused:
+            context = _inbox_context(request, error_text(refused))
+            return render(request, "alerts/_inbox.html", context, status=error_status(refused))
         return render(request, "alerts/_inbox.html", _inbox_context(request))
 
     return view

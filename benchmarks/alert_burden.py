@@ -116,17 +116,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_burden_bench"
 
 sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "labflow.settings_test"
-os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/6"
+
+from benchmarks._common import configure_django, git_revision, make_user, migrate, recreate_database
+
+configure_django(DEFAULT_DATABASE_URL, "redis://127.0.0.1:6379/6")
 
 import django
 
 django.setup()  # opens no connection: the database is re-created below before the first query
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
-from django.core.management import call_command
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 
@@ -137,14 +137,12 @@ from alerts.findings import AUDIENCE_ROLES
 from alerts.models import Alert, AlertEscalation
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alerts_escalate_unacknowledged, alerts_reroute_due
-from benchmarks._common import git_revision
-from benchmarks.alert_latency import recreate_database
 from labflow.demo import NORMAL_RESULTS
 from monitoring.choices import AWAITING_COLLECTION, MonitoringTestStatus
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_tests_flag_overdue
 from orders.models import Regimen
-from orders.services import course_start
+from orders.services.courses import course_start
 from patients.choices import CareTeamRole, Sex
 from patients.models import CareTeam, CareTeamMembership, Patient
 from results.models import Result
@@ -462,15 +460,11 @@ class Ward:
 
 
 def make_staff() -> tuple[dict[str, TeamSetup], list[User]]:
-    groups = {role: Group.objects.get(name=role.label) for role in Role}
-
     def user(username: str, role: Role) -> User:
         title, _, desk = username.partition(".")
-        account = User.objects.create_user(
-            username, first_name=title.replace("_", " ").title(), last_name=desk.upper(), password=PASSWORD
+        return make_user(
+            username, role, password=PASSWORD, first_name=title.replace("_", " ").title(), last_name=desk.upper()
         )
-        account.groups.add(groups[role])
-        return account
 
     teams: dict[str, TeamSetup] = {}
     for key, (name, ward) in TEAMS.items():
@@ -1236,7 +1230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = os.environ["DATABASE_URL"]
     recreate_database(url)
     progress("database re-created; migrating ...")
-    call_command("migrate", verbosity=0, interactive=False)
+    migrate()
     settings.ALERT_OVERDUE_HOLD = HOLD  # the production default (labflow.settings_test makes it 0)
     migrated = time.perf_counter()
 

@@ -12,39 +12,27 @@ at random offsets over --window seconds. A MutationObserver in the inbox page re
 (Date.now()) each `[data-testid=alert-row]` first appears in the DOM; latency = that time - the test's deadline.
 The browser, the database and this script share one machine clock.
 
-The helpers at the top (environment, database, processes) are reused by benchmarks/inbox_poll.py.
+The helpers for environment, processes and signals are in benchmarks/_web.py (shared with inbox_poll.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-import json
 import os
-import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench_web"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
-SETTINGS_MODULE = "benchmarks.bench_settings"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,155 +44,23 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 PASSWORD = "bench-nurse-password-2026"  # noqa: S105 (a throw-away user in a throw-away database)
-# Settings this benchmark must see at their defaults; removed from the inherited environment.
-DEFAULTED = ("SWEEP_INTERVAL_SECONDS", "INBOX_POLL_SECONDS", "IDLE_TIMEOUT_MINUTES", "CONN_MAX_AGE")
 
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import percentile_linear, recreate_database  # noqa: E402
+from benchmarks._web import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    Processes,
+    bench_env,
+    free_port,
+    machine_facts,
+    run_and_report,
+    setup_django,
+    wait_for,
+)
 
-# --------------------------------------------------------------------------- shared helpers
-
-
-def bench_env(tmp: Path, *, database_url: str, redis_url: str) -> dict[str, str]:
-    """The environment of every process of a run (this one included): own database, Redis db and queue."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CELERY_TASK_DEFAULT_QUEUE": f"labflow-bench-web-{uuid.uuid4().hex[:8]}",
-        "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp / "celerybeat-schedule"),
-        "SECRET_KEY": "labflow-benchmark-only-secret-key-not-for-production-use-0123456789",
-        "DEBUG": "false",
-        "SECURE_HTTPS": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    for name in (*DEFAULTED, "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(name, None)
-    return env
-
-
-def recreate_database(database_url: str) -> None:
-    """DROP and CREATE the benchmark database (refuses a name without "bench")."""
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    name = str(conninfo_to_dict(database_url)["dbname"])
-    if "bench" not in name:
-        raise SystemExit(f"refusing to recreate database {name!r}: its name must contain 'bench'")
-    with psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def setup_django(env: dict[str, str]) -> None:
-    """Configure this process like the servers, then migrate (quietly)."""
-    os.environ.update(env)
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not ready within {timeout:.0f} s")
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL built here)
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-class Processes:
-    """Subprocesses of one run, logged to files; stop() terminates them (then kills their own group)."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.running: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
-
-    def start(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            list(argv), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.running[name] = (process, log)
-        return process
-
-    def web(self, port: int, workers: int = 2, access_log: Path | None = None) -> None:
-        # --no-control-socket: gunicorn 27's control socket is one fixed path per user; don't clash with others.
-        argv = [str(BIN / "gunicorn"), "labflow.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-                "--no-control-socket"]  # fmt: skip
-        if access_log is not None:
-            argv += ["--access-logfile", str(access_log), "--access-logformat", "%(s)s %(U)s"]
-        self.start("gunicorn", argv)
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/bench/bare/"), 30, "gunicorn")
-
-    def celery(self) -> None:
-        """One worker and exactly one beat, as in the Procfile."""
-        celery = [str(BIN / "celery"), "-A", "labflow"]
-        self.start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2",
-                              "--without-mingle", "--without-gossip"])  # fmt: skip
-        self.start("beat", [*celery, "beat", "--loglevel", "INFO"])
-
-    def check_alive(self) -> None:
-        for name, (process, _) in self.running.items():
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir / name}.log")
-
-    def stop(self) -> None:
-        for process, _ in self.running.values():
-            if process.poll() is None:
-                process.terminate()
-        for process, log in self.running.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
-                process.wait(timeout=10)
-            log.close()
-        self.running.clear()
-
-
-def install_stop_handlers(total_seconds: float) -> None:
-    """SIGTERM and a hard alarm raise in the main thread, so every `finally` (process cleanup) runs."""
-
-    def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(f"stopped by signal {signum}")
-
-    def alarm(_signum: int, _frame: object) -> None:
-        raise TimeoutError(f"run exceeded its hard limit of {total_seconds:.0f} s")
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(int(total_seconds))
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+# --------------------------------------------------------------------------- figures
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
@@ -212,20 +68,10 @@ def summary(values: Sequence[float]) -> dict[str, float]:
         "n": len(values),
         "min": min(values),
         "median": statistics.median(values),
-        "p95": percentile(values, 0.95),
+        "p95": percentile_linear(values, 0.95),
         "max": max(values),
         "mean": statistics.fmean(values),
     }
-
-
-def machine_facts() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(), "kernel": platform.release()}
 
 
 # --------------------------------------------------------------------------- the benchmark
@@ -434,14 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--n must be 1..500 and --window 0..180 s")
     if args.window + args.lead + 90 > args.timeout:
         parser.error("--timeout too short for --window (needs window + lead + 90 s)")
-    install_stop_handlers(args.timeout + 30)
-    try:
-        result = run(args)
-    finally:
-        signal.alarm(0)
-    print_report(result)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, default=str))
+    result = run_and_report(lambda: run(args), print_report, args.json, args.timeout + 30)
     return 0 if result["n_seen"] == result["n_scheduled"] else 1
 
 

@@ -31,7 +31,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,15 +48,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.alert_latency import (  # noqa: E402
+from benchmarks._common import recreate_database, refresh_heartbeat  # noqa: E402
+from benchmarks._web import (  # noqa: E402
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     Processes,
     bench_env,
     free_port,
-    install_stop_handlers,
     machine_facts,
-    recreate_database,
+    run_and_report,
     setup_django,
 )
 
@@ -162,12 +161,6 @@ def analyze() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-
-
-def refresh_heartbeat() -> None:
-    from monitoring.services import sweep_heartbeat_record
-
-    sweep_heartbeat_record(name="overdue_sweep", flagged=0)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -512,14 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--duration must be in (0, 10], --repeat 1..10, --requests 100..20000")
     if any(not 1 <= s <= 2000 for s in args.sizes):
         parser.error("--sizes must be 1..2000")
-    install_stop_handlers(args.timeout)
-    try:
-        result = run(args)
-    finally:
-        signal.alarm(0)
-    print_report(result)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, default=str))
+    result = run_and_report(lambda: run(args), print_report, args.json, args.timeout)
     unexpected = sum(c["unexpected"] for d in result["sizes"].values() for c in d["cases"].values())
     return 1 if unexpected else 0
 

@@ -56,16 +56,23 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench_results"
 
 sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "labflow.settings_test"
-os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/7"
+
+from benchmarks._common import (  # noqa: E402
+    configure_django,
+    database_fact,
+    ensure_database,
+    execute,
+    load_facts,
+    migrate,
+    print_facts,
+    scalar,
+    server_settings,
+    software_facts,
+)
+
+configure_django(DEFAULT_DATABASE_URL, "redis://127.0.0.1:6379/7")
 
 import django  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from psycopg.conninfo import conninfo_to_dict  # noqa: E402
-
-from benchmarks._common import execute, git_revision, scalar  # noqa: E402
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -275,7 +282,7 @@ def _hl7_ts(moment: datetime) -> str:
 
 def render_hl7(messages: Sequence[SpecimenMessage], now: datetime) -> str:
     """A batch file: FHS/BHS, the messages (\\r between segments), BTS/FTS; one message per line group."""
-    from results.hl7 import escape  # "10^9/L" must travel as 10\\S\\9/L: ^ separates components
+    from results.hl7.encoding import escape  # "10^9/L" must travel as 10\\S\\9/L: ^ separates components
 
     out = [f"FHS|^~\\&|ANALYZER|CORE LAB|LABFLOW|ONCOLOGY|{_hl7_ts(now)}", "BHS|^~\\&|ANALYZER|CORE LAB"]
     for message in messages:
@@ -322,19 +329,6 @@ def render_csv(messages: Sequence[SpecimenMessage]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ database helpers
-
-
-def ensure_database(url: str) -> str:
-    """Create the benchmark database if it does not exist; return its name."""
-    dbname = str(conninfo_to_dict(url).get("dbname") or "")
-    if "bench" not in dbname:
-        sys.exit(f"refusing to run: the benchmark TRUNCATEs tables, and database {dbname!r} is not named *bench*")
-    with psycopg.connect(url, dbname="postgres", autocommit=True, connect_timeout=10) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            print(f"created database {dbname}", file=sys.stderr)
-    return dbname
 
 
 @contextmanager
@@ -741,32 +735,19 @@ def profile_import(fmt: str, path: Path, mark: Watermark, top: int, dump: Path |
 
 
 def machine_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:
-    from django.db import connection
-
-    facts = {
+    return {
         "nproc": str(len(os.sched_getaffinity(0))),
         "CPU": platform.processor() or platform.machine(),
-        "PostgreSQL": str(scalar("SHOW server_version")),
-        "Python": platform.python_version(),
-        "Django": django.get_version(),
-        "psycopg": psycopg.__version__,
-        "code": git_revision(),
+        **software_facts(),
+        **server_settings("shared_buffers", "synchronous_commit", "fsync", "jit"),
+        **database_fact(),
+        **load_facts(load_at_start),
     }
-    for setting in ("shared_buffers", "synchronous_commit", "fsync", "jit"):
-        facts[setting] = str(scalar(f"SHOW {setting}"))
-    facts["database"] = str(connection.settings_dict["NAME"])
-    facts["load average (1/5/15 min) at start"] = " / ".join(f"{v:.2f}" for v in load_at_start)
-    facts["load average (1/5/15 min) at end"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    return facts
 
 
 def report(runs: Sequence[Run], facts: Mapping[str, str], setup: Mapping[str, str], repeat: int, results: int) -> None:
-    print("\n## Machine\n")
-    for key, value in facts.items():
-        print(f"- {key}: {value}")
-    print("\n## Data\n")
-    for key, value in setup.items():
-        print(f"- {key}: {value}")
+    print_facts("Machine", facts)
+    print_facts("Data", setup)
     print(f"\n## Results ({results:,} results per run, {repeat} runs per format)\n")
     print(
         "| Format | Median | Min | Max | Results/s (median) | Python CPU (median) | SQL statements / run "
@@ -833,12 +814,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     ensure_database(os.environ["DATABASE_URL"])
     django.setup()
-    from django.core.management import call_command
     from django.utils import timezone
 
     from results.models import ReferenceRange
 
-    call_command("migrate", verbosity=0, interactive=False)
+    migrate()
     execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
     load_at_start = os.getloadavg()
 

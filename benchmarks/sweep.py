@@ -23,9 +23,7 @@ Audit/protection triggers are bypassed only while resetting between repetitions,
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,15 +36,25 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench"
 
 sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "labflow.settings_test"
-os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+
+from benchmarks._common import (  # noqa: E402
+    Params,
+    configure_django,
+    database_fact,
+    ensure_database,
+    execute,
+    load_facts,
+    migrate,
+    percentile,
+    print_facts,
+    scalar,
+    server_settings,
+    software_facts,
+)
+
+configure_django(DEFAULT_DATABASE_URL)
 
 import django  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from psycopg.conninfo import conninfo_to_dict  # noqa: E402
-
-from benchmarks._common import Params, execute, git_revision, scalar  # noqa: E402
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -122,28 +130,6 @@ class SizeResult:
     @property
     def ratio(self) -> float:
         return self.sweep_ms / self.baseline_ms
-
-
-def ensure_database(url: str, *, recreate: bool = False) -> str:
-    """Create the benchmark database if it does not exist (or drop it first); return its name."""
-    dbname = str(conninfo_to_dict(url).get("dbname") or "")
-    if "bench" not in dbname:
-        sys.exit(f"refusing to run: the benchmark TRUNCATEs tables, and database {dbname!r} is not named *bench*")
-    with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
-        if recreate:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            print(f"created database {dbname}", file=sys.stderr)
-    return dbname
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def explain(statement: str, params: Params = None, *, immediate: bool = False) -> list[str]:
@@ -446,28 +432,17 @@ def run_size(size: int, overdue: int, repeat: int, idle_calls: int, show_plans: 
 
 
 def machine_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:
-    from django.db import connection
-
-    facts = {
+    return {
         "nproc": str(len(os.sched_getaffinity(0))),
-        "PostgreSQL": str(scalar("SHOW server_version")),
-        "Python": platform.python_version(),
-        "Django": django.get_version(),
-        "psycopg": psycopg.__version__,
-        "code": git_revision(),
+        **software_facts(),
+        **server_settings("shared_buffers", "synchronous_commit", "fsync", "jit"),
+        **database_fact(),
+        **load_facts(load_at_start),
     }
-    for setting in ("shared_buffers", "synchronous_commit", "fsync", "jit"):
-        facts[setting] = str(scalar(f"SHOW {setting}"))
-    facts["database"] = connection.settings_dict["NAME"]
-    facts["load average (1/5/15 min) at start"] = " / ".join(f"{v:.2f}" for v in load_at_start)
-    facts["load average (1/5/15 min) at end"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    return facts
 
 
 def report(results: list[SizeResult], facts: dict[str, str], repeat: int, idle_calls: int) -> None:
-    print("\n## Machine\n")
-    for key, value in facts.items():
-        print(f"- {key}: {value}")
+    print_facts("Machine", facts)
     print(f"\n## Results (median of {repeat} runs; idle sweep median/p95 of {idle_calls} calls)\n")
     print(
         "| Rows | Nothing due: median | Nothing due: p95 | Newly overdue | (b) Sweep (flag + alert) "
@@ -512,9 +487,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     ensure_database(os.environ["DATABASE_URL"], recreate=args.recreate_db)
     django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    migrate()
     execute("SET statement_timeout = '10min'")  # bounds every statement, including the load
 
     load_at_start = os.getloadavg()

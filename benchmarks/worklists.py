@@ -39,9 +39,7 @@ import argparse
 import cProfile
 import gc
 import io
-import math
 import os
-import platform
 import pstats
 import random
 import re
@@ -60,19 +58,32 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench_worklists"
 
 sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "labflow.settings_test"
-os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/8"
+
+from benchmarks._common import (  # noqa: E402
+    admin_connect,
+    configure_django,
+    cpu_model,
+    database_fact,
+    database_name,
+    ensure_database,
+    execute,
+    load_facts,
+    make_user,
+    migrate,
+    percentile,
+    print_facts,
+    refresh_heartbeat,
+    server_settings,
+    software_facts,
+)
+
+configure_django(DEFAULT_DATABASE_URL, "redis://127.0.0.1:6379/8")
 # The collection list shows the tests due within the collection window (a setting since 2026-12-01); the
 # benchmark keeps measuring the same two days of tests it always did.
 os.environ["SPECIMEN_COLLECTION_WINDOW_HOURS"] = "48"
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from psycopg.conninfo import conninfo_to_dict  # noqa: E402
-
-from benchmarks._common import execute, git_revision, scalar  # noqa: E402
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -93,6 +104,7 @@ FAMILY = ("Smith", "Nguyen", "Garcia", "Kowalski", "Novak", "Silva", "Jensen", "
           "Okafor", "Larsen", "Moreau", "Chen", "Rossi", "Haddad", "Schmidt", "Dubois", "Kim", "Haddou")  # fmt: skip
 GIVEN = ("Anna", "Omar", "Lena", "Tom", "Mia", "Yusuf", "Grace", "Luca", "Sara", "Noah", "Ines", "Piotr")
 BUILD_MARKER_TABLE = "bench_worklists_build"
+PASSWORD = "bench-worklists-2026"  # noqa: S105 (throw-away users in a throw-away database)
 
 
 def log(message: str) -> None:
@@ -102,32 +114,12 @@ def log(message: str) -> None:
 # ------------------------------------------------------------------------------------------------ database
 
 
-def database_name(url: str) -> str:
-    name = str(conninfo_to_dict(url).get("dbname") or "")
-    if "bench" not in name:
-        sys.exit(f"refusing to run: the benchmark drops and re-creates its database, and {name!r} is not *bench*")
-    return name
-
-
-def admin_connect(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, dbname="postgres", autocommit=True, connect_timeout=10)
-
-
-def ensure_database(url: str, *, recreate: bool) -> None:
-    """Create the benchmark database if it is missing; with `recreate`, DROP it first."""
-    name = database_name(url)
-    with admin_connect(url) as conn:
-        if recreate:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            log(f"dropped database {name}")
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            log(f"created database {name}")
+REFUSAL = "refusing to run: the benchmark drops and re-creates its database, and {name!r} is not *bench*"
 
 
 def existing_build(url: str) -> tuple[date, int] | None:
     """(day, patients) of the build already in the database, or None (empty or incomplete)."""
-    name = database_name(url)
+    name = database_name(url, REFUSAL)
     with admin_connect(url) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             return None
@@ -165,22 +157,13 @@ class BuildStats:
 
 
 def make_actors() -> Actors:
-    from django.contrib.auth.models import Group
-    from django.contrib.auth.models import User as UserModel
 
     from accounts.choices import Role
-    from patients.choices import CareTeamRole
     from patients.models import CareTeam as CareTeamModel
-    from patients.models import CareTeamMembership
 
     def user(username: str, role: Role, team: CareTeam | None) -> User:
-        account = UserModel.objects.create_user(username, password="bench-worklists-2026")  # noqa: S106
-        account.first_name, account.last_name = username.split(".")[0].title(), username.split(".")[-1].title()
-        account.save(update_fields=["first_name", "last_name"])
-        account.groups.add(Group.objects.get(name=role.label))
-        if team is not None:
-            CareTeamMembership.objects.create(care_team=team, user=account, role=CareTeamRole(role.value))
-        return account
+        first, last = username.split(".")[0].title(), username.split(".")[-1].title()
+        return make_user(username, role, password=PASSWORD, first_name=first, last_name=last, team=team)
 
     teams = [CareTeamModel.objects.create(name=name, ward=ward) for name, ward in TEAMS]
     return Actors(
@@ -226,7 +209,7 @@ def build(count: int) -> BuildStats:
     from labflow.demo import collect_and_result_pre_dose
     from monitoring.services import monitoring_tests_flag_overdue, sweep_heartbeat_record
     from orders.models import Regimen
-    from orders.services import course_start
+    from orders.services.courses import course_start
 
     rng = random.Random(SEED)
     stats = BuildStats()
@@ -319,12 +302,6 @@ class Measurement:
 
     def pct(self, q: float) -> float:
         return percentile(self.times_ms, q)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def cpu_pressure() -> str:
@@ -434,13 +411,6 @@ def get(client: Client, url: str) -> bytes:
     if response.status_code != 200:
         raise SystemExit(f"GET {url}: HTTP {response.status_code}")
     return bytes(response.content)
-
-
-def refresh_heartbeat() -> None:
-    """The sweep is not running: keep its heartbeat fresh so the inbox shows its normal state (no warning)."""
-    from monitoring.services import sweep_heartbeat_record
-
-    sweep_heartbeat_record(name="overdue_sweep", flagged=0)
 
 
 def measure(page: Page, requests: int) -> Measurement:
@@ -576,46 +546,22 @@ def profile(page: Page, requests: int, top: int) -> str:
 # ------------------------------------------------------------------------------------------------ report
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo.read().splitlines()[:200]:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:
-    from django.db import connection
-
-    facts = {
+    return {
         "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
         "CPU": cpu_model(),
-        "PostgreSQL": str(scalar("SHOW server_version")),
-        "Python": platform.python_version(),
-        "Django": django.get_version(),
-        "psycopg": psycopg.__version__,
-        "code": git_revision(),
-        "database": str(connection.settings_dict["NAME"]),
+        **software_facts(),
+        **database_fact(),
+        **server_settings("shared_buffers", "work_mem", "jit"),
+        **load_facts(load_at_start),
     }
-    for setting in ("shared_buffers", "work_mem", "jit"):
-        facts[setting] = str(scalar(f"SHOW {setting}"))
-    facts["load average (1/5/15 min) at start"] = " / ".join(f"{v:.2f}" for v in load_at_start)
-    facts["load average (1/5/15 min) at end"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    return facts
 
 
 def report(
     results: Sequence[Measurement], facts: Mapping[str, str], data: Mapping[str, str], requests: int, patients: int
 ) -> None:
-    print("\n## Machine\n")
-    for key, value in facts.items():
-        print(f"- {key}: {value}")
-    print("\n## Data\n")
-    for key, value in data.items():
-        print(f"- {key}: {value}")
+    print_facts("Machine", facts)
+    print_facts("Data", data)
     print(f"\n## Server time ({patients:,} patients; {WARMUP} warm-up then {requests} timed requests per page)\n")
     print(
         "| Page | User | p50 | p95 | max | Python CPU p50 / p95 | SQL time p50 | GC: requests with a full GC, "
@@ -677,16 +623,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     url = os.environ["DATABASE_URL"]
     load_at_start = os.getloadavg()
     django.setup()  # opens no connection: the database may still be dropped below
-    from django.core.management import call_command
     from django.utils import timezone
 
     found = existing_build(url)
     reuse = args.reuse and found == (timezone.localdate(), args.patients)
     if args.reuse and not reuse:
         log("--reuse: no complete build from today with this --patients; building anew")
-    ensure_database(url, recreate=found is not None and not reuse)
+    ensure_database(url, recreate=found is not None and not reuse, log=log, refusal=REFUSAL)
     with timed("migrate"):
-        call_command("migrate", verbosity=0, interactive=False)
+        migrate()
     build_seconds = "reused (built earlier today)"
     stats: BuildStats | None = None
     if not reuse:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 
-from core.errors import Conflict
+from core.errors import Conflict, error_status
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through the settings
     from rest_framework.request import Request
@@ -24,13 +25,22 @@ class ConflictError(exceptions.APIException):
     default_detail = "The object's current state does not allow this."
 
 
+_API_ERRORS: dict[int, type[exceptions.APIException]] = {
+    400: exceptions.ValidationError,
+    404: exceptions.NotFound,
+    409: ConflictError,
+}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's format everywhere: validation errors map each field to its reasons."""
-    if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        exc = exceptions.ValidationError(detail)
-    elif isinstance(exc, Conflict):
-        exc = ConflictError(str(exc))
+    if isinstance(exc, (DjangoValidationError, Conflict, ObjectDoesNotExist)):
+        # Same status as the HTML views (core.errors.error_status); DRF maps 403/404 (Http404) itself.
+        api_error = _API_ERRORS[error_status(exc)]
+        if isinstance(exc, DjangoValidationError):
+            exc = api_error(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        else:
+            exc = api_error(str(exc))
     from rest_framework.views import exception_handler as drf_exception_handler
 
     return drf_exception_handler(exc, context)

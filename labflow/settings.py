@@ -265,7 +265,7 @@ SWEEP_STALE_FUNCTION = "monitoring.selectors.sweep_is_stale"
 DOSE_DATES_FUNCTION = "orders.selectors.dose_dates_for_patient"
 # Called with (results=, now=) inside the transaction that verifies results; later apps act on them and return
 # their findings (patient id, alerts.findings.Finding) for the results' alert, or None.
-RESULTS_VERIFIED_HOOKS = ["orders.services.on_results_verified", "orders.patterns.on_results_verified"]
+RESULTS_VERIFIED_HOOKS = ["orders.services.doses.on_results_verified", "orders.patterns.on_results_verified"]
 
 # --- Specimens ---
 # A collection covers the tests overdue or due within this many hours; tests due later stay open.

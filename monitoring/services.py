@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
 from alerts.services import AlertCondition, alerts_raise, alerts_resolve_for_subject
+from core import locking
 from core.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringTestStatus
 from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
@@ -60,10 +61,10 @@ def monitoring_test_schedule(
 
 
 def _locked(monitoring_test: MonitoringTest, allowed: Iterable[str], action: str) -> MonitoringTest:
-    locked = MonitoringTest.objects.select_for_update().select_related("lab_test").get(pk=monitoring_test.pk)
-    if locked.status not in allowed:
-        raise MonitoringTestConflict(f"Cannot {action}: the test is {locked.get_status_display().lower()}.")
-    return locked
+    row = locking.locked(monitoring_test, "lab_test")
+    if row.status not in allowed:
+        raise MonitoringTestConflict(f"Cannot {action}: the test is {row.get_status_display().lower()}.")
+    return row
 
 
 @transaction.atomic

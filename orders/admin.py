@@ -20,7 +20,7 @@ from orders.models import (
     TreatmentCourse,
 )
 from orders.patterns import LAB_PATTERN_RULE_FIELDS, lab_pattern_rule_revise
-from orders.services import HOLD_RULE_FIELDS, hold_rule_revise
+from orders.services.doses import HOLD_RULE_FIELDS, hold_rule_revise
 
 
 @admin.register(Drug)

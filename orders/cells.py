@@ -19,7 +19,9 @@ from django.db import transaction
 from orders import dosing
 from orders.choices import CoiStep, CourseStatus, PreparationStatus, Storage
 from orders.models import Preparation, RescueMedicationCheck, TreatmentCourse
-from orders.services import OrderConflict, ScanOutcome, _hhmm, _hours, _locked, chain_of_identity_handoff
+from orders.services._common import _hhmm, _hours, _locked
+from orders.services.errors import OrderConflict
+from orders.services.identity import ScanOutcome, chain_of_identity_handoff
 
 __all__ = ["cell_product_receive", "cell_product_thaw", "rescue_medication_confirm"]
 

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 
 from accounts.selectors import AnyUser
-from orders.choices import DoseStatus, PreparationStatus
-from orders.gate import Gate, dose_gates
-from orders.models import Dose, IdentityCheck, Preparation, TreatmentCourse
+from orders import dosing
+from orders.choices import CELL_BASES, DoseBasis, DoseStatus, PreparationStatus, VerificationMethod
+from orders.gate import Gate, band_for, band_problem, dose_gates
+from orders.models import Dose, Drug, IdentityCheck, Preparation, TreatmentCourse
+from patients.models import Patient
 from patients.selectors import visible_patient_filter
 
 LIVE = [s for s in PreparationStatus if s not in (PreparationStatus.EXPIRED, PreparationStatus.WASTED)]
@@ -80,3 +85,65 @@ def dose_dates_for_patient(*, user: AnyUser, patient_id: int) -> list[str]:
     """Given and planned dose times of a patient's courses, for lab trend charts."""
     doses = dose_list(user=user).filter(course__patient_id=patient_id).exclude(status=DoseStatus.CANCELLED)
     return [d.isoformat() for d in doses.values_list("planned_at", flat=True)]
+
+
+def final_volume_cap(drug: Drug, weight_kg: Decimal) -> Decimal | None:
+    """The label's largest infusion volume for this patient (nivolumab: 160 mL; 4 mL/kg under 40 kg)."""
+    if (
+        drug.max_final_volume_ml_per_kg is not None
+        and drug.per_kg_volume_below_kg is not None
+        and weight_kg < drug.per_kg_volume_below_kg
+    ):
+        return (drug.max_final_volume_ml_per_kg * weight_kg).quantize(Decimal("0.1"))
+    return drug.max_final_volume_ml
+
+
+def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosing.CellDose:
+    """The dose of this patient now: the regimen's weight band, the label's volume cap, the rounding policy
+    and the course's no-round-up exception; cells for a cell product. Refusals name the field."""
+    course = dose.course
+    regimen = course.regimen
+    drug = regimen.drug
+    bands = list(regimen.dose_bands.order_by("weight_from_kg"))
+    problem = band_problem(bands, patient.weight_kg, regimen.name)
+    if problem:
+        raise ValidationError({"weight_kg": problem})
+    band = band_for(bands, patient.weight_kg)
+    basis = band.dose_basis if band is not None else regimen.dose_basis
+    amount = band.dose_amount if band is not None and band.dose_amount is not None else regimen.dose_amount
+    try:
+        if basis in CELL_BASES:
+            return dosing.cell_dose(
+                cells_per_kg=regimen.cells_per_kg if basis == DoseBasis.CELLS_PER_KG else None,
+                cells_min=regimen.cells_min, cells_max=regimen.cells_max, weight_kg=patient.weight_kg,
+            )  # fmt: skip
+        return dosing.calculate_dose(
+            basis=dosing.DoseBasis(basis), amount=amount,
+            weight_kg=patient.weight_kg, height_cm=patient.height_cm, strength_mg_per_ml=drug.strength_mg_per_ml,
+            vial_contents_mg=list(drug.vial_contents_mg), concentration_min=drug.concentration_min,
+            concentration_max=drug.concentration_max, bag_sizes_ml=list(drug.bag_sizes_ml),
+            max_dose_mg=band.max_dose_mg if band is not None else regimen.max_dose_mg,
+            rounding_tolerance_percent=regimen.rounding_tolerance_percent, allow_round_up=not course.no_round_up,
+            may_give_undiluted=drug.may_give_undiluted,
+            max_final_volume_ml=final_volume_cap(drug, patient.weight_kg),
+        )  # fmt: skip
+    except dosing.DoseError as error:
+        raise ValidationError({error.field: error.reason}) from None
+
+
+def expected_check_value(prep: Preparation, method: str) -> Decimal | None:
+    """Gravimetric: the drawn drug volume weighed (density 1.0 g/mL unless set); volumetric: the final volume.
+    None for a cell product (its check is the bag's identity, integrity and thaw time) or without a volume."""
+    if method == VerificationMethod.GRAVIMETRIC:
+        if prep.volume_to_draw_ml is None:
+            return None
+        return (prep.volume_to_draw_ml * Decimal(str(settings.PREPARATION_DENSITY_G_PER_ML))).quantize(Decimal("0.01"))
+    if method == VerificationMethod.VOLUMETRIC:
+        return prep.final_volume_ml
+    return None
+
+
+def use_by(prep: Preparation) -> datetime | None:
+    """The earlier of the preparation's two clocks: after it, no infusion can be given in time."""
+    clocks = [t for t in (prep.beyond_use_at, prep.infusion_end_by) if t is not None]
+    return min(clocks) if clocks else None

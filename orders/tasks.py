@@ -6,7 +6,7 @@ import pghistory
 from celery import shared_task
 from django.utils import timezone
 
-from orders.services import preparations_expire
+from orders.services.preparations import preparations_expire
 
 logger = logging.getLogger(__name__)
 

@@ -310,6 +310,32 @@ def _holds(criterion: _Criterion, value: Decimal, refs: Mapping[str, Decimal | N
     return _OPS[criterion.op](value, threshold)
 
 
+def _references(lln: Number | None, uln: Number | None, baseline: Number | None) -> dict[str, Decimal | None]:
+    """The reference values as Decimals by name; ValueError for a negative one or a ULN of zero."""
+    refs: dict[str, Decimal | None] = {
+        "LLN": _decimal(lln, "lln"),
+        "ULN": _decimal(uln, "uln"),
+        "baseline": _decimal(baseline, "baseline"),
+    }
+    for name, ref in refs.items():
+        if ref is not None and (ref < 0 or (name == "ULN" and ref == 0)):
+            raise ValueError(f"{name} must be positive, got {ref}")
+    return refs
+
+
+def _baseline_state(spec: _Term, refs: Mapping[str, Decimal | None]) -> Literal["normal", "abnormal"] | None:
+    """Whether the baseline is normal or abnormal on the term's side; None when the limit to tell is missing."""
+    base = refs["baseline"]
+    if base is None:
+        return "normal"
+    limit = refs["ULN"] if spec.direction == "H" else refs["LLN"]
+    if limit is None:
+        return None
+    if (base > limit) if spec.direction == "H" else (base < limit):
+        return "abnormal"
+    return "normal"
+
+
 def grade(
     term: str,
     value: Number,
@@ -329,14 +355,7 @@ def grade(
         raise ValueError(f"unsupported CTCAE version {version!r}: only {VERSION!r} is implemented")
     spec = _lookup(term)
     x = _decimal(value, "value")
-    refs: dict[str, Decimal | None] = {
-        "LLN": _decimal(lln, "lln"),
-        "ULN": _decimal(uln, "uln"),
-        "baseline": _decimal(baseline, "baseline"),
-    }
-    for name, ref in refs.items():
-        if ref is not None and (ref < 0 or (name == "ULN" and ref == 0)):
-            raise ValueError(f"{name} must be positive, got {ref}")
+    refs = _references(lln, uln, baseline)
     if x is None:
         return None
 
@@ -360,14 +379,7 @@ def grade(
 
     # Baseline state for the terms whose criteria switch on it: a missing baseline counts as normal; telling
     # abnormal from normal needs the limit on the term's side.
-    state: Literal["normal", "abnormal"] | None = "normal"
-    base = refs["baseline"]
-    if base is not None:
-        limit = refs["ULN"] if spec.direction == "H" else refs["LLN"]
-        if limit is None:
-            state = None
-        elif (base > limit) if spec.direction == "H" else (base < limit):
-            state = "abnormal"
+    state = _baseline_state(spec, refs)
 
     unknown_above = False  # some criterion of a higher grade could not be evaluated
     for g in reversed(spec.grades):

@@ -20,7 +20,11 @@ from monitoring.models import LabTest
 from patients.models import Patient
 from results.choices import MessageOutcome as MessageOutcomeCode
 from results.choices import ResultSource
-from results.hl7 import Hl7Error, Observation, OruMessage, batch_header, build_ack, parse_oru, split_batch, wrap_batch
+from results.hl7.ack import build_ack
+from results.hl7.batch import batch_header, split_batch, wrap_batch
+from results.hl7.errors import Hl7Error
+from results.hl7.messages import Observation, OruMessage
+from results.hl7.parsing import parse_oru
 from results.services import (
     Catalogue,
     LabPlacement,
@@ -256,6 +260,18 @@ def _record_outcomes(outcomes: dict[int, tuple[str, int]]) -> None:
         )
 
 
+def _parse_messages(texts: Sequence[str], now: datetime) -> tuple[dict[int, OruMessage], dict[int, MessageOutcome]]:
+    """The messages that parse, by index; an outcome (their AE/AR ACK) for those that do not."""
+    outcomes: dict[int, MessageOutcome] = {}
+    parsed: dict[int, OruMessage] = {}
+    for index, text in enumerate(texts):
+        try:
+            parsed[index] = parse_oru(text)
+        except Hl7Error as error:
+            outcomes[index] = MessageOutcome(_ack(text, now, error), 0, error.message)
+    return parsed, outcomes
+
+
 def import_oru_messages(
     texts: Sequence[str], *, user: User, now: datetime, lookup: Lookup | None = None
 ) -> list[MessageOutcome]:
@@ -265,13 +281,7 @@ def import_oru_messages(
     constraint): a true duplicate is answered AA and stored once; another sender's message that reuses a
     control id is stored. OBX-11 decides what a report does (:func:`results.services.place_lab_results`)."""
     lookup = lookup or Lookup()
-    outcomes: dict[int, MessageOutcome] = {}
-    parsed: dict[int, OruMessage] = {}
-    for index, text in enumerate(texts):
-        try:
-            parsed[index] = parse_oru(text)
-        except Hl7Error as error:
-            outcomes[index] = MessageOutcome(_ack(text, now, error), 0, error.message)
+    parsed, outcomes = _parse_messages(texts, now)
     lookup.prefetch(
         accessions=[o.accession or m.accession for m in parsed.values() for o in m.observations],
         mrns=[m.patient_mrn for m in parsed.values()],

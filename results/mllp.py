@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal
 
-from results.hl7 import Hl7Error, build_ack, control_id_of, new_control_id
+from results.hl7.ack import build_ack, control_id_of, new_control_id
+from results.hl7.errors import Hl7Error
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.selectors import acting_user
 from alerts.choices import AlertKind
 from alerts.selectors import alert_list
-from core.errors import Conflict, error_text
+from core.errors import Conflict, error_text, form_refused
 from monitoring.models import LabTest
 from patients.selectors import patient_list
+from results.forms import AmendForm, CriticalCallForm, ResultGridForm, ResultsChoiceForm
+from results.models import Result
 from results.selectors import (
     alert_result,
     entry_grid,
@@ -48,32 +50,24 @@ def enter(request: HttpRequest, specimen_pk: int) -> HttpResponse:
     """Keyboard-only grid: one row per analyte, previous value beside the input; Enter moves down."""
     specimen = get_object_or_404(specimen_detail(user=request.user), pk=specimen_pk)
     rows = entry_grid(specimen=specimen)
+    open_keys = [row.lab_test.pk for row in rows if row.current is None]
+    form = ResultGridForm(request.POST if request.method == "POST" else None, keys=open_keys)
     status = 200
-    if request.method == "POST":
-        tests = {t.pk: t for t in LabTest.objects.filter(pk__in=[r.lab_test.pk for r in rows])}
-        entries = [
-            ResultEntry(
-                specimen,
-                tests[row.lab_test.pk],
-                request.POST.get(f"value-{row.lab_test.pk}", ""),
-                request.POST.get(f"unit-{row.lab_test.pk}", ""),
-            )
-            for row in rows
-            if row.current is None and request.POST.get(f"value-{row.lab_test.pk}", "").strip()
-        ]
-        if not entries:
-            messages.error(request, "Enter at least one value.")
-            status = 400
-        else:
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            tests = {t.pk: t for t in LabTest.objects.filter(pk__in=open_keys)}
+            entries = [ResultEntry(specimen, tests[key], value, unit) for key, value, unit in form.entered()]
             try:
                 results_enter(entries=entries, user=acting_user(request), now=timezone.now())
-            except (ValidationError, Conflict) as error:
-                messages.error(request, error_text(error))
-                status = 400 if isinstance(error, ValidationError) else 409
+            except (ValidationError, Conflict, PermissionDenied) as error:
+                status = form_refused(form, error, form.service_fields())
             else:
                 messages.success(request, f"{len(entries)} results entered; another technician verifies them.")
                 return redirect("results:enter", specimen_pk=specimen.pk)
-    return render(request, "results/enter.html", {"specimen": specimen, "rows": rows}, status=status)
+    typed = [(row, form.typed(row.lab_test.pk, row.lab_test.result_spec.unit)) for row in rows]
+    context = {"specimen": specimen, "rows": typed, "form": form}
+    return render(request, "results/enter.html", context, status=status)
 
 
 @login_required
@@ -93,25 +87,25 @@ def enter_by_test(request: HttpRequest, lab_test_pk: int) -> HttpResponse:
     """One analyte across specimens (e.g. a run of potassium on the analyser): one row per specimen."""
     lab_test = get_object_or_404(LabTest.objects.filter(result_spec__isnull=False), pk=lab_test_pk)
     rows = specimens_awaiting(user=request.user, lab_test=lab_test)
+    data = request.POST if request.method == "POST" else None
+    form = ResultGridForm(data, keys=[row.specimen.pk for row in rows], one_unit=True)
     status = 200
-    if request.method == "POST":
-        unit = request.POST.get("unit", "")
-        entries = [
-            ResultEntry(row.specimen, lab_test, request.POST.get(f"value-{row.specimen.pk}", ""), unit)
-            for row in rows
-            if request.POST.get(f"value-{row.specimen.pk}", "").strip()
-        ]
-        try:
-            if not entries:
-                raise ValidationError("Enter at least one value.")
-            results_enter(entries=entries, user=acting_user(request), now=timezone.now())
-            messages.success(request, f"{len(entries)} {lab_test.name} results entered.")
-            return redirect("results:enter-test", lab_test_pk=lab_test.pk)
-        except (ValidationError, Conflict) as error:
-            messages.error(request, error_text(error))
-            status = 400 if isinstance(error, ValidationError) else 409
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            specimens = {row.specimen.pk: row.specimen for row in rows}
+            entries = [ResultEntry(specimens[key], lab_test, value, unit) for key, value, unit in form.entered()]
+            try:
+                results_enter(entries=entries, user=acting_user(request), now=timezone.now())
+                messages.success(request, f"{len(entries)} {lab_test.name} results entered.")
+                return redirect("results:enter-test", lab_test_pk=lab_test.pk)
+            except (ValidationError, Conflict, PermissionDenied) as error:
+                status = form_refused(form, error, form.service_fields())
     tests = LabTest.objects.filter(result_spec__isnull=False).order_by("name")
-    context = {"lab_test": lab_test, "rows": rows, "tests": tests}
+    context = {
+        "lab_test": lab_test, "rows": [(row, form.typed(row.specimen.pk)) for row in rows], "tests": tests,
+        "form": form, "unit": form.data.get("unit", "") if form.is_bound else lab_test.result_spec.unit,
+    }  # fmt: skip
     return render(request, "results/enter_by_test.html", context, status=status)
 
 
@@ -123,7 +117,8 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
     lab still reports as preliminary: they become verifiable when its final report arrives."""
     queue = results_to_verify(user=acting_user(request))
     if request.method == "POST":
-        chosen = [int(pk) for pk in request.POST.getlist("results") if pk.isdigit()]
+        form = ResultsChoiceForm(request.POST)
+        chosen = form.cleaned_data["results"] if form.is_valid() else []
         rows = list(result_list(user=request.user).filter(pk__in=chosen))
         if rows:
             try:
@@ -146,11 +141,14 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
 def review(request: HttpRequest) -> HttpResponse:
     """The oncologist's inbox: critical and grade >= 3 first; sign off one by one or as a batch."""
     if request.method == "POST":
-        chosen = [int(pk) for pk in request.POST.getlist("results") if pk.isdigit()]
-        rows = list(result_list(user=request.user).filter(pk__in=chosen))
+        form = ResultsChoiceForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, error_text(ValidationError(form.errors.as_data())))
+            return redirect("results:review")
+        rows = list(result_list(user=request.user).filter(pk__in=form.cleaned_data["results"]))
         try:
             done = results_review(
-                results=rows, user=acting_user(request), now=timezone.now(), comment=request.POST.get("comment", "")
+                results=rows, user=acting_user(request), now=timezone.now(), comment=form.cleaned_data["comment"]
             )
             messages.success(request, f"Reviewed {len(done)} results.")
         except Conflict as error:
@@ -160,34 +158,36 @@ def review(request: HttpRequest) -> HttpResponse:
     return render(request, "results/review.html", {"results": page, "page": page})
 
 
+def _result_context(request: HttpRequest, result: Result) -> dict[str, object]:
+    history = result_history(result=result).select_related("entered_by", "verified_by").order_by("version")
+    return {"result": result, "history": history, "alerts": result_alerts(user=request.user, result=result)}
+
+
 @login_required
 @require_GET
 @permission_required("results.view_result", raise_exception=True)
 def result_page(request: HttpRequest, pk: int) -> HttpResponse:
     result = get_object_or_404(result_list(user=request.user), pk=pk)
-    history = result_history(result=result).select_related("entered_by", "verified_by").order_by("version")
-    context = {"result": result, "history": history, "alerts": result_alerts(user=request.user, result=result)}
-    return render(request, "results/result.html", context)
+    return render(request, "results/result.html", _result_context(request, result) | {"amend_form": AmendForm()})
 
 
 @login_required
 @require_POST
 @permission_required("results.amend_result", raise_exception=True)
 def amend(request: HttpRequest, pk: int) -> HttpResponse:
+    """An amendment; a refused one shows the result page again with what was typed and why."""
     result = get_object_or_404(result_list(user=request.user), pk=pk)
-    try:
-        result_amend(
-            result=result,
-            value=request.POST.get("value", ""),
-            unit=request.POST.get("unit", ""),
-            reason=request.POST.get("reason", ""),
-            user=acting_user(request),
-            now=timezone.now(),
-        )
-        messages.success(request, "Amendment entered; it takes effect once another technician verifies it.")
-    except (ValidationError, Conflict) as error:
-        messages.error(request, error_text(error))
-    return redirect("results:detail", pk=pk)
+    form = AmendForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            result_amend(result=result, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
+            messages.success(request, "Amendment entered; it takes effect once another technician verifies it.")
+            return redirect("results:detail", pk=pk)
+        except (ValidationError, Conflict, PermissionDenied) as error:
+            status = form_refused(form, error)
+    context = _result_context(request, result) | {"amend_form": form}
+    return render(request, "results/result.html", context, status=status)
 
 
 @login_required
@@ -209,24 +209,19 @@ def critical_call(request: HttpRequest, alert_pk: int) -> HttpResponse:
     """The call log of a critical result: everyone who may see it reads it; the lab logs the phone call, with the
     recipient's read-back (which acknowledges the alert)."""
     alert = get_object_or_404(alert_list(user=request.user).filter(kind=AlertKind.CRITICAL_RESULT), pk=alert_pk)
+    form = CriticalCallForm(request.POST if request.method == "POST" else None)
     status = 200
-    if request.method == "POST":
+    if form.is_bound:
         if not request.user.has_perm("results.add_criticalcall"):
             raise PermissionDenied
-        try:
-            critical_call_record(
-                alert=alert,
-                user=acting_user(request),
-                now=timezone.now(),
-                recipient=request.POST.get("recipient", ""),
-                read_back_confirmed=request.POST.get("read_back_confirmed") == "on",
-                note=request.POST.get("note", "")[:2000],
-            )
-            messages.success(request, "Call logged.")
-            return redirect("results:critical-call", alert_pk=alert.pk)
-        except ValidationError as error:
-            messages.error(request, error_text(error))
-            status = 400
+        status = 400
+        if form.is_valid():
+            try:
+                critical_call_record(alert=alert, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
+                messages.success(request, "Call logged.")
+                return redirect("results:critical-call", alert_pk=alert.pk)
+            except (ValidationError, Conflict) as error:
+                status = form_refused(form, error)
     calls = alert.critical_calls.select_related("caller")
-    context = {"alert": alert, "calls": calls, "result": alert_result(user=request.user, alert=alert)}
+    context = {"alert": alert, "calls": calls, "result": alert_result(user=request.user, alert=alert), "form": form}
     return render(request, "results/critical_call.html", context, status=status)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from core.forms import PksField
 from specimens.choices import MANUAL_CUSTODY_KINDS, RejectionReason, SpecimenCondition
 
 
@@ -19,3 +20,8 @@ class CustodyForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k.value, k.label) for k in MANUAL_CUSTODY_KINDS])
     location = forms.CharField(max_length=100, required=False)
     note = forms.CharField(max_length=2000, required=False)
+
+
+class CollectForm(forms.Form):
+    wristband = forms.CharField(required=False, max_length=100)
+    tests = PksField(required=False)

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
-from core.errors import Conflict, error_messages, error_text
+from core.errors import Conflict, error_messages, error_status, form_refused
 from patients.selectors import patient_list
-from specimens.forms import CustodyForm, ReceiveForm, RejectForm
+from specimens.forms import CollectForm, CustodyForm, ReceiveForm, RejectForm
+from specimens.models import Specimen
 from specimens.selectors import (
     collection_due_by,
     collection_list,
@@ -61,29 +62,34 @@ def collect(request: HttpRequest, patient_pk: int) -> HttpResponse:
     due = list(due_tests_for_patient(user=request.user, patient=patient, due_by=due_by))
     errors: list[str] = []
     status = 200
-    if request.method == "POST":
-        chosen = {int(pk) for pk in request.POST.getlist("tests") if pk.isdigit()}
+    form = CollectForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        chosen = set(form.cleaned_data["tests"])
         try:
             specimens = specimens_collect(
                 patient=patient,
-                wristband=request.POST.get("wristband", ""),
+                wristband=form.cleaned_data["wristband"],
                 monitoring_tests=[t for t in due if t.pk in chosen],
                 user=acting_user(request),
                 now=now,
                 location=patient.care_team.ward,
             )
         except (ValidationError, Conflict) as error:
-            errors, status = error_messages(error), 400 if isinstance(error, ValidationError) else 409
+            errors, status = error_messages(error), error_status(error)
         else:
             return render(request, "specimens/collected.html", {"patient": patient, "specimens": specimens})
+    elif form.is_bound:
+        errors, status = [str(message) for field in form.errors.values() for message in field], 400
     later = later_tests_for_patient(user=request.user, patient=patient, due_by=due_by)
     context = {
+        "form": form,
         "patient": patient,
         "tubes": tubes_for(due),
         "due_by": due_by,
         "later_count": later.count(),
         "next_later": later.select_related("lab_test").first(),
         "errors": errors,
+        "chosen": set(form.cleaned_data.get("tests", [])) if form.is_bound else None,
     }
     return render(request, "specimens/collect.html", context, status=status)
 
@@ -105,10 +111,7 @@ def receive(request: HttpRequest) -> HttpResponse:
                 now=timezone.now(),
             )
         except (ValidationError, Conflict) as error:
-            result, status = (
-                {"ok": False, "messages": error_messages(error)},
-                400 if isinstance(error, ValidationError) else 409,
-            )
+            result, status = {"ok": False, "messages": error_messages(error)}, error_status(error)
         else:
             result = {"ok": True, "specimen": specimen}
         form = ReceiveForm(initial={"condition": form.cleaned_data["condition"]})
@@ -121,11 +124,24 @@ def receive(request: HttpRequest) -> HttpResponse:
 @permission_required("specimens.view_specimen", raise_exception=True)
 def specimen_page(request: HttpRequest, pk: int) -> HttpResponse:
     specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
-    return render(
-        request,
-        "specimens/specimen.html",
-        {"specimen": specimen, "reject_form": RejectForm(), "custody_form": CustodyForm()},
-    )
+    return _specimen_page(request, specimen)
+
+
+def _specimen_page(
+    request: HttpRequest,
+    specimen: Specimen,
+    reject_form: RejectForm | None = None,
+    custody_form: CustodyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The specimen page; after a refused reject or custody step, with that form as the user filled it."""
+    context = {
+        "specimen": specimen,
+        "reject_form": reject_form or RejectForm(),
+        "custody_form": custody_form or CustodyForm(),
+        "refused_form": reject_form if reject_form is not None else custody_form,
+    }
+    return render(request, "specimens/specimen.html", context, status=status)
 
 
 @login_required
@@ -135,13 +151,14 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
     form = RejectForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a rejection reason.")
-        return redirect("specimens:detail", pk=pk)
+        return _specimen_page(request, specimen, reject_form=form, status=400)
     try:
         specimen_reject(specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
-        messages.success(request, "Specimen rejected; its tests are due again and the care team is alerted.")
     except (ValidationError, Conflict) as error:
-        messages.error(request, error_text(error))
+        status = form_refused(form, error)
+        specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
+        return _specimen_page(request, specimen, reject_form=form, status=status)
+    messages.success(request, "Specimen rejected; its tests are due again and the care team is alerted.")
     return redirect("specimens:detail", pk=pk)
 
 
@@ -151,11 +168,12 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
 def custody(request: HttpRequest, pk: int) -> HttpResponse:
     specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
     form = CustodyForm(request.POST)
-    if form.is_valid():
-        try:
-            specimen_record_custody(
-                specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data
-            )
-        except (ValidationError, Conflict) as error:
-            messages.error(request, error_text(error))
+    if not form.is_valid():
+        return _specimen_page(request, specimen, custody_form=form, status=400)
+    try:
+        specimen_record_custody(specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
+    except (ValidationError, Conflict) as error:
+        status = form_refused(form, error)
+        specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
+        return _specimen_page(request, specimen, custody_form=form, status=status)
     return redirect("specimens:detail", pk=pk)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -15,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import acting_user
-from core.filters import DateTimeRangeFilter
 from orders.api.serializers import (
     AdministerSerializer,
     CellReceiptSerializer,
@@ -38,22 +36,18 @@ from orders.api.serializers import (
     VerifySerializer,
 )
 from orders.cells import cell_product_receive, cell_product_thaw, rescue_medication_confirm
-from orders.choices import DoseStatus, PreparationStatus
+from orders.choices import PreparationStatus
+from orders.filtersets import DoseFilterSet
 from orders.gate import dose_gates
 from orders.labelling import preparation_label
 from orders.labels import label_pdf, label_zpl
 from orders.models import Dose, DoseDecision, Drug, HoldRule, Preparation, Regimen, TreatmentCourse
 from orders.selectors import course_list, dose_list, preparation_list, verification_queue
-from orders.services import (
+from orders.services.courses import course_reschedule, course_start, course_stop
+from orders.services.doses import dose_continue_cosigned, dose_override
+from orders.services.identity import ScanOutcome, chain_of_identity_handoff, preparation_administer
+from orders.services.preparations import (
     ComponentInput,
-    ScanOutcome,
-    chain_of_identity_handoff,
-    course_reschedule,
-    course_start,
-    course_stop,
-    dose_continue_cosigned,
-    dose_override,
-    preparation_administer,
     preparation_end_administration,
     preparation_recalculate,
     preparation_record,
@@ -158,15 +152,6 @@ class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Treat
         check = rescue_medication_confirm(course=self.get_object(), user=acting_user(request), now=timezone.now(),
                                           **data.validated_data)  # fmt: skip
         return Response(RescueMedicationCheckSerializer(check).data, status=status.HTTP_201_CREATED)
-
-
-class DoseFilterSet(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=DoseStatus.choices)
-    planned_at = DateTimeRangeFilter()
-
-    class Meta:
-        model = Dose
-        fields = ["course", "status", "planned_at"]
 
 
 class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):

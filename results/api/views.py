@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -14,7 +13,6 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.selectors import alert_list
-from core.filters import DateTimeRangeFilter
 from results.api.serializers import (
     AmendSerializer,
     CommentSerializer,
@@ -24,7 +22,7 @@ from results.api.serializers import (
     ResultSerializer,
     VerifyOutcomeSerializer,
 )
-from results.choices import ResultFlag, ResultStatus
+from results.filtersets import ResultFilterSet
 from results.models import CriticalCall, Result
 from results.selectors import result_history, result_list, results_to_verify, review_inbox
 from results.services import (
@@ -35,18 +33,6 @@ from results.services import (
     results_review,
     results_verify,
 )
-
-
-class ResultFilterSet(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=ResultStatus.choices)
-    flag = django_filters.MultipleChoiceFilter(choices=ResultFlag.choices)
-    ctcae_grade_min = django_filters.NumberFilter(field_name="ctcae_grade", lookup_expr="gte")
-    reviewed = django_filters.BooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
-    observed_at = DateTimeRangeFilter()
-
-    class Meta:
-        model = Result
-        fields = ["patient", "specimen", "lab_test", "status", "flag", "is_current", "delta_flag", "observed_at"]
 
 
 class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Result]):

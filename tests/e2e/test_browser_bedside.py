@@ -14,7 +14,7 @@ from accounts.choices import Role
 from orders.cells import cell_product_thaw
 from orders.choices import CoiStep, PreparationStatus
 from orders.models import IdentityCheck
-from orders.services import preparation_start
+from orders.services.preparations import preparation_start
 from tests import factories
 from tests.e2e.pages import login, serious_violations
 from tests.orders.cell_helpers import COI, car_t_ordered, car_t_received, car_t_released

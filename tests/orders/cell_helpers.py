@@ -10,9 +10,9 @@ from django.utils import timezone
 from orders.cells import cell_product_receive, cell_product_thaw, rescue_medication_confirm
 from orders.choices import CoiStep, ComponentKind
 from orders.models import Drug, Preparation, Regimen
-from orders.services import (
+from orders.services.identity import chain_of_identity_handoff
+from orders.services.preparations import (
     ComponentInput,
-    chain_of_identity_handoff,
     preparation_record,
     preparation_release,
     preparation_start,

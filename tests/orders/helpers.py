@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from labflow.demo import collect_and_result_pre_dose
 from orders.models import Dose, Preparation, Regimen, TreatmentCourse
-from orders.services import course_start
+from orders.services.courses import course_start
 from results.models import Result
 
 

@@ -16,13 +16,9 @@ from django.utils import timezone
 from orders.cells import rescue_medication_confirm
 from orders.choices import CoiStep, DoseStatus, GateCheckPurpose, PreparationStatus
 from orders.models import Drug, GateCheck, IdentityCheck, Preparation
-from orders.services import (
-    preparation_administer,
-    preparation_record,
-    preparation_start,
-    preparations_expire,
-    use_by,
-)
+from orders.selectors import use_by
+from orders.services.identity import preparation_administer
+from orders.services.preparations import preparation_record, preparation_start, preparations_expire
 from results.models import Result
 from results.services import result_amend, results_verify
 from tests import factories

@@ -14,7 +14,9 @@ from pypdf import PdfReader
 from orders.cells import cell_product_receive, cell_product_thaw, rescue_medication_confirm
 from orders.choices import CoiStep, PreparationStatus
 from orders.models import IdentityCheck, Preparation, RescueMedicationCheck
-from orders.services import OrderConflict, chain_of_identity_handoff, preparation_start, preparation_verify
+from orders.services.errors import OrderConflict
+from orders.services.identity import chain_of_identity_handoff
+from orders.services.preparations import preparation_start, preparation_verify
 from tests.labelcheck import zpl_fields
 from tests.orders.cell_helpers import (
     COI,

@@ -13,8 +13,8 @@ from django.utils import timezone
 from accounts.choices import Role
 from monitoring.choices import MonitoringTestStatus
 from orders.choices import GateVerdict, PreparationStatus
+from orders.gate import dose_gate
 from orders.models import CourseMonitoringTest
-from orders.services import dose_gate
 from tests import factories
 from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
 

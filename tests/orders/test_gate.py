@@ -18,14 +18,10 @@ from alerts.models import Alert
 from orders.choices import GateCheckPurpose, GateVerdict
 from orders.gate import dose_gate
 from orders.models import Drug, GateCheck, HoldRule, Regimen, RegimenDoseBand
-from orders.services import (
-    OrderConflict,
-    course_reschedule,
-    dose_continue_cosigned,
-    dose_override,
-    hold_rule_revise,
-    preparation_start,
-)
+from orders.services.courses import course_reschedule
+from orders.services.doses import dose_continue_cosigned, dose_override, hold_rule_revise
+from orders.services.errors import OrderConflict
+from orders.services.preparations import preparation_start
 from orders.versioning import RuleVersionConflict
 from results.models import ReferenceRange
 from tests import factories

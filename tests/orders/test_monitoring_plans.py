@@ -164,7 +164,8 @@ def test_plan_and_rule_seeds_are_idempotent():
 
 
 def test_pembrolizumab_course_schedules_baseline_labs_once_before_dose_1(oncologist_a, patient_a):
-    """Needs the BASELINE kind in orders.services._rule_due_times (one test, lead_hours before dose 1, on dose 1)."""
+    """Needs the BASELINE kind in orders.services.courses._rule_due_times (one test, lead_hours before dose 1,
+    on dose 1)."""
     course = start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w", in_hours=96)
     dose_1 = first_dose(course)
     baseline = [link for link in _links(course) if link.rule.kind == RuleKind.BASELINE]

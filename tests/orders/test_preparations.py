@@ -15,7 +15,7 @@ from alerts.choices import AlertAudience, AlertKind
 from alerts.models import Alert
 from orders.choices import PreparationStatus
 from orders.models import IdentityCheck, Preparation
-from orders.services import preparations_expire
+from orders.services.preparations import preparations_expire
 from tests import factories
 from tests.orders.cell_helpers import COI, car_t_ordered
 from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course

@@ -8,20 +8,13 @@ from zoneinfo import ZoneInfo
 import hl7  # type: ignore[import-untyped]
 import pytest
 
-from results.hl7 import (
-    Hl7Error,
-    OruMessage,
-    acknowledge,
-    batch_header,
-    build_ack,
-    control_id_of,
-    escape,
-    new_control_id,
-    parse_oru,
-    parse_timestamp,
-    split_batch,
-    wrap_batch,
-)
+from results.hl7.ack import acknowledge, build_ack, control_id_of, new_control_id
+from results.hl7.batch import batch_header, split_batch, wrap_batch
+from results.hl7.encoding import escape
+from results.hl7.errors import Hl7Error
+from results.hl7.messages import OruMessage
+from results.hl7.parsing import parse_oru
+from results.hl7.segments import parse_timestamp
 
 NOW = datetime(2024, 3, 5, 10, 30, tzinfo=UTC)
 

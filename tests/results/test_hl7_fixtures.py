@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from monitoring.models import MonitoringTest
 from patients.models import Patient
-from results.hl7 import split_batch
+from results.hl7.batch import split_batch
 from results.importing import import_oru_messages, interface_user
 from results.models import InboundMessage, Result
 from results.services import results_verify

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import hl7  # type: ignore[import-untyped]
 import pytest
 
-from results.hl7 import OruMessage, acknowledge
+from results.hl7.ack import acknowledge
+from results.hl7.messages import OruMessage
 from results.mllp import FrameDecoder, FrameEvent, MllpClient, MllpError, frame, send, serve
 
 WAIT = 5  # seconds: the bound on every wait in these tests

@@ -17,7 +17,7 @@ from labflow.demo import collect_and_result_pre_dose
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_schedule
 from orders.models import Regimen, TreatmentCourse
-from orders.services import course_start
+from orders.services.courses import course_start
 from patients.choices import CareTeamRole, Sex
 from patients.models import CareTeam, CareTeamMembership, Patient
 

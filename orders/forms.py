@@ -1,0 +1,137 @@
+"""Input of the orders pages: each form validates what the browser sent; the services decide the rest."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, Storage
+from orders.services.preparations import ComponentInput
+
+COMPONENT_ROWS = 6
+WHEN = {"invalid": "Give a date and time (YYYY-MM-DD HH:MM)."}
+NUMBER = {"invalid": "A number."}
+
+
+class PreparationForm(forms.Form):
+    """The bag's components (rows ``product-0``, ``lot-0``, ... as the scanner fills them), category, storage and
+    the first puncture."""
+
+    category = forms.ChoiceField(choices=CompoundingCategory.choices, initial=CompoundingCategory.CATEGORY_1)
+    storage = forms.ChoiceField(choices=Storage.choices, initial=Storage.REFRIGERATED)
+    punctured_at = forms.DateTimeField(required=False, error_messages=WHEN)
+
+    # A service names a row's field components[0].expiry; the form calls it expiry-0.
+    service_fields = {
+        f"components[{i}].{service}": f"{name}-{i}"
+        for i in range(COMPONENT_ROWS)
+        for service, name in (("product", "product"), ("lot", "lot"), ("expiry", "expiry"), ("volume_ml", "volume"))
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for i in range(COMPONENT_ROWS):
+            self.fields[f"kind-{i}"] = forms.CharField(required=False)
+            self.fields[f"product-{i}"] = forms.CharField(required=False, max_length=200)
+            self.fields[f"lot-{i}"] = forms.CharField(required=False, max_length=60)
+            self.fields[f"expiry-{i}"] = forms.DateField(
+                required=False, error_messages={"invalid": "Scan or type the expiry date (YYYY-MM-DD)."}
+            )
+            self.fields[f"volume-{i}"] = forms.DecimalField(
+                required=False, error_messages={"invalid": "Volume must be a number."}
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        components = []
+        for i in range(COMPONENT_ROWS):
+            product = (data.get(f"product-{i}") or "").strip()
+            if not product:
+                continue
+            expiry = data.get(f"expiry-{i}")
+            if expiry is None:
+                if f"expiry-{i}" not in self.errors:
+                    self.add_error(f"expiry-{i}", "Scan or type the expiry date (YYYY-MM-DD).")
+                continue
+            kind = ComponentKind.DILUENT if data.get(f"kind-{i}") == ComponentKind.DILUENT else ComponentKind.VIAL
+            volume = data.get(f"volume-{i}") or Decimal(0)
+            components.append(ComponentInput(kind, product, data.get(f"lot-{i}") or "", expiry, volume))
+        data["components"] = components
+        return data
+
+
+def _whole(value: str) -> int:
+    text = (value or "").replace(" ", "").replace(",", "").replace("_", "")
+    if not text.isdigit():
+        raise ValidationError("A whole number.")
+    return int(text)
+
+
+class CellReceiveForm(forms.Form):
+    step = forms.CharField(required=False)
+    coi_scanned = forms.CharField(required=False)
+    coa_cells = forms.CharField(error_messages={"required": "A whole number."})
+    coa_bag_volume_ml = forms.DecimalField(error_messages={"required": "A number.", **NUMBER})
+    coa_lot = forms.CharField(required=False)
+
+    def clean_coa_cells(self) -> int:
+        return _whole(self.cleaned_data["coa_cells"])
+
+
+class CellThawForm(forms.Form):
+    step = forms.CharField(required=False)
+    coi_scanned = forms.CharField(required=False)
+    thawed_at = forms.DateTimeField(required=False, error_messages=WHEN)
+
+
+class VerifyForm(forms.Form):
+    password = forms.CharField(required=False, strip=False)
+    method = forms.CharField(required=False)
+    measured = forms.DecimalField(required=False, error_messages=NUMBER)
+    coi_label = forms.CharField(required=False)
+    bag_intact = forms.TypedChoiceField(
+        required=False, choices=[("yes", "Yes"), ("no", "No")], coerce=lambda v: v == "yes", empty_value=None
+    )
+
+    def __init__(self, *args: Any, cell: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cell = cell
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.cell and "measured" not in self.errors and data.get("measured") is None:
+            self.add_error("measured", "A number.")
+        return data
+
+
+class AdministerForm(forms.Form):
+    step = forms.CharField(required=False)
+    wristband = forms.CharField(required=False)
+    label = forms.CharField(required=False)
+    coi_label = forms.CharField(required=False)
+    premedication_given_at = forms.DateTimeField(required=False, error_messages=WHEN)
+    premedication_note = forms.CharField(required=False, strip=False)
+
+
+class DoseDecisionForm(forms.Form):
+    """Override a withheld dose, or (two oncologists) continue a discontinued one."""
+
+    dose = forms.IntegerField(min_value=1)
+    decision = forms.ChoiceField(choices=DecisionKind.choices, required=False)
+    reason = forms.CharField(required=False, max_length=2000)
+    cosigner = forms.CharField(required=False, max_length=150)
+    cosigner_password = forms.CharField(required=False, strip=False)
+
+
+class CourseStopForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000)
+
+
+class CourseForm(forms.Form):
+    regimen = forms.IntegerField(error_messages={"required": "Choose a regimen.", "invalid": "Choose a regimen."})
+    starts_at = forms.DateTimeField(error_messages={"required": "Give a start date and time.", **WHEN})
+    chain_of_identity = forms.CharField(required=False, max_length=100)
+    no_round_up = forms.BooleanField(required=False)

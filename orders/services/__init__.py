@@ -1,0 +1,4 @@
+"""Writes on treatment courses, doses and preparations (docs/architecture.md §4), one module per subject.
+
+Import from the module (orders.services.courses, .doses, .preparations, .identity); nothing is re-exported here.
+"""

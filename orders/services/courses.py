@@ -1,0 +1,156 @@
+"""Starting, moving and stopping a treatment course: its doses, their preparation orders and its
+monitoring tests change together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
+from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
+from orders.choices import CourseStatus, DoseStatus, PreparationStatus, RuleKind
+from orders.models import CourseMonitoringTest, Dose, MonitoringRule, Preparation, Regimen, TreatmentCourse
+from orders.services._common import _order_preparation
+from orders.services.errors import OrderConflict
+from patients.models import Patient
+
+
+def _rule_due_times(
+    rule: MonitoringRule, doses: Sequence[Dose], starts_at: datetime
+) -> list[tuple[datetime, Dose | None]]:
+    """When a monitoring rule wants its test, and for which dose (pre-dose rules gate that dose)."""
+    if rule.kind == RuleKind.PRE_DOSE:
+        return [(d.planned_at - timedelta(hours=rule.lead_hours), d) for d in doses]
+    if rule.kind == RuleKind.BASELINE:
+        return [(doses[0].planned_at - timedelta(hours=rule.lead_hours), doses[0])] if doses else []
+    if rule.kind == RuleKind.EVERY_NTH_DOSE:
+        n = rule.every_nth_dose or 1
+        return [(d.planned_at - timedelta(hours=rule.lead_hours), d) for d in doses if (d.number - 1) % n == 0]
+    if rule.kind == RuleKind.EVERY_N_DAYS:
+        interval = timedelta(days=rule.interval_days or 42)
+        last = doses[-1].planned_at if doses else starts_at
+        due = starts_at + interval
+        times: list[tuple[datetime, Dose | None]] = []
+        while due <= last:
+            times.append((due, None))
+            due += interval
+        return times
+    infusion = doses[0].planned_at if doses else starts_at  # daily after the (first) infusion
+    return [(infusion + timedelta(days=day), None) for day in range((rule.day_from or 0), (rule.day_to or 0) + 1)]
+
+
+def _schedule_monitoring(course: TreatmentCourse, doses: Sequence[Dose], user: User, now: datetime) -> None:
+    for rule in course.regimen.monitoring_rules.select_related("lab_test"):
+        for due_at, dose in _rule_due_times(rule, doses, course.starts_at):
+            test = monitoring_test_schedule(
+                patient=course.patient, lab_test=rule.lab_test, due_at=due_at,
+                grace_period=timedelta(hours=rule.grace_hours), user=user, now=now,
+            )  # fmt: skip
+            CourseMonitoringTest.objects.create(course=course, rule=rule, dose=dose, monitoring_test=test)
+
+
+@transaction.atomic
+def course_start(
+    *,
+    patient: Patient,
+    regimen: Regimen,
+    starts_at: datetime,
+    user: User,
+    now: datetime,
+    chain_of_identity: str = "",
+    no_round_up: bool = False,
+) -> TreatmentCourse:
+    """Start a regimen: schedule its doses, a preparation order for each, and its monitoring tests."""
+    if not regimen.active:
+        raise ValidationError({"regimen": "This regimen is no longer offered."})
+    if starts_at < now - timedelta(days=1):
+        raise ValidationError({"starts_at": "A course cannot start in the past."})
+    if starts_at > now + timedelta(days=366):
+        raise ValidationError({"starts_at": "A course starts within a year."})
+    if regimen.drug.cell_therapy and not chain_of_identity.strip():
+        raise ValidationError(
+            {"chain_of_identity": "A cell therapy needs the chain-of-identity ID from leukapheresis."}
+        )
+    course = TreatmentCourse.objects.create(
+        patient=patient, regimen=regimen, starts_at=starts_at, weight_kg_at_start=patient.weight_kg,
+        height_cm_at_start=patient.height_cm, chain_of_identity=chain_of_identity.strip(), no_round_up=no_round_up,
+        started_by=user, created_at=now,
+    )  # fmt: skip
+    doses = [
+        Dose.objects.create(course=course, number=n + 1, planned_at=starts_at + timedelta(days=n * regimen.cycle_days))
+        for n in range(regimen.number_of_doses)
+    ]
+    for dose in doses:
+        _order_preparation(dose, now)
+    _schedule_monitoring(course, doses, user, now)
+    return course
+
+
+def _cancel_open_tests(
+    links: Sequence[CourseMonitoringTest], user: User, now: datetime, reason: str
+) -> list[CourseMonitoringTest]:
+    """Cancel (never delete) the links' tests still open; returns the links cancelled."""
+    cancelled = []
+    for link in links:
+        if link.monitoring_test.status in (*AWAITING_COLLECTION, *AWAITING_RESULT):
+            monitoring_test_cancel(monitoring_test=link.monitoring_test, user=user, now=now, reason=reason)
+            cancelled.append(link)
+    return cancelled
+
+
+@transaction.atomic
+def course_reschedule(*, dose: Dose, planned_at: datetime, user: User, now: datetime) -> list[Dose]:
+    """Move a dose and every later one by the same shift; their open monitoring tests are cancelled
+    (kept, with the reason) and scheduled anew for the new times."""
+    course = TreatmentCourse.objects.select_for_update().get(pk=dose.course_id)
+    if course.status != CourseStatus.ACTIVE:
+        raise OrderConflict("The course is stopped.")
+    dose = Dose.objects.get(pk=dose.pk)
+    if dose.status != DoseStatus.PLANNED:
+        raise OrderConflict(f"Dose {dose.number} is {dose.get_status_display().lower()}.")
+    if not now - timedelta(hours=1) <= planned_at <= now + timedelta(days=366):
+        raise ValidationError({"planned_at": "A dose can be moved to a time between now and a year ahead."})
+    shift = planned_at - dose.planned_at
+    moved = list(course.doses.filter(number__gte=dose.number, status=DoseStatus.PLANNED).order_by("number"))
+    links = list(CourseMonitoringTest.objects.filter(course=course).select_related("monitoring_test", "rule"))
+    moving = {d.pk for d in moved}
+    affected = [
+        link for link in links
+        if (link.dose_id in moving) or (link.dose_id is None and link.monitoring_test.due_at >= dose.planned_at)
+    ]  # fmt: skip
+    cancelled = _cancel_open_tests(affected, user, now, f"Dose {dose.number} rescheduled by {shift}.")
+    for d in moved:
+        d.planned_at += shift
+        d.save(update_fields=["planned_at"])
+    for link in cancelled:
+        test = monitoring_test_schedule(
+            patient=course.patient, lab_test=link.rule.lab_test, due_at=link.monitoring_test.due_at + shift,
+            grace_period=link.monitoring_test.grace_period, user=user, now=now,
+        )  # fmt: skip
+        CourseMonitoringTest.objects.create(course=course, rule=link.rule, dose=link.dose, monitoring_test=test)
+    return moved
+
+
+@transaction.atomic
+def course_stop(*, course: TreatmentCourse, user: User, now: datetime, reason: str) -> TreatmentCourse:
+    """Stop a course: planned doses and their unstarted orders are cancelled, open tests cancelled, all kept."""
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the course stops."})
+    course = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+    if course.status != CourseStatus.ACTIVE:
+        raise OrderConflict("The course is already stopped.")
+    course.status, course.stopped_at, course.stopped_by, course.stop_reason = CourseStatus.STOPPED, now, user, reason
+    course.save(update_fields=["status", "stopped_at", "stopped_by", "stop_reason"])
+    planned = course.doses.filter(status=DoseStatus.PLANNED)
+    Preparation.objects.filter(dose__in=planned, status=PreparationStatus.ORDERED).update(
+        status=PreparationStatus.WASTED, wasted_reason=f"Course stopped: {reason}", closed_at=now
+    )
+    planned.update(status=DoseStatus.CANCELLED, cancel_reason=f"Course stopped: {reason}")
+    links = CourseMonitoringTest.objects.filter(course=course).select_related("monitoring_test")
+    _cancel_open_tests(list(links), user, now, f"Course stopped: {reason}")
+    return course
