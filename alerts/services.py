@@ -435,7 +435,7 @@ _REROUTE_SQL = """
 UPDATE alerts_alert AS a
 SET audience = r.then_audience, updated_at = COALESCE(%(now)s::timestamptz, statement_timestamp())
 FROM alerts_alertroute AS r
-WHERE a.kind = r.kind AND a.audience = r.audience AND r.then_audience <> '' AND a.audience = 'lab'
+WHERE a.kind = r.kind AND a.audience = r.audience AND r.then_audience <> ''
   AND a.status <> 'resolved'
   AND a.raised_at + r.then_after <= COALESCE(%(now)s::timestamptz, statement_timestamp())
 RETURNING a.id
@@ -443,8 +443,8 @@ RETURNING a.id
 
 
 def alerts_reroute_due(*, now: datetime | None = None) -> list[int]:
-    """Unresolved alerts in the lab's queue whose route says so reach the next audience (e.g. a result still
-    overdue past its second limit reaches the care team)."""
+    """Unresolved alerts still with their route's first audience reach its next one once `then_after` has passed
+    (e.g. a result still overdue 2 h after the lab's queue got it reaches the care team)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_REROUTE_SQL, {"now": now})
         return [row[0] for row in cursor.fetchall()]

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -45,13 +46,12 @@ class RegimenAdmin(NoDeleteAdmin):
 
 
 class VersionedRuleAdmin(NoDeleteAdmin):
-    """Saving an edited rule makes a new version (`revise`); the old one stays, superseded and read-only."""
+    """Saving an edited rule makes a new version (`revise_rule`, the rule's service); the old one stays,
+    superseded and read-only."""
 
     versioned_fields: tuple[str, ...] = ()
     version_fields = ["version", "active", "superseded_by", "created_at", "created_by"]
-
-    def revise(self, rule: Any, changes: dict[str, Any], user: User | None) -> Any:
-        raise NotImplementedError
+    revise_rule: Callable[..., Any]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is not None and (not obj.active or obj.superseded_by_id):
@@ -64,7 +64,9 @@ class VersionedRuleAdmin(NoDeleteAdmin):
             relations = [f.name for f in self.model._meta.many_to_many]
             names = (*self.versioned_fields, *relations)
             changes = {name: form.cleaned_data[name] for name in form.changed_data if name in names}
-            form.instance = self.revise(self.model.objects.get(pk=obj.pk), changes, user)
+            form.instance = self.revise_rule(
+                rule=self.model.objects.get(pk=obj.pk), changes=changes, user=user, now=timezone.now()
+            )
         else:
             obj.created_at, obj.created_by = timezone.now(), user
             obj.save()
@@ -76,8 +78,7 @@ class HoldRuleAdmin(VersionedRuleAdmin):
     list_filter = ["active", "action"]
     versioned_fields = HOLD_RULE_FIELDS
 
-    def revise(self, rule: Any, changes: dict[str, Any], user: User | None) -> Any:
-        return hold_rule_revise(rule=rule, changes=changes, user=user, now=timezone.now())
+    revise_rule = staticmethod(hold_rule_revise)
 
 
 @admin.register(TreatmentCourse, Dose, Preparation)
@@ -106,8 +107,7 @@ class LabPatternRuleAdmin(VersionedRuleAdmin):
     inlines = [LabPatternConditionInline]
     versioned_fields = LAB_PATTERN_RULE_FIELDS
 
-    def revise(self, rule: Any, changes: dict[str, Any], user: User | None) -> Any:
-        return lab_pattern_rule_revise(rule=rule, changes=changes, user=user, now=timezone.now())
+    revise_rule = staticmethod(lab_pattern_rule_revise)
 
 
 @admin.register(LabPatternMatch)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -128,37 +131,43 @@ def specimen_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _specimen_page(
-    request: HttpRequest,
-    specimen: Specimen,
-    reject_form: RejectForm | None = None,
-    custody_form: CustodyForm | None = None,
-    status: int = 200,
+    request: HttpRequest, specimen: Specimen, refused_form: forms.Form | None = None, status: int = 200
 ) -> HttpResponse:
     """The specimen page; after a refused reject or custody step, with that form as the user filled it."""
     context = {
         "specimen": specimen,
-        "reject_form": reject_form or RejectForm(),
-        "custody_form": custody_form or CustodyForm(),
-        "refused_form": reject_form if reject_form is not None else custody_form,
+        "reject_form": refused_form if isinstance(refused_form, RejectForm) else RejectForm(),
+        "custody_form": refused_form if isinstance(refused_form, CustodyForm) else CustodyForm(),
+        "refused_form": refused_form,
     }
     return render(request, "specimens/specimen.html", context, status=status)
+
+
+def _specimen_step(
+    request: HttpRequest, pk: int, form_class: type[forms.Form], step: Callable[..., object]
+) -> HttpResponse | None:
+    """Run a step on the specimen page's form: None when done, else the page again with the form's errors."""
+    specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _specimen_page(request, specimen, form, status=400)
+    try:
+        step(specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
+    except (ValidationError, Conflict) as error:
+        status = form_refused(form, error)
+        specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
+        return _specimen_page(request, specimen, form, status=status)
+    return None
 
 
 @login_required
 @require_POST
 @permission_required("specimens.reject_specimen", raise_exception=True)
 def reject(request: HttpRequest, pk: int) -> HttpResponse:
-    specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
-    form = RejectForm(request.POST)
-    if not form.is_valid():
-        return _specimen_page(request, specimen, reject_form=form, status=400)
-    try:
-        specimen_reject(specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
-    except (ValidationError, Conflict) as error:
-        status = form_refused(form, error)
-        specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
-        return _specimen_page(request, specimen, reject_form=form, status=status)
-    messages.success(request, "Specimen rejected; its tests are due again and the care team is alerted.")
+    refused = _specimen_step(request, pk, RejectForm, specimen_reject)
+    if refused is not None:
+        return refused
+    messages.success(request, "Specimen rejected; its tests are due again and the nurses are alerted.")
     return redirect("specimens:detail", pk=pk)
 
 
@@ -166,14 +175,5 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required("specimens.record_custody", raise_exception=True)
 def custody(request: HttpRequest, pk: int) -> HttpResponse:
-    specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
-    form = CustodyForm(request.POST)
-    if not form.is_valid():
-        return _specimen_page(request, specimen, custody_form=form, status=400)
-    try:
-        specimen_record_custody(specimen=specimen, user=acting_user(request), now=timezone.now(), **form.cleaned_data)
-    except (ValidationError, Conflict) as error:
-        status = form_refused(form, error)
-        specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
-        return _specimen_page(request, specimen, custody_form=form, status=status)
-    return redirect("specimens:detail", pk=pk)
+    refused = _specimen_step(request, pk, CustodyForm, specimen_record_custody)
+    return refused if refused is not None else redirect("specimens:detail", pk=pk)
