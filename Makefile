@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 WEB_PORT ?= 8000
+MLLP_PORT ?= 2575
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint browser clean-var
+.PHONY: install run stop test lint browser clean-var
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,11 +28,15 @@ run: export SECURE_HTTPS ?= false
 # The demo's tests fall due while you watch: hold their overdue alerts one minute, not the production 30.
 run: export ALERT_OVERDUE_HOLD_MINUTES ?= 1
 run: export WEB_PORT := $(WEB_PORT)
+run: export MLLP_PORT := $(MLLP_PORT)
+# Migrate and `db_roles` as the owner, then web, worker, beat and the MLLP listener (Procfile) as the runtime role;
+# Ctrl-C stops them and the embedded PostgreSQL and Redis (labflow/devstack.py).
 run: install
-	$(BIN)/python manage.py migrate --noinput -v0
-	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/python manage.py seed_demo --print-logins --url http://127.0.0.1:$(WEB_PORT)/
-	exec $(BIN)/honcho -f Procfile start
+	exec $(BIN)/python -m labflow.devstack run
+
+# Stops a `make run` in another terminal and the embedded PostgreSQL and Redis under ./var/.
+stop:
+	@test ! -x $(BIN)/python || $(BIN)/python -m labflow.devstack stop
 
 lint: install
 	$(BIN)/ruff check .

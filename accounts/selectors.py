@@ -18,6 +18,11 @@ def acting_user(request: HttpRequest | Request) -> User:
     return user
 
 
+def user_named(username: str) -> User | None:
+    """The user with this user name (any user: a co-signer need not share the caller's teams)."""
+    return User.objects.filter(username=username).first()
+
+
 def user_roles(user: AnyUser) -> frozenset[Role]:
     if not user.is_authenticated:
         return frozenset()

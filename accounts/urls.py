@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts.views import LogoutView
+
 app_name = "accounts"
 
 urlpatterns = [
@@ -9,5 +11,5 @@ urlpatterns = [
         auth_views.LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", LogoutView.as_view(), name="logout"),
 ]

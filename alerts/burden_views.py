@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -16,12 +15,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
-from rest_framework.authentication import TokenAuthentication
+from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.selectors import AnyUser
 from alerts.burden import AlertBurden, alert_burden, burden_period, burden_team, burden_teams
 from alerts.choices import AlertKind, AlertSeverity
+from core.views import html_view
 from patients.choices import CareTeamRole
 from patients.models import CareTeam
 
@@ -72,8 +72,7 @@ def _summary_rows(report: AlertBurden) -> list[tuple[str, str]]:
     ]
 
 
-@login_required
-@require_GET
+@html_view("GET")
 def burden(request: HttpRequest) -> HttpResponse:
     teams = list(burden_teams(user=request.user))
     if not teams:
@@ -198,7 +197,7 @@ def _metrics_user(request: HttpRequest) -> AnyUser | None:
     if request.user.is_authenticated:
         return request.user
     try:
-        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+        found = TokenAuthentication().authenticate(request)
     except AuthenticationFailed:
         return None
     user = found[0] if found is not None else None

@@ -6,10 +6,12 @@ import django_filters
 
 from alerts.choices import AlertAudience, AlertKind, AlertStatus
 from alerts.models import Alert
-from core.filters import DateTimeRangeFilter
+from core.filters import DateTimeRangeFilter, VisibleIdFilter
+from patients.selectors import patient_list
 
 
 class AlertFilterSet(django_filters.FilterSet):
+    patient = VisibleIdFilter(visible=patient_list)
     status = django_filters.MultipleChoiceFilter(choices=AlertStatus.choices)
     kind = django_filters.MultipleChoiceFilter(choices=AlertKind.choices)
     severity_min = django_filters.NumberFilter(field_name="severity", lookup_expr="gte")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Exists, F, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.choices import Role
@@ -11,7 +13,7 @@ from accounts.selectors import AnyUser, user_has_role
 from alerts.choices import AlertAudience, AlertKind, AlertStatus
 from alerts.findings import AUDIENCE_ROLES
 from alerts.models import Alert
-from patients.models import CareTeamMembership
+from patients.models import CareTeamMembership, Patient
 
 
 def _audience_filter(user: AnyUser) -> Q:
@@ -46,14 +48,33 @@ def alert_list(*, user: AnyUser, now: datetime | None = None) -> QuerySet[Alert]
     return Alert.objects.filter(_audience_filter(user), shown(now)).select_related("patient", "subject_type")
 
 
+def alert_list_with_escalations(*, user: AnyUser) -> QuerySet[Alert]:
+    """`alert_list` with who each alert reached and each escalation step's recipients (the API shows them)."""
+    return alert_list(user=user).prefetch_related("escalated_to", "escalations__recipients")
+
+
 def alert_inbox(*, user: AnyUser) -> QuerySet[Alert]:
-    """Unresolved alerts for the user's care teams, most severe then newest first."""
+    """Unresolved alerts for the user's care teams, most severe then newest first, with their escalations."""
     return (
         alert_list(user=user)
         .exclude(status=AlertStatus.RESOLVED)
         .select_related("acknowledged_by")
+        .prefetch_related("escalations__recipients")
         .order_by("-severity", "-raised_at", "-id")
     )
+
+
+def patient_alerts(*, user: AnyUser, patient: Patient, limit: int = 100) -> QuerySet[Alert]:
+    """The alerts about one patient the user may see, with who acknowledged and resolved them."""
+    alerts = alert_list(user=user).filter(patient=patient).select_related("acknowledged_by", "resolved_by")
+    return alerts[:limit]
+
+
+def alert_ids_by_subject(*, model: type[Model], subject_ids: Sequence[int]) -> dict[int, int]:
+    """The alert of each subject that has one (an overdue test's alert), by the subject's id."""
+    subject_type = ContentType.objects.get_for_model(model)
+    alerts = Alert.objects.filter(subject_type=subject_type, subject_id__in=subject_ids)
+    return dict(alerts.values_list("subject_id", "id"))
 
 
 def alert_open_count(*, user: AnyUser) -> int:

@@ -3,14 +3,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.module_loading import import_string
-from django.views.decorators.http import condition, require_GET, require_POST
+from django.views.decorators.http import condition
 
 from accounts.selectors import acting_user
 from alerts.forms import AlertStepForm
@@ -18,6 +17,7 @@ from alerts.models import Alert
 from alerts.selectors import alert_inbox, alert_inbox_etag, alert_list, alert_open_count
 from alerts.services import AlertConflict, alert_acknowledge, alert_resolve
 from core.errors import error_status, error_text
+from core.views import html_view
 
 INBOX_ROWS = 200  # most severe and newest first; the rest is counted, not rendered
 
@@ -30,7 +30,7 @@ def sweep_is_stale() -> bool:
 def _inbox_context(request: HttpRequest, error: str = "") -> dict[str, object]:
     inbox = alert_inbox(user=request.user)
     return {
-        "alerts": inbox.prefetch_related("escalations__recipients")[:INBOX_ROWS],
+        "alerts": inbox[:INBOX_ROWS],
         "total": inbox.count(),
         "shown": INBOX_ROWS,
         "open_count": alert_open_count(user=request.user),
@@ -44,33 +44,27 @@ def _revalidate_every_time(response: HttpResponse) -> HttpResponse:
     return response
 
 
-@login_required
-@require_GET
+@html_view("GET")
 def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "alerts/inbox.html", _inbox_context(request))
 
 
-@login_required
-@require_GET
+@html_view("GET")
 @condition(etag_func=lambda request: f"{alert_inbox_etag(user=request.user)}-{int(sweep_is_stale())}")
 def inbox_partial(request: HttpRequest) -> HttpResponse:
     """Polled by the inbox: 304 Not Modified unless an unresolved alert changed."""
     return _revalidate_every_time(render(request, "alerts/_inbox.html", _inbox_context(request)))
 
 
-@login_required
-@require_GET
+@html_view("GET")
 def badge(request: HttpRequest) -> HttpResponse:
     response = render(request, "alerts/_badge_poll.html", {"count": alert_open_count(user=request.user)})
     return _revalidate_every_time(response)
 
 
 def _alert_step(step: Callable[..., Alert]) -> Callable[[HttpRequest, int], HttpResponse]:
-    @login_required
-    @require_POST
+    @html_view("POST", perm="alerts.handle_alert")
     def view(request: HttpRequest, pk: int) -> HttpResponse:
-        if not request.user.has_perm("alerts.handle_alert"):
-            raise PermissionDenied
         alert = get_object_or_404(alert_list(user=request.user), pk=pk)
         form = AlertStepForm(request.POST)
         form.is_valid()  # the comment is optional and clipped: always valid

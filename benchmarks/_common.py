@@ -1,11 +1,11 @@
 """Helpers shared by the benchmark scripts.
 
 - environment and database: `configure_django`, `database_name`, `admin_connect`, `ensure_database`,
-  `recreate_database`, `migrate`;
+  `recreate_database`, `migrate`, `setup_database`;
 - SQL one-liners (Django set up first): `execute`, `scalar`;
 - fixtures: `make_user`, `refresh_heartbeat`;
 - figures and reports: `percentile`, `percentile_linear`, `cpu_model`, `software_facts`, `server_settings`,
-  `load_facts`, `print_facts`, `git_revision`.
+  `load_facts`, `run_facts`, `print_facts`, `git_revision`.
 
 Every script puts the repository root on sys.path itself (before it can import this module); nothing here
 imports Django at module level, so importing this module configures nothing.
@@ -105,6 +105,17 @@ def migrate() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+
+
+def setup_database(*, recreate: bool = False, statement_timeout: str = "10min") -> None:
+    """The database of DATABASE_URL created if missing (re-created with `recreate`), Django set up, migrated, and
+    every statement of this connection, the load included, bounded by `statement_timeout`."""
+    import django
+
+    ensure_database(os.environ["DATABASE_URL"], recreate=recreate)
+    django.setup()
+    migrate()
+    execute(f"SET statement_timeout = '{statement_timeout}'")
 
 
 # --------------------------------------------------------------------------------------- SQL one-liners
@@ -219,6 +230,18 @@ def load_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:
     return {
         "load average (1/5/15 min) at start": " / ".join(f"{v:.2f}" for v in load_at_start),
         "load average (1/5/15 min) at end": " / ".join(f"{v:.2f}" for v in os.getloadavg()),
+    }
+
+
+def run_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:
+    """Where a database benchmark ran: CPUs, software, the server's write settings, the database, the load."""
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "CPU": platform.processor() or platform.machine(),
+        **software_facts(),
+        **server_settings("shared_buffers", "synchronous_commit", "fsync", "jit"),
+        **database_fact(),
+        **load_facts(load_at_start),
     }
 
 

@@ -1,11 +1,12 @@
-"""Helpers shared by the web benchmarks (alert_latency.py, inbox_poll.py): the environment of a run, its
-subprocesses (gunicorn, Celery), readiness checks, a hard time limit, and the machine they ran on.
+"""Helpers shared by the web benchmarks (alert_latency.py, inbox_poll.py): their server options, the environment
+of a run, its subprocesses (gunicorn, Celery), readiness checks, a hard time limit, and the machine they ran on.
 
-Like benchmarks._common, importing this module configures nothing; the scripts set up Django via `setup_django`.
+Like benchmarks._common, importing this module configures nothing; the scripts set up Django via `start_run`.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -13,7 +14,7 @@ import platform
 import signal
 import socket
 import subprocess
-import time
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
@@ -21,7 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks._common import ROOT, cpu_model, migrate
+from benchmarks._common import ROOT, cpu_model, migrate, recreate_database
+from tests.polling import wait_for
 
 BIN = ROOT / ".venv" / "bin"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench_web"
@@ -50,29 +52,30 @@ def bench_env(tmp: Path, *, database_url: str, redis_url: str) -> dict[str, str]
     return env
 
 
-def setup_django(env: dict[str, str]) -> None:
-    """Configure this process like the servers, then migrate (quietly)."""
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """--database-url and --redis-url: BENCH_DATABASE_URL and BENCH_REDIS_URL, else the defaults above."""
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+
+
+def start_run(args: argparse.Namespace, prefix: str) -> tuple[Path, dict[str, str]]:
+    """A run's temp dir and environment; the database re-created, this process configured like the servers and
+    migrated (quietly)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    env = bench_env(tmp, database_url=args.database_url, redis_url=args.redis_url)
+    recreate_database(args.database_url)
     os.environ.update(env)
     import django
 
     django.setup()
     migrate()
+    return tmp, env
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not ready within {timeout:.0f} s")
 
 
 def http_ok(url: str) -> bool:
@@ -99,14 +102,18 @@ class Processes:
         self.running[name] = (process, log)
         return process
 
-    def web(self, port: int, workers: int = 2, access_log: Path | None = None) -> None:
+    def web(self, workers: int = 2, access_log: Path | None = None) -> str:
+        """gunicorn on a free loopback port, once it answers; returns its base URL."""
+        port = free_port()
         # --no-control-socket: gunicorn 27's control socket is one fixed path per user; don't clash with others.
         argv = [str(BIN / "gunicorn"), "labflow.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                 "--no-control-socket"]  # fmt: skip
         if access_log is not None:
             argv += ["--access-logfile", str(access_log), "--access-logformat", "%(s)s %(U)s"]
         self.start("gunicorn", argv)
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/bench/bare/"), 30, "gunicorn")
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_ok(f"{base}/bench/bare/"), 30, "gunicorn")
+        return base
 
     def celery(self) -> None:
         """One worker and exactly one beat, as in the Procfile."""
@@ -164,12 +171,14 @@ def run_and_report(
     json_path: Path | None,
     total_seconds: float,
 ) -> dict[str, Any]:
-    """`run()` under a hard limit of `total_seconds`, then print its report (and write it as JSON if asked)."""
+    """`run()` under a hard limit of `total_seconds`, plus the machine's facts (`machine`), then print its report
+    (and write it as JSON if asked)."""
     install_stop_handlers(total_seconds)
     try:
         result = run()
     finally:
         signal.alarm(0)
+    result["machine"] = machine_facts()
     print_report(result)
     if json_path:
         json_path.write_text(json.dumps(result, indent=2, default=str))

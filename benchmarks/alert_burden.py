@@ -145,10 +145,10 @@ from orders.models import Regimen
 from orders.services.courses import course_start
 from patients.choices import CareTeamRole, Sex
 from patients.models import CareTeam, CareTeamMembership, Patient
+from results.interpretation import CRITICAL_FLAGS
 from results.models import Result
+from results.selectors import Catalogue
 from results.services import (
-    CRITICAL_FLAGS,
-    Catalogue,
     ResultConflict,
     ResultEntry,
     critical_call_record,

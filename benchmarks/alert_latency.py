@@ -24,7 +24,6 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -47,18 +46,8 @@ PASSWORD = "bench-nurse-password-2026"  # noqa: S105 (a throw-away user in a thr
 
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import percentile_linear, recreate_database  # noqa: E402
-from benchmarks._web import (  # noqa: E402
-    DEFAULT_DATABASE_URL,
-    DEFAULT_REDIS_URL,
-    Processes,
-    bench_env,
-    free_port,
-    machine_facts,
-    run_and_report,
-    setup_django,
-    wait_for,
-)
+from benchmarks._common import percentile_linear  # noqa: E402
+from benchmarks._web import Processes, add_server_arguments, run_and_report, start_run, wait_for  # noqa: E402
 
 # --------------------------------------------------------------------------- figures
 
@@ -134,10 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     hard_stop = started + args.timeout
     rng = random.Random(args.seed)
-    tmp = Path(tempfile.mkdtemp(prefix="labflow-bench-latency-"))
-    env = bench_env(tmp, database_url=args.database_url, redis_url=args.redis_url)
-    recreate_database(args.database_url)
-    setup_django(env)
+    tmp, env = start_run(args, prefix="labflow-bench-latency-")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # this process only: ORM calls next to Playwright's loop
 
     from django.conf import settings
@@ -149,12 +135,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if (settings.SWEEP_INTERVAL_SECONDS, settings.INBOX_POLL_SECONDS) != (10, 2):
         raise SystemExit("this benchmark measures the default SWEEP_INTERVAL_SECONDS=10 and INBOX_POLL_SECONDS=2")
     nurse, patients = make_people(uuid.uuid4().hex[:6])
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     processes = Processes(env, tmp)
     access_log = tmp / "access.log"
     try:
-        processes.web(port, access_log=access_log)
+        base = processes.web(access_log=access_log)
         processes.celery()
         # The first beat tick is one interval after beat starts: the stack is live once a sweep has run.
         wait_for(lambda: SweepHeartbeat.objects.filter(name="overdue_sweep").exists(), 45, "first sweep")
@@ -233,7 +217,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tick_spacing_s": [round(b - a, 2) for a, b in itertools.pairwise(ticks)],
         "rows": sorted(rows, key=lambda r: r["deadline"]),
         "wall_s": time.monotonic() - started,
-        "machine": machine_facts(),
     }
 
 
@@ -272,8 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lead", type=float, default=5.0, help="seconds before the first possible deadline")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=300.0, help="hard limit for the whole run, seconds")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    add_server_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write the full result (every alert) to this file")
     args = parser.parse_args(argv)
     if not 1 <= args.n <= 500 or not 0 < args.window <= 180:

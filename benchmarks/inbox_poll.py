@@ -34,7 +34,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -48,17 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import recreate_database, refresh_heartbeat  # noqa: E402
-from benchmarks._web import (  # noqa: E402
-    DEFAULT_DATABASE_URL,
-    DEFAULT_REDIS_URL,
-    Processes,
-    bench_env,
-    free_port,
-    machine_facts,
-    run_and_report,
-    setup_django,
-)
+from benchmarks._common import refresh_heartbeat  # noqa: E402
+from benchmarks._web import Processes, add_server_arguments, run_and_report, start_run  # noqa: E402
 
 WRK_THREADS = 2
 WRK_CONNECTIONS = 4
@@ -399,10 +389,7 @@ def measure_size(args: argparse.Namespace, base: str, cookie: str, lua: Path, me
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     loadavg_start = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="labflow-bench-poll-"))
-    env = bench_env(tmp, database_url=args.database_url, redis_url=args.redis_url)
-    recreate_database(args.database_url)
-    setup_django(env)
+    tmp, env = start_run(args, prefix="labflow-bench-poll-")
 
     from django.contrib.auth.models import User
 
@@ -416,13 +403,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     resolve_some(add_overdue(patients, RESOLVED_ALERTS, offset=1000), technician)
     cookie = nurse_session(nurse)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     processes = Processes(env, tmp)
     results: dict[str, Any] = {}
     visible = 0
     try:
-        processes.web(port, workers=2)
+        base = processes.web(workers=2)
         meter = CpuMeter(processes.running["gunicorn"][0].pid)
         for size in sorted(args.sizes):
             add_overdue(patients, size - visible, offset=2000 + visible)
@@ -450,7 +435,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_start": loadavg_start,
         "loadavg_end": os.getloadavg(),
         "wall_s": time.monotonic() - started,
-        "machine": machine_facts(),
     }
 
 
@@ -495,8 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per run with --client python")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per case")
     parser.add_argument("--timeout", type=float, default=600.0, help="hard limit for the whole run, seconds")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    add_server_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write the full result (with the SQL) to this file")
     args = parser.parse_args(argv)
     if args.client == "auto":

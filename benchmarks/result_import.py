@@ -35,7 +35,6 @@ import argparse
 import cProfile
 import io
 import os
-import platform
 import pstats
 import random
 import re
@@ -57,22 +56,9 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench_results
 
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import (  # noqa: E402
-    configure_django,
-    database_fact,
-    ensure_database,
-    execute,
-    load_facts,
-    migrate,
-    print_facts,
-    scalar,
-    server_settings,
-    software_facts,
-)
+from benchmarks._common import configure_django, execute, print_facts, run_facts, scalar, setup_database  # noqa: E402
 
 configure_django(DEFAULT_DATABASE_URL, "redis://127.0.0.1:6379/7")
-
-import django  # noqa: E402
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -734,17 +720,6 @@ def profile_import(fmt: str, path: Path, mark: Watermark, top: int, dump: Path |
 # ------------------------------------------------------------------------------------------------ report
 
 
-def machine_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "CPU": platform.processor() or platform.machine(),
-        **software_facts(),
-        **server_settings("shared_buffers", "synchronous_commit", "fsync", "jit"),
-        **database_fact(),
-        **load_facts(load_at_start),
-    }
-
-
 def report(runs: Sequence[Run], facts: Mapping[str, str], setup: Mapping[str, str], repeat: int, results: int) -> None:
     print_facts("Machine", facts)
     print_facts("Data", setup)
@@ -812,14 +787,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.repeat > 50:
         parser.error("--repeat is at most 50")
 
-    ensure_database(os.environ["DATABASE_URL"])
-    django.setup()
+    setup_database(statement_timeout=STATEMENT_TIMEOUT)
     from django.utils import timezone
 
     from results.models import ReferenceRange
 
-    migrate()
-    execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
     load_at_start = os.getloadavg()
 
     now = timezone.now().replace(microsecond=0)
@@ -860,7 +832,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 assert run.fingerprint == runs[0].fingerprint, f"{fmt} stored different results from {runs[0].fmt}"
             runs.append(run)
             log(f"rep {rep + 1}/{args.repeat} {fmt}: {run.seconds:.2f} s, {run.queries.total:,} statements")
-    report(runs, machine_facts(load_at_start), setup, args.repeat, args.results)
+    report(runs, run_facts(load_at_start), setup, args.repeat, args.results)
     if args.profile:
         print("\n## Profile (cProfile, one untimed import each; cProfile inflates Python-heavy code)")
         for fmt, path in (("HL7", hl7_path), ("CSV", csv_path)):

@@ -37,27 +37,14 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/labflow_bench"
 
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import (  # noqa: E402
-    Params,
-    configure_django,
-    database_fact,
-    ensure_database,
-    execute,
-    load_facts,
-    migrate,
-    percentile,
-    print_facts,
-    scalar,
-    server_settings,
-    software_facts,
-)
+from benchmarks._common import configure_django, execute, percentile, print_facts, run_facts, scalar, setup_database  # noqa: E402
 
 configure_django(DEFAULT_DATABASE_URL)
 
-import django  # noqa: E402
-
 if TYPE_CHECKING:
     from django.db.models import Model
+
+    from benchmarks._common import Params
 
 
 PATIENTS = 1_000
@@ -431,16 +418,6 @@ def run_size(size: int, overdue: int, repeat: int, idle_calls: int, show_plans: 
     )
 
 
-def machine_facts(load_at_start: tuple[float, float, float]) -> dict[str, str]:
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        **software_facts(),
-        **server_settings("shared_buffers", "synchronous_commit", "fsync", "jit"),
-        **database_fact(),
-        **load_facts(load_at_start),
-    }
-
-
 def report(results: list[SizeResult], facts: dict[str, str], repeat: int, idle_calls: int) -> None:
     print_facts("Machine", facts)
     print(f"\n## Results (median of {repeat} runs; idle sweep median/p95 of {idle_calls} calls)\n")
@@ -485,14 +462,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.repeat < 1 or args.overdue < 1 or args.idle_calls < 1 or min(args.sizes) < 1:
         parser.error("--sizes, --overdue, --repeat and --idle-calls must be positive")
 
-    ensure_database(os.environ["DATABASE_URL"], recreate=args.recreate_db)
-    django.setup()
-    migrate()
-    execute("SET statement_timeout = '10min'")  # bounds every statement, including the load
+    setup_database(recreate=args.recreate_db, statement_timeout="10min")
 
     load_at_start = os.getloadavg()
     results = [run_size(size, args.overdue, args.repeat, args.idle_calls, args.explain) for size in args.sizes]
-    report(results, machine_facts(load_at_start), args.repeat, args.idle_calls)
+    report(results, run_facts(load_at_start), args.repeat, args.idle_calls)
 
 
 if __name__ == "__main__":

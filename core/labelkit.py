@@ -2,8 +2,9 @@
 
 Pure helpers, no models and no database:
 
-* text: :func:`clean` (one printable line), :func:`name_line`, :func:`mrn_line` and :func:`dob_line` (the
-  patient's identifiers), :func:`truncate` and :func:`wrap` (fit with an ellipsis),
+* the patient: :class:`PatientIdentifiers` (the fields every label prints), :func:`name_line`, :func:`mrn_line`
+  and :func:`dob_line` (its lines);
+* text: :func:`clean` (one printable line), :func:`truncate` and :func:`wrap` (fit with an ellipsis),
   :func:`fit_size` (the largest font size at which a text, or a row of texts, fits) and :func:`shrink_to_fit`
   (shrink, then cut);
 * PDF: :func:`pdf_fonts` (DejaVu, else reportlab's Vera, else Helvetica; embedded so that text extracts),
@@ -23,6 +24,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -42,6 +44,7 @@ __all__ = [
     "ZPL_ELLIPSIS",
     "Fits",
     "Measure",
+    "PatientIdentifiers",
     "check_aware",
     "clean",
     "code128_modules",
@@ -82,6 +85,17 @@ def clean(text: str) -> str:
     """One line of printable text: control characters and runs of white space become single spaces."""
     chars = (" " if unicodedata.category(c)[0] in "CZ" else c for c in unicodedata.normalize("NFC", text))
     return " ".join("".join(chars).split())
+
+
+@dataclass(frozen=True)
+class PatientIdentifiers:
+    """The patient's two identifiers every label carries (name and MRN, date of birth); a label's data class
+    extends it with what it prints besides."""
+
+    family_name: str
+    given_name: str
+    mrn: str
+    birth_date: date
 
 
 def name_line(family_name: str, given_name: str) -> str:

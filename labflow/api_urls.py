@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from accounts.api.views import TokenLoginView, TokenLogoutAllView, TokenLogoutView
 from alerts.api.burden import AlertBurdenView
 from alerts.api.views import AlertViewSet
 from monitoring.api.views import LabTestViewSet, MonitoringTestViewSet
@@ -36,6 +37,9 @@ router.register("preparations", PreparationViewSet, basename="preparation")
 
 # Before the router: its alert detail route would take "burden" for an alert's pk.
 urlpatterns = [
+    path("auth/login/", TokenLoginView.as_view(), name="token-login"),
+    path("auth/logout/", TokenLogoutView.as_view(), name="token-logout"),
+    path("auth/logoutall/", TokenLogoutAllView.as_view(), name="token-logoutall"),
     path("collection-list/", CollectionListView.as_view(), name="collection-list"),
     path("alerts/burden/", AlertBurdenView.as_view(), name="alert-burden"),
     *router.urls,

@@ -54,7 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens: hashed, expiring, revocable (accounts.admin replaces its admin)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally: no CDN
     "django_filters",
@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",  # outside sessions and auth: PostgreSQL away -> 503
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -120,11 +121,16 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"]["application_name"] = "labflow"
+# DATABASE_URL is the role this process connects as: the owner for `migrate` and `manage.py db_roles`, the runtime
+# role (DML only, owns nothing) for web, worker, beat and the MLLP listener (docs/architecture.md §5).
+DATABASE_RUNTIME_ROLE = env.str("DATABASE_RUNTIME_ROLE", default="labflow_app")
+DATABASE_RUNTIME_PASSWORD = env.str("DATABASE_RUNTIME_PASSWORD", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="") or embedded.redis_url()
 _cache_location = REDIS_URL.replace("redis+socket://", "unix://", 1)
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_location}}
+# Redis down is a cache miss, never an error on a page (core/cache.py; docs/architecture.md §5).
+CACHES = {"default": {"BACKEND": "core.cache.DegradingRedisCache", "LOCATION": _cache_location}}
 
 # --- Auth, sessions, idle timeout ---
 AUTHENTICATION_BACKENDS = [
@@ -144,8 +150,9 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 IDLE_TIMEOUT = timedelta(minutes=env.int("IDLE_TIMEOUT_MINUTES", default=15))
 SESSION_COOKIE_AGE = env.int("SESSION_MAX_AGE_SECONDS", default=12 * 3600)  # absolute cap
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-# Sessions are read from Redis and written through to PostgreSQL: polls cost no session query.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in PostgreSQL only (Django's db store; core/sessions.py): logins and pages keep working while Redis
+# is down, and a logout or idle timeout during an outage cannot be undone by a stale cached copy when Redis returns.
+SESSION_ENGINE = "core.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -194,7 +201,7 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first so an anonymous request is told 401 with WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.ActionPermission"],
@@ -206,14 +213,22 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",  # documents every error response (core.api)
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+}
+# API tokens (POST /api/auth/login/): stored as SHA-512 digests, shown by prefix only, revoked at logout.
+REST_KNOX = {
+    # A fixed lifetime, not refreshed by use: a token lives no longer than a session's absolute cap.
+    "TOKEN_TTL": timedelta(hours=env.float("API_TOKEN_TTL_HOURS", default=12)),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabFlow API",
     "DESCRIPTION": "Laboratory side of cancer immunotherapy: monitoring tests, alerts, patients.",
     "VERSION": "0.1.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema describes the API, not the endpoint that serves it
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -239,14 +254,19 @@ CELERY_TASK_IGNORE_RESULT = True  # outcomes live in PostgreSQL
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# After a broker outage: reconnect forever, at most 1 s apart, worker included (labflow/celery.py).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 600,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
     "health_check_interval": 10,
+    "interval_start": 0.5,
+    "interval_step": 0.5,
+    "interval_max": 1,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
-CELERY_BEAT_SCHEDULER = "celery.beat:PersistentScheduler"
+CELERY_BEAT_SCHEDULER = "labflow.celery:Scheduler"  # a send the broker refused stays due: one log line
 CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(embedded.VAR_DIR / "celerybeat-schedule")
 )
@@ -283,12 +303,36 @@ PREPARATION_EXPIRY_INTERVAL_SECONDS = env.float("PREPARATION_EXPIRY_INTERVAL_SEC
 # --- Audit ---
 PGHISTORY_APPEND_ONLY = True
 
+# --- Operations: logs, health, metrics (docs/architecture.md §5 Operations) ---
+# One JSON object per line in production, plain text when debugging; patient data redacted either way.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"patient_data": {"()": "labflow.logs.RedactPatientData"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "labflow.logs.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["patient_data"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    # health_check warns with a traceback on every failing probe; the 503 body already names the check.
+    "loggers": {"pgserver": {"level": "WARNING"}, "axes": {"level": "WARNING"}, "health_check": {"level": "ERROR"}},
 }
+# Celery workers and beat log through LOGGING above (JSON, redacted) instead of replacing the root logger.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# /metrics: scrapers send `Authorization: Bearer <METRICS_TOKEN>`; unset, only staff sessions may read it.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Probes inside the container speak plain HTTP to /health/*; everything else still redirects to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
 PGHISTORY_LEVEL = pgtrigger.Statement  # type: ignore[has-type,unused-ignore]  # one trigger call per statement keeps bulk sweeps cheap

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from labflow import health, metrics
 from labflow.views import patient_chart
 
 urlpatterns = [
@@ -24,4 +25,12 @@ urlpatterns = [
         name="api-docs",
     ),
     path("admin/", admin.site.urls),
+    # Operations (docs/architecture.md §5): probes are unauthenticated and name no patient; /metrics needs a token.
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]
+
+# Under /api/ an unreadable request or an unknown URL answers the API's JSON error body, not the HTML page.
+handler400 = "core.api.bad_request"
+handler404 = "core.api.not_found"

@@ -1,11 +1,13 @@
 from django.contrib import admin
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import NoDeleteAdmin, ReadOnlyAdmin
 from monitoring.models import LabTest, MonitoringTest, SweepHeartbeat
 
 
 @admin.register(LabTest)
-class LabTestAdmin(admin.ModelAdmin[LabTest]):
+class LabTestAdmin(NoDeleteAdmin):
+    """A test taken out of use is made inactive: its results and schedules keep pointing at it."""
+
     list_display = ["name", "loinc_code", "turnaround", "active"]
     filter_horizontal = ["components"]
 

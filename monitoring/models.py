@@ -119,6 +119,13 @@ class SweepHeartbeat(models.Model):
     name = models.CharField(max_length=60, primary_key=True)
     last_run_at = models.DateTimeField()
     last_flagged = models.PositiveIntegerField(default=0)
+    # What /metrics reports (docs/architecture.md §5 Operations): the last run, and running totals that only grow
+    # so Prometheus can take rates across worker restarts.
+    last_duration_seconds = models.FloatField(db_default=0.0)
+    last_rows_flagged = models.PositiveIntegerField(db_default=0)
+    runs_total = models.PositiveBigIntegerField(db_default=0)
+    duration_seconds_total = models.FloatField(db_default=0.0)
+    rows_flagged_total = models.PositiveBigIntegerField(db_default=0)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_run_at:%H:%M:%S}"

@@ -8,11 +8,17 @@ from django.utils import timezone
 
 from accounts.selectors import AnyUser
 from monitoring.models import LabTest, MonitoringTest, SweepHeartbeat
+from patients.models import Patient
 from patients.selectors import visible_patient_filter
 
 
 def monitoring_test_list(*, user: AnyUser) -> QuerySet[MonitoringTest]:
     return MonitoringTest.objects.filter(**visible_patient_filter(user=user)).select_related("patient", "lab_test")
+
+
+def patient_monitoring_tests(*, user: AnyUser, patient: Patient, limit: int = 100) -> QuerySet[MonitoringTest]:
+    """A patient's monitoring tests, latest due first."""
+    return monitoring_test_list(user=user).filter(patient=patient).order_by("-due_at")[:limit]
 
 
 def lab_test_list() -> QuerySet[LabTest]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -210,7 +211,13 @@ def monitoring_tests_flag_overdue(*, now: datetime | None = None, batch_size: in
     tick only delays an alert. `now=None` (production) uses the database clock.
     Returns the ids of the alerts raised.
     """
+    return _flag_overdue(now=now, batch_size=batch_size)[0]
+
+
+def _flag_overdue(*, now: datetime | None, batch_size: int) -> tuple[list[int], int]:
+    """The sweep's work: the ids of the alerts raised and the number of tests flagged."""
     alert_ids: list[int] = []
+    flagged = 0
     for from_status, to_status, deadline, flagged_at, draw, kind, text in _STAGES:
         sql = _FLAG_SQL.format(deadline=deadline, flagged_at=flagged_at, draw=draw)
         params = {"from_status": from_status.value, "to_status": to_status.value, "now": now, "batch": batch_size}
@@ -226,19 +233,39 @@ def monitoring_tests_flag_overdue(*, now: datetime | None = None, batch_size: in
                     conditions=_draw_conditions(rows, text, draw),
                     now=now,
                 )
+            flagged += len(rows)
             if len(rows) < batch_size:
                 break
+    return alert_ids, flagged
+
+
+def monitoring_sweep_run(*, name: str = "overdue_sweep") -> list[int]:
+    """One beat of the overdue sweep as Celery runs it: flag, then record the heartbeat with how long the run
+    took and how many tests it flagged (/health/ready and /metrics read them). Returns the alerts raised."""
+    started = time.perf_counter()
+    alert_ids, flagged = _flag_overdue(now=None, batch_size=10_000)
+    sweep_heartbeat_record(
+        name=name, flagged=len(alert_ids), rows_flagged=flagged, duration_seconds=time.perf_counter() - started
+    )
     return alert_ids
 
 
-def sweep_heartbeat_record(*, name: str, flagged: int) -> None:
-    """Upsert the sweep's heartbeat with the database clock."""
+def sweep_heartbeat_record(*, name: str, flagged: int, rows_flagged: int = 0, duration_seconds: float = 0.0) -> None:
+    """Upsert the sweep's heartbeat with the database clock; the totals only grow."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO monitoring_sweepheartbeat (name, last_run_at, last_flagged)
-            VALUES (%s, statement_timestamp(), %s)
-            ON CONFLICT (name) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, last_flagged = EXCLUDED.last_flagged
+            INSERT INTO monitoring_sweepheartbeat AS beat (name, last_run_at, last_flagged, last_duration_seconds,
+                last_rows_flagged, runs_total, duration_seconds_total, rows_flagged_total)
+            VALUES (%(name)s, statement_timestamp(), %(flagged)s, %(duration)s, %(rows)s, 1, %(duration)s, %(rows)s)
+            ON CONFLICT (name) DO UPDATE SET
+                last_run_at = EXCLUDED.last_run_at,
+                last_flagged = EXCLUDED.last_flagged,
+                last_duration_seconds = EXCLUDED.last_duration_seconds,
+                last_rows_flagged = EXCLUDED.last_rows_flagged,
+                runs_total = beat.runs_total + 1,
+                duration_seconds_total = beat.duration_seconds_total + EXCLUDED.last_duration_seconds,
+                rows_flagged_total = beat.rows_flagged_total + EXCLUDED.last_rows_flagged
             """,
-            [name, flagged],
+            {"name": name, "flagged": flagged, "duration": duration_seconds, "rows": rows_flagged},
         )

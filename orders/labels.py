@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from reportlab.lib.colors import black, white
@@ -75,12 +75,8 @@ _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 
 
 @dataclass(frozen=True)
-class PreparationLabel:
+class PreparationLabel(labelkit.PatientIdentifiers):
     preparation_id: str  # e.g. "PRP-000123": 1 to 20 ASCII letters, digits, inner hyphens; Code 128 and text
-    family_name: str
-    given_name: str
-    mrn: str
-    birth_date: date
     drug: str  # e.g. "Pembrolizumab"
     dose_mg: Decimal | None  # None for a cell product (cells instead)
     volume_ml: Decimal  # the final volume in the bag (a cell product: from the certificate of analysis)

@@ -1,22 +1,42 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from accounts.selectors import AnyUser
 from orders import dosing
 from orders.choices import CELL_BASES, DoseBasis, DoseStatus, PreparationStatus, VerificationMethod
 from orders.gate import Gate, band_for, band_problem, dose_gates
-from orders.models import Dose, Drug, IdentityCheck, Preparation, TreatmentCourse
+from orders.models import Dose, Drug, HoldRule, IdentityCheck, Preparation, Regimen, TreatmentCourse
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
 
 LIVE = [s for s in PreparationStatus if s not in (PreparationStatus.EXPIRED, PreparationStatus.WASTED)]
+
+
+def drug_list() -> QuerySet[Drug]:
+    return Drug.objects.all()
+
+
+def active_regimens() -> QuerySet[Regimen]:
+    return Regimen.objects.filter(active=True)
+
+
+def regimen_list() -> QuerySet[Regimen]:
+    """Active regimens with their monitoring plans."""
+    return active_regimens().prefetch_related("monitoring_rules__lab_test")
+
+
+def hold_rule_list(*, all_versions: bool = False) -> QuerySet[HoldRule]:
+    """The hold rules in force (current versions), or every version."""
+    rules = HoldRule.objects.select_related("lab_test").prefetch_related("drugs", "regimens")
+    return rules if all_versions else rules.filter(active=True, superseded_by__isnull=True)
 
 
 def course_list(*, user: AnyUser) -> QuerySet[TreatmentCourse]:
@@ -36,6 +56,29 @@ def preparation_list(*, user: AnyUser) -> QuerySet[Preparation]:
         Preparation.objects.filter(**visible_patient_filter(user=user, prefix="dose__course__patient__"))
         .select_related("dose__course__patient", "dose__course__regimen__drug", "prepared_by", "verified_by")
         .prefetch_related("components", Prefetch("identity_checks", queryset=IdentityCheck.objects.order_by("at")))
+    )
+
+
+def patient_courses(*, user: AnyUser, patient: Patient) -> QuerySet[TreatmentCourse]:
+    return course_list(user=user).filter(patient=patient)
+
+
+def course_doses(*, user: AnyUser, course: TreatmentCourse) -> QuerySet[Dose]:
+    return dose_list(user=user).filter(course=course).order_by("number")
+
+
+def dose_gates_shown(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
+    """`dose_gates` for a page that shows each decision's hold rules (the API): loaded for the page at once."""
+    gates = dose_gates(doses, now=now)
+    prefetch_related_objects([decision for gate in gates.values() for decision in gate.decisions], "hold_rules")
+    return gates
+
+
+def ward_preparation_list(*, user: AnyUser) -> QuerySet[Preparation]:
+    """Released preparations for the user's patients, and infusions running (to record their end)."""
+    running = Q(status=PreparationStatus.ADMINISTERED, administration_ended_at__isnull=True)
+    return (
+        preparation_list(user=user).filter(Q(status=PreparationStatus.RELEASED) | running).order_by("dose__planned_at")
     )
 
 

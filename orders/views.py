@@ -4,18 +4,15 @@ from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.selectors import acting_user
-from core.errors import Conflict, error_text, form_refused
+from accounts.selectors import acting_user, user_named
+from core.errors import Conflict, form_refused
+from core.views import html_view, posted_form, step_messages
 from orders.cells import cell_product_receive, cell_product_thaw
 from orders.choices import (
     CompoundingCategory,
@@ -36,19 +33,21 @@ from orders.forms import (
     VerifyForm,
 )
 from orders.gate import dose_gates
-from orders.models import Preparation, Regimen
+from orders.models import Preparation
 from orders.selectors import (
+    active_regimens,
+    course_doses,
     course_list,
-    dose_list,
     expected_check_value,
     preparation_list,
     verification_queue,
+    ward_preparation_list,
     worklist_doses,
     worklist_rows,
 )
 from orders.services.courses import course_start, course_stop
 from orders.services.doses import dose_continue_cosigned, dose_override
-from orders.services.identity import preparation_administer
+from orders.services.identity import ScanOutcome, preparation_administer
 from orders.services.preparations import (
     preparation_end_administration,
     preparation_record,
@@ -59,9 +58,7 @@ from orders.services.preparations import (
 from patients.selectors import patient_list
 
 
-@login_required
-@require_GET
-@permission_required("orders.view_preparation", raise_exception=True)
+@html_view("GET", perm="orders.view_preparation")
 def worklist_page(request: HttpRequest) -> HttpResponse:
     """Today's and tomorrow's doses by planned time, each with its gate verdict and preparation state."""
     start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
@@ -70,17 +67,12 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
     return render(request, "orders/worklist.html", {"rows": rows, "start": start, "page": page})
 
 
-@login_required
-@require_POST
-@permission_required("orders.prepare", raise_exception=True)
+@html_view("POST", perm="orders.prepare")
 def start(request: HttpRequest, pk: int) -> HttpResponse:
     prep = get_object_or_404(preparation_list(user=request.user), pk=pk)
-    try:
+    with step_messages(request) as step:
         preparation_start(preparation=prep, user=acting_user(request), now=timezone.now())
-    except (Conflict, ValidationError) as error:
-        messages.error(request, error_text(error))
-        return redirect("orders:worklist")
-    return redirect("orders:prepare", pk=pk)
+    return redirect("orders:worklist") if step.refused else redirect("orders:prepare", pk=pk)
 
 
 def _cells(prep: Preparation) -> dict[str, str]:
@@ -115,9 +107,7 @@ def _cell_step(request: HttpRequest, prep: Preparation, form: forms.Form) -> tup
     return redirect("orders:prepare", pk=prep.pk), 200
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@permission_required("orders.prepare", raise_exception=True)
+@html_view("GET", "POST", perm="orders.prepare")
 def prepare(request: HttpRequest, pk: int) -> HttpResponse:
     """Scanner-friendly record: each scan fills a field and Enter moves on. A cell product is received
     (certificate of analysis) and thawed instead."""
@@ -160,186 +150,146 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "orders/prepare.html", context, status=status)
 
 
-@login_required
-@require_GET
-@permission_required("orders.verify_preparation", raise_exception=True)
+@html_view("GET", perm="orders.verify_preparation")
 def verification_page(request: HttpRequest) -> HttpResponse:
     return render(request, "orders/verification.html", {"preparations": verification_queue(user=request.user)})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@permission_required("orders.verify_preparation", raise_exception=True)
+@html_view("GET", "POST", perm="orders.verify_preparation")
 def verify(request: HttpRequest, pk: int) -> HttpResponse:
     prep = get_object_or_404(preparation_list(user=request.user), pk=pk)
     cell = prep.dose.course.regimen.drug.cell_therapy
-    form = VerifyForm(request.POST if request.method == "POST" else None, cell=cell)
-    status = 200
-    if form.is_bound:
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                if cell:
-                    prep = preparation_verify(
-                        preparation=prep, user=acting_user(request), password=data["password"],
-                        method=VerificationMethod.CELL_PRODUCT, coi_label=data["coi_label"],
-                        bag_intact=data["bag_intact"], now=timezone.now(),
-                    )  # fmt: skip
-                else:
-                    prep = preparation_verify(
-                        preparation=prep, user=acting_user(request), password=data["password"],
-                        method=data["method"], measured=data["measured"], now=timezone.now(),
-                    )  # fmt: skip
-                if prep.rejection_reason:
-                    messages.error(request, f"Rejected: {prep.rejection_reason}")
-                else:
-                    messages.success(request, f"{prep.code} verified. Print the label and release it.")
-                return redirect("orders:verify", pk=pk)
-            except (Conflict, ValidationError, PermissionDenied) as error:
-                status = form_refused(form, error)
+    form, status = posted_form(request, VerifyForm, cell=cell)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if cell:
+                prep = preparation_verify(
+                    preparation=prep, user=acting_user(request), password=data["password"], request=request,
+                    method=VerificationMethod.CELL_PRODUCT, coi_label=data["coi_label"],
+                    bag_intact=data["bag_intact"], now=timezone.now(),
+                )  # fmt: skip
+            else:
+                prep = preparation_verify(
+                    preparation=prep, user=acting_user(request), password=data["password"], request=request,
+                    method=data["method"], measured=data["measured"], now=timezone.now(),
+                )  # fmt: skip
+            if prep.rejection_reason:
+                messages.error(request, f"Rejected: {prep.rejection_reason}")
+            else:
+                messages.success(request, f"{prep.code} verified. Print the label and release it.")
+            return redirect("orders:verify", pk=pk)
+        except (Conflict, ValidationError, PermissionDenied) as error:
+            status = form_refused(form, error)
     methods = [(v, label) for v, label in VerificationMethod.choices if v != VerificationMethod.CELL_PRODUCT]
     expected = {m: expected_check_value(prep, m) for m in VerificationMethod.values}
     context = {"prep": prep, "cell": cell, "cells": _cells(prep), "methods": methods, "expected": expected}
     return render(request, "orders/verify.html", context | {"form": form}, status=status)
 
 
-@login_required
-@require_POST
-@permission_required("orders.prepare", raise_exception=True)
+@html_view("POST", perm="orders.prepare")
 def release(request: HttpRequest, pk: int) -> HttpResponse:
     prep = get_object_or_404(preparation_list(user=request.user), pk=pk)
-    try:
+    with step_messages(request):
         preparation_release(preparation=prep, user=acting_user(request), now=timezone.now())
         messages.success(request, f"{prep.code} released to the ward.")
-    except Conflict as error:
-        messages.error(request, str(error))
     return redirect("orders:verify", pk=pk)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@permission_required("orders.administer", raise_exception=True)
+@html_view("GET", "POST", perm="orders.administer")
 def administer(request: HttpRequest, pk: int) -> HttpResponse:
     """Bedside: scan the wristband, then the bag label (a cell product also its chain-of-identity label),
     record the premedication where the drug needs it; any failed check stops with every reason. Then the end
     of the infusion."""
     prep = get_object_or_404(preparation_list(user=request.user), pk=pk)
-    form = AdministerForm(request.POST if request.method == "POST" else None)
-    status, outcome = 200, None
-    if form.is_bound:
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                if data["step"] == "end":
-                    prep = preparation_end_administration(
-                        preparation=prep, user=acting_user(request), now=timezone.now()
-                    )
-                    messages.success(request, f"End of infusion of {prep.code} recorded.")
-                    return redirect("orders:administer", pk=pk)
-                outcome = preparation_administer(
-                    preparation=prep, wristband=data["wristband"], label=data["label"], coi_label=data["coi_label"],
-                    premedication_given_at=data["premedication_given_at"],
-                    premedication_note=data["premedication_note"], user=acting_user(request), now=timezone.now(),
-                )  # fmt: skip
-                status = 200 if outcome.matched else 409
-                prep = outcome.preparation
-            except (Conflict, ValidationError, PermissionDenied) as error:
-                status = form_refused(form, error)
+    outcome: ScanOutcome | None = None
+    form, status = posted_form(request, AdministerForm)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["step"] == "end":
+                prep = preparation_end_administration(preparation=prep, user=acting_user(request), now=timezone.now())
+                messages.success(request, f"End of infusion of {prep.code} recorded.")
+                return redirect("orders:administer", pk=pk)
+            outcome = preparation_administer(
+                preparation=prep, wristband=data["wristband"], label=data["label"], coi_label=data["coi_label"],
+                premedication_given_at=data["premedication_given_at"],
+                premedication_note=data["premedication_note"], user=acting_user(request), now=timezone.now(),
+            )  # fmt: skip
+            status = 200 if outcome.matched else 409
+            prep = outcome.preparation
+        except (Conflict, ValidationError, PermissionDenied) as error:
+            status = form_refused(form, error)
     drug = prep.dose.course.regimen.drug
     context = {"prep": prep, "outcome": outcome, "drug": drug, "cells": _cells(prep), "form": form}
     return render(request, "orders/administer.html", context, status=status)
 
 
-@login_required
-@require_GET
-@permission_required("orders.administer", raise_exception=True)
+@html_view("GET", perm="orders.administer")
 def ward_preparations(request: HttpRequest) -> HttpResponse:
     """Released preparations for the nurse's patients, and infusions running (to record their end)."""
-    rows = (
-        preparation_list(user=request.user)
-        .filter(Q(status="released") | Q(status="administered", administration_ended_at__isnull=True))
-        .order_by("dose__planned_at")
-    )
+    rows = ward_preparation_list(user=request.user)
     return render(request, "orders/ward.html", {"preparations": [(p, _cells(p)) for p in rows]})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@permission_required("orders.view_treatmentcourse", raise_exception=True)
+@html_view("GET", "POST", perm="orders.view_treatmentcourse", post_perm="orders.manage_course")
 def course_page(request: HttpRequest, pk: int) -> HttpResponse:
     """The oncologist's course page: doses, gate verdicts with their findings, decisions."""
     course = get_object_or_404(course_list(user=request.user), pk=pk)
-    form = DoseDecisionForm(request.POST if request.method == "POST" else None)
-    status = 200
-    if form.is_bound:
-        if not request.user.has_perm("orders.manage_course"):
-            raise PermissionDenied
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            dose = get_object_or_404(dose_list(user=request.user).filter(course=course), pk=data["dose"])
-            try:
-                if data["decision"] == DecisionKind.COSIGNED:
-                    cosigner = User.objects.filter(username=data["cosigner"]).first()
-                    dose_continue_cosigned(
-                        dose=dose, user=acting_user(request), cosigner=cosigner, now=timezone.now(),
-                        cosigner_password=data["cosigner_password"], reason=data["reason"],
-                    )  # fmt: skip
-                    messages.success(request, f"Dose {dose.number}: decision to continue recorded, co-signed.")
-                else:
-                    dose_override(dose=dose, user=acting_user(request), now=timezone.now(), reason=data["reason"])
-                    messages.success(request, f"Dose {dose.number} overridden.")
-                return redirect("orders:course", pk=pk)
-            except (Conflict, ValidationError, PermissionDenied) as error:
-                status = form_refused(form, error)
-    now = timezone.now()
-    doses = list(dose_list(user=request.user).filter(course=course).order_by("number"))
-    gates = dose_gates(doses, now=now)
+    form, status = posted_form(request, DoseDecisionForm)
+    if form.is_valid():
+        data = form.cleaned_data
+        dose = get_object_or_404(course_doses(user=request.user, course=course), pk=data["dose"])
+        try:
+            if data["decision"] == DecisionKind.COSIGNED:
+                cosigner = user_named(data["cosigner"])
+                dose_continue_cosigned(
+                    dose=dose, user=acting_user(request), cosigner=cosigner, now=timezone.now(),
+                    cosigner_password=data["cosigner_password"], reason=data["reason"], request=request,
+                )  # fmt: skip
+                messages.success(request, f"Dose {dose.number}: decision to continue recorded, co-signed.")
+            else:
+                dose_override(dose=dose, user=acting_user(request), now=timezone.now(), reason=data["reason"])
+                messages.success(request, f"Dose {dose.number} overridden.")
+            return redirect("orders:course", pk=pk)
+        except (Conflict, ValidationError, PermissionDenied) as error:
+            status = form_refused(form, error)
+    doses = list(course_doses(user=request.user, course=course))
+    gates = dose_gates(doses, now=timezone.now())
     context = {"course": course, "doses": [(d, gates[d.pk]) for d in doses], "form": form}
     return render(request, "orders/course.html", context, status=status)
 
 
-@login_required
-@require_POST
-@permission_required("orders.manage_course", raise_exception=True)
+@html_view("POST", perm="orders.manage_course")
 def course_stop_page(request: HttpRequest, pk: int) -> HttpResponse:
     course = get_object_or_404(course_list(user=request.user), pk=pk)
     form = CourseStopForm(request.POST)
-    try:
+    with step_messages(request):
         if not form.is_valid():
             raise ValidationError(form.errors.as_data())
         course_stop(course=course, user=acting_user(request), now=timezone.now(), reason=form.cleaned_data["reason"])
         messages.success(request, "Course stopped; its planned doses are cancelled.")
-    except (Conflict, ValidationError) as error:
-        messages.error(request, error_text(error))
     return redirect("orders:course", pk=pk)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@permission_required("orders.manage_course", raise_exception=True)
+@html_view("GET", "POST", perm="orders.manage_course")
 def course_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_object_or_404(patient_list(user=request.user), pk=patient_pk)
-    regimens = Regimen.objects.filter(active=True)
-    form = CourseForm(request.POST if request.method == "POST" else None)
-    status = 200
-    if form.is_bound:
-        status = 400
-        if form.is_valid():
-            regimen = regimens.filter(pk=form.cleaned_data["regimen"]).first()
-            try:
-                if regimen is None:
-                    raise ValidationError({"regimen": "Choose a regimen."})
-                course = course_start(
-                    patient=patient, regimen=regimen, starts_at=form.cleaned_data["starts_at"],
-                    user=acting_user(request), now=timezone.now(),
-                    chain_of_identity=form.cleaned_data["chain_of_identity"],
-                    no_round_up=form.cleaned_data["no_round_up"],
-                )  # fmt: skip
-                return redirect("orders:course", pk=course.pk)
-            except (Conflict, ValidationError) as error:
-                status = form_refused(form, error)
+    regimens = active_regimens()
+    form, status = posted_form(request, CourseForm)
+    if form.is_valid():
+        regimen = regimens.filter(pk=form.cleaned_data["regimen"]).first()
+        try:
+            if regimen is None:
+                raise ValidationError({"regimen": "Choose a regimen."})
+            course = course_start(
+                patient=patient, regimen=regimen, starts_at=form.cleaned_data["starts_at"],
+                user=acting_user(request), now=timezone.now(),
+                chain_of_identity=form.cleaned_data["chain_of_identity"],
+                no_round_up=form.cleaned_data["no_round_up"],
+            )  # fmt: skip
+            return redirect("orders:course", pk=course.pk)
+        except (Conflict, ValidationError) as error:
+            status = form_refused(form, error)
     context = {"patient": patient, "regimens": regimens, "tomorrow": timezone.now() + timedelta(days=1), "form": form}
     return render(request, "orders/course_new.html", context, status=status)

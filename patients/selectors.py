@@ -26,6 +26,10 @@ def care_team_list(*, user: AnyUser) -> QuerySet[CareTeam]:
     return teams.filter(memberships__user=user)
 
 
+def care_teams_with_members(*, user: AnyUser) -> QuerySet[CareTeam]:
+    return care_team_list(user=user).prefetch_related("memberships__user")
+
+
 def visible_patient_filter(*, user: AnyUser, prefix: str = "patient__") -> dict[str, object]:
     """Filter kwargs scoping any patient-linked model to what the user may see."""
     if user_sees_all_patients(user):

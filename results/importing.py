@@ -25,8 +25,8 @@ from results.hl7.batch import batch_header, split_batch, wrap_batch
 from results.hl7.errors import Hl7Error
 from results.hl7.messages import Observation, OruMessage
 from results.hl7.parsing import parse_oru
+from results.selectors import Catalogue
 from results.services import (
-    Catalogue,
     LabPlacement,
     LabReport,
     ResultEntry,
@@ -156,7 +156,7 @@ def _reason(problem: Exception) -> str:
     return str(problem)
 
 
-#: ValidationError codes of `results.services._parse` → (HL7 0357 code, field of the OBX, wording without the value).
+#: ValidationError codes of `results.values.parse_value` → (HL7 0357 code, field of the OBX, wording without the value).
 _REFUSALS: dict[str, tuple[int, int, str]] = {
     "required": (101, 5, "value is missing"),
     "not_a_number": (102, 5, "value is not a number"),

@@ -7,16 +7,17 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from accounts.selectors import AnyUser
+from alerts.choices import AlertKind
 from alerts.models import Alert
 from alerts.selectors import alert_list
 from monitoring.models import LabTest
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
 from results.choices import LAB_NOT_FINAL, VERIFIED, ResultFlag, ResultStatus
-from results.models import Result
+from results.models import CriticalCall, ReferenceRange, Result, ResultAnswer, ResultSpec
 from specimens.models import Specimen
 
 
@@ -24,6 +25,11 @@ def result_list(*, user: AnyUser) -> QuerySet[Result]:
     return Result.objects.filter(**visible_patient_filter(user=user)).select_related(
         "patient", "lab_test", "specimen", "entered_by", "verified_by", "reviewed_by"
     )
+
+
+def visible_results(*, user: AnyUser, ids: list[int]) -> list[Result]:
+    """The results among `ids` that the user may see (a batch ticked on a page or posted to the API)."""
+    return list(result_list(user=user).filter(pk__in=ids))
 
 
 def _unverified(*, user: User) -> QuerySet[Result]:
@@ -69,6 +75,31 @@ def result_history(*, result: Result) -> QuerySet[Result]:
     return Result.objects.filter(pk=root) | Result.objects.filter(root_id=root)
 
 
+def result_versions(*, result: Result) -> QuerySet[Result]:
+    """Every version of the result, the original first, with who entered and verified each."""
+    return result_history(result=result).select_related("entered_by", "verified_by").order_by("version")
+
+
+def resultable_tests() -> QuerySet[LabTest]:
+    """Catalogue tests a result can be entered for (they have a result spec), by name."""
+    return LabTest.objects.filter(result_spec__isnull=False).select_related("result_spec").order_by("name")
+
+
+def critical_result_alerts(*, user: AnyUser) -> QuerySet[Alert]:
+    """The critical-value alerts the user may see (their call logs)."""
+    return alert_list(user=user).filter(kind=AlertKind.CRITICAL_RESULT)
+
+
+def critical_calls(*, alert: Alert) -> QuerySet[CriticalCall]:
+    """The calls logged for a critical-result alert the caller already may see."""
+    return alert.critical_calls.select_related("caller")
+
+
+def critical_call_list(*, user: AnyUser) -> QuerySet[CriticalCall]:
+    """The calls logged for the critical-result alerts the user may see."""
+    return CriticalCall.objects.filter(alert__in=alert_list(user=user))
+
+
 def result_alerts(*, user: AnyUser, result: Result) -> QuerySet[Alert]:
     """The alerts the user may see about any version of the result (critical value and toxicity alerts are
     about the first version, an amendment's alert about its own), oldest first."""
@@ -99,7 +130,9 @@ class GridRow:
 def entry_grid(*, specimen: Specimen) -> list[GridRow]:
     """The analytes a specimen's tests call for, each with its current result and the patient's previous one."""
     analytes: dict[int, LabTest] = {}
-    for test in specimen.monitoring_tests.select_related("lab_test").prefetch_related("lab_test__components"):
+    # The grid reads each analyte's result spec (its unit): loaded with the analytes, not one query a row.
+    components = Prefetch("lab_test__components", queryset=LabTest.objects.select_related("result_spec"))
+    for test in specimen.monitoring_tests.select_related("lab_test__result_spec").prefetch_related(components):
         for analyte in test.lab_test.components.all() or [test.lab_test]:
             analytes[analyte.pk] = analyte
     current = {r.lab_test_id: r for r in Result.objects.filter(specimen=specimen, is_current=True)}
@@ -196,3 +229,49 @@ def specimens_awaiting(*, user: AnyUser, lab_test: LabTest, limit: int = 200) ->
         .distinct("patient_id")
     }
     return [PendingSpecimen(s, previous.get(s.patient_id)) for s in specimens]
+
+
+class Catalogue:
+    """Result specs, reference ranges and coded answers, loaded once per batch of entries."""
+
+    def __init__(self) -> None:
+        self.specs = {s.lab_test_id: s for s in ResultSpec.objects.select_related("lab_test")}
+        self.ranges: dict[int, list[ReferenceRange]] = defaultdict(list)
+        for rng in ReferenceRange.objects.all():
+            self.ranges[rng.lab_test_id].append(rng)
+        self.answers: dict[int, list[ResultAnswer]] = defaultdict(list)
+        for answer in ResultAnswer.objects.all():
+            self.answers[answer.lab_test_id].append(answer)
+
+
+@dataclass
+class ResultHistory:
+    """A patient's verified values of one test: the first (baseline) and the latest (the delta check's)."""
+
+    baseline: Decimal | None = None
+    previous: Decimal | None = None
+    previous_at: datetime | None = None
+
+
+def result_histories(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], ResultHistory]:
+    """Baseline (first verified) and latest verified value per (patient, test), in one query."""
+    histories: dict[tuple[int, int], ResultHistory] = defaultdict(ResultHistory)
+    if not pairs:
+        return histories
+    patient_ids = {p for p, _ in pairs}
+    test_ids = {t for _, t in pairs}
+    rows = (
+        Result.objects.filter(
+            patient_id__in=patient_ids, lab_test_id__in=test_ids, status__in=VERIFIED, is_current=True
+        )
+        .exclude(value_numeric=None)
+        .filter(value_comparator="")  # a censored value ("<5") is no baseline and no previous value
+        .order_by("observed_at", "id")
+        .values_list("patient_id", "lab_test_id", "value_numeric", "observed_at")
+    )
+    for patient_id, test_id, value, observed_at in rows:
+        history = histories[(patient_id, test_id)]
+        if history.baseline is None:
+            history.baseline = value
+        history.previous, history.previous_at = value, observed_at
+    return histories

@@ -1,15 +1,14 @@
-"""Writes on results: entry and import, flags, delta check, CTCAE grade, verification, amendment,
-review, critical calls. Alerts for critical values and high-grade toxicity are raised in the
-verifying transaction, not at the next sweep."""
+"""Writes on results: entry and import, verification, amendment, review, critical calls. What a value is and
+means (parsing, flags, delta check, CTCAE grade, findings) is pure code in results/values.py and
+results/interpretation.py (docs/architecture.md §8). Alerts for critical values and high-grade toxicity are raised
+in the verifying transaction, not at the next sweep."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -18,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.module_loading import import_string
 
-from alerts.choices import AlertAudience, AlertKind, AlertSeverity, AlertStatus, ResolutionReason
+from alerts.choices import AlertKind, AlertSeverity, AlertStatus, ResolutionReason
 from alerts.findings import Finding
 from alerts.models import Alert
 from alerts.services import (
@@ -43,14 +42,13 @@ from results.choices import (
     ResultFlag,
     ResultSource,
     ResultStatus,
-    ValueType,
 )
-from results.models import CriticalCall, ReferenceRange, Result, ResultAnswer, ResultSpec
-from results.units import UnitError, convert
+from results.interpretation import interpret, interpret_censored, is_delta_failure, reference_range_for, result_findings
+from results.models import CriticalCall, Result
+from results.selectors import Catalogue, ResultHistory, result_histories
+from results.values import ParsedValue, parse_value, refuse
 from specimens.choices import SpecimenStatus
 from specimens.models import Specimen
-
-MAX_VALUE = Decimal(10) ** 9  # value_numeric holds 10 integer digits
 
 
 class ResultConflict(Conflict):
@@ -86,290 +84,13 @@ class ResultEntry:
     lab: LabReport = NO_LAB_REPORT
 
 
-@dataclass(frozen=True)
-class Interpretation:
-    reference_low: Decimal | None
-    reference_high: Decimal | None
-    flag: str
-    ctcae_term: str
-    ctcae_grade: int | None
-    ctcae_lab_only: bool
-    ctcae_assumed: bool = False  # the grade rests on CTCAE's worst-case clinical assumption
-
-
-def _age_years(birth_date: date, on: date) -> int:
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
-
-
-def reference_range_for(ranges: Iterable[ReferenceRange], patient: Patient, on: date) -> ReferenceRange | None:
-    """The most specific row for the patient's sex and age (a sex-specific row beats an 'any' row)."""
-    age = _age_years(patient.birth_date, on)
-    matching = [r for r in ranges if r.sex in ("", patient.sex) and r.age_min_years <= age <= r.age_max_years]
-    return min(matching, key=lambda r: (r.sex == "", r.age_max_years - r.age_min_years), default=None)
-
-
-def flag_for(value: Decimal, rng: ReferenceRange | None) -> str:
-    """HL7 0078 flags; critical limits are inclusive."""
-    if rng is None:
-        return ResultFlag.NONE
-    if rng.critical_low is not None and value <= rng.critical_low:
-        return ResultFlag.CRITICAL_LOW
-    if rng.critical_high is not None and value >= rng.critical_high:
-        return ResultFlag.CRITICAL_HIGH
-    if rng.low is not None and value < rng.low:
-        return ResultFlag.LOW
-    if rng.high is not None and value > rng.high:
-        return ResultFlag.HIGH
-    return ResultFlag.NORMAL
-
-
-def interpret(
-    *, spec: ResultSpec, value: Decimal, rng: ReferenceRange | None, baseline: Decimal | None
-) -> Interpretation:
-    low = rng.low if rng else None
-    high = rng.high if rng else None
-    below = low is not None and value < low
-    term = spec.ctcae_term_low if (below and spec.ctcae_term_low) or not spec.ctcae_term_high else spec.ctcae_term_high
-    graded = None
-    if term:
-        graded = ctcae.grade(
-            term,
-            value,
-            unit=spec.unit,
-            lln=float(low) if low is not None else None,
-            uln=float(high) if high is not None else None,
-            baseline=float(baseline) if baseline is not None else None,
-        )
-    return Interpretation(
-        reference_low=low,
-        reference_high=high,
-        flag=flag_for(value, rng),
-        ctcae_term=term,
-        ctcae_grade=int(graded) if graded is not None else None,
-        ctcae_lab_only=graded.lab_only if graded is not None else False,
-        # `CtcaeGrade.assumed` is being added in results/ctcae.py; until then no grade counts as assumed.
-        ctcae_assumed=bool(getattr(graded, "assumed", False)) if graded is not None else False,
-    )
-
-
-def is_delta_failure(spec: ResultSpec, value: Decimal, previous: Decimal | None) -> bool:
-    """An implausible change from the previous verified result (within the spec's window)."""
-    if previous is None:
-        return False
-    change = abs(value - previous)
-    if spec.delta_absolute is not None and change > spec.delta_absolute:
-        return True
-    return bool(spec.delta_percent is not None and previous != 0 and change / abs(previous) * 100 > spec.delta_percent)
-
-
-@dataclass
-class _History:
-    baseline: Decimal | None = None
-    previous: Decimal | None = None
-    previous_at: datetime | None = None
-
-
-def _histories(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], _History]:
-    """Baseline (first verified) and latest verified value per (patient, test), in one query."""
-    histories: dict[tuple[int, int], _History] = defaultdict(_History)
-    if not pairs:
-        return histories
-    patient_ids = {p for p, _ in pairs}
-    test_ids = {t for _, t in pairs}
-    rows = (
-        Result.objects.filter(
-            patient_id__in=patient_ids, lab_test_id__in=test_ids, status__in=VERIFIED, is_current=True
-        )
-        .exclude(value_numeric=None)
-        .filter(value_comparator="")  # a censored value ("<5") is no baseline and no previous value
-        .order_by("observed_at", "id")
-        .values_list("patient_id", "lab_test_id", "value_numeric", "observed_at")
-    )
-    for patient_id, test_id, value, observed_at in rows:
-        history = histories[(patient_id, test_id)]
-        if history.baseline is None:
-            history.baseline = value
-        history.previous, history.previous_at = value, observed_at
-    return histories
-
-
-class Catalogue:
-    """Result specs and reference ranges, loaded once per batch."""
-
-    def __init__(self) -> None:
-        self.specs = {s.lab_test_id: s for s in ResultSpec.objects.select_related("lab_test")}
-        self.ranges: dict[int, list[ReferenceRange]] = defaultdict(list)
-        for rng in ReferenceRange.objects.all():
-            self.ranges[rng.lab_test_id].append(rng)
-        self.answers: dict[int, list[ResultAnswer]] = defaultdict(list)
-        for answer in ResultAnswer.objects.all():
-            self.answers[answer.lab_test_id].append(answer)
-
-
-_NUMBER_TEXT = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
-_CENSORED = re.compile(rf"(<=|>=|<|>|=)?\s*({_NUMBER_TEXT})")
-_RANGE_OR_RATIO = re.compile(rf"{_NUMBER_TEXT}\s*(?:[-:/]\s*{_NUMBER_TEXT}|\+)")
-CODED_VALUE_TYPES = frozenset({"CE", "CWE", "CNE", "CF"})
-TEXT_LIMIT = 200  # Result.value_text
-#: Names of SNOMED CT as coding systems arrive in CWE-3 (HL7 0396 "SCT", older "SNM"/"SNM3", OIDs, URIs).
-SNOMED_SYSTEMS = frozenset({"SCT", "SNM", "SNM3", "SNOMED", "SNOMEDCT", "SNOMED-CT", "2.16.840.1.113883.6.96",
-                            "HTTP://SNOMED.INFO/SCT"})  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ParsedValue:
-    """A value as stored: a number (exact or censored, in the catalogue unit), text, or a catalogue answer."""
-
-    number: Decimal | None = None
-    comparator: str = ""  # "<", "<=", ">", ">=" for a censored number
-    decimal_places: int | None = None
-    text: str = ""
-    unit: str = ""
-    answer: ResultAnswer | None = None
-    code: str = ""
-    code_system: str = ""
-    overflow: str = ""  # text beyond value_text's limit, kept whole in lab_comment
-
-
-def _refuse(field: str, message: str, code: str) -> ValidationError:
-    """A refusal naming the field; ``code`` says what is wrong without the value (for ACKs and logs)."""
-    return ValidationError({field: ValidationError(message, code=code)})
-
-
-def _system(system: str) -> str:
-    upper = system.strip().upper()
-    return "SCT" if upper in SNOMED_SYSTEMS else upper
-
-
-def _words(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-def match_answer(entry: ResultEntry, answers: Sequence[ResultAnswer], where: str) -> ResultAnswer:
-    """The catalogue answer a coded (or textual) value stands for: by coding system and code (either CWE
-    triplet), else by its text or code; refused when unknown, or when code and text name different answers."""
-    by_code = None
-    for code, system in ((entry.code, entry.code_system), (entry.alt_code, entry.alt_system)):
-        code = code.strip()
-        if code and by_code is None:
-            by_code = next((a for a in answers if a.code == code and _system(a.system) == _system(system)), None)
-    words = _words(entry.value)
-    by_text = next((a for a in answers if words and words in (_words(a.text), _words(a.code))), None)
-    if by_code is None and entry.code and not by_text:
-        by_text = next((a for a in answers if _words(entry.code) in (_words(a.text), _words(a.code))), None)
-    if by_code is not None and by_text is not None and by_code.pk != by_text.pk:
-        raise _refuse(
-            f"{where}value", "The code and the text of the answer name different answers.", "answer_disagrees"
-        )
-    answer = by_code or by_text
-    if answer is None:
-        known = ", ".join(a.text for a in answers) or "none catalogued"
-        raise _refuse(
-            f"{where}value", f"Not an answer of {entry.lab_test.name} (catalogued: {known}).", "unknown_answer"
-        )
-    return answer
-
-
-def _parse(entry: ResultEntry, spec: ResultSpec, where: str, answers: Sequence[ResultAnswer] = ()) -> ParsedValue:
-    """The value as stored, by the spec's value type, or a ValidationError naming the field.
-
-    NM/SN specs take a number or a censored number (``<5``, ``>=11.0``: comparator + number, converted to the
-    catalogue unit); an SN spec also takes a range (``1-3``) or ratio (``1:128``), kept as text. ST specs keep
-    text as it is (HL7 escapes already decoded). CWE specs take a catalogue answer (matched by code or text).
-    """
-    raw = entry.value.strip()
-    if not raw and not entry.code.strip():
-        raise _refuse(f"{where}value", "A value is required.", "required")
-    if spec.value_type == ValueType.TEXT:
-        overflow = raw if len(raw) > TEXT_LIMIT else ""
-        return ParsedValue(text=raw if not overflow else raw[: TEXT_LIMIT - 1] + "…", overflow=overflow)
-    if spec.value_type == ValueType.CODED:
-        answer = match_answer(entry, answers, where)
-        return ParsedValue(text=(raw or answer.text)[:TEXT_LIMIT], answer=answer, code=answer.code,
-                           code_system=answer.system)  # fmt: skip
-    if entry.value_type.upper() in CODED_VALUE_TYPES:
-        raise _refuse(f"{where}value", f"A coded value cannot be stored: {entry.lab_test.name} is a number.",
-                      "coded_for_number")  # fmt: skip
-    censored = _CENSORED.fullmatch(raw)
-    if censored is None:
-        if _RANGE_OR_RATIO.fullmatch(raw):
-            if spec.value_type == ValueType.STRUCTURED_NUMERIC:
-                return ParsedValue(text=re.sub(r"\s+", "", raw), unit=entry.unit.strip()[:30])
-            raise _refuse(f"{where}value", f"A range or ratio cannot be stored: {entry.lab_test.name} is one number.",
-                          "range_or_ratio")  # fmt: skip
-        raise _refuse(f"{where}value", f"{raw!r} is not a number.", "not_a_number")
-    comparator = "" if censored.group(1) in (None, "=") else censored.group(1)
-    try:
-        number = Decimal(censored.group(2))
-    except InvalidOperation:
-        raise _refuse(f"{where}value", f"{raw!r} is not a number.", "not_a_number") from None
-    if not number.is_finite():
-        raise _refuse(f"{where}value", f"{raw!r} is not a number.", "not_a_number")
-    if number < 0 or number >= MAX_VALUE:
-        raise _refuse(f"{where}value", f"{raw!r} is outside the range a lab value can take (0 to 10^9).",
-                      "out_of_range")  # fmt: skip
-    try:
-        converted = convert(number, entry.unit, spec.unit, loinc=entry.lab_test.loinc_code)
-    except UnitError as error:
-        raise _refuse(f"{where}unit", str(error), "unit") from None
-    if converted >= MAX_VALUE:
-        raise _refuse(f"{where}value", f"{raw!r} {entry.unit} is outside the range a lab value can take.",
-                      "out_of_range")  # fmt: skip
-    if not comparator:
-        return ParsedValue(number=converted.quantize(Decimal(1).scaleb(-spec.decimal_places)), unit=spec.unit)
-    # A censored bound is never rounded: "<0.05" rounded to one decimal would claim "<0.0" (or lose "<0.05").
-    places = min(max(spec.decimal_places, -int(converted.normalize().as_tuple().exponent)), 4)
-    bound = converted.quantize(Decimal(1).scaleb(-places), rounding=ROUND_UP if comparator[0] == "<" else ROUND_DOWN)
-    return ParsedValue(number=bound, comparator=comparator, decimal_places=places, unit=spec.unit)
-
-
-_EPSILON = Decimal("0.000001")
-_LOW_FLAGS = frozenset({ResultFlag.LOW, ResultFlag.CRITICAL_LOW})
-_HIGH_FLAGS = frozenset({ResultFlag.HIGH, ResultFlag.CRITICAL_HIGH})
-
-
-def interpret_censored(
-    *, spec: ResultSpec, comparator: str, bound: Decimal, rng: ReferenceRange | None, baseline: Decimal | None
-) -> Interpretation:
-    """Flag and grade a censored value ("<5", ">11.0") only as far as they hold for every value it stands for.
-
-    The true value lies in [0, 5) for "<5" and (11.0, 10^9) for ">11.0". Both ends are interpreted: the flag
-    is kept when both ends share it; when both are below the reference range (L or LL) the flag is L ("at least
-    low"), when both are above (H or HH) it is H; otherwise no flag (e.g. "<5" for an analyte whose range starts
-    at 3 cannot be said normal, nor low). The CTCAE grade is kept only when both ends have the same term and
-    grade; otherwise the result is not graded (a human reads the value).
-    """
-    if comparator.startswith("<"):
-        ends = (Decimal(0), bound if comparator == "<=" else bound - _EPSILON)
-    else:
-        ends = (bound if comparator == ">=" else bound + _EPSILON, MAX_VALUE - 1)
-    low, high = (interpret(spec=spec, value=max(end, Decimal(0)), rng=rng, baseline=baseline) for end in ends)
-    if low.flag == high.flag:
-        flag = low.flag
-    elif {low.flag, high.flag} <= _LOW_FLAGS:
-        flag = ResultFlag.LOW
-    elif {low.flag, high.flag} <= _HIGH_FLAGS:
-        flag = ResultFlag.HIGH
-    else:
-        flag = ResultFlag.NONE
-    graded = low.ctcae_term == high.ctcae_term and low.ctcae_grade == high.ctcae_grade
-    return replace(
-        low,
-        flag=flag,
-        ctcae_term=low.ctcae_term if graded else "",
-        ctcae_grade=low.ctcae_grade if graded else None,
-        ctcae_lab_only=low.ctcae_lab_only if graded else False,
-        ctcae_assumed=(low.ctcae_assumed or high.ctcae_assumed) if graded else False,
-    )
-
-
 @dataclass
 class EntryContext:
     """What validating and interpreting a batch of entries needs from the database, loaded once."""
 
     catalogue: Catalogue
     existing: set[tuple[int, int]]  # (specimen, test) pairs that already have a current result
-    histories: dict[tuple[int, int], _History]
+    histories: dict[tuple[int, int], ResultHistory]
     patients: dict[int, Patient]
     heads: dict[tuple[int, int], Heads] = field(default_factory=dict)  # (specimen, test) -> current and latest
 
@@ -404,7 +125,7 @@ def entry_context(entries: Sequence[ResultEntry], catalogue: Catalogue | None = 
             patients[entry.specimen.patient_id] = entry.specimen.patient
     missing = {e.specimen.patient_id for e in entries} - set(patients)
     patients.update((p.pk, p) for p in Patient.objects.filter(pk__in=missing))
-    histories = _histories({(e.specimen.patient_id, e.lab_test.pk) for e in entries})
+    histories = result_histories({(e.specimen.patient_id, e.lab_test.pk) for e in entries})
     return EntryContext(catalogue, existing, histories, patients, dict(heads))
 
 
@@ -430,10 +151,10 @@ def build_results(
         if entry.lab_test.pk not in catalogue.specs:
             raise ValidationError({f"{where}lab_test": f"{entry.lab_test.name} is not a resultable analyte."})
         if entry.specimen.status in (SpecimenStatus.REJECTED, SpecimenStatus.DISPOSED):
-            raise _refuse(f"{where}specimen", f"Specimen {entry.specimen.accession} is not testable.", "specimen")
+            raise refuse(f"{where}specimen", f"Specimen {entry.specimen.accession} is not testable.", "specimen")
         key = (entry.specimen.pk, entry.lab_test.pk)
         if key in seen:
-            raise _refuse(f"{where}lab_test", f"{entry.lab_test.name} appears twice for one specimen.", "twice")
+            raise refuse(f"{where}lab_test", f"{entry.lab_test.name} appears twice for one specimen.", "twice")
         seen.add(key)
     if context.existing & seen and not versions_by_caller:
         raise ResultConflict("A result already exists for this specimen and test; amend it instead.")
@@ -443,7 +164,7 @@ def build_results(
         spec = catalogue.specs[entry.lab_test.pk]
         lab_status = entry.lab.status
         valueless = lab_status in LAB_RETRACT_STATUSES or lab_status == LAB_NOT_OBTAINED
-        parsed = ParsedValue() if valueless else _parse(entry, spec, where, catalogue.answers[entry.lab_test.pk])
+        parsed = ParsedValue() if valueless else parse_value(entry, spec, where, catalogue.answers[entry.lab_test.pk])
         number = parsed.number
         observed_at = entry.observed_at or entry.specimen.collected_at
         patient = context.patients[entry.specimen.patient_id]
@@ -662,55 +383,8 @@ class VerifyOutcome:
     alerts: list[int]
 
 
-CRITICAL_FLAGS = (ResultFlag.CRITICAL_LOW, ResultFlag.CRITICAL_HIGH)
 RESULT_FINDING_KINDS = (AlertKind.CRITICAL_RESULT, AlertKind.TOXICITY)  # what the oncologist's sign-off closes
 RESULT_ALERT_KINDS = (*RESULT_FINDING_KINDS, AlertKind.RESULT_AMENDED)  # what a retraction by the lab closes
-
-
-def ctcae_label(result: Result) -> str:
-    """'CTCAE grade 3 (assumed) Hyponatremia': the grade, whether it rests on CTCAE's worst-case clinical
-    assumption, and the term."""
-    assumed = " (assumed)" if result.ctcae_assumed else ""
-    return f"CTCAE grade {result.ctcae_grade}{assumed} {result.ctcae_term}"
-
-
-def _direction(result: Result) -> str:
-    """Which way the value is abnormal: a potassium that swings from critically low to critically high is a new
-    finding, not a repeat."""
-    if result.flag in (ResultFlag.LOW, ResultFlag.CRITICAL_LOW):
-        return "low"
-    if result.flag in (ResultFlag.HIGH, ResultFlag.CRITICAL_HIGH):
-        return "high"
-    return result.ctcae_term or "abnormal"
-
-
-def result_findings(result: Result) -> list[Finding]:
-    """What a verified result means for an alert: its critical value and its CTCAE grade >= 3, as one finding
-    keyed by the analyte and the direction (a repeat is the same key). A critical value is for the care team (the
-    lab phones it to the nurse, who acts at once), a grade >= 3 toxicity for the oncologists; grade 4 and critical
-    values are critical, grade 3 high."""
-    value = f"{result.lab_test.name} {result.display_value}"
-    grade = result.ctcae_grade if result.ctcae_term and result.ctcae_grade else 0
-    critical = result.flag in CRITICAL_FLAGS
-    if not critical and grade < 3:
-        return []
-    if critical:
-        label = f"Critical: {value} ({result.flag})" + (f" · {ctcae_label(result)}" if grade else "")
-    else:
-        label = f"{ctcae_label(result)}: {value}"
-    severity = AlertSeverity.CRITICAL if critical or grade >= 4 else AlertSeverity.HIGH
-    audience = AlertAudience.CARE_TEAM if critical else AlertAudience.ONCOLOGISTS
-    return [
-        Finding(
-            key=f"lab:{result.lab_test_id}:{_direction(result)}",
-            label=label[:160],
-            severity=severity,
-            audience=audience,
-            grade=grade,
-            critical=critical,
-            subject_id=result.root_id or result.pk,
-        )
-    ]
 
 
 def _raise_result_alerts(results: Sequence[Result], extra: Sequence[tuple[int, Finding]], now: datetime) -> list[int]:

@@ -23,7 +23,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 from reportlab.pdfgen.canvas import Canvas
 
@@ -48,12 +48,8 @@ _ACCESSION_RE = re.compile(r"[0-9]{1,32}")
 
 
 @dataclass(frozen=True)
-class SpecimenLabel:
+class SpecimenLabel(labelkit.PatientIdentifiers):
     accession: str  # digits only (the check digit included), printed as Code 128 and as text
-    family_name: str
-    given_name: str
-    mrn: str
-    birth_date: date
     collected_at: datetime  # aware; printed in the time zone given to the renderer
     collector: str  # the collector's name or username
     container: str  # e.g. "Lavender (K2EDTA)"

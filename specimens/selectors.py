@@ -23,6 +23,14 @@ def collection_due_by(now: datetime) -> datetime:
     return now + timedelta(hours=settings.SPECIMEN_COLLECTION_WINDOW_HOURS)
 
 
+def container_list() -> QuerySet[Container]:
+    return Container.objects.all()
+
+
+def requirement_list() -> QuerySet[TestSpecimenRequirement]:
+    return TestSpecimenRequirement.objects.select_related("lab_test", "container")
+
+
 def specimen_list(*, user: AnyUser) -> QuerySet[Specimen]:
     return Specimen.objects.filter(**visible_patient_filter(user=user)).select_related(
         "patient", "container", "collected_by", "received_by", "rejected_by"

@@ -5,15 +5,14 @@ from collections.abc import Callable
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import acting_user
 from core.errors import Conflict, error_messages, error_status, form_refused
+from core.views import html_view
 from patients.selectors import patient_list
 from specimens.forms import CollectForm, CustodyForm, ReceiveForm, RejectForm
 from specimens.models import Specimen
@@ -29,9 +28,7 @@ from specimens.selectors import (
 from specimens.services import specimen_receive, specimen_record_custody, specimen_reject, specimens_collect
 
 
-@login_required
-@require_GET
-@permission_required("monitoring.view_monitoringtest", raise_exception=True)
+@html_view("GET", perm="monitoring.view_monitoringtest")
 def collection_list_page(request: HttpRequest) -> HttpResponse:
     """The tests to draw now on a ward: overdue or due within the collection window."""
     ward_names = wards(user=request.user)
@@ -53,9 +50,7 @@ def collection_list_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@permission_required("specimens.collect_specimen", raise_exception=True)
+@html_view("GET", "POST", perm="specimens.collect_specimen")
 def collect(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """Scanner-first: the wristband field has the focus; a scan ends with Enter and submits. Offers only the
     tests in the collection window; later ones are listed as staying open."""
@@ -90,16 +85,14 @@ def collect(request: HttpRequest, patient_pk: int) -> HttpResponse:
         "tubes": tubes_for(due),
         "due_by": due_by,
         "later_count": later.count(),
-        "next_later": later.select_related("lab_test").first(),
+        "next_later": later.first(),
         "errors": errors,
         "chosen": set(form.cleaned_data.get("tests", [])) if form.is_bound else None,
     }
     return render(request, "specimens/collect.html", context, status=status)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-@permission_required("specimens.receive_specimen", raise_exception=True)
+@html_view("GET", "POST", perm="specimens.receive_specimen")
 def receive(request: HttpRequest) -> HttpResponse:
     """Scan after scan: each Enter receives one specimen and the empty field takes the focus again."""
     form = ReceiveForm(request.POST or None)
@@ -122,9 +115,7 @@ def receive(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"form": form, "result": result}, status=status)
 
 
-@login_required
-@require_GET
-@permission_required("specimens.view_specimen", raise_exception=True)
+@html_view("GET", perm="specimens.view_specimen")
 def specimen_page(request: HttpRequest, pk: int) -> HttpResponse:
     specimen = get_object_or_404(specimen_detail(user=request.user), pk=pk)
     return _specimen_page(request, specimen)
@@ -160,9 +151,7 @@ def _specimen_step(
     return None
 
 
-@login_required
-@require_POST
-@permission_required("specimens.reject_specimen", raise_exception=True)
+@html_view("POST", perm="specimens.reject_specimen")
 def reject(request: HttpRequest, pk: int) -> HttpResponse:
     refused = _specimen_step(request, pk, RejectForm, specimen_reject)
     if refused is not None:
@@ -171,9 +160,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("specimens:detail", pk=pk)
 
 
-@login_required
-@require_POST
-@permission_required("specimens.record_custody", raise_exception=True)
+@html_view("POST", perm="specimens.record_custody")
 def custody(request: HttpRequest, pk: int) -> HttpResponse:
     refused = _specimen_step(request, pk, CustodyForm, specimen_record_custody)
     return refused if refused is not None else redirect("specimens:detail", pk=pk)

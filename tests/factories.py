@@ -7,9 +7,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import Group, User
+from django.http import HttpRequest
+from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts.choices import Role
+from accounts.services import api_token_issue
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_schedule
 from patients.choices import CareTeamRole, Sex
@@ -29,6 +32,17 @@ def make_user(role: Role | None = None, team: CareTeam | None = None, username: 
     if team is not None and role in (Role.NURSE, Role.ONCOLOGIST):
         CareTeamMembership.objects.create(care_team=team, user=user, role=CareTeamRole(role.value))
     return user
+
+
+def api_token(user: User) -> str:
+    """A new API token for `user` (django-rest-knox), for `Authorization: Token <token>`; one per call."""
+    _, token = api_token_issue(user=user)
+    return token
+
+
+def signing_request() -> HttpRequest:
+    """The request a signature service needs (django-axes counts a wrong password per username and address)."""
+    return RequestFactory().post("/")
 
 
 def make_patient(team: CareTeam) -> Patient:

@@ -1,13 +1,14 @@
-"""Real processes for end-to-end tests: a Celery worker and exactly one beat, on the test database."""
+"""Real processes for end-to-end tests: a Celery worker and exactly one beat, on the test database (wait for what
+they do with tests.polling.wait_for)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,24 +28,21 @@ def test_database_url() -> str:
     return f"postgres://{quote(db['USER'], safe='')}:{password}@{host}{port}/{db['NAME']}{query}"
 
 
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.2) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 @pytest.fixture
 def celery_stack(reference_db: None, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Start `celery worker` and `celery beat` as real processes against Redis and the test database."""
+    with celery_processes(tmp_path, settings.REDIS_URL) as logs:
+        yield logs
+
+
+@contextlib.contextmanager
+def celery_processes(tmp_path: Path, redis_url: str) -> Iterator[dict[str, str]]:
+    """`celery worker` and `celery beat` against `redis_url` and the test database; yields their log files."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "labflow.settings_test",
         "DATABASE_URL": test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_URL": redis_url,
         # A queue of its own, so a concurrent run on the same Redis cannot take these tasks.
         "CELERY_TASK_DEFAULT_QUEUE": f"labflow-test-{uuid.uuid4().hex[:8]}",
         "SWEEP_INTERVAL_SECONDS": "1",

@@ -59,11 +59,9 @@ def test_events_are_listed_across_models(patient_a):
 
 
 def test_token_authenticated_write_records_the_user(api, nurse_a, patient_a):
-    from rest_framework.authtoken.models import Token
-
     factories.make_test(patient_a, due_at=timezone.now() - timedelta(hours=1), grace=timedelta(0))
     (alert_id,) = monitoring_tests_flag_overdue()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=nurse_a).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {factories.api_token(nurse_a)}")
     assert api.post(f"/api/alerts/{alert_id}/resolve/").status_code == 200
     event = Alert.pgh_event_model.objects.filter(pgh_obj_id=alert_id).latest("pgh_id")  # type: ignore[attr-defined]
     assert event.status == "resolved"

@@ -2,50 +2,160 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from accounts.choices import Role
-from monitoring.services import monitoring_tests_flag_overdue
-from results.services import ResultEntry, results_enter, results_verify
+from monitoring.models import LabTest
+from orders.models import Drug, HoldRule, MonitoringRule, Regimen
+from patients.choices import CareTeamRole
+from patients.models import CareTeamMembership
+from specimens.models import Container
+from specimens.models import TestSpecimenRequirement as SpecimenRequirement
 from tests import factories
-from tests.results.helpers import analyte, collected_specimen
+from tests.query_counts import Ward, assert_flat
 
 pytestmark = pytest.mark.django_db
 
-LISTS = ["/api/patients/", "/api/monitoring-tests/", "/api/alerts/", "/api/specimens/", "/api/results/"]
+_copies = itertools.count(1)
 
 
-def _ward(team, nurse, technicians, patients: int) -> None:
-    """Patients each with an overdue test (an alert), a collected specimen and a verified critical result."""
-    for _ in range(patients):
-        patient = factories.make_patient(team)
-        factories.make_test(patient, due_at=timezone.now() - timedelta(hours=2), grace=timedelta(0))
-        specimen = collected_specimen(patient, nurse, "Potassium")
-        entry = ResultEntry(specimen, analyte("Potassium"), "6.9", "mmol/L")
-        rows = results_enter(entries=[entry], user=technicians[0], now=timezone.now())
-        results_verify(results=rows, user=technicians[1], now=timezone.now())
-    monitoring_tests_flag_overdue()
+@pytest.fixture
+def ward(team_a, nurse_a, technicians) -> Ward:
+    return Ward.build(team_a, nurse_a, technicians)
 
 
-@pytest.mark.parametrize("url", LISTS)
-def test_api_list_query_count_does_not_grow_with_rows(api_as, team_a, nurse_a, technicians, url):
-    viewer = factories.make_user(Role.ONCOLOGIST, team_a, "onc.counts")
-    api = api_as(viewer)
+def _listed(response) -> int:
+    body = response.json()
+    return body["count"] if isinstance(body, dict) else len(body)
 
-    def queries() -> int:
-        with CaptureQueriesContext(connection) as captured:
-            response = api.get(url)
-        assert response.status_code == 200, response.content
-        assert response.json()["count"] > 0
-        return len(captured)
 
-    _ward(team_a, nurse_a, technicians, 1)
-    queries()  # warm-up: content types, permissions
-    one = queries()
-    _ward(team_a, nurse_a, technicians, 4)
-    assert queries() == one
+def _flat_api(client, url: str, grow: Callable[[int], object], rows: Callable[..., int] = _listed) -> None:
+    sep = "&" if "?" in url else "?"
+    assert_flat(lambda: client.get(f"{url}{sep}limit=500"), grow, rows)
+
+
+# Patient data, grown a whole patient at a time (alert, escalation, specimen, critical result, call).
+CLINICAL = [
+    "/api/patients/",
+    "/api/monitoring-tests/",
+    "/api/alerts/",
+    "/api/specimens/",
+    "/api/results/",
+    "/api/results/review-inbox/",
+    "/api/critical-calls/",
+]
+
+
+@pytest.mark.parametrize("url", CLINICAL)
+def test_clinical_api_list_query_count_does_not_grow_with_rows(api_as, ward, url):
+    _flat_api(api_as(ward.oncologist), url, ward.clinical)
+
+
+def test_collection_list_api_query_count_does_not_grow_with_patients(api_as, ward):
+    _flat_api(api_as(ward.nurse), f"/api/collection-list/?ward={ward.team.ward}", ward.clinical)
+
+
+def test_verification_queue_of_results_does_not_grow_with_rows(api_as, ward):
+    _flat_api(api_as(ward.technicians[1]), "/api/results/to-verify/", ward.unverified)
+
+
+# Orders, grown three courses at a time (released, awaiting verification, overridden).
+ORDERS = ["/api/courses/", "/api/doses/", "/api/preparations/"]
+
+
+@pytest.mark.parametrize("url", ORDERS)
+def test_orders_api_list_query_count_does_not_grow_with_rows(api_as, ward, url):
+    _flat_api(api_as(ward.oncologist), url, ward.orders)
+
+
+def test_preparation_verification_queue_does_not_grow_with_rows(api_as, ward):
+    _flat_api(api_as(ward.technicians[1]), "/api/preparations/verification-queue/", ward.orders)
+
+
+def _burden_rows(response) -> int:
+    body = response.json()
+    return body["alerts_to_nurses"] + body["alerts_to_oncologists"] + body["escalations"]
+
+
+def test_alert_burden_api_does_not_grow_with_alerts(api_as, ward):
+    _flat_api(api_as(ward.charge_nurse), f"/api/alerts/burden/?team={ward.team.pk}", ward.clinical, _burden_rows)
+
+
+# Catalogues and care teams, grown by copies of seeded rows with their relations.
+
+
+def _teams(count: int) -> None:
+    for _ in range(count):
+        team = factories.make_team(ward=f"Ward {next(_copies)}")
+        for role in (Role.NURSE, Role.ONCOLOGIST):
+            factories.make_user(role, team)
+        CareTeamMembership.objects.create(care_team=team, user=factories.make_user(), role=CareTeamRole.ATTENDING)
+
+
+def _lab_tests(count: int) -> None:
+    container = Container.objects.order_by("draw_order").first()
+    assert container is not None
+    for _ in range(count):
+        n = next(_copies)
+        test = LabTest.objects.create(name=f"Copy test {n}", loinc_code=f"{90000 + n}-0")
+        test.components.set(LabTest.objects.filter(name__in=["Sodium", "Potassium"]))
+        SpecimenRequirement.objects.create(
+            lab_test=test, container=container, min_volume_ml=1, stability_room_temp=timedelta(hours=4),
+            stability_refrigerated=timedelta(hours=24),
+        )  # fmt: skip
+
+
+def _containers(count: int) -> None:
+    for _ in range(count):
+        n = next(_copies)
+        Container.objects.create(code=f"C{n}", name=f"Tube {n}", cap_colour="grey", specimen_type="SER", draw_order=n)
+
+
+def _drugs(count: int) -> None:
+    for _ in range(count):
+        drug = Drug.objects.get(name="Pembrolizumab")
+        drug.pk, drug.name = None, f"Pembrolizumab copy {next(_copies)}"
+        drug.save()
+
+
+def _regimens(count: int) -> None:
+    for _ in range(count):
+        regimen = Regimen.objects.get(name="Pembrolizumab 200 mg q3w")
+        rules = list(regimen.monitoring_rules.all())
+        regimen.pk, regimen.name = None, f"Pembrolizumab copy {next(_copies)}"
+        regimen.save()
+        for rule in rules:
+            rule.pk, rule.regimen = None, regimen
+        MonitoringRule.objects.bulk_create(rules)
+
+
+def _hold_rules(count: int) -> None:
+    drugs, regimens = list(Drug.objects.all()[:2]), list(Regimen.objects.all()[:2])
+    for _ in range(count):
+        rule = HoldRule.objects.filter(active=True, superseded_by__isnull=True).order_by("pk").first()
+        assert rule is not None
+        rule.pk, rule.key = None, f"copy-{next(_copies)}"
+        rule.save()
+        rule.drugs.set(drugs)
+        rule.regimens.set(regimens)
+
+
+CATALOGUES: list[tuple[str, Callable[[int], None]]] = [
+    ("/api/care-teams/", _teams),
+    ("/api/lab-tests/", _lab_tests),
+    ("/api/containers/", _containers),
+    ("/api/specimen-requirements/", _lab_tests),
+    ("/api/drugs/", _drugs),
+    ("/api/regimens/", _regimens),
+    ("/api/hold-rules/", _hold_rules),
+    ("/api/hold-rules/?all_versions=true", _hold_rules),
+]
+
+
+@pytest.mark.parametrize(("url", "grow"), CATALOGUES, ids=[url for url, _ in CATALOGUES])
+def test_catalogue_api_list_query_count_does_not_grow_with_rows(api_as, url, grow):
+    _flat_api(api_as(factories.make_user(Role.LAB_TECHNICIAN, None, "tech.counts")), url, grow)

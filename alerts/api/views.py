@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
@@ -14,14 +13,15 @@ from accounts.selectors import acting_user
 from alerts.api.serializers import AlertSerializer, AlertStepSerializer
 from alerts.filtersets import AlertFilterSet
 from alerts.models import Alert
-from alerts.selectors import alert_list
+from alerts.selectors import alert_list_with_escalations
 from alerts.services import alert_acknowledge, alert_resolve
+from core.api import ScopedViewSetMixin
 
 
-class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
+class AlertViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Alert]):
     """Alerts about the user's care teams' patients, most severe and newest first."""
 
-    queryset = Alert.objects.none()  # for the schema; requests use get_queryset
+    selector = alert_list_with_escalations
     serializer_class = AlertSerializer
     filterset_class = AlertFilterSet
     required_permissions = {
@@ -31,27 +31,18 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet[Alert]):
         "resolve": "alerts.handle_alert",
     }
 
-    def get_queryset(self) -> QuerySet[Alert]:
-        return alert_list(user=self.request.user).prefetch_related("escalated_to", "escalations__recipients")
-
     def _step(self, request: Request, step: Callable[..., Alert]) -> Response:
-        data = AlertStepSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        alert = step(
-            alert=self.get_object(),
-            user=acting_user(request),
-            now=timezone.now(),
-            comment=data.validated_data["comment"],
-        )
+        data = self.validated(AlertStepSerializer)
+        alert = step(alert=self.get_object(), user=acting_user(request), now=timezone.now(), comment=data["comment"])
         return Response(AlertSerializer(alert).data)
 
-    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer, 409: None})
+    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer})
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:
         """Single-shot: a second acknowledgement is 409."""
         return self._step(request, alert_acknowledge)
 
-    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer, 409: None})
+    @extend_schema(request=AlertStepSerializer, responses={200: AlertSerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str | None = None) -> Response:
         return self._step(request, alert_resolve)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -13,7 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import acting_user
-from alerts.models import Alert
+from alerts.selectors import alert_ids_by_subject
+from core.api import ScopedViewSetMixin
 from monitoring.api.serializers import (
     CancelSerializer,
     LabTestSerializer,
@@ -36,8 +36,8 @@ class LabTestViewSet(viewsets.ReadOnlyModelViewSet[LabTest]):
         return lab_test_list()
 
 
-class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[MonitoringTest]):
-    queryset = MonitoringTest.objects.none()  # for the schema; requests use get_queryset
+class MonitoringTestViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[MonitoringTest]):
+    selector = monitoring_test_list
     serializer_class = MonitoringTestSerializer
     filterset_class = MonitoringTestFilterSet
     required_permissions = {
@@ -47,27 +47,11 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         "cancel": "monitoring.cancel_monitoringtest",
     }
 
-    def get_queryset(self) -> QuerySet[MonitoringTest]:
-        return monitoring_test_list(user=self.request.user)
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "alert_ids": getattr(self, "_alert_ids", {})}
-
-    def paginate_queryset(self, queryset: Any) -> Any:
-        page = super().paginate_queryset(queryset)
-        self._attach_alert_ids(list(page or []))
-        return page
-
-    def _attach_alert_ids(self, tests: list[MonitoringTest]) -> None:
-        content_type = ContentType.objects.get_for_model(MonitoringTest)
-        self._alert_ids = dict(
-            Alert.objects.filter(subject_type=content_type, subject_id__in=[t.pk for t in tests]).values_list(
-                "subject_id", "id"
-            )
-        )
+    def row_context(self, rows: list[MonitoringTest]) -> dict[str, Any]:
+        return {"alert_ids": alert_ids_by_subject(model=MonitoringTest, subject_ids=[t.pk for t in rows])}
 
     def _respond(self, test: MonitoringTest, code: int = status.HTTP_200_OK) -> Response:
-        self._attach_alert_ids([test])
+        self.rows_shown([test])
         return Response(self.get_serializer(test).data, status=code)
 
     def retrieve(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -75,13 +59,12 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
 
     @extend_schema(request=MonitoringTestCreateSerializer, responses={201: MonitoringTestSerializer})
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
-        data = MonitoringTestCreateSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
+        data = self.validated(MonitoringTestCreateSerializer)
         test = monitoring_test_schedule(
-            patient=data.validated_data["patient"],
-            lab_test=data.validated_data["lab_test"],
-            due_at=data.validated_data["due_at"],
-            grace_period=timedelta(minutes=data.validated_data["grace_minutes"]),
+            patient=data["patient"],
+            lab_test=data["lab_test"],
+            due_at=data["due_at"],
+            grace_period=timedelta(minutes=data["grace_minutes"]),
             user=acting_user(request),
             now=timezone.now(),
         )
@@ -90,12 +73,8 @@ class MonitoringTestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     @extend_schema(request=CancelSerializer, responses={200: MonitoringTestSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        data = CancelSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = self.validated(CancelSerializer)["reason"]
         test = monitoring_test_cancel(
-            monitoring_test=self.get_object(),
-            user=acting_user(request),
-            now=timezone.now(),
-            reason=data.validated_data["reason"],
+            monitoring_test=self.get_object(), user=acting_user(request), now=timezone.now(), reason=reason
         )
         return self._respond(test)

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api import SafeSlugRelatedField
 from orders.choices import CoiStep, ComponentKind, CompoundingCategory, GateVerdict, Storage, VerificationMethod
 from orders.gate import FindingKind, dose_gate
 from orders.models import (
@@ -108,7 +109,7 @@ class DoseSerializer(serializers.ModelSerializer[Dose]):
 
 class CosignSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=2000)
-    cosigner = serializers.SlugRelatedField(
+    cosigner = SafeSlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_active=True), help_text="The second oncologist"
     )
     cosigner_password = serializers.CharField(max_length=200, trim_whitespace=False, style={"input_type": "password"})
@@ -238,7 +239,9 @@ class VerifySerializer(serializers.Serializer[Any]):
 
 class AdministerSerializer(serializers.Serializer[Any]):
     wristband = serializers.CharField(max_length=40)
-    bag_label = serializers.CharField(max_length=40, help_text="The preparation code scanned from the bag label")
+    bag_label = serializers.CharField(
+        max_length=40, source="label", help_text="The preparation code scanned from the bag label"
+    )
     coi_label = serializers.CharField(
         max_length=40, required=False, default="", allow_blank=True,
         help_text="Cell products: the chain-of-identity ID scanned from the bag",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -7,13 +8,16 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from accounts.selectors import acting_user
+from core.api import FileNegotiation, ScopedViewSetMixin
+from core.errors import Conflict
 from orders.api.serializers import (
     AdministerSerializer,
     CellReceiptSerializer,
@@ -37,12 +41,20 @@ from orders.api.serializers import (
 )
 from orders.cells import cell_product_receive, cell_product_thaw, rescue_medication_confirm
 from orders.choices import PreparationStatus
-from orders.filtersets import DoseFilterSet
-from orders.gate import dose_gates
+from orders.filtersets import CourseFilterSet, DoseFilterSet, PreparationFilterSet
 from orders.labelling import preparation_label
 from orders.labels import label_pdf, label_zpl
 from orders.models import Dose, DoseDecision, Drug, HoldRule, Preparation, Regimen, TreatmentCourse
-from orders.selectors import course_list, dose_list, preparation_list, verification_queue
+from orders.selectors import (
+    course_list,
+    dose_gates_shown,
+    dose_list,
+    drug_list,
+    hold_rule_list,
+    preparation_list,
+    regimen_list,
+    verification_queue,
+)
 from orders.services.courses import course_reschedule, course_start, course_stop
 from orders.services.doses import dose_continue_cosigned, dose_override
 from orders.services.identity import ScanOutcome, chain_of_identity_handoff, preparation_administer
@@ -61,35 +73,37 @@ VIEW = "orders.view_preparation"
 
 
 class DrugViewSet(viewsets.ReadOnlyModelViewSet[Drug]):
-    queryset = Drug.objects.all()
+    queryset = drug_list()
     serializer_class = DrugSerializer
     required_permissions = {"list": "orders.view_drug", "retrieve": "orders.view_drug"}
 
 
 class RegimenViewSet(viewsets.ReadOnlyModelViewSet[Regimen]):
-    queryset = Regimen.objects.filter(active=True).prefetch_related("monitoring_rules__lab_test")
+    queryset = regimen_list()
     serializer_class = RegimenSerializer
     required_permissions = {"list": "orders.view_regimen", "retrieve": "orders.view_regimen"}
 
 
+ALL_VERSIONS = OpenApiParameter("all_versions", OpenApiTypes.BOOL, description="`true`: every version too.")
+
+
+@extend_schema_view(list=extend_schema(parameters=[ALL_VERSIONS]), retrieve=extend_schema(parameters=[ALL_VERSIONS]))
 class HoldRuleViewSet(viewsets.ReadOnlyModelViewSet[HoldRule]):
     """Hold rules, current versions by default; `?all_versions=true` lists every version."""
 
-    queryset = HoldRule.objects.select_related("lab_test").prefetch_related("drugs", "regimens")
+    queryset = hold_rule_list(all_versions=True)
 
     def get_queryset(self) -> QuerySet[HoldRule]:
-        if self.request.query_params.get("all_versions") == "true":
-            return self.queryset
-        return self.queryset.filter(active=True, superseded_by__isnull=True)
+        return hold_rule_list(all_versions=self.request.query_params.get("all_versions") == "true")
 
     serializer_class = HoldRuleSerializer
     required_permissions = {"list": "orders.view_regimen", "retrieve": "orders.view_regimen"}
 
 
-class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[TreatmentCourse]):
-    queryset = TreatmentCourse.objects.none()
+class CourseViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[TreatmentCourse]):
+    selector = course_list
     serializer_class = CourseSerializer
-    filterset_fields = ["patient", "regimen", "status"]
+    filterset_class = CourseFilterSet
     required_permissions = {
         "list": "orders.view_treatmentcourse",
         "retrieve": "orders.view_treatmentcourse",
@@ -100,35 +114,27 @@ class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Treat
         "rescue_check": "orders.prepare",
     }
 
-    def get_queryset(self) -> QuerySet[TreatmentCourse]:
-        return course_list(user=self.request.user)
-
     @extend_schema(request=CourseStartSerializer, responses={201: CourseSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Start a regimen for a patient: doses, preparation orders and monitoring tests are scheduled."""
-        data = CourseStartSerializer(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        course = course_start(user=acting_user(request), now=timezone.now(), **data.validated_data)
+        data = self.validated(CourseStartSerializer)
+        course = course_start(user=acting_user(request), now=timezone.now(), **data)
         return Response(CourseSerializer(course).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ReasonSerializer, responses={200: CourseSerializer})
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, pk: str | None = None) -> Response:
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        course = course_stop(
-            course=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
-        )
+        data = self.validated(ReasonSerializer)
+        course = course_stop(course=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
         return Response(CourseSerializer(course).data)
 
     @extend_schema(request=RescheduleSerializer, responses={200: DoseSerializer(many=True)})
     @action(detail=True, methods=["post"])
     def reschedule(self, request: Request, pk: str | None = None) -> Response:
         """Move a dose and every later one; their monitoring tests move too (old ones cancelled, kept)."""
-        data = RescheduleSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        dose = get_object_or_404(self.get_object().doses, pk=data.validated_data["dose"])
-        moved = course_reschedule(dose=dose, planned_at=data.validated_data["planned_at"], user=acting_user(request),
+        data = self.validated(RescheduleSerializer)
+        dose = get_object_or_404(self.get_object().doses, pk=data["dose"])
+        moved = course_reschedule(dose=dose, planned_at=data["planned_at"], user=acting_user(request),
                                   now=timezone.now())  # fmt: skip
         return Response(DoseSerializer(moved, many=True, context={"now": timezone.now()}).data)
 
@@ -136,10 +142,9 @@ class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Treat
     @action(detail=True, methods=["post"])
     def handoff(self, request: Request, pk: str | None = None) -> Response:
         """CAR-T chain of identity: log a hand-off; a mismatching ID is recorded and answered 409."""
-        data = HandoffSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.validated(HandoffSerializer)
         check = chain_of_identity_handoff(course=self.get_object(), user=acting_user(request), now=timezone.now(),
-                                          **data.validated_data)  # fmt: skip
+                                          **data)  # fmt: skip
         code = status.HTTP_201_CREATED if check.matched else status.HTTP_409_CONFLICT
         return Response(IdentityCheckSerializer(check).data, status=code)
 
@@ -147,17 +152,16 @@ class CourseViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Treat
     @action(detail=True, methods=["post"], url_path="rescue-check")
     def rescue_check(self, request: Request, pk: str | None = None) -> Response:
         """Pharmacy confirms the rescue doses on hand (tocilizumab x 2 before a CAR-T infusion)."""
-        data = RescueCheckSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.validated(RescueCheckSerializer)
         check = rescue_medication_confirm(course=self.get_object(), user=acting_user(request), now=timezone.now(),
-                                          **data.validated_data)  # fmt: skip
+                                          **data)  # fmt: skip
         return Response(RescueMedicationCheckSerializer(check).data, status=status.HTTP_201_CREATED)
 
 
-class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
+class DoseViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Dose]):
     """Doses with their gate verdict (cleared, blocked or overridden) and its reasons."""
 
-    queryset = Dose.objects.none()
+    selector = dose_list
     serializer_class = DoseSerializer
     filterset_class = DoseFilterSet
     required_permissions = {
@@ -167,16 +171,11 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
         "continue_cosigned": "orders.manage_course",
     }
 
-    def get_queryset(self) -> QuerySet[Dose]:
-        return dose_list(user=self.request.user)
-
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "now": timezone.now(), "gates": getattr(self, "_gates", {})}
+        return {**super().get_serializer_context(), "now": timezone.now()}
 
-    def paginate_queryset(self, queryset: Any) -> Any:
-        page = super().paginate_queryset(queryset)
-        self._gates = dose_gates(list(page or []), now=timezone.now())  # one batch per page, not per dose
-        return page
+    def row_context(self, rows: list[Dose]) -> dict[str, Any]:
+        return {"gates": dose_gates_shown(rows, now=timezone.now())}
 
     def _decided(self, decision: DoseDecision) -> Response:
         dose = self.get_queryset().get(pk=decision.dose_id)
@@ -186,11 +185,8 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
     @action(detail=True, methods=["post"])
     def override(self, request: Request, pk: str | None = None) -> Response:
         """An oncologist gives a withheld or pending dose, with a reason (never a permanent discontinuation)."""
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        decision = dose_override(
-            dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
-        )
+        data = self.validated(ReasonSerializer)
+        decision = dose_override(dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
         return self._decided(decision)
 
     @extend_schema(request=CosignSerializer, responses={200: DoseSerializer})
@@ -198,18 +194,17 @@ class DoseViewSet(viewsets.ReadOnlyModelViewSet[Dose]):
     def continue_cosigned(self, request: Request, pk: str | None = None) -> Response:
         """Two oncologists document the decision to give a dose despite a permanent-discontinuation rule;
         the second co-signs with their password."""
-        data = CosignSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.validated(CosignSerializer)
         decision = dose_continue_cosigned(
-            dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
+            dose=self.get_object(), user=acting_user(request), request=request, now=timezone.now(), **data
         )
         return self._decided(decision)
 
 
-class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
-    queryset = Preparation.objects.none()
+class PreparationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Preparation]):
+    selector = preparation_list
     serializer_class = PreparationSerializer
-    filterset_fields = ["dose", "status", "dose__course"]
+    filterset_class = PreparationFilterSet
     required_permissions = {
         "list": VIEW,
         "retrieve": VIEW,
@@ -228,13 +223,18 @@ class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
         "label_zpl": VIEW,
     }
 
-    def get_queryset(self) -> QuerySet[Preparation]:
-        return preparation_list(user=self.request.user)
-
     def _ok(self, prep: Preparation, code: int = status.HTTP_200_OK) -> Response:
         return Response(PreparationSerializer(self.get_queryset().get(pk=prep.pk)).data, status=code)
 
-    @action(detail=False, methods=["get"], url_path="verification-queue")
+    def _apply(
+        self, step: Callable[..., Any], serializer_class: type[Serializer[Any]] | None = None, **extra: Any
+    ) -> Any:
+        """One step on the URL's preparation, by the acting user, now, with the request's input if it takes any."""
+        data = self.validated(serializer_class) if serializer_class else {}
+        return step(preparation=self.get_object(), user=acting_user(self.request), now=timezone.now(), **extra, **data)
+
+    @extend_schema(responses=PreparationSerializer(many=True))
+    @action(detail=False, methods=["get"], url_path="verification-queue", filter_backends=[])
     def verification_queue(self, request: Request) -> Response:
         """Preparations awaiting verification, prepared by others."""
         page = self.paginate_queryset(verification_queue(user=request.user))
@@ -243,28 +243,21 @@ class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def recalculate(self, request: Request, pk: str | None = None) -> Response:
-        return self._ok(
-            preparation_recalculate(preparation=self.get_object(), user=acting_user(request), now=timezone.now())
-        )
+        return self._ok(self._apply(preparation_recalculate))
 
-    @extend_schema(request=None, responses={200: PreparationSerializer, 409: None})
+    @extend_schema(request=None, responses={200: PreparationSerializer})
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         """Start preparing; a blocked dose answers 409 with the gate's reasons."""
-        return self._ok(preparation_start(preparation=self.get_object(), user=acting_user(request), now=timezone.now()))
+        return self._ok(self._apply(preparation_start))
 
     @extend_schema(request=RecordSerializer)
     @action(detail=True, methods=["post"])
     def record(self, request: Request, pk: str | None = None) -> Response:
         """Record the vials and diluent; the beyond-use clocks run from `punctured_at` (default: the start)."""
-        data = RecordSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        components = [ComponentInput(**c) for c in data.validated_data["components"]]
-        prep = preparation_record(preparation=self.get_object(), components=components,
-                                  category=data.validated_data["category"], storage=data.validated_data["storage"],
-                                  punctured_at=data.validated_data["punctured_at"], user=acting_user(request),
-                                  now=timezone.now())  # fmt: skip
-        return self._ok(prep)
+        data = self.validated(RecordSerializer)
+        components = [ComponentInput(**c) for c in data.pop("components")]
+        return self._ok(self._apply(preparation_record, components=components, **data))
 
     def _scanned(self, outcome: ScanOutcome) -> Response:
         if not outcome.matched:
@@ -276,49 +269,31 @@ class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
     def receive(self, request: Request, pk: str | None = None) -> Response:
         """Cell products: receipt hand-off with the certificate of analysis (cells in the order's range);
         a mismatching chain-of-identity ID is recorded and answered 409."""
-        data = CellReceiptSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        outcome = cell_product_receive(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
-                                       **data.validated_data)  # fmt: skip
-        return self._scanned(outcome)
+        return self._scanned(self._apply(cell_product_receive, CellReceiptSerializer))
 
     @extend_schema(request=CellThawSerializer, responses={200: PreparationSerializer, 409: IdentityCheckSerializer})
     @action(detail=True, methods=["post"])
     def thaw(self, request: Request, pk: str | None = None) -> Response:
         """Cell products: the thaw hand-off (the "record" step); the infusion must end within the drug's
         thaw-to-infusion limit. A mismatching chain-of-identity ID is recorded and answered 409."""
-        data = CellThawSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        outcome = cell_product_thaw(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
-                                    **data.validated_data)  # fmt: skip
-        return self._scanned(outcome)
+        return self._scanned(self._apply(cell_product_thaw, CellThawSerializer))
 
     @extend_schema(request=VerifySerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
         """Independent verification (never the preparer), signed by re-entering the password: weighed or
         measured, or for a cell product the bag's chain-of-identity label, integrity and time since thaw."""
-        data = VerifySerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        prep = preparation_verify(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
-                                  **data.validated_data)  # fmt: skip
-        return self._ok(prep)
+        return self._ok(self._apply(preparation_verify, VerifySerializer, request=request))
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def release(self, request: Request, pk: str | None = None) -> Response:
-        return self._ok(
-            preparation_release(preparation=self.get_object(), user=acting_user(request), now=timezone.now())
-        )
+        return self._ok(self._apply(preparation_release))
 
     @extend_schema(request=ReasonSerializer)
     @action(detail=True, methods=["post"])
     def waste(self, request: Request, pk: str | None = None) -> Response:
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        prep = preparation_waste(preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
-                                 **data.validated_data)  # fmt: skip
-        return self._ok(prep)
+        return self._ok(self._apply(preparation_waste, ReasonSerializer))
 
     @extend_schema(request=AdministerSerializer, responses={200: PreparationSerializer, 409: IdentityCheckSerializer})
     @action(detail=True, methods=["post"])
@@ -326,41 +301,30 @@ class PreparationViewSet(viewsets.ReadOnlyModelViewSet[Preparation]):
         """Bedside check of wristband and label (a cell product also its chain-of-identity label), both
         beyond-use clocks, premedication, rescue doses on hand and the dose gate: all hold and the administration
         starts; any failure is a hard stop, recorded, answered 409."""
-        data = AdministerSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        outcome = preparation_administer(
-            preparation=self.get_object(), user=acting_user(request), now=timezone.now(),
-            label=values.pop("bag_label"), **values,
-        )  # fmt: skip
-        return self._scanned(outcome)
+        return self._scanned(self._apply(preparation_administer, AdministerSerializer))
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"], url_path="end-administration")
     def end_administration(self, request: Request, pk: str | None = None) -> Response:
-        prep = preparation_end_administration(
-            preparation=self.get_object(), user=acting_user(request), now=timezone.now()
-        )
-        return self._ok(prep)
+        return self._ok(self._apply(preparation_end_administration))
 
     def _label(self, render: Any, content_type: str, suffix: str) -> HttpResponse:
         prep = self.get_object()
         if prep.status not in (PreparationStatus.AWAITING_VERIFICATION, PreparationStatus.RELEASED,
                                PreparationStatus.ADMINISTERED) or prep.verified_at is None:  # fmt: skip
-            response = HttpResponse("A label is printed once the preparation is verified.", status=409)
-            return response
+            raise Conflict("A label is printed once the preparation is verified.")
         body = render(preparation_label(prep), tz=timezone.get_current_timezone())
         response = HttpResponse(body, content_type=content_type)
         response["Content-Disposition"] = f'inline; filename="{prep.code}.{suffix}"'
         response["Cache-Control"] = "no-store"
         return response
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"], url_path="label/pdf")
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY, 409: None})
+    @action(detail=True, methods=["get"], url_path="label/pdf", content_negotiation_class=FileNegotiation)
     def label_pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
         return self._label(label_pdf, "application/pdf", "pdf")
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
-    @action(detail=True, methods=["get"], url_path="label/zpl")
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR, 409: None})
+    @action(detail=True, methods=["get"], url_path="label/zpl", content_negotiation_class=FileNegotiation)
     def label_zpl(self, request: Request, pk: str | None = None) -> HttpResponse:
         return self._label(label_zpl, "text/plain; charset=utf-8", "zpl")

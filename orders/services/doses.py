@@ -10,7 +10,10 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpRequest
+from rest_framework.request import Request
 
+from accounts.services import confirm_password
 from alerts.choices import AlertAudience, AlertSeverity
 from alerts.findings import Finding as AlertFinding
 from orders.choices import CourseStatus, DecisionKind, DoseStatus, GateCheckPurpose, GateVerdict, Reference
@@ -92,12 +95,19 @@ def dose_override(*, dose: Dose, user: User, now: datetime, reason: str) -> Dose
     return _record_decision(dose, gate, DecisionKind.OVERRIDE, user, now, reason.strip())
 
 
-@transaction.atomic
 def dose_continue_cosigned(
-    *, dose: Dose, user: User, cosigner: User | None, cosigner_password: str, now: datetime, reason: str
+    *,
+    dose: Dose,
+    user: User,
+    cosigner: User | None,
+    cosigner_password: str,
+    request: HttpRequest | Request,
+    now: datetime,
+    reason: str,
 ) -> DoseDecision:
     """Two oncologists document the decision to give a dose despite a permanent-discontinuation finding:
-    the second, another oncologist of the patient's care team, signs with their password."""
+    the second, another oncologist of the patient's care team, signs with their password. A wrong password
+    counts toward the cosigner's login lock-out (accounts.services.confirm_password)."""
     if not reason.strip():
         raise ValidationError({"reason": "A decision to continue needs the documented reason."})
     if cosigner is None or not cosigner.is_active:
@@ -106,12 +116,20 @@ def dose_continue_cosigned(
         raise PermissionDenied("The second oncologist must be someone else.")
     if not cosigner.has_perm("orders.manage_course"):
         raise ValidationError({"cosigner": f"{cosigner} is not an oncologist who may decide on doses."})
-    dose, gate = _decidable(dose, now)
     if not patient_list(user=cosigner).filter(pk=dose.course.patient_id).exists():
         raise ValidationError({"cosigner": f"{cosigner} is not on this patient's care team."})
-    if not cosigner.check_password(cosigner_password):
-        raise PermissionDenied("The second oncologist's password does not match.")
-    return _record_decision(dose, gate, DecisionKind.COSIGNED, user, now, reason.strip(), cosigner)
+    # Before the decision's transaction: a refused signature writes nothing but its counted failure.
+    confirm_password(
+        request=request, user=cosigner, password=cosigner_password,
+        refusal="The second oncologist's password does not match.",
+    )  # fmt: skip
+    return _continue_cosigned(dose=dose, user=user, cosigner=cosigner, now=now, reason=reason.strip())
+
+
+@transaction.atomic
+def _continue_cosigned(*, dose: Dose, user: User, cosigner: User, now: datetime, reason: str) -> DoseDecision:
+    dose, gate = _decidable(dose, now)
+    return _record_decision(dose, gate, DecisionKind.COSIGNED, user, now, reason, cosigner)
 
 
 def doses_discontinue_findings(*, patient_ids: set[int], now: datetime) -> list[tuple[int, AlertFinding]]:

@@ -13,7 +13,10 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpRequest
+from rest_framework.request import Request
 
+from accounts.services import confirm_password
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity
 from alerts.services import AlertCondition, alerts_raise
 from orders import bud
@@ -32,6 +35,8 @@ from orders.services._common import _apply, _hhmm, _local, _locked, _order_prepa
 from orders.services.doses import gate_record
 from orders.services.errors import DoseBlocked, OrderConflict
 from patients.models import Patient
+
+PREPARER_MAY_NOT_VERIFY = "You prepared this dose: another technician must verify it."
 
 
 def _weight_changed(course: TreatmentCourse, patient: Patient) -> bool:
@@ -203,12 +208,12 @@ def _cell_verification_problems(prep: Preparation, coi_label: str, bag_intact: b
     return problems
 
 
-@transaction.atomic
 def preparation_verify(
     *,
     preparation: Preparation,
     user: User,
     password: str,
+    request: HttpRequest | Request,
     method: str,
     now: datetime,
     measured: Decimal | None = None,
@@ -217,12 +222,35 @@ def preparation_verify(
 ) -> Preparation:
     """Independent check by another technician who re-enters their password. A compounded dose is weighed or
     measured: outside the tolerance (default ±5 %) it is rejected with the reason. A cell product's check is the
-    bag's chain-of-identity label, its integrity and the time since thaw: any failure rejects it."""
+    bag's chain-of-identity label, its integrity and the time since thaw: any failure rejects it. A wrong
+    password counts toward the technician's login lock-out (accounts.services.confirm_password)."""
+    if preparation.prepared_by_id == user.pk:
+        raise PermissionDenied(PREPARER_MAY_NOT_VERIFY)
+    # Before the verification's transaction: a refused signature writes nothing but its counted failure.
+    confirm_password(
+        request=request, user=user, password=password,
+        refusal="Password does not match: re-enter your own password to sign the verification.",
+    )  # fmt: skip
+    return _verify(
+        preparation=preparation, user=user, method=method, now=now, measured=measured, coi_label=coi_label,
+        bag_intact=bag_intact,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def _verify(
+    *,
+    preparation: Preparation,
+    user: User,
+    method: str,
+    now: datetime,
+    measured: Decimal | None,
+    coi_label: str,
+    bag_intact: bool | None,
+) -> Preparation:
     prep = _locked(preparation, "verify")
     if prep.prepared_by_id == user.pk:
-        raise PermissionDenied("You prepared this dose: another technician must verify it.")
-    if not user.check_password(password):
-        raise PermissionDenied("Password does not match: re-enter your own password to sign the verification.")
+        raise PermissionDenied(PREPARER_MAY_NOT_VERIFY)
     if prep.verified_at is not None:
         raise OrderConflict("This preparation is already verified.")
     if method not in VerificationMethod.values:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -12,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import acting_user
-from alerts.selectors import alert_list
+from core.api import ScopedViewSetMixin
 from results.api.serializers import (
     AmendSerializer,
     CommentSerializer,
@@ -22,9 +21,16 @@ from results.api.serializers import (
     ResultSerializer,
     VerifyOutcomeSerializer,
 )
-from results.filtersets import ResultFilterSet
+from results.filtersets import CriticalCallFilterSet, ResultFilterSet
 from results.models import CriticalCall, Result
-from results.selectors import result_history, result_list, results_to_verify, review_inbox
+from results.selectors import (
+    critical_call_list,
+    result_list,
+    result_versions,
+    results_to_verify,
+    review_inbox,
+    visible_results,
+)
 from results.services import (
     ResultEntry,
     critical_call_record,
@@ -35,10 +41,10 @@ from results.services import (
 )
 
 
-class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Result]):
+class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Result]):
     """Lab results, scoped to the user's care teams (all patients for lab staff)."""
 
-    queryset = Result.objects.none()  # for the schema; requests use get_queryset
+    selector = result_list
     serializer_class = ResultSerializer
     filterset_class = ResultFilterSet
     required_permissions = {
@@ -55,19 +61,14 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
         "review_batch": "results.review_result",
     }
 
-    def get_queryset(self) -> QuerySet[Result]:
-        return result_list(user=self.request.user)
-
     def _visible(self, ids: list[int]) -> list[Result]:
-        return list(self.get_queryset().filter(pk__in=ids))
+        return visible_results(user=self.request.user, ids=ids)
 
     @extend_schema(request=ResultEntrySerializer, responses={201: ResultSerializer(many=True)})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Enter results for one specimen: stored preliminary, flagged and graded."""
-        data = ResultEntrySerializer(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        specimen = data.validated_data["specimen"]
-        entries = [ResultEntry(specimen, r["lab_test"], r["value"], r["unit"]) for r in data.validated_data["results"]]
+        data = self.validated(ResultEntrySerializer)
+        entries = [ResultEntry(data["specimen"], r["lab_test"], r["value"], r["unit"]) for r in data["results"]]
         rows = results_enter(entries=entries, user=acting_user(request), now=timezone.now())
         return Response(ResultSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
 
@@ -84,9 +85,7 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
     @action(detail=False, methods=["post"], url_path="verify")
     def verify_batch(self, request: Request) -> Response:
         """Verify a batch; your own results are skipped and listed."""
-        data = ResultIdsSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        rows = self._visible(data.validated_data["results"])
+        rows = self._visible(self.validated(ResultIdsSerializer)["results"])
         if not rows:
             raise ValidationError({"results": "None of these results exists or is visible to you."})
         outcome = results_verify(results=rows, user=acting_user(request), now=timezone.now())
@@ -100,28 +99,22 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
     @extend_schema(request=AmendSerializer, responses={201: ResultSerializer})
     @action(detail=True, methods=["post"])
     def amend(self, request: Request, pk: str | None = None) -> Response:
-        data = AmendSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        amended = result_amend(
-            result=self.get_object(), user=acting_user(request), now=timezone.now(), **data.validated_data
-        )
+        data = self.validated(AmendSerializer)
+        amended = result_amend(result=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
         return Response(ResultSerializer(amended).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: ResultSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request: Request, pk: str | None = None) -> Response:
         """Every version of the result, the original first."""
-        rows = result_history(result=self.get_object()).order_by("version")
+        rows = result_versions(result=self.get_object())
         return Response(ResultSerializer(rows, many=True).data)
 
     @extend_schema(request=CommentSerializer, responses={200: ResultSerializer})
     @action(detail=True, methods=["post"])
     def review(self, request: Request, pk: str | None = None) -> Response:
-        data = CommentSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        (row,) = results_review(
-            results=[self.get_object()], user=acting_user(request), now=timezone.now(), **data.validated_data
-        )
+        data = self.validated(CommentSerializer)
+        (row,) = results_review(results=[self.get_object()], user=acting_user(request), now=timezone.now(), **data)
         return Response(ResultSerializer(row).data)
 
     @extend_schema(
@@ -129,25 +122,24 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
     )
     @action(detail=False, methods=["post"], url_path="review")
     def review_batch(self, request: Request) -> Response:
-        data = ResultIdsSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.validated(ResultIdsSerializer)
         rows = results_review(
-            results=self._visible(data.validated_data["results"]),
+            results=self._visible(data["results"]),
             user=acting_user(request),
             now=timezone.now(),
-            comment=data.validated_data["comment"],
+            comment=data["comment"],
         )
         return Response(ResultSerializer(rows, many=True).data)
 
     @extend_schema(responses={200: ResultSerializer(many=True)})
-    @action(detail=False, methods=["get"], url_path="review-inbox")
+    @action(detail=False, methods=["get"], url_path="review-inbox", filter_backends=[])
     def review_inbox(self, request: Request) -> Response:
         """Verified results not yet reviewed: critical first, then CTCAE grade, newest first."""
         page = self.paginate_queryset(review_inbox(user=request.user))
         return self.get_paginated_response(ResultSerializer(page, many=True).data)
 
     @extend_schema(responses={200: ResultSerializer(many=True)})
-    @action(detail=False, methods=["get"], url_path="to-verify")
+    @action(detail=False, methods=["get"], url_path="to-verify", filter_backends=[])
     def to_verify(self, request: Request) -> Response:
         """The verification queue, oldest first: results others entered that can be verified now (not your own,
         not superseded, retracted or not obtained, not still preliminary at the lab)."""
@@ -155,23 +147,19 @@ class ResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Resul
         return self.get_paginated_response(ResultSerializer(page, many=True).data)
 
 
-class CriticalCallViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[CriticalCall]):
+class CriticalCallViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[CriticalCall]):
     """Read-back log of critical-result calls."""
 
-    queryset = CriticalCall.objects.none()
+    selector = critical_call_list
     serializer_class = CriticalCallSerializer
-    filterset_fields = ["alert"]
+    filterset_class = CriticalCallFilterSet
     required_permissions = {
         "list": "results.view_criticalcall",
         "retrieve": "results.view_criticalcall",
         "create": "results.add_criticalcall",
     }
 
-    def get_queryset(self) -> QuerySet[CriticalCall]:
-        return CriticalCall.objects.filter(alert__in=alert_list(user=self.request.user))
-
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = CriticalCallSerializer(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        call = critical_call_record(user=acting_user(request), now=timezone.now(), **data.validated_data)
+        data = self.validated(CriticalCallSerializer)
+        call = critical_call_record(user=acting_user(request), now=timezone.now(), **data)
         return Response(CriticalCallSerializer(call).data, status=status.HTTP_201_CREATED)

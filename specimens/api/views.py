@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import acting_user
+from core.api import FileNegotiation, ScopedViewSetMixin
 from specimens.api.serializers import (
     CollectSerializer,
     ContainerSerializer,
@@ -27,7 +27,14 @@ from specimens.api.serializers import (
 from specimens.filtersets import SpecimenFilterSet
 from specimens.labels import label_pdf, label_zpl
 from specimens.models import Container, Specimen, TestSpecimenRequirement
-from specimens.selectors import collection_due_by, collection_list, specimen_detail, specimen_label
+from specimens.selectors import (
+    collection_due_by,
+    collection_list,
+    container_list,
+    requirement_list,
+    specimen_detail,
+    specimen_label,
+)
 from specimens.services import (
     specimen_label_printed,
     specimen_receive,
@@ -38,21 +45,21 @@ from specimens.services import (
 
 
 class ContainerViewSet(viewsets.ReadOnlyModelViewSet[Container]):
-    queryset = Container.objects.all()
+    queryset = container_list()
     serializer_class = ContainerSerializer
     required_permissions = {"list": "specimens.view_container", "retrieve": "specimens.view_container"}
 
 
 class RequirementViewSet(viewsets.ReadOnlyModelViewSet[TestSpecimenRequirement]):
-    queryset = TestSpecimenRequirement.objects.select_related("lab_test", "container")
+    queryset = requirement_list()
     serializer_class = RequirementSerializer
     required_permissions = {"list": "specimens.view_container", "retrieve": "specimens.view_container"}
 
 
-class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
+class SpecimenViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Specimen]):
     """Specimens of the user's care teams' patients (every patient for lab staff)."""
 
-    queryset = Specimen.objects.none()  # for the schema; requests use get_queryset
+    selector = specimen_detail
     serializer_class = SpecimenSerializer
     filterset_class = SpecimenFilterSet
     required_permissions = {
@@ -66,9 +73,6 @@ class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
         "label_zpl": "specimens.view_specimen",
     }
 
-    def get_queryset(self) -> QuerySet[Specimen]:
-        return specimen_detail(user=self.request.user)
-
     def _detail(self, specimen: Specimen, code: int = status.HTTP_200_OK) -> Response:
         return Response(SpecimenSerializer(self.get_queryset().get(pk=specimen.pk)).data, status=code)
 
@@ -77,16 +81,8 @@ class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
     def collect(self, request: Request) -> Response:
         """Wristband check, then one specimen per container for the chosen tests; each must be overdue or due
         within the collection window (a later one is refused: 400 naming `monitoring_tests`)."""
-        data = CollectSerializer(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        specimens = specimens_collect(
-            patient=data.validated_data["patient"],
-            wristband=data.validated_data["wristband"],
-            monitoring_tests=data.validated_data["monitoring_tests"],
-            user=acting_user(request),
-            now=timezone.now(),
-            location=data.validated_data["location"],
-        )
+        data = self.validated(CollectSerializer)
+        specimens = specimens_collect(user=acting_user(request), now=timezone.now(), **data)
         rows = self.get_queryset().filter(pk__in=[s.pk for s in specimens]).order_by("container__draw_order")
         return Response(SpecimenSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
 
@@ -94,38 +90,22 @@ class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
     @action(detail=False, methods=["post"])
     def receive(self, request: Request) -> Response:
         """Receive a specimen in the lab by its scanned accession number."""
-        data = ReceiveSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        specimen = specimen_receive(
-            accession=data.validated_data["accession"],
-            condition=data.validated_data["condition"],
-            user=acting_user(request),
-            now=timezone.now(),
-            location=data.validated_data["location"],
-        )
-        return self._detail(specimen)
+        data = self.validated(ReceiveSerializer)
+        return self._detail(specimen_receive(user=acting_user(request), now=timezone.now(), **data))
 
     @extend_schema(request=RejectSerializer, responses={200: SpecimenSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        data = RejectSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        specimen = specimen_reject(
-            specimen=self.get_object(),
-            reason=data.validated_data["reason"],
-            comment=data.validated_data["comment"],
-            user=acting_user(request),
-            now=timezone.now(),
-        )
+        data = self.validated(RejectSerializer)
+        specimen = specimen_reject(specimen=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
         return self._detail(specimen)
 
     @extend_schema(request=CustodySerializer, responses={201: CustodyEventSerializer})
     @action(detail=True, methods=["post"])
     def custody(self, request: Request, pk: str | None = None) -> Response:
-        data = CustodySerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.validated(CustodySerializer)
         event = specimen_record_custody(specimen=self.get_object(), user=acting_user(request), now=timezone.now(),
-                                        **data.validated_data)  # fmt: skip
+                                        **data)  # fmt: skip
         return Response(CustodyEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
     def _label(self, request: Request, render: Any, content_type: str, suffix: str) -> HttpResponse:
@@ -138,13 +118,13 @@ class SpecimenViewSet(viewsets.ReadOnlyModelViewSet[Specimen]):
         return response
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"], url_path="label/pdf")
+    @action(detail=True, methods=["get"], url_path="label/pdf", content_negotiation_class=FileNegotiation)
     def label_pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
         """The tube label as PDF; each print after the first is logged as a reprint."""
         return self._label(request, label_pdf, "application/pdf", "pdf")
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
-    @action(detail=True, methods=["get"], url_path="label/zpl")
+    @action(detail=True, methods=["get"], url_path="label/zpl", content_negotiation_class=FileNegotiation)
     def label_zpl(self, request: Request, pk: str | None = None) -> HttpResponse:
         """The tube label as ZPL for a 203 dpi thermal printer."""
         return self._label(request, label_zpl, "text/plain; charset=utf-8", "zpl")

@@ -9,7 +9,6 @@ from datetime import datetime, time, timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from accounts.choices import Role
 from alerts.burden import KindCount, alert_burden
@@ -330,8 +329,8 @@ def test_metrics_need_a_lead_and_accept_an_api_token(client, team_a, nurse_a, le
     client.force_login(nurse_a)
     assert client.get("/alerts/burden/metrics").status_code == 403
     client.logout()
-    token = Token.objects.create(user=lead_a)
-    scraped = client.get("/alerts/burden/metrics", HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = factories.api_token(lead_a)
+    scraped = client.get("/alerts/burden/metrics", HTTP_AUTHORIZATION=f"Token {token}")
     assert scraped.status_code == 200
     assert 'labflow_alerts_per_nurse_shift{team="Team A"} 0.0' in scraped.content.decode()
     assert client.get("/alerts/burden/metrics", HTTP_AUTHORIZATION="Token wrong").status_code == 401

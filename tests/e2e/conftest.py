@@ -1,4 +1,4 @@
-"""Browser fixtures: Debian chromium driven by Playwright (no browser download)."""
+"""Browser fixtures: Debian chromium driven by Playwright (no browser download), and the people who use it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from accounts.choices import Role
+from tests import factories
+from tests.e2e.pages import Staff
 
 CHROMIUM = "/usr/bin/chromium"
 # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes are plain sync code.
@@ -36,3 +40,16 @@ def page(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def staff(reference_db, team_a) -> Staff:
+    return Staff(
+        oncologist=factories.make_user(Role.ONCOLOGIST, team_a, "dr.e2e"),
+        nurse=factories.make_user(Role.NURSE, team_a, "nurse.e2e"),
+        technicians=(
+            factories.make_user(Role.LAB_TECHNICIAN, None, "tech.e2e.one"),
+            factories.make_user(Role.LAB_TECHNICIAN, None, "tech.e2e.two"),
+        ),
+        patient=factories.make_patient(team_a),
+    )

@@ -10,25 +10,19 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
-from accounts.choices import Role
 from orders.cells import cell_product_thaw
 from orders.choices import CoiStep, PreparationStatus
 from orders.models import IdentityCheck
 from orders.services.preparations import preparation_start
-from tests import factories
-from tests.e2e.pages import login, serious_violations
+from tests.e2e.pages import Staff, login, serious_violations
 from tests.orders.cell_helpers import COI, car_t_ordered, car_t_received, car_t_released
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_bedside_coi_scan_stops_on_a_mismatched_bag(live_server, reference_db, browser: Browser, team_a):
-    oncologist = factories.make_user(Role.ONCOLOGIST, team_a, "dr.cart")
-    nurse = factories.make_user(Role.NURSE, team_a, "nurse.cart")
-    techs = (factories.make_user(Role.LAB_TECHNICIAN, None, "tech.thaw"),
-             factories.make_user(Role.LAB_TECHNICIAN, None, "tech.bag"))  # fmt: skip
-    patient = factories.make_patient(team_a)
-    prep = car_t_ordered(patient, oncologist, nurse, techs)
+def test_bedside_coi_scan_stops_on_a_mismatched_bag(live_server, browser: Browser, staff: Staff):
+    nurse, techs, patient = staff.nurse, staff.technicians, staff.patient
+    prep = car_t_ordered(patient, staff.oncologist, nurse, techs)
     prep = car_t_released(prep, techs, timezone.now() - timedelta(minutes=20))
 
     page = browser.new_context().new_page()
@@ -62,14 +56,10 @@ def test_bedside_coi_scan_stops_on_a_mismatched_bag(live_server, reference_db, b
     assert "COI-2026-000999" in bedside.note
 
 
-def test_cell_product_pages_are_accessible(live_server, reference_db, browser: Browser, team_a):
+def test_cell_product_pages_are_accessible(live_server, browser: Browser, staff: Staff):
     """The receipt form (prepare page), the bag check (verify page) and the ward list of a CAR-T bag."""
-    oncologist = factories.make_user(Role.ONCOLOGIST, team_a, "dr.cart2")
-    nurse = factories.make_user(Role.NURSE, team_a, "nurse.cart2")
-    techs = (factories.make_user(Role.LAB_TECHNICIAN, None, "tech.thaw2"),
-             factories.make_user(Role.LAB_TECHNICIAN, None, "tech.bag2"))  # fmt: skip
-    patient = factories.make_patient(team_a)
-    ordered = car_t_ordered(patient, oncologist, nurse, techs)
+    nurse, techs = staff.nurse, staff.technicians
+    ordered = car_t_ordered(staff.patient, staff.oncologist, nurse, techs)
 
     lab = browser.new_context().new_page()
     login(lab, live_server.url, techs[0].username)

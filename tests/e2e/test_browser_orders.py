@@ -9,23 +9,18 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
-from accounts.choices import Role
 from orders.models import IdentityCheck
 from tests import factories
-from tests.e2e.pages import login
+from tests.e2e.pages import Staff, login
 from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_prepare_verify_release_administer(live_server, reference_db, browser: Browser, team_a):
-    oncologist = factories.make_user(Role.ONCOLOGIST, team_a, "dr.course")
-    nurse = factories.make_user(Role.NURSE, team_a, "nurse.bed")
-    preparer = factories.make_user(Role.LAB_TECHNICIAN, None, "tech.prep")
-    verifier = factories.make_user(Role.LAB_TECHNICIAN, None, "tech.check")
-    patient = factories.make_patient(team_a)
+def test_prepare_verify_release_administer(live_server, browser: Browser, staff: Staff, team_a):
+    nurse, (preparer, verifier), patient = staff.nurse, staff.technicians, staff.patient
     bystander = factories.make_patient(team_a)
-    course = start_course(patient, oncologist, "Pembrolizumab 200 mg q3w", in_hours=3)
+    course = start_course(patient, staff.oncologist, "Pembrolizumab 200 mg q3w", in_hours=3)
     dose = first_dose(course)
     clear_pre_dose(dose, nurse, preparer, verifier)
     prep = live_preparation(dose)

@@ -6,22 +6,16 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
-from accounts.choices import Role
 from results.models import Result
-from tests import factories
-from tests.e2e.pages import login
+from tests.e2e.pages import Staff, login
 from tests.results.helpers import collected_specimen
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_entry_verification_critical_alert_and_review(live_server, reference_db, browser: Browser, team_a):
-    nurse = factories.make_user(Role.NURSE, team_a, "nurse.onc")
-    oncologist = factories.make_user(Role.ONCOLOGIST, team_a, "dr.onc")
-    enterer = factories.make_user(Role.LAB_TECHNICIAN, None, "tech.enter")
-    verifier = factories.make_user(Role.LAB_TECHNICIAN, None, "tech.verify")
-    patient = factories.make_patient(team_a)
-    specimen = collected_specimen(patient, nurse, "Potassium", "Sodium")
+def test_entry_verification_critical_alert_and_review(live_server, browser: Browser, staff: Staff):
+    nurse, oncologist, (enterer, verifier) = staff.nurse, staff.oncologist, staff.technicians
+    specimen = collected_specimen(staff.patient, nurse, "Potassium", "Sodium")
 
     ward = browser.new_context().new_page()
     login(ward, live_server.url, nurse.username)

@@ -14,7 +14,7 @@ from alerts.models import Alert
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import SweepHeartbeat
 from tests import factories
-from tests.stack import wait_for
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.celery_stack, pytest.mark.django_db(transaction=True)]
 

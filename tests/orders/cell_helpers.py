@@ -18,6 +18,7 @@ from orders.services.preparations import (
     preparation_start,
     preparation_verify,
 )
+from tests.factories import signing_request
 from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
 
 PASSWORD = "a-long-test-password"
@@ -76,7 +77,7 @@ def car_t_released(prep: Preparation, techs, thawed_at: datetime, *, rescue_dose
     assert cell_product_thaw(preparation=prep, coi_scanned=COI, user=preparer, now=thawed_at).matched
     prep = preparation_verify(
         preparation=prep, user=checker, password=PASSWORD, method="cell_product", coi_label=COI, bag_intact=True,
-        now=thawed_at + 10 * M,
+        now=thawed_at + 10 * M, request=signing_request(),
     )  # fmt: skip
     assert not prep.rejection_reason, prep.rejection_reason
     prep = preparation_release(preparation=prep, user=checker, now=thawed_at + 15 * M)
@@ -101,5 +102,5 @@ def pembro_released(prep: Preparation, techs, t0: datetime, *, storage: str = "r
         storage=storage, user=preparer, now=t0 + 2 * H, punctured_at=t0 + 10 * M,
     )  # fmt: skip
     prep = preparation_verify(preparation=prep, user=checker, password=PASSWORD, method="gravimetric",
-                              measured=Decimal("8.0"), now=t0 + 2 * H + 5 * M)  # fmt: skip
+                              measured=Decimal("8.0"), now=t0 + 2 * H + 5 * M, request=signing_request())  # fmt: skip
     return preparation_release(preparation=prep, user=checker, now=t0 + 2 * H + 10 * M)

@@ -28,7 +28,6 @@ from tests.orders.cell_helpers import (
     H,
     M,
     base_time,
-    car_t_ordered,
     car_t_released,
     cleared_preparation,
     pembro_components,
@@ -42,11 +41,6 @@ PREMED = "Acetaminophen 650 mg PO, diphenhydramine 25 mg PO"
 @pytest.fixture
 def pembro(patient_a, oncologist_a, nurse_a, technicians):
     return cleared_preparation(patient_a, oncologist_a, nurse_a, technicians, PEMBRO)
-
-
-@pytest.fixture
-def car_t(patient_a, oncologist_a, nurse_a, technicians):
-    return car_t_ordered(patient_a, oncologist_a, nurse_a, technicians)
 
 
 def hhmm(moment):

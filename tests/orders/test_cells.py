@@ -17,6 +17,7 @@ from orders.models import IdentityCheck, Preparation, RescueMedicationCheck
 from orders.services.errors import OrderConflict
 from orders.services.identity import chain_of_identity_handoff
 from orders.services.preparations import preparation_start, preparation_verify
+from tests import factories
 from tests.labelcheck import zpl_fields
 from tests.orders.cell_helpers import (
     COI,
@@ -25,18 +26,12 @@ from tests.orders.cell_helpers import (
     H,
     M,
     base_time,
-    car_t_ordered,
     car_t_received,
     cleared_preparation,
 )
 
 pytestmark = pytest.mark.django_db
 TIMES = "\u00d7"
-
-
-@pytest.fixture
-def car_t(patient_a, oncologist_a, nurse_a, technicians):
-    return car_t_ordered(patient_a, oncologist_a, nurse_a, technicians)
 
 
 def _handoffs(prep, user, *steps):
@@ -173,7 +168,10 @@ def _thawed(car_t, technicians, t0):
 
 
 def _verify(prep, tech, now, **kwargs):
-    return preparation_verify(preparation=prep, user=tech, password=PASSWORD, method="cell_product", now=now, **kwargs)
+    return preparation_verify(
+        preparation=prep, user=tech, password=PASSWORD, request=factories.signing_request(), method="cell_product",
+        now=now, **kwargs,
+    )  # fmt: skip
 
 
 def test_cell_verification_checks_identity_integrity_and_thaw_time(api_as, technicians, car_t):

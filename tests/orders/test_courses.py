@@ -49,7 +49,11 @@ def test_pembrolizumab_q3w_schedules_pre_dose_labs_and_tsh_every_42_days(oncolog
     assert len(tsh) == 17  # day 42 .. day 714 (the last dose); the baseline TSH comes before dose 1
     assert tsh[0] - course.starts_at == timedelta(days=42)
     assert all(b - a == timedelta(days=42) for a, b in itertools.pairwise(tsh))
-    cbc = next(link for link in links if link.dose == doses[0])
+    cbc = next(
+        link
+        for link in links
+        if link.dose == doses[0] and link.monitoring_test.lab_test.name == "CBC with differential"
+    )
     assert cbc.monitoring_test.due_at == doses[0].planned_at - timedelta(hours=24)
     assert cbc.monitoring_test.deadline == cbc.monitoring_test.due_at + timedelta(hours=12)
     assert course.doses.filter(preparations__status=PreparationStatus.ORDERED).count() == 35

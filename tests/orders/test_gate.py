@@ -205,7 +205,8 @@ def test_discontinue_needs_two_oncologists_and_alerts_them(
     assert onc.post(f"/api/doses/{dose.pk}/override/", {"reason": "fine"}).status_code == 409
     with pytest.raises(PermissionDenied):
         dose_continue_cosigned(dose=dose, user=oncologist_a, cosigner=oncologist_a, now=timezone.now(),
-                               cosigner_password="a-long-test-password", reason="x")  # fmt: skip
+                               cosigner_password="a-long-test-password", reason="x",
+                               request=factories.signing_request())  # fmt: skip
     body = {"reason": "Tumour flare in the liver, MDT decision", "cosigner": "onc.a2", "cosigner_password": "wrong"}
     assert onc.post(f"/api/doses/{dose.pk}/continue-cosigned/", body).status_code == 403
     assert dose_gate(dose, now=timezone.now()).verdict == GateVerdict.DISCONTINUED
@@ -227,7 +228,8 @@ def test_cosigner_must_be_an_oncologist_of_the_care_team(oncologist_a, nurse_a, 
     for cosigner, field in ((other_team, "care team"), (nurse_a, "not an oncologist"), (None, "second oncologist")):
         with pytest.raises(ValidationError, match=field):
             dose_continue_cosigned(dose=dose, user=oncologist_a, cosigner=cosigner, now=timezone.now(),
-                                   cosigner_password="a-long-test-password", reason="x")  # fmt: skip
+                                   cosigner_password="a-long-test-password", reason="x",
+                                   request=factories.signing_request())  # fmt: skip
 
 
 def test_technician_cannot_start_a_withheld_dose(api_as, oncologist_a, nurse_a, patient_a, technicians):

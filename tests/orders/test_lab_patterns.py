@@ -46,6 +46,7 @@ def lab(db):
 
 @pytest.fixture
 def car_t(oncologist_a, patient_a) -> TreatmentCourse:
+    # Here the course itself, overriding the conftest's car_t (the course's ordered bag).
     return start_course(patient_a, oncologist_a, CAR_T, in_hours=1, chain_of_identity="COI-2026-000321")
 
 

@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pypdf
 import pytest
 
 from core import labelkit
 from orders.labels import PreparationLabel, label_pdf, label_zpl
-from tests.labelcheck import barcode_rects, decode_code128, pdf_font_names, pdf_rects, pdf_text, zpl_fields
+from tests import labelcheck
+from tests.labelcheck import (
+    barcode_rects,
+    decode_code128,
+    pdf_font_names,
+    pdf_rects,
+    pdf_text,
+    zpl_commands,
+    zpl_fields,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 EN_DASH = "\u2013"
 
 LABEL = PreparationLabel(
     preparation_id="PRP-000123",
-    family_name="Müller",
-    given_name="Jón Ólafsdóttir",
-    mrn="12345678",
-    birth_date=date(1980, 1, 31),
+    **labelcheck.PATIENT,
     drug="Pembrolizumab",
     dose_mg=Decimal("240"),
     volume_ml=Decimal("148.0"),
@@ -39,8 +43,8 @@ LABEL = PreparationLabel(
     filter_note=f"0.2{EN_DASH}5 µm in-line filter",
 )
 
-EVERY_LINE = (
-    "PRP-000123",
+# The printed lines from top to bottom (the ZPL's text fields in order); the PDF also has the id under the bars.
+TEXT_LINES = (
     "MÜLLER, Jón Ólafsdóttir",
     "MRN 12345678",
     "DOB 1980-01-31",
@@ -55,6 +59,7 @@ EVERY_LINE = (
     f"Refrigerate 2{EN_DASH}8 °C",
     "Prep jdoe · Ver asmith",
 )
+EVERY_LINE = ("PRP-000123", *TEXT_LINES)
 
 
 # --- The label ------------------------------------------------------------------------------------------------
@@ -112,12 +117,7 @@ def test_infusion_minutes_must_be_a_positive_whole_number(minutes):
 
 
 def test_pdf_is_one_bag_label_sized_page():
-    pdf = label_pdf(LABEL, tz=NEW_YORK)
-    assert pdf.startswith(b"%PDF")
-    reader = pypdf.PdfReader(io.BytesIO(pdf))
-    assert len(reader.pages) == 1
-    box = reader.pages[0].mediabox
-    assert (float(box.width), float(box.height)) == (288, 180)  # 4 in x 2.5 in
+    labelcheck.assert_one_page_pdf(label_pdf(LABEL, tz=NEW_YORK), (288, 180))  # 4 in x 2.5 in
 
 
 @pytest.mark.parametrize("hazardous", [False, True])
@@ -156,10 +156,7 @@ def test_pdf_is_deterministic():
 
 
 def test_pdf_embeds_dejavu_when_present():
-    assert (labelkit.FONT_DIRS[0] / "DejaVuSansCondensed.ttf").is_file(), (
-        "fonts-dejavu-core is required (make test installs it)"
-    )
-    assert {"DejaVuSansCondensed", "DejaVuSansCondensed-Bold"} <= pdf_font_names(label_pdf(LABEL, tz=NEW_YORK))
+    labelcheck.assert_embeds_dejavu(label_pdf(LABEL, tz=NEW_YORK))
 
 
 def test_pdf_falls_back_to_helvetica(monkeypatch, tmp_path):
@@ -175,8 +172,7 @@ def test_pdf_falls_back_to_helvetica(monkeypatch, tmp_path):
 def test_pdf_never_cuts_numbers_and_keeps_both_staff_names():
     label = dataclasses.replace(
         LABEL,
-        family_name="Wolfeschlegelsteinhausenbergerdorff",
-        given_name="Maximiliane Anna-Sophie Theodora",
+        **labelcheck.LONG_NAME,
         drug="Trastuzumab deruxtecan-nxki with an unreasonably long description of the product",
         dose_mg=Decimal("12345.6789"),
         volume_ml=Decimal("1234.56789"),
@@ -215,13 +211,8 @@ ZPL_COMMANDS = {"XA", "CI", "PW", "LL", "LH", "FO", "A0", "FB", "FR", "FH", "FD"
 @pytest.mark.parametrize("hazardous", [False, True])
 def test_zpl_is_one_complete_label(hazardous):
     zpl = label_zpl(dataclasses.replace(LABEL, hazardous=hazardous), tz=NEW_YORK)
-    assert zpl.startswith("^XA")
-    assert zpl.endswith("^XZ")
-    assert zpl.count("^XA") == 1
-    assert zpl.count("^XZ") == 1
-    for command in ("^CI28", "^PW812", "^LL508", "^PQ1"):
-        assert command in zpl
-    assert set(re.findall(r"\^([A-Z@][A-Z0-9@]?)", zpl)) <= ZPL_COMMANDS
+    labelcheck.assert_one_zpl_label(zpl, "^CI28", "^PW812", "^LL508", "^PQ1")
+    assert zpl_commands(zpl) <= ZPL_COMMANDS
     for x, y in re.findall(r"\^FO(\d+),(\d+)", zpl):
         assert 0 <= int(x) < 812
         assert 0 <= int(y) < 508
@@ -238,22 +229,7 @@ def test_zpl_barcode_is_code128_of_the_preparation_id_with_interpretation_line()
 
 
 def test_zpl_text_fields():
-    fields = zpl_fields(label_zpl(LABEL, tz=NEW_YORK))
-    assert fields == [
-        "MÜLLER, Jón Ólafsdóttir",
-        "MRN 12345678",
-        "DOB 1980-01-31",
-        "Pembrolizumab",
-        "Dose 240 mg",
-        "Volume 148 mL",
-        "Conc 1.62 mg/mL",
-        "Diluent 0.9% NaCl 100 mL",
-        "IV infusion over 30 min",
-        f"0.2{EN_DASH}5 µm in-line filter",
-        "BUD 2025-03-05 14:00",
-        f"Refrigerate 2{EN_DASH}8 °C",
-        "Prep jdoe · Ver asmith",
-    ]
+    assert zpl_fields(label_zpl(LABEL, tz=NEW_YORK)) == list(TEXT_LINES)
 
 
 def test_zpl_hazardous_banner_is_reversed_on_a_filled_box():
@@ -270,9 +246,7 @@ def test_zpl_prints_the_bud_in_the_given_zone():
 def test_zpl_user_text_cannot_inject_commands():
     label = dataclasses.replace(
         LABEL,
-        family_name="X^XZ~JA",
-        given_name="A_B^FS^XA~JR",
-        mrn="1^PQ99",
+        **labelcheck.HOSTILE_PATIENT,
         drug="^XZ^XA^FO0,0^GB812,508,508^FS",
         diluent="~DGR:EVIL",
         route="IV^FS",
@@ -282,19 +256,10 @@ def test_zpl_user_text_cannot_inject_commands():
         verifier="^XZ",
     )
     zpl = label_zpl(label, tz=NEW_YORK)
-    assert zpl.count("^XZ") == 1
-    assert zpl.endswith("^XZ")
-    assert zpl.count("^XA") == 1
-    assert "~" not in zpl  # no tilde command at all
-    assert set(re.findall(r"\^([A-Z@][A-Z0-9@]?)", zpl)) <= ZPL_COMMANDS
-    assert "^PQ1" in zpl
-    assert "^PQ99" not in zpl
+    fields = labelcheck.assert_prints_hostile_text(zpl, ZPL_COMMANDS)
     assert "^PQ5" not in zpl
     assert zpl.count("^GB812,508") == 0
-    fields = zpl_fields(zpl)
-    assert fields[0] == "X^XZ~JA, A_B^FS^XA~JR"  # printed as written
     for expected in (
-        "MRN 1^PQ99",
         "^XZ^XA^FO0,0^GB812,508,508^FS",
         "Diluent ~DGR:EVIL",
         "IV^FS over 30 min",

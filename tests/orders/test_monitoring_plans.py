@@ -16,8 +16,8 @@ from orders.choices import RuleKind
 from orders.models import CourseMonitoringTest, LabPatternCondition, LabPatternRule, MonitoringRule, Regimen
 from results import ctcae
 from results.choices import ResultFlag
+from results.interpretation import interpret
 from results.models import ReferenceRange, ResultSpec
-from results.services import interpret
 from specimens.models import TestSpecimenRequirement as SpecimenRequirement
 from tests.orders.helpers import first_dose, start_course
 

@@ -11,7 +11,14 @@ from django.utils import timezone
 from accounts.choices import Role
 from orders.models import TreatmentCourse
 from tests import factories
-from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
+from tests.orders.helpers import (
+    clear_pre_dose,
+    first_dose,
+    live_preparation,
+    preparation_form,
+    start_course,
+    started_preparation,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -66,17 +73,8 @@ def test_worklist_shows_verdicts_and_disables_start_when_blocked(client, oncolog
 
 def test_verify_page_refuses_the_preparer_and_a_wrong_password(client, oncologist_a, nurse_a, patient_a):
     technician, checker = (factories.make_user(Role.LAB_TECHNICIAN, None, f"v{i}") for i in range(2))
-    dose = first_dose(start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w"))
-    clear_pre_dose(dose, nurse_a, technician, checker)
-    prep = live_preparation(dose)
-    client.force_login(technician)
-    client.post(f"/orders/preparations/{prep.pk}/start/")
-    expiry = (timezone.localdate() + timedelta(days=300)).isoformat()
-    form = {"category": "category_1", "storage": "refrigerated"}
-    for i, (product, volume) in enumerate([("Pembrolizumab 100 mg", "4"), ("Pembrolizumab 100 mg", "4"),
-                                           ("0.9% sodium chloride 50 mL", "50")]):  # fmt: skip
-        form |= {f"product-{i}": product, f"lot-{i}": f"L{i}", f"expiry-{i}": expiry, f"volume-{i}": volume}
-    form["kind-2"] = "diluent"
+    prep = started_preparation(client, oncologist_a, nurse_a, patient_a, technician, checker)
+    form = preparation_form(lots=["L0", "L1", "L2"])
     assert client.post(f"/orders/preparations/{prep.pk}/prepare/", form).status_code == 302
     verify = {"method": "gravimetric", "measured": "8.0", "password": "a-long-test-password"}
     assert client.post(f"/orders/preparations/{prep.pk}/verify/", verify).status_code == 403

@@ -69,10 +69,7 @@ def test_unauthenticated_page_redirects_to_login(client, path):
 
 
 def test_token_authentication_works_for_the_api(api, nurse_a, patient_a):
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.create(user=nurse_a)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {factories.api_token(nurse_a)}")
     assert api.get(f"/api/patients/{patient_a.pk}/").json()["mrn"] == patient_a.mrn
 
 

@@ -12,7 +12,7 @@ from results.hl7.ack import acknowledge, build_ack, control_id_of, new_control_i
 from results.hl7.batch import batch_header, split_batch, wrap_batch
 from results.hl7.encoding import escape
 from results.hl7.errors import Hl7Error
-from results.hl7.messages import OruMessage
+from results.hl7.messages import Observation, OruMessage
 from results.hl7.parsing import parse_oru
 from results.hl7.segments import parse_timestamp
 
@@ -44,8 +44,51 @@ def oru(*, replace: dict[str, str] | None = None, drop: tuple[str, ...] = ()) ->
     return "\r".join(out) + "\r"
 
 
+def observations_of(obx1: str, obx2: str, *more: str) -> list[Observation]:
+    """The observations of the sample message with its two OBX segments replaced and `more` segments added."""
+    text = oru(replace={"OBX|1": obx1, "OBX|2": obx2}) + "".join(f"{segment}\r" for segment in more)
+    return parse_oru(text).observations
+
+
 def parse_back(ack: str) -> hl7.Message:
     return hl7.parse(ack)
+
+
+def attributes(obj: object, expected: dict[str, object]) -> dict[str, object]:
+    """`obj`'s values of the attributes `expected` names, to compare as one dict (one diff on failure)."""
+    return {name: getattr(obj, name) for name in expected}
+
+
+MESSAGE_FIELDS: dict[str, object] = {
+    "control_id": "MSG00001",
+    "sending_application": "COBAS",
+    "sending_facility": "CENTRAL LAB",
+    "receiving_application": "LABFLOW",
+    "message_type": "ORU^R01",
+    "version": "2.5.1",
+    "processing_id": "P",
+    "patient_mrn": "H12345",
+    "patient_family": "Doe",
+    "patient_given": "Jane",
+    "patient_birth_date": date(1980, 2, 14),
+    "accession": "A24000123",
+    "collected_at": datetime(2024, 3, 5, 6, 45, tzinfo=UTC),
+}
+POTASSIUM_FIELDS: dict[str, object] = {
+    "set_id": "1",
+    "loinc_code": "2823-3",
+    "coding_system": "LN",
+    "name": "Potassium [Moles/volume] in Serum or Plasma",
+    "value_type": "NM",
+    "value": "5.9",
+    "unit": "mmol/L",
+    "reference_range": "3.5-5.1",
+    "abnormal_flags": "H",
+    "status": "F",
+    "observed_at": datetime(2024, 3, 5, 9, 0, tzinfo=UTC),
+    "accession": "A24000123",
+    "notes": ["Haemolysed sample & repeat advised"],
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -68,34 +111,12 @@ def test_parse_realistic_oru(text):
     message = parse_oru(text)
 
     assert isinstance(message, OruMessage)
-    assert message.control_id == "MSG00001"
-    assert message.sending_application == "COBAS"
-    assert message.sending_facility == "CENTRAL LAB"
-    assert message.receiving_application == "LABFLOW"
-    assert message.message_type == "ORU^R01"
-    assert message.version == "2.5.1"
-    assert message.processing_id == "P"
-    assert message.patient_mrn == "H12345"
-    assert (message.patient_family, message.patient_given) == ("Doe", "Jane")
-    assert message.patient_birth_date == date(1980, 2, 14)
-    assert message.accession == "A24000123"
-    assert message.collected_at == datetime(2024, 3, 5, 6, 45, tzinfo=UTC)
+    assert attributes(message, MESSAGE_FIELDS) == MESSAGE_FIELDS
 
     potassium, creatinine = message.observations
-    assert potassium.set_id == "1"
-    assert potassium.loinc_code == "2823-3"
-    assert potassium.coding_system == "LN"
-    assert potassium.name == "Potassium [Moles/volume] in Serum or Plasma"
-    assert potassium.value_type == "NM"
-    assert potassium.value == "5.9"
-    assert potassium.unit == "mmol/L"
-    assert potassium.reference_range == "3.5-5.1"
-    assert potassium.abnormal_flags == "H"
-    assert potassium.status == "F"
-    assert potassium.observed_at == datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
+    assert attributes(potassium, POTASSIUM_FIELDS) == POTASSIUM_FIELDS
+    assert potassium.observed_at is not None
     assert potassium.observed_at.utcoffset() == timedelta(hours=1)
-    assert potassium.accession == "A24000123"
-    assert potassium.notes == ["Haemolysed sample & repeat advised"]
 
     assert creatinine.loinc_code == "2160-0"
     assert (creatinine.value, creatinine.unit, creatinine.abnormal_flags) == ("1.1", "mg/dL", "N")
@@ -159,15 +180,11 @@ def test_escape_sequences_in_values_are_decoded():
 
 
 def test_structured_numeric_coded_and_text_values():
-    text = oru(
-        replace={
-            "OBX|1": "OBX|1|SN|1988-5^CRP^LN||<^5|mg/L||N|||F",
-            "OBX|2": "OBX|2|CWE|1234-5^Culture^LN||POS^Positive^L||||||F",
-        }
+    sn, coded, tx = observations_of(
+        "OBX|1|SN|1988-5^CRP^LN||<^5|mg/L||N|||F",
+        "OBX|2|CWE|1234-5^Culture^LN||POS^Positive^L||||||F",
+        "OBX|3|TX|8251-1^Comment^LN||line one~line two||||||F",
     )
-    text += "OBX|3|TX|8251-1^Comment^LN||line one~line two||||||F\r"
-
-    sn, coded, tx = parse_oru(text).observations
 
     assert sn.value == "<5"
     assert coded.value == "Positive"
@@ -175,14 +192,10 @@ def test_structured_numeric_coded_and_text_values():
 
 
 def test_loinc_from_the_alternate_identifier_and_local_codes_kept():
-    text = oru(
-        replace={
-            "OBX|1": "OBX|1|NM|K^Potassium^L^2823-3^Potassium^LN||5.9|mmol/L|||||F",
-            "OBX|2": "OBX|2|NM|CREA^Creatinine^99LAB||1.1|mg/dL|||||F",
-        }
+    alternate, local = observations_of(
+        "OBX|1|NM|K^Potassium^L^2823-3^Potassium^LN||5.9|mmol/L|||||F",
+        "OBX|2|NM|CREA^Creatinine^99LAB||1.1|mg/dL|||||F",
     )
-
-    alternate, local = parse_oru(text).observations
 
     assert (alternate.loinc_code, alternate.code, alternate.coding_system) == ("2823-3", "K", "L")
     assert (local.loinc_code, local.code, local.coding_system) == ("", "CREA", "99LAB")

@@ -43,15 +43,17 @@ def _msa(ack: str) -> tuple[str, str]:
     return str(message.segment("MSA")[1]), str(message.segment("MSA")[2])
 
 
-@pytest.fixture
-def mllp_server(reference_db):
+def _listener(handler_barrier: threading.Barrier | None = None):
+    """An MLLP listener as `mllp_listen` runs it (its own thread, its own database connection)."""
     user = interface_user()
     stop, ready = threading.Event(), threading.Event()
     bound: list[tuple[str, int]] = []
 
     def handler(text: str) -> str:
         try:
-            return import_oru_message(text, user=user, now=timezone.now()).ack
+            if handler_barrier is not None:
+                handler_barrier.wait(10)  # both listeners have the message before either stores it
+            return import_hl7_frame(text, user=user, now=timezone.now())[0]
         finally:
             connections.close_all()
 
@@ -59,7 +61,13 @@ def mllp_server(reference_db):
                               kwargs={"ready": ready, "stop": stop, "bound": bound}, daemon=True)  # fmt: skip
     thread.start()
     assert ready.wait(10)
-    yield bound[0]
+    return bound[0], stop, thread
+
+
+@pytest.fixture
+def mllp_server(reference_db):
+    address, stop, thread = _listener()
+    yield address
     stop.set()
     thread.join(10)
 
@@ -131,27 +139,6 @@ def test_import_results_command_reads_hl7_and_csv(tmp_path: Path, team_a, nurse_
     platelets = Result.objects.get(lab_test__name="Platelets")
     assert platelets.flag == "L"
     assert platelets.ctcae_grade == 3  # 40 x 10^9/L: "<50,000 - 25,000/mm3"
-
-
-def _listener(handler_barrier: threading.Barrier | None = None):
-    """An MLLP listener as `mllp_listen` runs it (its own thread, its own database connection)."""
-    user = interface_user()
-    stop, ready = threading.Event(), threading.Event()
-    bound: list[tuple[str, int]] = []
-
-    def handler(text: str) -> str:
-        try:
-            if handler_barrier is not None:
-                handler_barrier.wait(10)  # both listeners have the message before either stores it
-            return import_hl7_frame(text, user=user, now=timezone.now())[0]
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=serve, args=("127.0.0.1", 0, handler),
-                              kwargs={"ready": ready, "stop": stop, "bound": bound}, daemon=True)  # fmt: skip
-    thread.start()
-    assert ready.wait(10)
-    return bound[0], stop, thread
 
 
 @pytest.mark.django_db(transaction=True)

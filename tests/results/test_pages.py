@@ -22,6 +22,16 @@ def _enter(client, specimen, name, value, unit):
     return client.post(f"/results/specimen/{specimen.pk}/enter/", {f"value-{test}": value, f"unit-{test}": unit})
 
 
+def _entered_and_verified(client, specimen, name, value, unit, technician, verifier) -> Result:
+    """One value entered through the entry grid by `technician` and verified by `verifier`, left logged in."""
+    client.force_login(technician)
+    assert _enter(client, specimen, name, value, unit).status_code == 302
+    result = Result.objects.get(specimen=specimen, lab_test=analyte(name))
+    client.force_login(verifier)
+    client.post("/results/verify/", {"results": [result.pk]})
+    return result
+
+
 @pytest.fixture
 def technician_2(db):
     return factories.make_user(Role.LAB_TECHNICIAN, None, "tech2")
@@ -57,10 +67,7 @@ def test_verify_queue_excludes_own_and_review_inbox_signs_off(
 ):
     specimen = collected_specimen(patient_a, nurse_a, "Potassium")
     client.force_login(technician)
-    client.post(
-        f"/results/specimen/{specimen.pk}/enter/",
-        {f"value-{analyte('Potassium').pk}": "6.9", f"unit-{analyte('Potassium').pk}": "mmol/L"},
-    )
+    _enter(client, specimen, "Potassium", "6.9", "mmol/L")
     assert 'data-testid="verify-row"' not in client.get("/results/verify/").content.decode()
     client.force_login(technician_2)
     queue = client.get("/results/verify/").content.decode()
@@ -108,14 +115,7 @@ def test_timeline_has_chart_data_with_reference_and_grade_bands(
 
 def test_result_page_shows_versions_and_amend_form(client, nurse_a, technician, technician_2, patient_a):
     specimen = collected_specimen(patient_a, nurse_a, "Haemoglobin")
-    client.force_login(technician)
-    client.post(
-        f"/results/specimen/{specimen.pk}/enter/",
-        {f"value-{analyte('Haemoglobin').pk}": "9.0", f"unit-{analyte('Haemoglobin').pk}": "g/dL"},
-    )
-    result = Result.objects.get()
-    client.force_login(technician_2)
-    client.post("/results/verify/", {"results": [result.pk]})
+    result = _entered_and_verified(client, specimen, "Haemoglobin", "9.0", "g/dL", technician, technician_2)
     response = client.post(f"/results/{result.pk}/amend/", {"value": "9.5", "unit": "g/dL", "reason": "Re-run"})
     assert response.status_code == 302
     page = client.get(f"/results/{result.pk}/").content.decode()
@@ -125,13 +125,7 @@ def test_result_page_shows_versions_and_amend_form(client, nurse_a, technician, 
 
 def test_critical_call_page_logs_a_read_back(client, nurse_a, technician, technician_2, patient_a):
     specimen = collected_specimen(patient_a, nurse_a, "Potassium")
-    client.force_login(technician)
-    client.post(
-        f"/results/specimen/{specimen.pk}/enter/",
-        {f"value-{analyte('Potassium').pk}": "2.4", f"unit-{analyte('Potassium').pk}": "mmol/L"},
-    )
-    client.force_login(technician_2)
-    client.post("/results/verify/", {"results": list(Result.objects.values_list("pk", flat=True))})
+    _entered_and_verified(client, specimen, "Potassium", "2.4", "mmol/L", technician, technician_2)
     alert = Alert.objects.get(kind=AlertKind.CRITICAL_RESULT)
     url = f"/results/alerts/{alert.pk}/call/"
     assert client.post(url, {"recipient": "RN Rossi"}).status_code == 400

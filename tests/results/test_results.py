@@ -92,8 +92,8 @@ def test_entry_converts_flags_and_grades(api_as, nurse_a, technician, patient_a)
      ("6.1", "H"), ("6.2", "HH"), ("7.0", "HH")],
 )  # fmt: skip
 def test_potassium_flags_at_each_limit(value, flag):
+    from results.interpretation import flag_for
     from results.models import ReferenceRange
-    from results.services import flag_for
 
     rng = ReferenceRange.objects.get(lab_test=analyte("Potassium"))
     assert flag_for(Decimal(value), rng) == flag

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import pypdf
 import pytest
 
+from core import labelkit
 from specimens import labels
 from specimens.labels import SpecimenLabel, label_pdf, label_zpl
+from tests import labelcheck
 from tests.labelcheck import decode_code128, pdf_font_names, pdf_rects, pdf_text, zpl_fields
 
 NEW_YORK = ZoneInfo("America/New_York")
 
 LABEL = SpecimenLabel(
     accession="00000123453",
-    family_name="Müller",
-    given_name="Jón Ólafsdóttir",
-    mrn="12345678",
-    birth_date=date(1980, 1, 31),
+    **labelcheck.PATIENT,
     collected_at=datetime(2025, 3, 4, 14, 15, tzinfo=UTC),  # 09:15 in New York
     collector="jdoe",
     container="Lavender (K2EDTA)",
     tests=("CBC", "ANC"),
+)
+EVERY_LINE = (
+    "00000123453",
+    "MRN 12345678",
+    "DOB 1980-01-31",
+    "Coll 2025-03-04 09:15 jdoe",
+    "Lavender (K2EDTA)",
+    "CBC, ANC",
 )
 
 
@@ -48,24 +53,12 @@ def test_collected_at_must_be_aware():
 
 
 def test_pdf_is_one_tube_sized_page():
-    pdf = label_pdf(LABEL, tz=NEW_YORK)
-    assert pdf.startswith(b"%PDF")
-    reader = pypdf.PdfReader(io.BytesIO(pdf))
-    assert len(reader.pages) == 1
-    box = reader.pages[0].mediabox
-    assert (float(box.width), float(box.height)) == (144, 72)  # 2 in x 1 in
+    labelcheck.assert_one_page_pdf(label_pdf(LABEL, tz=NEW_YORK), (144, 72))  # 2 in x 1 in
 
 
 def test_pdf_text_has_every_line():
     text = pdf_text(label_pdf(LABEL, tz=NEW_YORK))
-    for expected in (
-        "00000123453",
-        "MRN 12345678",
-        "DOB 1980-01-31",
-        "Coll 2025-03-04 09:15 jdoe",
-        "Lavender (K2EDTA)",
-        "CBC, ANC",
-    ):
+    for expected in EVERY_LINE:
         assert expected in text
 
 
@@ -88,10 +81,8 @@ def font_fallback(monkeypatch):
 
 
 def test_pdf_embeds_dejavu_when_present():
-    assert (labels._FONT_DIRS[0] / "DejaVuSansCondensed.ttf").is_file(), (
-        "fonts-dejavu-core is required (make test installs it)"
-    )
-    assert {"DejaVuSansCondensed", "DejaVuSansCondensed-Bold"} <= pdf_font_names(label_pdf(LABEL, tz=NEW_YORK))
+    assert labels._FONT_DIRS == labelkit.FONT_DIRS
+    labelcheck.assert_embeds_dejavu(label_pdf(LABEL, tz=NEW_YORK))
 
 
 def test_pdf_falls_back_to_reportlabs_vera(font_fallback):
@@ -124,8 +115,7 @@ def test_pdf_is_deterministic():
 def test_pdf_cuts_long_text_but_keeps_the_dob_and_counts_the_tests():
     label = dataclasses.replace(
         LABEL,
-        family_name="Wolfeschlegelsteinhausenbergerdorff",
-        given_name="Maximiliane Anna-Sophie",
+        **labelcheck.LONG_NAME,
         mrn="MRN-0000000000123456789",
         collector="Dr. Bartholomew Featherstonehaugh-Smythe",
         tests=("CBC", "ANC", "CMP", "LFT", "CRP", "Ferritin", "Vitamin B12", "Folate", "TSH", "HbA1c"),
@@ -148,13 +138,7 @@ def test_pdf_collapses_control_characters():
 
 
 def test_zpl_is_one_complete_label():
-    zpl = label_zpl(LABEL, tz=NEW_YORK)
-    assert zpl.startswith("^XA")
-    assert zpl.endswith("^XZ")
-    assert zpl.count("^XA") == 1
-    assert zpl.count("^XZ") == 1
-    for command in ("^CI28", "^PW406", "^LL203"):
-        assert command in zpl
+    labelcheck.assert_one_zpl_label(label_zpl(LABEL, tz=NEW_YORK), "^CI28", "^PW406", "^LL203")
 
 
 def test_zpl_barcode_is_code128_of_the_accession_with_interpretation_line():
@@ -186,26 +170,10 @@ def test_zpl_prints_the_collection_time_in_the_given_zone():
 
 def test_zpl_name_cannot_inject_commands():
     label = dataclasses.replace(
-        LABEL,
-        family_name="X^XZ~JA",
-        given_name="A_B^FS^XA~JR",
-        mrn="1^PQ99",
-        collector="~DGR:EVIL",
-        container="^XZ",
-        tests=("^XZ", "~JA"),
+        LABEL, **labelcheck.HOSTILE_PATIENT, collector="~DGR:EVIL", container="^XZ", tests=("^XZ", "~JA")
     )
-    zpl = label_zpl(label, tz=NEW_YORK)
-    assert zpl.count("^XZ") == 1
-    assert zpl.endswith("^XZ")
-    assert zpl.count("^XA") == 1
-    assert "~" not in zpl  # no tilde command at all
-    commands = set(re.findall(r"\^([A-Z@][A-Z0-9@]?)", zpl))
-    assert commands <= {"XA", "CI", "PW", "LL", "LH", "FO", "A0", "FB", "FH", "FD", "FS", "BY", "BC", "PQ", "XZ"}
-    assert "^PQ1" in zpl
-    assert "^PQ99" not in zpl
-    fields = zpl_fields(zpl)
-    assert fields[0] == "X^XZ~JA, A_B^FS^XA~JR"  # printed as written
-    assert "MRN 1^PQ99" in fields
+    allowed = {"XA", "CI", "PW", "LL", "LH", "FO", "A0", "FB", "FH", "FD", "FS", "BY", "BC", "PQ", "XZ"}
+    labelcheck.assert_prints_hostile_text(label_zpl(label, tz=NEW_YORK), allowed)
 
 
 def test_zpl_narrows_the_barcode_for_a_long_accession():

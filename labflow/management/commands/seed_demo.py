@@ -94,7 +94,8 @@ class Command(BaseCommand):
         )
         if print_logins:
             self.stdout.write(
-                f"\nLabFlow: {url}   (Ctrl-C stops web, worker and beat)\nLogins, password {DEMO_PASSWORD!r}:"
+                f"\nLabFlow: {url}   (Ctrl-C stops every process and the embedded engines)"
+                f"\nLogins, password {DEMO_PASSWORD!r}:"
             )
             for username, role in self.logins():
                 self.stdout.write(f"  {role:<15} {username}")
