@@ -15,7 +15,8 @@ POLL_HEADER = "X-LabFlow-Poll"
 
 
 def is_background_poll(request: HttpRequest) -> bool:
-    return request.headers.get(POLL_HEADER) == "1"
+    # An EventSource (the alert push stream) cannot send headers; it asks for text/event-stream.
+    return request.headers.get(POLL_HEADER) == "1" or request.headers.get("Accept") == "text/event-stream"
 
 
 class IdleTimeoutMiddleware:

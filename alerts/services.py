@@ -26,6 +26,7 @@ from alerts.findings import (
     withdraw_findings,
 )
 from alerts.models import Alert, AlertRoute
+from alerts.push import alerts_changed
 from core.errors import Conflict
 from core.locking import locked
 
@@ -154,6 +155,7 @@ def alerts_raise(
         ids = [row[0] for row in cursor.fetchall()]
         if severity <= AlertSeverity.MODERATE and ids:
             _hold_for_quiet_hours(ids)
+        alerts_changed(ids)  # published on commit (alerts/push.py)
     return ids
 
 
@@ -237,6 +239,7 @@ def alert_raise_findings(
             if not fold.worsened and not fold.returned:  # nothing new since it was dealt with: nobody woken
                 _record_fold(reviewed, fold.findings, roots, now, outstanding=False)
                 reviewed.save()
+                alerts_changed([reviewed.pk])
                 return reviewed.pk, FindingOutcome.FOLDED
             worse_than_reviewed = bool(fold.worsened)
         fold = fold_findings([], findings, now)
@@ -260,6 +263,7 @@ def alert_raise_findings(
                     findings=fold.findings,
                     worsened_at=now if worse_than_reviewed else None,
                 )
+                alerts_changed([alert.pk])
             return alert.pk, FindingOutcome.WORSENED if worse_than_reviewed else FindingOutcome.RAISED
         except IntegrityError:
             alert = unresolved.get()
@@ -277,6 +281,7 @@ def alert_raise_findings(
     if outcome is not FindingOutcome.FOLDED:
         alert.status = AlertStatus.OPEN  # news again: it needs someone's attention and may escalate
     alert.save()
+    alerts_changed([alert.pk])
     return alert.pk, outcome
 
 
@@ -316,6 +321,7 @@ def alerts_withdraw_findings(
             alert.resolution_reason = reason
         alert.save()
         changed.append(alert.pk)
+    alerts_changed(changed)
     return changed
 
 
@@ -350,6 +356,7 @@ def alert_acknowledge(*, alert: Alert, user: User, now: datetime, comment: str =
     alert.acknowledge_comment = comment
     alert.updated_at = now
     alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "acknowledge_comment", "updated_at"])
+    alerts_changed([alert.pk])
     return alert
 
 
@@ -367,6 +374,7 @@ def alert_resolve(*, alert: Alert, user: User, now: datetime, comment: str = "")
     alert.save(
         update_fields=["status", "resolved_at", "resolved_by", "resolution_reason", "resolve_comment", "updated_at"]
     )
+    alerts_changed([alert.pk])
     return alert
 
 
@@ -428,7 +436,9 @@ def alerts_resolve_for_subjects(
     }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_RESOLVE_SQL, params)
-        return sum(1 for _, status in cursor.fetchall() if status == AlertStatus.RESOLVED)
+        rows = cursor.fetchall()
+        alerts_changed(alert_id for alert_id, _ in rows)
+        return sum(1 for _, status in rows if status == AlertStatus.RESOLVED)
 
 
 _REROUTE_SQL = """
@@ -447,7 +457,9 @@ def alerts_reroute_due(*, now: datetime | None = None) -> list[int]:
     (e.g. a result still overdue 2 h after the lab's queue got it reaches the care team)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_REROUTE_SQL, {"now": now})
-        return [row[0] for row in cursor.fetchall()]
+        ids = [row[0] for row in cursor.fetchall()]
+        alerts_changed(ids)
+        return ids
 
 
 # The ladder of each team: its own rungs, else the default ones (no team).
@@ -530,6 +542,7 @@ def alerts_escalate_unacknowledged(*, now: datetime | None = None, batch_size: i
                         "roles": [r for _, r in audiences],
                     },
                 )
+            alerts_changed(alert_id for _, alert_id in rows)
         escalated.extend(alert_id for _, alert_id in rows)
         if len(rows) < batch_size:
             return escalated

@@ -109,6 +109,11 @@ class ActionPermission(BasePermission):
         return required is not None and request.user.has_perm(required)
 
 
+def action_permissions(view: str, **actions: str) -> dict[str, str]:
+    """A viewset's `required_permissions`: `view` for list and retrieve, then each further action's own."""
+    return {"list": view, "retrieve": view, **actions}
+
+
 # What the API's viewsets share (docs/architecture.md §8): their rows are the app selector's for the requesting user
 # (`selector`, called with `user=`), input is read through a serializer, and what the serializer needs about the
 # rows shown is worked out once for them all (`row_context`). A mixin, not a viewset: rest_framework.views imports

@@ -109,8 +109,9 @@ def _schedule_sweeps(sender: Celery, **_: object) -> None:
     from django.conf import settings
 
     interval = settings.SWEEP_INTERVAL_SECONDS
-    # Expire stale ticks: a late sweep is replaced by the next one, never queued up.
-    options = {"expires": interval}
+    # Expire stale ticks: a late sweep is replaced by the next one, never queued up. At least 5 s, so a worker
+    # clock a little ahead of beat's does not expire every 1 s tick.
+    options = {"expires": max(interval, 5.0)}
     sender.add_periodic_task(
         interval, sender.signature("monitoring.sweep_overdue_tests"), name="overdue sweep", options=options
     )

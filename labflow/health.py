@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -30,6 +30,8 @@ from monitoring.selectors import sweep_is_stale
 
 # Seconds a Redis probe may take before the check fails (a black-holed host must not hang the probe).
 REDIS_TIMEOUT_SECONDS = 2.0
+
+T = TypeVar("T")
 
 
 def redis_py_url(url: str) -> str:
@@ -77,33 +79,35 @@ def unapplied_migrations() -> list[str]:
     return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
 
 
+async def _read_database(read: Callable[[], T], what: str) -> T:
+    """`read()` in the request's own thread and database connection (thread_sensitive); a database error fails
+    the check, naming `what` could not be read."""
+    try:
+        return await sync_to_async(read, thread_sensitive=True)()
+    except DatabaseError as error:
+        raise ServiceUnavailable(f"cannot read {what}") from error
+
+
 @dataclasses.dataclass
 class Migrations(HealthCheck):
     """No migration left to apply: a web process started before `migrate` finished is not ready."""
 
     async def run(self) -> None:
-        try:
-            # thread_sensitive: the request's own thread and database connection.
-            pending = await sync_to_async(unapplied_migrations, thread_sensitive=True)()
-        except DatabaseError as error:
-            raise ServiceUnavailable("cannot read the applied migrations") from error
+        pending = await _read_database(unapplied_migrations, "the applied migrations")
         if pending:
             raise ServiceUnavailable(f"{len(pending)} unapplied migration(s), first {pending[0]}")
 
 
 @dataclasses.dataclass
 class SweepHeartbeat(HealthCheck):
-    """The overdue sweep beat within three intervals (monitoring.selectors.sweep_is_stale): a worker or beat that
+    """The overdue sweep beat within SWEEP_STALE_SECONDS (monitoring.selectors.sweep_is_stale): a worker or beat that
     stopped silently delays every overdue alert (docs/architecture.md §3)."""
 
     async def run(self) -> None:
-        try:
-            stale = await sync_to_async(sweep_is_stale, thread_sensitive=True)()
-        except DatabaseError as error:
-            raise ServiceUnavailable("cannot read the sweep heartbeat") from error
+        stale = await _read_database(sweep_is_stale, "the sweep heartbeat")
         if stale:
-            limit = 3 * settings.SWEEP_INTERVAL_SECONDS
-            raise ServiceUnavailable(f"the overdue sweep has not run in the last {limit:g} s (three intervals)")
+            limit = settings.SWEEP_STALE_SECONDS
+            raise ServiceUnavailable(f"the overdue sweep has not run in the last {limit:g} s (SWEEP_STALE_SECONDS)")
 
 
 class _HealthView(HealthCheckView):

@@ -74,7 +74,7 @@ def _sweep_metrics() -> Iterator[Metric]:
     )
     stale = GaugeMetricFamily(
         "labflow_sweep_stale",
-        "1 when the sweep has not run for three intervals (alerts are delayed).",
+        "1 when the sweep has not run for SWEEP_STALE_SECONDS (alerts are delayed).",
         labels=["sweep"],
     )
     last_duration = GaugeMetricFamily(

@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",  # outside sessions and auth: PostgreSQL away -> 503
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "alerts.middleware.PollShortCircuitMiddleware",  # an unchanged poll: 304 before auth loads the user
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -95,6 +96,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "labflow.urls"
 WSGI_APPLICATION = "labflow.wsgi.application"
+ASGI_APPLICATION = "labflow.asgi.application"  # web under gunicorn + uvicorn workers (alert push)
 
 TEMPLATES = [
     {
@@ -270,14 +272,22 @@ CELERY_BEAT_SCHEDULER = "labflow.celery:Scheduler"  # a send the broker refused 
 CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(embedded.VAR_DIR / "celerybeat-schedule")
 )
-SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=10.0)
+# Every second: an idle sweep is one index probe per stage, and the deadline reaches the screen within ~1 s
+# (docs/architecture.md §3).
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
+# The heartbeat is stale after three intervals, but never under 30 s: at 1 s a busy worker (concurrency 2) or
+# beat's publish retries would otherwise flap /health/ready and the inbox warning.
+SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=max(3 * SWEEP_INTERVAL_SECONDS, 30.0))
 
 # --- Alerts ---
 # Moderate overdue alerts wait this long before anyone sees them and are dropped if the test is done meanwhile.
 ALERT_OVERDUE_HOLD = timedelta(minutes=env.float("ALERT_OVERDUE_HOLD_MINUTES", default=30))
 # A repeat of a finding within this window of the last one folds into its alert instead of re-opening it.
 ALERT_FOLD_WINDOW = timedelta(hours=env.float("ALERT_FOLD_WINDOW_HOURS", default=72))
-INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)
+INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)  # the fallback while push is unavailable
+# What a critical alert's system notification says: "none" (that one is waiting) or "summary" (the alert's
+# summary, which names tests and values, never the patient). Nothing else leaves the page.
+ALERT_NOTIFICATION_DETAIL = env.str("ALERT_NOTIFICATION_DETAIL", default="none")
 
 # The inbox warns when the overdue sweep stops beating; monitoring (a later app than alerts) knows.
 SWEEP_STALE_FUNCTION = "monitoring.selectors.sweep_is_stale"

@@ -26,9 +26,10 @@ def lab_test_list() -> QuerySet[LabTest]:
 
 
 def sweep_is_stale(*, name: str = "overdue_sweep") -> bool:
-    """True when the sweep has not run for three intervals: alerts may be delayed."""
+    """True when the sweep has not run for SWEEP_STALE_SECONDS (three intervals, at least 30 s): alerts may be
+    delayed."""
     beat = SweepHeartbeat.objects.filter(name=name).first()
     if beat is None:
         return True
-    limit = timedelta(seconds=3 * settings.SWEEP_INTERVAL_SECONDS)
+    limit = timedelta(seconds=settings.SWEEP_STALE_SECONDS)
     return timezone.now() - beat.last_run_at > limit

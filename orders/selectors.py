@@ -89,14 +89,31 @@ class WorklistRow:
     preparation: Preparation | None
 
 
+# The columns the worklist shows or its gate reads (docs/architecture.md §6, worklists p95 ≤ 150 ms): a page
+# of 100 doses decodes no calculation JSON and builds no user, regimen or drug per row.
+WORKLIST_DOSE_FIELDS = (
+    "number", "planned_at", "status", "course", "course__regimen", "course__patient",
+    "course__patient__family_name", "course__patient__given_name", "course__patient__mrn",
+    "course__patient__weight_kg",
+)  # fmt: skip
+WORKLIST_PREPARATION_FIELDS = (
+    "dose", "status", "dose_mg", "volume_to_draw_ml", "final_volume_ml", "concentration_mg_per_ml",
+    "recalculation_needed",
+)  # fmt: skip
+
+
 def worklist_doses(*, user: AnyUser, start: datetime, days: int = 2) -> QuerySet[Dose]:
+    """The planned doses of the window; `worklist_rows` attaches their regimens."""
     return (
         dose_list(user=user)
         .filter(status=DoseStatus.PLANNED, planned_at__gte=start, planned_at__lt=start + timedelta(days=days))
+        .select_related(None)
+        .select_related("course__patient")
+        .only(*WORKLIST_DOSE_FIELDS)
         .prefetch_related(
             Prefetch(
                 "preparations",
-                queryset=Preparation.objects.filter(status__in=LIVE).select_related("prepared_by"),
+                queryset=Preparation.objects.filter(status__in=LIVE).only(*WORKLIST_PREPARATION_FIELDS),
                 to_attr="live",
             )
         )
@@ -106,6 +123,10 @@ def worklist_doses(*, user: AnyUser, start: datetime, days: int = 2) -> QuerySet
 
 def worklist_rows(doses: list[Dose], now: datetime) -> list[WorklistRow]:
     """Rows for doses from `worklist_doses` (their live order is prefetched as `live`)."""
+    # A handful of regimens serve the whole page: one shared instance each (with its drug), not one per row.
+    regimens = Regimen.objects.select_related("drug").in_bulk({dose.course.regimen_id for dose in doses})
+    for dose in doses:
+        dose.course.regimen = regimens[dose.course.regimen_id]
     gates = dose_gates(doses, now=now)
     rows = []
     for dose in doses:

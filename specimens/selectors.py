@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts.selectors import AnyUser
 from monitoring.choices import AWAITING_COLLECTION
-from monitoring.models import MonitoringTest
+from monitoring.models import LabTest, MonitoringTest
 from monitoring.selectors import monitoring_test_list
 from patients.models import Patient
 from patients.selectors import care_team_list, visible_patient_filter
@@ -71,6 +71,9 @@ class PatientDraw:
         return any(test.status == "overdue" for test in self.tests)
 
 
+DRAW_PATIENT_FIELDS = ("family_name", "given_name", "mrn", "birth_date")  # what the collection list shows
+
+
 def tubes_for(tests: list[MonitoringTest]) -> list[Tube]:
     """Tests sharing a container share a tube; tubes in the CLSI order of draw."""
     tubes: dict[Container | None, Tube] = {}
@@ -84,14 +87,22 @@ def tubes_for(tests: list[MonitoringTest]) -> list[Tube]:
 def collection_list(*, user: AnyUser, ward: str, due_by: datetime) -> list[PatientDraw]:
     """A ward's tests to draw now: overdue or due by `due_by` (the end of the collection window), grouped by
     patient, with the tubes to draw."""
-    tests = (
+    # Hundreds of rows on a ward's page (docs/architecture.md §6, worklists p95 ≤ 150 ms): each test reads only
+    # the columns shown, and the few lab tests, requirements and containers are loaded once and shared by
+    # every row instead of joined into each.
+    tests = list(
         monitoring_test_list(user=user)
         .filter(status__in=AWAITING_COLLECTION, due_at__lte=due_by, patient__care_team__ward=ward)
-        .select_related("lab_test__specimen_requirement__container", "patient__care_team")
+        .select_related(None)
+        .select_related("patient")
+        .only("status", "due_at", "lab_test", "patient", *(f"patient__{name}" for name in DRAW_PATIENT_FIELDS))
         .order_by("patient__family_name", "patient__given_name", "patient_id", "due_at")
     )
+    catalogue = LabTest.objects.filter(pk__in={t.lab_test_id for t in tests})
+    lab_tests = {lab_test.pk: lab_test for lab_test in catalogue.select_related("specimen_requirement__container")}
     by_patient: dict[int, list[MonitoringTest]] = {}
     for test in tests:
+        test.lab_test = lab_tests[test.lab_test_id]
         by_patient.setdefault(test.patient_id, []).append(test)
     return [PatientDraw(patient=rows[0].patient, tubes=tubes_for(rows)) for rows in by_patient.values()]
 

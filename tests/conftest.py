@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import pytest
 from django.apps import apps as django_apps
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from accounts.choices import Role
@@ -49,19 +51,19 @@ def team_b(db):
     return factories.make_team("Team B", "Ward 7B")
 
 
-@pytest.fixture
-def nurse_a(team_a):
-    return factories.make_user(Role.NURSE, team_a, "nurse.a")
+def _member(role: Role, team: str, username: str) -> Any:
+    """A fixture: a user of `role` named `username` in the care team that the fixture `team` makes."""
+
+    def member(request: pytest.FixtureRequest) -> User:
+        return factories.make_user(role, request.getfixturevalue(team), username)
+
+    member.__doc__ = f"{role.label} {username!r} in the care team of the fixture {team}."  # for pytest --fixtures
+    return pytest.fixture(member)
 
 
-@pytest.fixture
-def nurse_b(team_b):
-    return factories.make_user(Role.NURSE, team_b, "nurse.b")
-
-
-@pytest.fixture
-def oncologist_a(team_a):
-    return factories.make_user(Role.ONCOLOGIST, team_a, "onc.a")
+nurse_a = _member(Role.NURSE, "team_a", "nurse.a")
+nurse_b = _member(Role.NURSE, "team_b", "nurse.b")
+oncologist_a = _member(Role.ONCOLOGIST, "team_a", "onc.a")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import Group, User
 from django.http import HttpRequest
@@ -45,17 +46,21 @@ def signing_request() -> HttpRequest:
     return RequestFactory().post("/")
 
 
-def make_patient(team: CareTeam) -> Patient:
+def make_patient(team: CareTeam, **fields: Any) -> Patient:
+    """A patient of `team`; `fields` override the made-up identity and measurements."""
     n = next(_seq)
     return Patient.objects.create(
-        mrn=f"T{n:07d}",
-        family_name=f"Family{n}",
-        given_name="Given",
-        birth_date=date(1960, 5, 17),
-        sex=Sex.FEMALE,
-        weight_kg=Decimal("70.0"),
-        height_cm=Decimal("170.0"),
-        care_team=team,
+        **{
+            "mrn": f"T{n:07d}",
+            "family_name": f"Family{n}",
+            "given_name": "Given",
+            "birth_date": date(1960, 5, 17),
+            "sex": Sex.FEMALE,
+            "weight_kg": Decimal("70.0"),
+            "height_cm": Decimal("170.0"),
+            "care_team": team,
+            **fields,
+        }
     )
 
 

@@ -4,6 +4,7 @@ ward, so that a list answering with more rows in more queries is an N+1."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from alerts.choices import AlertKind
 from alerts.models import Alert
 from alerts.services import alerts_escalate_unacknowledged
 from monitoring.services import monitoring_tests_flag_overdue
+from orders.models import MonitoringRule, Regimen
 from orders.services.doses import dose_override
 from orders.services.preparations import preparation_record, preparation_start
 from patients.choices import CareTeamRole
@@ -71,6 +73,21 @@ def assert_flat(fetch: Callable[[], Any], grow: Callable[[int], object], rows: C
     few = measure(fetch)
     grow(3)
     assert_same_cost(few, measure(fetch), rows)
+
+
+_copies = itertools.count(1)
+
+
+def copy_regimens(name: str, count: int) -> None:
+    """`count` copies of the regimen `name`, each with copies of its monitoring rules."""
+    for _ in range(count):
+        regimen = Regimen.objects.get(name=name)
+        rules = list(regimen.monitoring_rules.all())
+        regimen.pk, regimen.name = None, f"{name} copy {next(_copies)}"
+        regimen.save()
+        for rule in rules:
+            rule.pk, rule.regimen = None, regimen
+        MonitoringRule.objects.bulk_create(rules)
 
 
 @dataclass

@@ -22,32 +22,29 @@ BIGINT_OVERFLOW = 2**70
 
 # (list, filter, the related model, an id of that model with rows in the list for a team's patients)
 Pick = Callable[[CareTeam], int]
+
+
+def _first(model: type[Model], field: str, team: str = "patient__care_team") -> Pick:
+    """Picks `field` of the first `model` row whose `team` path is the given care team."""
+    return lambda care_team: model._default_manager.filter(**{team: care_team}).values_list(field, flat=True)[0]
+
+
 CLINICAL: list[tuple[str, str, type[Model], Pick]] = [
     ("/api/patients/", "care_team", CareTeam, lambda team: team.pk),
-    ("/api/monitoring-tests/", "patient", Patient,
-     lambda team: MonitoringTest.objects.filter(patient__care_team=team).values_list("patient", flat=True)[0]),
-    ("/api/alerts/", "patient", Patient,
-     lambda team: Alert.objects.filter(patient__care_team=team).values_list("patient", flat=True)[0]),
-    ("/api/specimens/", "patient", Patient,
-     lambda team: Specimen.objects.filter(patient__care_team=team).values_list("patient", flat=True)[0]),
-    ("/api/results/", "patient", Patient,
-     lambda team: Result.objects.filter(patient__care_team=team).values_list("patient", flat=True)[0]),
-    ("/api/results/", "specimen", Specimen,
-     lambda team: Result.objects.filter(patient__care_team=team).values_list("specimen", flat=True)[0]),
-    ("/api/critical-calls/", "alert", Alert,
-     lambda team: CriticalCall.objects.filter(alert__patient__care_team=team).values_list("alert", flat=True)[0]),
-]  # fmt: skip
+    ("/api/monitoring-tests/", "patient", Patient, _first(MonitoringTest, "patient")),
+    ("/api/alerts/", "patient", Patient, _first(Alert, "patient")),
+    ("/api/specimens/", "patient", Patient, _first(Specimen, "patient")),
+    ("/api/results/", "patient", Patient, _first(Result, "patient")),
+    ("/api/results/", "specimen", Specimen, _first(Result, "specimen")),
+    ("/api/critical-calls/", "alert", Alert, _first(CriticalCall, "alert", "alert__patient__care_team")),
+]
+PREPARATION_TEAM = "dose__course__patient__care_team"
 ORDERS: list[tuple[str, str, type[Model], Pick]] = [
-    ("/api/courses/", "patient", Patient,
-     lambda team: TreatmentCourse.objects.filter(patient__care_team=team).values_list("patient", flat=True)[0]),
-    ("/api/doses/", "course", TreatmentCourse,
-     lambda team: TreatmentCourse.objects.filter(patient__care_team=team).values_list("pk", flat=True)[0]),
-    ("/api/preparations/", "dose", Dose,
-     lambda team: Preparation.objects.filter(dose__course__patient__care_team=team).values_list("dose", flat=True)[0]),
-    ("/api/preparations/", "dose__course", TreatmentCourse,
-     lambda team: Preparation.objects.filter(dose__course__patient__care_team=team)
-     .values_list("dose__course", flat=True)[0]),
-]  # fmt: skip
+    ("/api/courses/", "patient", Patient, _first(TreatmentCourse, "patient")),
+    ("/api/doses/", "course", TreatmentCourse, _first(TreatmentCourse, "pk")),
+    ("/api/preparations/", "dose", Dose, _first(Preparation, "dose", PREPARATION_TEAM)),
+    ("/api/preparations/", "dose__course", TreatmentCourse, _first(Preparation, "dose__course", PREPARATION_TEAM)),
+]
 
 
 def _missing_id(model: type[Model]) -> int:

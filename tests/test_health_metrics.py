@@ -7,7 +7,6 @@ import json
 import logging
 import socket
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -22,7 +21,6 @@ from labflow.health import redis_py_url
 from monitoring.models import SweepHeartbeat
 from monitoring.services import monitoring_sweep_run
 from monitoring.tasks import sweep_overdue_tests
-from patients.choices import Sex
 from patients.models import Patient
 from results.importing import import_oru_message, interface_user
 from tests import factories
@@ -73,14 +71,14 @@ def test_ready_is_200_on_a_healthy_stack_and_names_each_check(client, fresh_swee
 
 
 def test_ready_is_503_naming_the_heartbeat_when_the_sweep_stopped(client, fresh_sweep, settings):
-    settings.SWEEP_INTERVAL_SECONDS = 10
+    settings.SWEEP_STALE_SECONDS = 30
     SweepHeartbeat.objects.update(last_run_at=timezone.now() - timedelta(seconds=29))
-    assert _ready(client)[0] == 200  # under three intervals
+    assert _ready(client)[0] == 200  # under SWEEP_STALE_SECONDS
     SweepHeartbeat.objects.update(last_run_at=timezone.now() - timedelta(seconds=31))
     status, body = _ready(client)
     assert status == 503
     assert _failing(body) == {
-        "SweepHeartbeat()": "Unavailable: the overdue sweep has not run in the last 30 s (three intervals)"
+        "SweepHeartbeat()": "Unavailable: the overdue sweep has not run in the last 30 s (SWEEP_STALE_SECONDS)"
     }
 
 
@@ -284,15 +282,8 @@ def console_log():
 
 def test_json_log_lines_parse_and_carry_no_patient_data(console_log, settings, team_a, nurse_a):
     assert settings.LOG_FORMAT == "json"
-    patient = Patient.objects.create(
-        mrn="QZ-480517",
-        family_name="Quixworth",
-        given_name="Zebulon",
-        birth_date=date(1958, 3, 9),
-        sex=Sex.MALE,
-        weight_kg=Decimal("80.0"),
-        height_cm=Decimal("180.0"),
-        care_team=team_a,
+    patient = factories.make_patient(
+        team_a, mrn="QZ-480517", family_name="Quixworth", given_name="Zebulon", birth_date=date(1958, 3, 9)
     )
     factories.make_test(patient, due_at=timezone.now() - timedelta(hours=2), grace=timedelta(minutes=30))
     sweep_overdue_tests()  # the task's own log line

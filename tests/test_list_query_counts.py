@@ -5,18 +5,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
 from accounts.choices import Role
 from monitoring.models import LabTest
-from orders.models import Drug, HoldRule, MonitoringRule, Regimen
+from orders.models import Drug, HoldRule, Regimen
 from patients.choices import CareTeamRole
 from patients.models import CareTeamMembership
 from specimens.models import Container
 from specimens.models import TestSpecimenRequirement as SpecimenRequirement
 from tests import factories
-from tests.query_counts import Ward, assert_flat
+from tests.query_counts import Ward, assert_flat, copy_regimens
 
 pytestmark = pytest.mark.django_db
 
@@ -122,17 +123,6 @@ def _drugs(count: int) -> None:
         drug.save()
 
 
-def _regimens(count: int) -> None:
-    for _ in range(count):
-        regimen = Regimen.objects.get(name="Pembrolizumab 200 mg q3w")
-        rules = list(regimen.monitoring_rules.all())
-        regimen.pk, regimen.name = None, f"Pembrolizumab copy {next(_copies)}"
-        regimen.save()
-        for rule in rules:
-            rule.pk, rule.regimen = None, regimen
-        MonitoringRule.objects.bulk_create(rules)
-
-
 def _hold_rules(count: int) -> None:
     drugs, regimens = list(Drug.objects.all()[:2]), list(Regimen.objects.all()[:2])
     for _ in range(count):
@@ -150,7 +140,7 @@ CATALOGUES: list[tuple[str, Callable[[int], None]]] = [
     ("/api/containers/", _containers),
     ("/api/specimen-requirements/", _lab_tests),
     ("/api/drugs/", _drugs),
-    ("/api/regimens/", _regimens),
+    ("/api/regimens/", partial(copy_regimens, "Pembrolizumab 200 mg q3w")),
     ("/api/hold-rules/", _hold_rules),
     ("/api/hold-rules/?all_versions=true", _hold_rules),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.db.models import Q
@@ -14,14 +15,13 @@ from django.utils import timezone
 from alerts.choices import AlertKind
 from alerts.models import Alert
 from monitoring.services import monitoring_tests_flag_overdue
-from orders.models import MonitoringRule, Regimen
 from orders.services.doses import dose_override
 from results.models import Result
 from results.services import ResultEntry, critical_call_record, result_amend, results_enter, results_verify
 from specimens.services import specimen_label_printed
 from tests import factories
 from tests.orders.helpers import start_course
-from tests.query_counts import Ward, assert_flat, assert_same_cost, measure
+from tests.query_counts import Ward, assert_flat, assert_same_cost, copy_regimens, measure
 from tests.results.helpers import analyte, collected_specimen
 
 pytestmark = pytest.mark.django_db
@@ -127,22 +127,15 @@ def test_ward_preparations_ready_to_administer(ward):
 
 
 def test_new_course_lists_the_regimens(ward, patient_a):
-    def regimens(count: int) -> None:
-        for n in range(count):
-            regimen = Regimen.objects.get(name="Ipilimumab 3 mg/kg q3w x4")
-            rules = list(regimen.monitoring_rules.all())
-            regimen.pk, regimen.name = None, f"Ipilimumab copy {Regimen.objects.count()}-{n}"
-            regimen.save()
-            MonitoringRule.objects.bulk_create([MonitoringRule(**{**_fields(r), "regimen": regimen}) for r in rules])
-
     def options(response) -> int:
         return response.content.decode().count("<option ")
 
-    _flat_page(ward.oncologist, f"/orders/patients/{patient_a.pk}/new-course/", regimens, options)
-
-
-def _fields(rule: MonitoringRule) -> dict[str, object]:
-    return {f.attname: getattr(rule, f.attname) for f in rule._meta.concrete_fields if f.attname not in ("id",)}
+    _flat_page(
+        ward.oncologist,
+        f"/orders/patients/{patient_a.pk}/new-course/",
+        partial(copy_regimens, "Ipilimumab 3 mg/kg q3w x4"),
+        options,
+    )
 
 
 # Pages about one object that list its parts: grown within the same object.

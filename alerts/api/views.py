@@ -15,7 +15,7 @@ from alerts.filtersets import AlertFilterSet
 from alerts.models import Alert
 from alerts.selectors import alert_list_with_escalations
 from alerts.services import alert_acknowledge, alert_resolve
-from core.api import ScopedViewSetMixin
+from core.api import ScopedViewSetMixin, action_permissions
 
 
 class AlertViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Alert]):
@@ -24,12 +24,9 @@ class AlertViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Alert]):
     selector = alert_list_with_escalations
     serializer_class = AlertSerializer
     filterset_class = AlertFilterSet
-    required_permissions = {
-        "list": "alerts.view_alert",
-        "retrieve": "alerts.view_alert",
-        "acknowledge": "alerts.handle_alert",
-        "resolve": "alerts.handle_alert",
-    }
+    required_permissions = action_permissions(
+        "alerts.view_alert", acknowledge="alerts.handle_alert", resolve="alerts.handle_alert"
+    )
 
     def _step(self, request: Request, step: Callable[..., Alert]) -> Response:
         data = self.validated(AlertStepSerializer)

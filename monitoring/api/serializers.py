@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import VisibleRelatedField
 from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
 from monitoring.selectors import lab_test_list
-from patients.models import Patient
 from patients.selectors import patient_list
 
 
@@ -40,14 +38,8 @@ class MonitoringTestSerializer(serializers.ModelSerializer[MonitoringTest]):
         return alert_ids.get(obj.pk)
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class _VisiblePatientField(serializers.PrimaryKeyRelatedField[Patient]):
-    def get_queryset(self) -> Any:
-        return patient_list(user=self.context["request"].user)
-
-
 class MonitoringTestCreateSerializer(serializers.Serializer[Any]):
-    patient = _VisiblePatientField()
+    patient = VisibleRelatedField(patient_list)
     lab_test = serializers.PrimaryKeyRelatedField(queryset=lab_test_list())
     due_at = serializers.DateTimeField()
     grace_minutes = serializers.IntegerField(min_value=0, max_value=int(MAX_GRACE_PERIOD.total_seconds() // 60))

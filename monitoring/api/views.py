@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from accounts.selectors import acting_user
 from alerts.selectors import alert_ids_by_subject
-from core.api import ScopedViewSetMixin
+from core.api import ScopedViewSetMixin, action_permissions
 from monitoring.api.serializers import (
     CancelSerializer,
     LabTestSerializer,
@@ -30,7 +30,7 @@ class LabTestViewSet(viewsets.ReadOnlyModelViewSet[LabTest]):
     queryset = LabTest.objects.none()
     serializer_class = LabTestSerializer
     filterset_fields = ["loinc_code"]
-    required_permissions = {"list": "monitoring.view_labtest", "retrieve": "monitoring.view_labtest"}
+    required_permissions = action_permissions("monitoring.view_labtest")
 
     def get_queryset(self) -> QuerySet[LabTest]:
         return lab_test_list()
@@ -40,12 +40,11 @@ class MonitoringTestViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewset
     selector = monitoring_test_list
     serializer_class = MonitoringTestSerializer
     filterset_class = MonitoringTestFilterSet
-    required_permissions = {
-        "list": "monitoring.view_monitoringtest",
-        "retrieve": "monitoring.view_monitoringtest",
-        "create": "monitoring.add_monitoringtest",
-        "cancel": "monitoring.cancel_monitoringtest",
-    }
+    required_permissions = action_permissions(
+        "monitoring.view_monitoringtest",
+        create="monitoring.add_monitoringtest",
+        cancel="monitoring.cancel_monitoringtest",
+    )
 
     def row_context(self, rows: list[MonitoringTest]) -> dict[str, Any]:
         return {"alert_ids": alert_ids_by_subject(model=MonitoringTest, subject_ids=[t.pk for t in rows])}

@@ -4,11 +4,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import SafeSlugRelatedField
+from core.fields import VisibleRelatedField
 from orders.choices import CoiStep, ComponentKind, CompoundingCategory, GateVerdict, Storage, VerificationMethod
 from orders.gate import FindingKind, dose_gate
 from orders.models import (
@@ -24,7 +24,6 @@ from orders.models import (
     RescueMedicationCheck,
     TreatmentCourse,
 )
-from patients.models import Patient
 from patients.selectors import patient_list
 
 
@@ -126,14 +125,8 @@ class CourseSerializer(serializers.ModelSerializer[TreatmentCourse]):
         read_only_fields = fields
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class _VisiblePatientField(serializers.PrimaryKeyRelatedField[Patient]):
-    def get_queryset(self) -> Any:
-        return patient_list(user=self.context["request"].user)
-
-
 class CourseStartSerializer(serializers.Serializer[Any]):
-    patient = _VisiblePatientField()
+    patient = VisibleRelatedField(patient_list)
     regimen = serializers.PrimaryKeyRelatedField(queryset=Regimen.objects.filter(active=True))
     starts_at = serializers.DateTimeField()
     chain_of_identity = serializers.CharField(max_length=40, required=False, default="", allow_blank=True)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
 from accounts.selectors import acting_user
-from core.api import FileNegotiation, ScopedViewSetMixin
+from core.api import FileNegotiation, ScopedViewSetMixin, action_permissions
 from core.errors import Conflict
 from orders.api.serializers import (
     AdministerSerializer,
@@ -75,13 +75,13 @@ VIEW = "orders.view_preparation"
 class DrugViewSet(viewsets.ReadOnlyModelViewSet[Drug]):
     queryset = drug_list()
     serializer_class = DrugSerializer
-    required_permissions = {"list": "orders.view_drug", "retrieve": "orders.view_drug"}
+    required_permissions = action_permissions("orders.view_drug")
 
 
 class RegimenViewSet(viewsets.ReadOnlyModelViewSet[Regimen]):
     queryset = regimen_list()
     serializer_class = RegimenSerializer
-    required_permissions = {"list": "orders.view_regimen", "retrieve": "orders.view_regimen"}
+    required_permissions = action_permissions("orders.view_regimen")
 
 
 ALL_VERSIONS = OpenApiParameter("all_versions", OpenApiTypes.BOOL, description="`true`: every version too.")
@@ -97,22 +97,21 @@ class HoldRuleViewSet(viewsets.ReadOnlyModelViewSet[HoldRule]):
         return hold_rule_list(all_versions=self.request.query_params.get("all_versions") == "true")
 
     serializer_class = HoldRuleSerializer
-    required_permissions = {"list": "orders.view_regimen", "retrieve": "orders.view_regimen"}
+    required_permissions = action_permissions("orders.view_regimen")
 
 
 class CourseViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[TreatmentCourse]):
     selector = course_list
     serializer_class = CourseSerializer
     filterset_class = CourseFilterSet
-    required_permissions = {
-        "list": "orders.view_treatmentcourse",
-        "retrieve": "orders.view_treatmentcourse",
-        "create": "orders.manage_course",
-        "stop": "orders.manage_course",
-        "reschedule": "orders.manage_course",
-        "handoff": "orders.view_treatmentcourse",
-        "rescue_check": "orders.prepare",
-    }
+    required_permissions = action_permissions(
+        "orders.view_treatmentcourse",
+        create="orders.manage_course",
+        stop="orders.manage_course",
+        reschedule="orders.manage_course",
+        handoff="orders.view_treatmentcourse",
+        rescue_check="orders.prepare",
+    )
 
     @extend_schema(request=CourseStartSerializer, responses={201: CourseSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -164,12 +163,9 @@ class DoseViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Dose]):
     selector = dose_list
     serializer_class = DoseSerializer
     filterset_class = DoseFilterSet
-    required_permissions = {
-        "list": "orders.view_dose",
-        "retrieve": "orders.view_dose",
-        "override": "orders.manage_course",
-        "continue_cosigned": "orders.manage_course",
-    }
+    required_permissions = action_permissions(
+        "orders.view_dose", override="orders.manage_course", continue_cosigned="orders.manage_course"
+    )
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}
@@ -205,23 +201,22 @@ class PreparationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Prepa
     selector = preparation_list
     serializer_class = PreparationSerializer
     filterset_class = PreparationFilterSet
-    required_permissions = {
-        "list": VIEW,
-        "retrieve": VIEW,
-        "verification_queue": "orders.verify_preparation",
-        "recalculate": "orders.prepare",
-        "start": "orders.prepare",
-        "record": "orders.prepare",
-        "receive": "orders.prepare",
-        "thaw": "orders.prepare",
-        "verify": "orders.verify_preparation",
-        "release": "orders.prepare",
-        "waste": "orders.prepare",
-        "administer": "orders.administer",
-        "end_administration": "orders.administer",
-        "label_pdf": VIEW,
-        "label_zpl": VIEW,
-    }
+    required_permissions = action_permissions(
+        VIEW,
+        verification_queue="orders.verify_preparation",
+        recalculate="orders.prepare",
+        start="orders.prepare",
+        record="orders.prepare",
+        receive="orders.prepare",
+        thaw="orders.prepare",
+        verify="orders.verify_preparation",
+        release="orders.prepare",
+        waste="orders.prepare",
+        administer="orders.administer",
+        end_administration="orders.administer",
+        label_pdf=VIEW,
+        label_zpl=VIEW,
+    )
 
     def _ok(self, prep: Preparation, code: int = status.HTTP_200_OK) -> Response:
         return Response(PreparationSerializer(self.get_queryset().get(pk=prep.pk)).data, status=code)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import viewsets
 
-from core.api import ScopedViewSetMixin
+from core.api import ScopedViewSetMixin, action_permissions
 from patients.api.serializers import CareTeamSerializer, PatientSerializer
 from patients.filtersets import PatientFilterSet
 from patients.models import CareTeam, Patient
@@ -15,11 +15,11 @@ class PatientViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Patient])
     selector = patient_list
     serializer_class = PatientSerializer
     filterset_class = PatientFilterSet
-    required_permissions = {"list": "patients.view_patient", "retrieve": "patients.view_patient"}
+    required_permissions = action_permissions("patients.view_patient")
 
 
 class CareTeamViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[CareTeam]):
     selector = care_teams_with_members
     serializer_class = CareTeamSerializer
     filterset_fields = ["ward"]
-    required_permissions = {"list": "patients.view_careteam", "retrieve": "patients.view_careteam"}
+    required_permissions = action_permissions("patients.view_careteam")

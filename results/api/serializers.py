@@ -2,15 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from alerts.models import Alert
 from alerts.selectors import alert_list
+from core.fields import VisibleRelatedField
 from monitoring.models import LabTest
 from results.models import CriticalCall, Result
-from specimens.models import Specimen
 from specimens.selectors import specimen_list
 
 
@@ -32,12 +29,6 @@ class ResultSerializer(serializers.ModelSerializer[Result]):
         read_only_fields = fields
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class _VisibleSpecimenField(serializers.PrimaryKeyRelatedField[Specimen]):
-    def get_queryset(self) -> Any:
-        return specimen_list(user=self.context["request"].user)
-
-
 class ResultValueSerializer(serializers.Serializer[Any]):
     lab_test = serializers.PrimaryKeyRelatedField(queryset=LabTest.objects.filter(result_spec__isnull=False))
     value = serializers.CharField(max_length=60)
@@ -45,7 +36,7 @@ class ResultValueSerializer(serializers.Serializer[Any]):
 
 
 class ResultEntrySerializer(serializers.Serializer[Any]):
-    specimen = _VisibleSpecimenField()
+    specimen = VisibleRelatedField(specimen_list)
     results = ResultValueSerializer(many=True, allow_empty=False, max_length=200)  # type: ignore[call-arg]
 
 
@@ -70,14 +61,8 @@ class VerifyOutcomeSerializer(serializers.Serializer[Any]):
     alerts = serializers.ListField(child=serializers.IntegerField())
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class _VisibleAlertField(serializers.PrimaryKeyRelatedField[Alert]):
-    def get_queryset(self) -> Any:
-        return alert_list(user=self.context["request"].user)
-
-
 class CriticalCallSerializer(serializers.ModelSerializer[CriticalCall]):
-    alert = _VisibleAlertField()
+    alert = VisibleRelatedField(alert_list)
 
     class Meta:
         model = CriticalCall

@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import acting_user
-from core.api import ScopedViewSetMixin
+from core.api import ScopedViewSetMixin, action_permissions
+from results import services
 from results.api.serializers import (
     AmendSerializer,
     CommentSerializer,
@@ -31,14 +32,6 @@ from results.selectors import (
     review_inbox,
     visible_results,
 )
-from results.services import (
-    ResultEntry,
-    critical_call_record,
-    result_amend,
-    results_enter,
-    results_review,
-    results_verify,
-)
 
 
 class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Result]):
@@ -47,19 +40,18 @@ class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     selector = result_list
     serializer_class = ResultSerializer
     filterset_class = ResultFilterSet
-    required_permissions = {
-        "list": "results.view_result",
-        "retrieve": "results.view_result",
-        "history": "results.view_result",
-        "review_inbox": "results.review_result",
-        "to_verify": "results.verify_result",
-        "create": "results.enter_result",
-        "verify": "results.verify_result",
-        "verify_batch": "results.verify_result",
-        "amend": "results.amend_result",
-        "review": "results.review_result",
-        "review_batch": "results.review_result",
-    }
+    required_permissions = action_permissions(
+        "results.view_result",
+        history="results.view_result",
+        review_inbox="results.review_result",
+        to_verify="results.verify_result",
+        create="results.enter_result",
+        verify="results.verify_result",
+        verify_batch="results.verify_result",
+        amend="results.amend_result",
+        review="results.review_result",
+        review_batch="results.review_result",
+    )
 
     def _visible(self, ids: list[int]) -> list[Result]:
         return visible_results(user=self.request.user, ids=ids)
@@ -68,15 +60,17 @@ class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Enter results for one specimen: stored preliminary, flagged and graded."""
         data = self.validated(ResultEntrySerializer)
-        entries = [ResultEntry(data["specimen"], r["lab_test"], r["value"], r["unit"]) for r in data["results"]]
-        rows = results_enter(entries=entries, user=acting_user(request), now=timezone.now())
+        entries = [
+            services.ResultEntry(data["specimen"], r["lab_test"], r["value"], r["unit"]) for r in data["results"]
+        ]
+        rows = services.results_enter(entries=entries, user=acting_user(request), now=timezone.now())
         return Response(ResultSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ResultSerializer})
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
         """Verify one result; verifying your own is refused (403)."""
-        outcome = results_verify(results=[self.get_object()], user=acting_user(request), now=timezone.now())
+        outcome = services.results_verify(results=[self.get_object()], user=acting_user(request), now=timezone.now())
         return Response(ResultSerializer(outcome.verified[0]).data)
 
     @extend_schema(
@@ -88,7 +82,7 @@ class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
         rows = self._visible(self.validated(ResultIdsSerializer)["results"])
         if not rows:
             raise ValidationError({"results": "None of these results exists or is visible to you."})
-        outcome = results_verify(results=rows, user=acting_user(request), now=timezone.now())
+        outcome = services.results_verify(results=rows, user=acting_user(request), now=timezone.now())
         body = {
             "verified": ResultSerializer(outcome.verified, many=True).data,
             "skipped_own": [r.pk for r in outcome.skipped_own],
@@ -100,7 +94,7 @@ class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     @action(detail=True, methods=["post"])
     def amend(self, request: Request, pk: str | None = None) -> Response:
         data = self.validated(AmendSerializer)
-        amended = result_amend(result=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
+        amended = services.result_amend(result=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
         return Response(ResultSerializer(amended).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: ResultSerializer(many=True)})
@@ -114,7 +108,9 @@ class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     @action(detail=True, methods=["post"])
     def review(self, request: Request, pk: str | None = None) -> Response:
         data = self.validated(CommentSerializer)
-        (row,) = results_review(results=[self.get_object()], user=acting_user(request), now=timezone.now(), **data)
+        (row,) = services.results_review(
+            results=[self.get_object()], user=acting_user(request), now=timezone.now(), **data
+        )
         return Response(ResultSerializer(row).data)
 
     @extend_schema(
@@ -123,7 +119,7 @@ class ResultViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     @action(detail=False, methods=["post"], url_path="review")
     def review_batch(self, request: Request) -> Response:
         data = self.validated(ResultIdsSerializer)
-        rows = results_review(
+        rows = services.results_review(
             results=self._visible(data["results"]),
             user=acting_user(request),
             now=timezone.now(),
@@ -153,13 +149,9 @@ class CriticalCallViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.
     selector = critical_call_list
     serializer_class = CriticalCallSerializer
     filterset_class = CriticalCallFilterSet
-    required_permissions = {
-        "list": "results.view_criticalcall",
-        "retrieve": "results.view_criticalcall",
-        "create": "results.add_criticalcall",
-    }
+    required_permissions = action_permissions("results.view_criticalcall", create="results.add_criticalcall")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.validated(CriticalCallSerializer)
-        call = critical_call_record(user=acting_user(request), now=timezone.now(), **data)
+        call = services.critical_call_record(user=acting_user(request), now=timezone.now(), **data)
         return Response(CriticalCallSerializer(call).data, status=status.HTTP_201_CREATED)

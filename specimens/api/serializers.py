@@ -2,13 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitoring.models import MonitoringTest
+from core.fields import VisibleRelatedField
 from monitoring.selectors import monitoring_test_list
-from patients.models import Patient
 from patients.selectors import patient_list
 from specimens.choices import CustodyEventKind, RejectionReason, SpecimenCondition
 from specimens.models import Container, CustodyEvent, Specimen, TestSpecimenRequirement
@@ -59,22 +56,12 @@ class SpecimenSerializer(serializers.ModelSerializer[Specimen]):
         read_only_fields = fields
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class _VisiblePatientField(serializers.PrimaryKeyRelatedField[Patient]):
-    def get_queryset(self) -> Any:
-        return patient_list(user=self.context["request"].user)
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class _VisibleTestField(serializers.PrimaryKeyRelatedField[MonitoringTest]):
-    def get_queryset(self) -> Any:
-        return monitoring_test_list(user=self.context["request"].user)
-
-
 class CollectSerializer(serializers.Serializer[Any]):
-    patient = _VisiblePatientField()
+    patient = VisibleRelatedField(patient_list)
     wristband = serializers.CharField(max_length=40, help_text="The MRN scanned from the patient's wristband.")
-    monitoring_tests = serializers.ListField(child=_VisibleTestField(), allow_empty=False, max_length=50)
+    monitoring_tests = serializers.ListField(
+        child=VisibleRelatedField(monitoring_test_list), allow_empty=False, max_length=50
+    )
     location = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
 
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import acting_user
-from core.api import FileNegotiation, ScopedViewSetMixin
+from core.api import FileNegotiation, ScopedViewSetMixin, action_permissions
 from specimens.api.serializers import (
     CollectSerializer,
     ContainerSerializer,
@@ -47,13 +47,13 @@ from specimens.services import (
 class ContainerViewSet(viewsets.ReadOnlyModelViewSet[Container]):
     queryset = container_list()
     serializer_class = ContainerSerializer
-    required_permissions = {"list": "specimens.view_container", "retrieve": "specimens.view_container"}
+    required_permissions = action_permissions("specimens.view_container")
 
 
 class RequirementViewSet(viewsets.ReadOnlyModelViewSet[TestSpecimenRequirement]):
     queryset = requirement_list()
     serializer_class = RequirementSerializer
-    required_permissions = {"list": "specimens.view_container", "retrieve": "specimens.view_container"}
+    required_permissions = action_permissions("specimens.view_container")
 
 
 class SpecimenViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Specimen]):
@@ -62,16 +62,15 @@ class SpecimenViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Specimen
     selector = specimen_detail
     serializer_class = SpecimenSerializer
     filterset_class = SpecimenFilterSet
-    required_permissions = {
-        "list": "specimens.view_specimen",
-        "retrieve": "specimens.view_specimen",
-        "collect": "specimens.collect_specimen",
-        "receive": "specimens.receive_specimen",
-        "reject": "specimens.reject_specimen",
-        "custody": "specimens.record_custody",
-        "label_pdf": "specimens.view_specimen",
-        "label_zpl": "specimens.view_specimen",
-    }
+    required_permissions = action_permissions(
+        "specimens.view_specimen",
+        collect="specimens.collect_specimen",
+        receive="specimens.receive_specimen",
+        reject="specimens.reject_specimen",
+        custody="specimens.record_custody",
+        label_pdf="specimens.view_specimen",
+        label_zpl="specimens.view_specimen",
+    )
 
     def _detail(self, specimen: Specimen, code: int = status.HTTP_200_OK) -> Response:
         return Response(SpecimenSerializer(self.get_queryset().get(pk=specimen.pk)).data, status=code)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -137,18 +141,6 @@ def test_nothing_due_sweep_runs_constant_queries(patient_a):
     assert sum("monitoring_monitoringtest" in sql for sql in large) == 2  # one probe per stage
 
 
-def test_nothing_due_sweep_is_one_probe_of_the_partial_index(patient_a):
-    with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-        cursor.execute(
-            "EXPLAIN SELECT id FROM monitoring_monitoringtest WHERE status = 'scheduled' "
-            "AND deadline <= statement_timestamp() ORDER BY deadline LIMIT 10000"
-        )
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("RESET enable_seqscan")
-    assert "monitoringtest_deadline_idx" in plan
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_sweeps_raise_one_alert_per_test(reference_db, team_a):
     patients = [factories.make_patient(team_a) for _ in range(5)]
@@ -179,3 +171,191 @@ def test_two_concurrent_sweeps_raise_one_alert_per_test(reference_db, team_a):
     assert len(raised) == len(set(raised)) == len(tests)
     assert Alert.objects.count() == len(tests)
     assert not MonitoringTest.objects.filter(status=MonitoringTestStatus.SCHEDULED).exists()
+
+
+# --- The real flagging statements (issue 13): each assertion below fails when LIMIT, ORDER BY, the row lock,
+# the stage's own flagged-at column or the database clock is taken out of the SQL the sweep executes.
+
+STAGES = {
+    # stage: (deadline column, flagged-at column, the other stage's flagged-at column, partial index)
+    "collection": ("deadline", "flagged_at", "result_flagged_at", "monitoringtest_deadline_idx"),
+    "result": ("result_deadline", "result_flagged_at", "flagged_at", "monitoringtest_result_due_idx"),
+}
+
+
+@dataclass
+class Executed:
+    sql: str
+    params: dict[str, Any]
+    rowcount: int
+
+    @property
+    def stage(self) -> str:
+        return "collection" if self.params["from_status"] == MonitoringTestStatus.SCHEDULED else "result"
+
+
+@contextmanager
+def flagging_statements() -> Iterator[list[Executed]]:
+    """Every UPDATE of monitoring tests the sweep executes, with its parameters and the rows it changed."""
+    executed: list[Executed] = []
+
+    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        result = execute(sql, params, many, context)
+        if "UPDATE monitoring_monitoringtest" in sql:
+            executed.append(Executed(sql, dict(params), context["cursor"].rowcount))
+        return result
+
+    with connection.execute_wrapper(wrapper):
+        yield executed
+
+
+def _due_for(stage: str, patient, deadline):
+    """A test whose `stage` deadline is `deadline` (in the past: due now)."""
+    if stage == "collection":
+        return factories.make_test(patient, due_at=deadline, grace=timedelta(0))
+    test = factories.make_test(patient, due_at=timezone.now() - timedelta(days=1), grace=timedelta(days=7))
+    MonitoringTest.objects.filter(pk=test.pk).update(
+        status=MonitoringTestStatus.COLLECTED, collected_at=deadline - timedelta(hours=4), result_deadline=deadline
+    )
+    return test
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_real_statement_locks_orders_and_limits_its_batch(patient_a, stage):
+    deadline, _, _, _ = STAGES[stage]
+    with flagging_statements() as executed:
+        monitoring_tests_flag_overdue(batch_size=500)
+    (statement,) = [e for e in executed if e.stage == stage]
+    sql = " ".join(statement.sql.split())
+    due = sql[sql.index("SELECT") : sql.index(")", sql.index("FOR UPDATE"))]
+    assert f"ORDER BY {deadline} LIMIT %(batch)s FOR UPDATE SKIP LOCKED" in due
+    assert statement.params["batch"] == 500
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_batches_take_the_earliest_deadlines_first_each_at_its_statements_clock(patient_a, stage):
+    """Seven due tests written latest deadline first, a batch of 3 and the index scans off: the heap order is
+    the reverse of the deadline order, so only ORDER BY + LIMIT give batches [3 earliest, next 3, last]."""
+    _, flagged_at, other_flagged_at, _ = STAGES[stage]
+    start = timezone.now() - timedelta(hours=1)
+    tests = [_due_for(stage, patient_a, start - timedelta(minutes=minute)) for minute in range(7)]
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute("SET enable_indexscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+    with flagging_statements() as executed:
+        monitoring_tests_flag_overdue(batch_size=3)
+    assert [e.rowcount for e in executed if e.stage == stage] == [3, 3, 1]
+
+    earliest_first = sorted(MonitoringTest.objects.filter(pk__in=[t.pk for t in tests]), key=lambda t: t.pk)[::-1]
+    stamps = [getattr(test, flagged_at) for test in earliest_first]
+    assert all(getattr(test, other_flagged_at) is None for test in earliest_first)
+    assert stamps[0] == stamps[1] == stamps[2] < stamps[3] == stamps[4] == stamps[5] < stamps[6]
+
+
+def test_flagged_at_is_the_database_clock_of_each_stage(patient_a):
+    """A worker clock a day off must not leak into either stage's flagged-at column, and neither may the
+    transaction's start (now()) or the other stage's column."""
+    overdue = _due_for("collection", patient_a, timezone.now() - timedelta(minutes=5))
+    late_result = _due_for("result", patient_a, timezone.now() - timedelta(minutes=5))
+    for skew in (timedelta(days=1), timedelta(days=-1)):
+        MonitoringTest.objects.filter(pk=overdue.pk).update(status=MonitoringTestStatus.SCHEDULED, flagged_at=None)
+        MonitoringTest.objects.filter(pk=late_result.pk).update(
+            status=MonitoringTestStatus.COLLECTED, result_flagged_at=None
+        )
+        before = _db_now()
+        with time_machine.travel(timezone.now() + skew):
+            monitoring_tests_flag_overdue()
+        after = _db_now()
+        overdue.refresh_from_db()
+        late_result.refresh_from_db()
+        assert overdue.status == MonitoringTestStatus.OVERDUE
+        assert late_result.status == MonitoringTestStatus.RESULT_OVERDUE
+        assert before <= overdue.flagged_at <= late_result.result_flagged_at <= after
+        assert overdue.result_flagged_at is None
+        assert late_result.flagged_at is None
+
+
+def test_flagged_at_is_the_given_time_when_one_is_given(patient_a):
+    overdue = _due_for("collection", patient_a, timezone.now() - timedelta(minutes=5))
+    late_result = _due_for("result", patient_a, timezone.now() - timedelta(minutes=5))
+    now = timezone.now().replace(microsecond=123456)
+    monitoring_tests_flag_overdue(now=now)
+    overdue.refresh_from_db()
+    late_result.refresh_from_db()
+    assert (overdue.flagged_at, overdue.result_flagged_at) == (now, None)
+    assert (late_result.flagged_at, late_result.result_flagged_at) == (None, now)
+
+
+def test_nothing_due_plan_of_the_real_statements_is_one_locked_limited_index_probe(patient_a):
+    """EXPLAIN of the very statements the sweep ran (captured with their parameters), over 2,000 scheduled and
+    2,000 collected tests with fresh statistics: no index setting is forced."""
+    future = timezone.now() + timedelta(days=1)
+    MonitoringTest.objects.bulk_create(
+        MonitoringTest(
+            patient=patient_a,
+            lab_test=factories.lab_test(),
+            due_at=future + timedelta(minutes=i),
+            grace_period=timedelta(0),
+            deadline=future + timedelta(minutes=i),
+            created_at=timezone.now(),
+            status=MonitoringTestStatus.COLLECTED if i % 2 else MonitoringTestStatus.SCHEDULED,
+            collected_at=timezone.now() if i % 2 else None,
+            result_deadline=future + timedelta(minutes=i) if i % 2 else None,
+        )
+        for i in range(4000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE monitoring_monitoringtest")
+    with flagging_statements() as executed:
+        assert monitoring_tests_flag_overdue() == []
+    assert sorted(e.stage for e in executed) == sorted(STAGES)
+    for statement in executed:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + statement.sql, statement.params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        index = STAGES[statement.stage][3]
+        assert f"Index Scan using {index} on monitoring_monitoringtest" in plan
+        assert "Seq Scan on monitoring_monitoringtest" not in plan
+        assert plan.index("Limit") < plan.index("LockRows") < plan.index(index)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweep_skips_a_row_another_transaction_holds(reference_db, team_a):
+    """A row locked elsewhere (a nurse recording its collection) is skipped, not waited for, and flagged by the
+    next sweep; without SKIP LOCKED, or without the lock, the UPDATE would wait and hit the lock timeout."""
+    patient = factories.make_patient(team_a)
+    tests = [
+        factories.make_test(patient, due_at=timezone.now() - timedelta(minutes=i + 1), grace=timedelta(0))
+        for i in range(3)
+    ]
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        try:
+            with transaction.atomic():
+                MonitoringTest.objects.select_for_update().get(pk=tests[1].pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")
+        try:
+            first = monitoring_tests_flag_overdue()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        statuses = dict(MonitoringTest.objects.values_list("pk", "status"))
+        assert len(first) == 2
+        assert statuses[tests[1].pk] == MonitoringTestStatus.SCHEDULED
+        assert statuses[tests[0].pk] == statuses[tests[2].pk] == MonitoringTestStatus.OVERDUE
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert len(monitoring_tests_flag_overdue()) == 1
+    assert MonitoringTest.objects.get(pk=tests[1].pk).status == MonitoringTestStatus.OVERDUE

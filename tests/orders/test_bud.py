@@ -62,28 +62,25 @@ def test_every_category_and_storage_has_a_limit():
     assert set(CATEGORY_LIMITS) == {(c, s) for c in CompoundingCategory for s in Storage}
 
 
+# The beyond-use time of each drug in each column: hours after preparation and what limits it, C the USP <797>
+# category or S the in-use stability (equal limits name the category).
+C, S = "category", "stability"
+COLUMNS = [(IMMEDIATE, ROOM), (IMMEDIATE, FRIDGE), (CAT_1, ROOM), (CAT_1, FRIDGE), (CAT_2, ROOM), (CAT_2, FRIDGE)]
+EARLIER = {
+    "pembrolizumab": (PEMBROLIZUMAB, [(4, C), (4, C), (6, S), (24, C), (6, S), (96, S)]),
+    "nivolumab": (NIVOLUMAB, [(4, C), (4, C), (8, S), (24, C), (8, S), (24, S)]),
+    "ipilimumab": (IPILIMUMAB, [(4, C), (4, C), (12, C), (24, C), (24, S), (24, S)]),
+    "atezolizumab": (ATEZOLIZUMAB, [(4, C), (4, C), (6, S), (24, C), (6, S), (24, S)]),
+    "durvalumab": (DURVALUMAB, [(4, C), (4, C), (4, S), (24, C), (4, S), (24, S)]),
+}
+
+
 @pytest.mark.parametrize(
     ("stability", "category", "storage", "hours", "limited_by"),
     [
-        # pembrolizumab diluted: 6 h room, 96 h refrigerated
-        (PEMBROLIZUMAB, CAT_1, ROOM, 6, "stability"),
-        (PEMBROLIZUMAB, CAT_1, FRIDGE, 24, "category"),
-        (PEMBROLIZUMAB, CAT_2, ROOM, 6, "stability"),
-        (PEMBROLIZUMAB, CAT_2, FRIDGE, 96, "stability"),
-        (PEMBROLIZUMAB, IMMEDIATE, ROOM, 4, "category"),
-        (PEMBROLIZUMAB, IMMEDIATE, FRIDGE, 4, "category"),
-        # nivolumab: 8 h room, 24 h refrigerated
-        (NIVOLUMAB, CAT_1, ROOM, 8, "stability"),
-        (NIVOLUMAB, CAT_1, FRIDGE, 24, "category"),  # equal: the category is named
-        (NIVOLUMAB, CAT_2, FRIDGE, 24, "stability"),
-        # ipilimumab: 24 h either way
-        (IPILIMUMAB, CAT_1, ROOM, 12, "category"),
-        (IPILIMUMAB, CAT_2, ROOM, 24, "stability"),
-        (IPILIMUMAB, CAT_2, FRIDGE, 24, "stability"),
-        # durvalumab: 4 h room
-        (DURVALUMAB, IMMEDIATE, ROOM, 4, "category"),
-        (DURVALUMAB, CAT_1, ROOM, 4, "stability"),
-        (ATEZOLIZUMAB, CAT_2, ROOM, 6, "stability"),
+        pytest.param(stability, category, storage, hours, limited_by, id=f"{drug}-{category}-{storage}")
+        for drug, (stability, cells) in EARLIER.items()
+        for (category, storage), (hours, limited_by) in zip(COLUMNS, cells, strict=True)
     ],
 )
 def test_the_earlier_of_category_and_stability(stability, category, storage, hours, limited_by):

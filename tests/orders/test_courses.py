@@ -10,22 +10,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.choices import Role
 from monitoring.choices import MonitoringTestStatus
 from orders.choices import GateVerdict, PreparationStatus
 from orders.gate import dose_gate
 from orders.models import CourseMonitoringTest
-from tests import factories
 from tests.orders.helpers import clear_pre_dose, first_dose, live_preparation, start_course
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def lab(db):
-    return factories.make_user(Role.LAB_TECHNICIAN, None, "tech.one"), factories.make_user(
-        Role.LAB_TECHNICIAN, None, "tech.two"
-    )
 
 
 def _schedule(course):
@@ -84,18 +75,18 @@ def test_car_t_course_schedules_daily_labs_day_0_to_14(oncologist_a, patient_a):
     assert crp[-1] == infusion + timedelta(days=14)
 
 
-def test_gate_blocks_until_pre_dose_labs_are_collected_and_verified(oncologist_a, nurse_a, patient_a, lab):
+def test_gate_blocks_until_pre_dose_labs_are_collected_and_verified(oncologist_a, nurse_a, patient_a, technicians):
     dose = first_dose(start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w"))
     gate = dose_gate(dose, now=timezone.now())
     assert gate.verdict == GateVerdict.PENDING
     assert any("CBC with differential not collected" in r for r in gate.pending)
-    clear_pre_dose(dose, nurse_a, *lab)
+    clear_pre_dose(dose, nurse_a, *technicians)
     gate = dose_gate(dose, now=timezone.now())
     assert gate.verdict == GateVerdict.CLEARED, gate.reasons
     assert gate.reasons == []
 
 
-def test_collected_but_unverified_counts_as_pending(oncologist_a, nurse_a, patient_a, lab):
+def test_collected_but_unverified_counts_as_pending(oncologist_a, nurse_a, patient_a, technicians):
     from specimens.services import specimens_collect
 
     dose = first_dose(start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w"))
@@ -112,13 +103,13 @@ def test_collected_but_unverified_counts_as_pending(oncologist_a, nurse_a, patie
 
 
 def test_technician_cannot_start_a_blocked_dose_and_an_oncologist_can_override(
-    api_as, oncologist_a, nurse_a, patient_a, lab
+    api_as, oncologist_a, nurse_a, patient_a, technicians
 ):
     course = start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w")
     dose = first_dose(course)
-    clear_pre_dose(dose, nurse_a, lab[0], lab[1], values={"Platelets": ("40", "10*3/uL")})
+    clear_pre_dose(dose, nurse_a, technicians[0], technicians[1], values={"Platelets": ("40", "10*3/uL")})
     prep = live_preparation(dose)
-    tech = api_as(lab[0])
+    tech = api_as(technicians[0])
     response = tech.post(f"/api/preparations/{prep.pk}/start/")
     assert response.status_code == 409
     assert "Platelets 40 10*3/uL < 50 10*3/uL: withhold" in response.json()["detail"]
@@ -136,9 +127,9 @@ def test_technician_cannot_start_a_blocked_dose_and_an_oncologist_can_override(
     assert tech.post(f"/api/preparations/{prep.pk}/start/").status_code == 200
 
 
-def test_cleared_dose_cannot_be_overridden(api_as, oncologist_a, nurse_a, patient_a, lab):
+def test_cleared_dose_cannot_be_overridden(api_as, oncologist_a, nurse_a, patient_a, technicians):
     dose = first_dose(start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w"))
-    clear_pre_dose(dose, nurse_a, *lab)
+    clear_pre_dose(dose, nurse_a, *technicians)
     assert api_as(oncologist_a).post(f"/api/doses/{dose.pk}/override/", {"reason": "why"}).status_code == 409
 
 
@@ -177,17 +168,17 @@ def test_stopping_a_course_cancels_what_depends_on_it(api_as, oncologist_a, pati
     assert client.post(f"/api/courses/{course.pk}/stop/", {"reason": "again"}).status_code == 409
 
 
-def test_weight_change_flags_the_order_for_recalculation(api_as, oncologist_a, nurse_a, patient_a, lab):
+def test_weight_change_flags_the_order_for_recalculation(api_as, oncologist_a, nurse_a, patient_a, technicians):
     course = start_course(patient_a, oncologist_a, "Ipilimumab 3 mg/kg q3w x4")
     dose = first_dose(course)
     prep = live_preparation(dose)
     assert prep.dose_mg == Decimal("200.0")  # 3 mg/kg x 70 kg = 210 mg, within 10 % of the 200 mg vial
     assert prep.calculation["weight_kg"] == "70.0"
     assert prep.calculation["calculated_mg"].startswith("210")
-    clear_pre_dose(dose, nurse_a, *lab)
+    clear_pre_dose(dose, nurse_a, *technicians)
     patient_a.weight_kg = Decimal("80.0")  # +14 %
     patient_a.save()
-    tech = api_as(lab[0])
+    tech = api_as(technicians[0])
     response = tech.post(f"/api/preparations/{prep.pk}/start/")
     assert response.status_code == 409
     assert "recalculate" in response.json()["detail"]

@@ -10,7 +10,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.choices import Role
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity
 from alerts.models import Alert
 from monitoring.models import LabTest
@@ -34,14 +33,6 @@ pytestmark = pytest.mark.django_db
 CAR_T = "Axicabtagene ciloleucel single infusion"
 HLH = "hlh-mas-ferritin-fibrinogen"
 CARHLH = "carhlh-ferritin-10000"
-
-
-@pytest.fixture
-def lab(db):
-    return (
-        factories.make_user(Role.LAB_TECHNICIAN, None, "tech.enter"),
-        factories.make_user(Role.LAB_TECHNICIAN, None, "tech.verify"),
-    )
 
 
 @pytest.fixture
@@ -74,13 +65,13 @@ def pattern_alerts(key: str | None = None):
     return alerts
 
 
-def test_hlh_fires_once_on_steep_ferritin_rise_with_falling_fibrinogen(car_t, lab, nurse_a, oncologist_a):
+def test_hlh_fires_once_on_steep_ferritin_rise_with_falling_fibrinogen(car_t, technicians, nurse_a, oncologist_a):
     patient = car_t.patient
     t0 = first_dose(car_t).planned_at + timedelta(hours=20)  # day 0
-    verify(patient, lab, nurse_a, t0, ferritin="1000", fibrinogen="400")
-    verify(patient, lab, nurse_a, t0 + timedelta(hours=30), fibrinogen="232")  # -42 %: one condition only
+    verify(patient, technicians, nurse_a, t0, ferritin="1000", fibrinogen="400")
+    verify(patient, technicians, nurse_a, t0 + timedelta(hours=30), fibrinogen="232")  # -42 %: one condition only
     assert not pattern_alerts().exists()
-    verify(patient, lab, nurse_a, t0 + timedelta(hours=36), ferritin="3100")  # x3.1 in 36 h: both hold
+    verify(patient, technicians, nurse_a, t0 + timedelta(hours=36), ferritin="3100")  # x3.1 in 36 h: both hold
     alert = pattern_alerts().get()
     assert alert.audience == AlertAudience.ONCOLOGISTS
     assert alert.severity == AlertSeverity.HIGH
@@ -95,7 +86,7 @@ def test_hlh_fires_once_on_steep_ferritin_rise_with_falling_fibrinogen(car_t, la
     assert match.values[0]["measure"].startswith("3.1")
 
     # the same episode: still rising, still low, a later day - no second alert
-    verify(patient, lab, nurse_a, t0 + timedelta(hours=44), ferritin="6200", fibrinogen="150")
+    verify(patient, technicians, nurse_a, t0 + timedelta(hours=44), ferritin="6200", fibrinogen="150")
     assert pattern_alerts(HLH).count() == 1
     assert LabPatternMatch.objects.filter(course=car_t, rule_key=HLH).count() == 1
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -104,48 +95,48 @@ def test_hlh_fires_once_on_steep_ferritin_rise_with_falling_fibrinogen(car_t, la
         )
 
 
-def test_hlh_does_not_fire_on_a_ferritin_rise_alone(car_t, lab, nurse_a):
+def test_hlh_does_not_fire_on_a_ferritin_rise_alone(car_t, technicians, nurse_a):
     t0 = first_dose(car_t).planned_at + timedelta(hours=2)
-    verify(car_t.patient, lab, nurse_a, t0, ferritin="1000", fibrinogen="400")
-    verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=24), ferritin="4000", fibrinogen="380")  # -5 %
+    verify(car_t.patient, technicians, nurse_a, t0, ferritin="1000", fibrinogen="400")
+    verify(car_t.patient, technicians, nurse_a, t0 + timedelta(hours=24), ferritin="4000", fibrinogen="380")  # -5 %
     assert not pattern_alerts().exists()
 
 
-def test_hlh_does_not_fire_without_fibrinogen_results(car_t, lab, nurse_a):
+def test_hlh_does_not_fire_without_fibrinogen_results(car_t, technicians, nurse_a):
     t0 = first_dose(car_t).planned_at + timedelta(hours=2)
-    verify(car_t.patient, lab, nurse_a, t0, ferritin="1000")
-    verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=24), ferritin="4000")
+    verify(car_t.patient, technicians, nurse_a, t0, ferritin="1000")
+    verify(car_t.patient, technicians, nurse_a, t0 + timedelta(hours=24), ferritin="4000")
     assert not pattern_alerts().exists()
 
 
-def test_hlh_ignores_results_older_than_the_window(car_t, lab, nurse_a):
+def test_hlh_ignores_results_older_than_the_window(car_t, technicians, nurse_a):
     t0 = first_dose(car_t).planned_at + timedelta(hours=2)
-    verify(car_t.patient, lab, nurse_a, t0, ferritin="1000", fibrinogen="400")
-    verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=49), ferritin="3100", fibrinogen="232")
+    verify(car_t.patient, technicians, nurse_a, t0, ferritin="1000", fibrinogen="400")
+    verify(car_t.patient, technicians, nurse_a, t0 + timedelta(hours=49), ferritin="3100", fibrinogen="232")
     assert not pattern_alerts().exists()
 
 
-def test_hlh_does_not_fire_for_a_checkpoint_inhibitor_course(oncologist_a, patient_a, lab, nurse_a):
+def test_hlh_does_not_fire_for_a_checkpoint_inhibitor_course(oncologist_a, patient_a, technicians, nurse_a):
     course = start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w", in_hours=1)
     t0 = first_dose(course).planned_at + timedelta(hours=2)
-    verify(patient_a, lab, nurse_a, t0, ferritin="1000", fibrinogen="400")
-    verify(patient_a, lab, nurse_a, t0 + timedelta(hours=36), ferritin="12400", fibrinogen="232")
+    verify(patient_a, technicians, nurse_a, t0, ferritin="1000", fibrinogen="400")
+    verify(patient_a, technicians, nurse_a, t0 + timedelta(hours=36), ferritin="12400", fibrinogen="232")
     assert not pattern_alerts().exists()
     assert not LabPatternMatch.objects.exists()
 
 
-def test_hlh_does_not_fire_after_day_14(car_t, lab, nurse_a):
+def test_hlh_does_not_fire_after_day_14(car_t, technicians, nurse_a):
     t0 = first_dose(car_t).planned_at + timedelta(days=15, hours=1)
-    verify(car_t.patient, lab, nurse_a, t0, ferritin="1000", fibrinogen="400")
-    verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=24), ferritin="3100", fibrinogen="232")
+    verify(car_t.patient, technicians, nurse_a, t0, ferritin="1000", fibrinogen="400")
+    verify(car_t.patient, technicians, nurse_a, t0 + timedelta(hours=24), ferritin="3100", fibrinogen="232")
     assert not pattern_alerts().exists()
 
 
-def test_carhlh_ferritin_above_10000_is_its_own_episode(car_t, lab, nurse_a):
+def test_carhlh_ferritin_above_10000_is_its_own_episode(car_t, technicians, nurse_a):
     t0 = first_dose(car_t).planned_at + timedelta(hours=30)
-    verify(car_t.patient, lab, nurse_a, t0, ferritin="10000")  # not above
+    verify(car_t.patient, technicians, nurse_a, t0, ferritin="10000")  # not above
     assert not pattern_alerts().exists()
-    verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=6), ferritin="10001")
+    verify(car_t.patient, technicians, nurse_a, t0 + timedelta(hours=6), ferritin="10001")
     alert = pattern_alerts(CARHLH).get()
     assert alert.audience == AlertAudience.ONCOLOGISTS
     assert alert.summary.startswith("HLH/MAS suspected (carHLH")
@@ -153,10 +144,10 @@ def test_carhlh_ferritin_above_10000_is_its_own_episode(car_t, lab, nurse_a):
     assert not pattern_alerts(HLH).exists()  # x1.0: no steep rise
 
 
-def test_an_inactive_rule_does_not_fire(car_t, lab, nurse_a):
+def test_an_inactive_rule_does_not_fire(car_t, technicians, nurse_a):
     LabPatternRule.objects.filter(key=CARHLH).update(active=False)
     t0 = first_dose(car_t).planned_at + timedelta(hours=30)
-    verify(car_t.patient, lab, nurse_a, t0, ferritin="20000")
+    verify(car_t.patient, technicians, nurse_a, t0, ferritin="20000")
     assert not pattern_alerts().exists()
 
 
@@ -169,10 +160,10 @@ def test_rule_versions_are_frozen():
     LabPatternRule.objects.filter(pk=rule.pk).update(active=False)  # switching off is allowed
 
 
-def test_a_revised_rule_is_a_new_version_and_the_episode_stays_one(car_t, lab, nurse_a, oncologist_a):
+def test_a_revised_rule_is_a_new_version_and_the_episode_stays_one(car_t, technicians, nurse_a, oncologist_a):
     t0 = first_dose(car_t).planned_at + timedelta(hours=2)
-    verify(car_t.patient, lab, nurse_a, t0, ferritin="1000", fibrinogen="400")
-    verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=24), ferritin="2500", fibrinogen="290")
+    verify(car_t.patient, technicians, nurse_a, t0, ferritin="1000", fibrinogen="400")
+    verify(car_t.patient, technicians, nurse_a, t0 + timedelta(hours=24), ferritin="2500", fibrinogen="290")
     assert pattern_alerts(HLH).count() == 1
     old = LabPatternRule.objects.get(key=HLH)
     ferritin = LabTest.objects.get(name="Ferritin")
@@ -194,13 +185,13 @@ def test_a_revised_rule_is_a_new_version_and_the_episode_stays_one(car_t, lab, n
         ("Ferritin", Decimal(2)),
         ("Fibrinogen", Decimal(25)),
     }
-    verify(car_t.patient, lab, nurse_a, t0 + timedelta(hours=30), ferritin="4000", fibrinogen="250")
+    verify(car_t.patient, technicians, nurse_a, t0 + timedelta(hours=30), ferritin="4000", fibrinogen="250")
     assert pattern_alerts(HLH).count() == 1  # same course, same key: the same episode
     with pytest.raises(RuleVersionConflict):
         lab_pattern_rule_revise(rule=old, changes={}, user=oncologist_a, now=t0)
 
 
-def test_the_check_is_set_based(oncologist_a, team_a, lab, nurse_a):
+def test_the_check_is_set_based(oncologist_a, team_a, technicians, nurse_a):
     patients = [factories.make_patient(team_a) for _ in range(3)]
     courses = [
         start_course(p, oncologist_a, CAR_T, in_hours=1, chain_of_identity=f"COI-2026-00090{n}")
@@ -208,7 +199,7 @@ def test_the_check_is_set_based(oncologist_a, team_a, lab, nurse_a):
     ]
     t0 = first_dose(courses[0]).planned_at + timedelta(hours=2)
     for patient in patients:
-        verify(patient, lab, nurse_a, t0, ferritin="1000", fibrinogen="400")
+        verify(patient, technicians, nurse_a, t0, ferritin="1000", fibrinogen="400")
     ferritin = LabTest.objects.get(name="Ferritin").pk
     with CaptureQueriesContext(connection) as one:
         lab_patterns_check(patient_ids=[patients[0].pk], lab_test_ids=[ferritin], now=t0)

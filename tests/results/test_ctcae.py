@@ -14,8 +14,6 @@ from results import ctcae
 from results.ctcae import SYSTEMS, TERMS, CtcaeGrade, UnknownTermError, _restore, grade, grade_detail, unit_for
 from results.ctcae_table import TERMS_V5
 
-pytestmark: list[pytest.MarkDecorator] = []  # no database needed
-
 ALT = "Alanine aminotransferase increased"
 AST = "Aspartate aminotransferase increased"
 NEUTROPHILS = "Neutrophil count decreased"

@@ -26,8 +26,6 @@ from results.interpretation import (
     result_findings,
 )
 
-pytestmark: list[pytest.MarkDecorator] = []  # no database needed
-
 D = Decimal
 TOP = D(999_999_999)  # the largest value a result stores (10^9 - 1)
 
@@ -500,19 +498,25 @@ def test_no_finding_below_grade_3_without_a_critical_value(stored):
     assert result_findings(stored) == []
 
 
-def test_grade_3_is_a_high_finding_for_the_oncologists():
-    stored = Stored(flag="H", ctcae_term="Hyperkalemia", ctcae_grade=3, display_value="6.5 mmol/L")
-    assert result_findings(stored) == [
-        Finding(
-            key="lab:7:high",
-            label="CTCAE grade 3 Hyperkalemia: Potassium 6.5 mmol/L",
-            severity=AlertSeverity.HIGH,
-            audience=AlertAudience.ONCOLOGISTS,
-            grade=3,
-            critical=False,
-            subject_id=11,
-        )
-    ]
+@pytest.mark.parametrize(
+    ("stored", "finding"),
+    [
+        pytest.param(
+            Stored(flag="H", ctcae_term="Hyperkalemia", ctcae_grade=3, display_value="6.5 mmol/L"),
+            Finding("lab:7:high", "CTCAE grade 3 Hyperkalemia: Potassium 6.5 mmol/L", AlertSeverity.HIGH,
+                    AlertAudience.ONCOLOGISTS, grade=3, critical=False, subject_id=11),
+            id="grade 3 is a high finding for the oncologists",
+        ),
+        pytest.param(
+            Stored(flag="HH", root_id=5),
+            Finding("lab:7:high", "Critical: Potassium 6.9 mmol/L (HH)", AlertSeverity.CRITICAL,
+                    AlertAudience.CARE_TEAM, grade=0, critical=True, subject_id=5),  # about the result's first version
+            id="a critical value is critical for the care team",
+        ),
+    ],
+)  # fmt: skip
+def test_a_finding_in_full(stored, finding):
+    assert result_findings(stored) == [finding]
 
 
 def test_grade_4_is_critical_for_the_oncologists():
@@ -523,19 +527,6 @@ def test_grade_4_is_critical_for_the_oncologists():
     assert found.label == "CTCAE grade 4 (assumed) Neutrophil count decreased: Potassium 6.9 mmol/L"
     assert found.key == "lab:7:Neutrophil count decreased"
     assert (found.grade, found.critical) == (4, False)
-
-
-def test_a_critical_value_is_critical_for_the_care_team():
-    (found,) = result_findings(Stored(flag="HH", root_id=5))
-    assert found == Finding(
-        key="lab:7:high",
-        label="Critical: Potassium 6.9 mmol/L (HH)",
-        severity=AlertSeverity.CRITICAL,
-        audience=AlertAudience.CARE_TEAM,
-        grade=0,
-        critical=True,
-        subject_id=5,  # about the result's first version
-    )
 
 
 def test_a_critical_value_names_its_grade():

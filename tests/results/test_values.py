@@ -22,8 +22,6 @@ from results.values import (
     refuse,
 )
 
-pytestmark: list[pytest.MarkDecorator] = []  # no database needed
-
 D = Decimal
 
 

@@ -1,0 +1,230 @@
+"""Alert push and per-scope version numbers (docs/architecture.md §3 Push).
+
+A *scope* is a set of alerts a screen may be watching: a care team's (`team:<id>`), the lab's queue (`lab`),
+the critical values the lab phones (`critical`) or every alert (`all`, administrators). Every alert change made
+by `alerts.services` calls :func:`alerts_changed`, which, on commit only, forgets the changed scopes' version
+numbers and publishes their names and the alert ids on one Redis channel (ids and scope names only, never patient
+data). Version numbers live in Redis with a short TTL and are rebuilt from PostgreSQL when missing, so a lost
+bump or a hold that ends without a write only delays a refresh by `VERSION_TTL_SECONDS`. Redis down: no version
+numbers (the poll takes the full PostgreSQL path) and no push (the browser polls); PostgreSQL stays the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from functools import partial
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, F, Max, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from accounts.choices import Role
+from accounts.selectors import AnyUser, user_has_role
+from alerts.choices import AlertAudience, AlertKind, AlertStatus
+from alerts.models import Alert
+from core.cache import RETRY_SECONDS, UNREACHABLE
+from patients.models import CareTeamMembership
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "labflow:alerts:changed"
+VERSION_TTL_SECONDS = 10  # bounds the delay of a lost bump and of a hold ending (no write marks it)
+STALE_TTL_SECONDS = 5  # the sweep-stale banner, cached for the poll's short-circuit
+ALL, LAB, CRITICAL = "all", "lab", "critical"
+
+
+def redis_url() -> str:
+    return settings.REDIS_URL.replace("redis+socket://", "unix://", 1)
+
+
+_client_lock = threading.Lock()
+_client: redis.Redis | None = None
+_publish_down_until = 0.0  # after a refused publish, writers skip Redis a moment instead of waiting on it
+
+
+def _redis() -> redis.Redis:
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = redis.Redis.from_url(redis_url(), socket_connect_timeout=0.5, socket_timeout=0.5)
+        return _client
+
+
+# --- Scopes ---
+
+
+def team_scope(team_id: int) -> str:
+    return f"team:{team_id}"
+
+
+def user_scopes(user: AnyUser) -> list[str]:
+    """The scopes whose changes can change what `user` sees (a superset of `alerts.selectors` visibility)."""
+    if not user.is_authenticated:
+        return []
+    if user.is_superuser:
+        return [ALL]
+    teams = CareTeamMembership.objects.filter(user_id=user.pk).values_list("care_team_id", flat=True)
+    scopes = sorted({team_scope(t) for t in teams})
+    if user_has_role(user, Role.LAB_TECHNICIAN):
+        scopes = [LAB, CRITICAL, *scopes]
+    return scopes
+
+
+def _scopes_of(rows: Iterable[tuple[int, str, str]]) -> set[str]:
+    scopes = {ALL}
+    for team_id, audience, kind in rows:
+        scopes.add(team_scope(team_id))
+        if audience == AlertAudience.LAB:
+            scopes.add(LAB)
+        if kind == AlertKind.CRITICAL_RESULT:
+            scopes.add(CRITICAL)
+    return scopes
+
+
+def _scope_filter(scope: str) -> Q:
+    if scope == ALL:
+        return Q()
+    if scope == LAB:
+        return Q(audience=AlertAudience.LAB)
+    if scope == CRITICAL:
+        return Q(kind=AlertKind.CRITICAL_RESULT)
+    return Q(patient__care_team_id=int(scope.removeprefix("team:")))
+
+
+# --- Version numbers ---
+
+
+def _key(scope: str) -> str:
+    return f"labflow:alerts:v:{scope}"
+
+
+def scope_version_from_db(scope: str) -> str:
+    """The scope's version rebuilt from PostgreSQL: a digest of its unresolved, shown alerts."""
+    from alerts.selectors import shown  # a selector module import at call time keeps this module light
+
+    summary = (
+        Alert.objects.filter(_scope_filter(scope), shown(timezone.now()))
+        .exclude(status=AlertStatus.RESOLVED)
+        .aggregate(
+            n=Count("id"),
+            open=Count("id", filter=Q(status=AlertStatus.OPEN)),
+            last=Max("updated_at"),
+            top=Max("id"),
+        )
+    )
+    raw = ":".join(str(v) for v in (scope, *summary.values()))
+    return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
+
+
+def scope_versions(scopes: Sequence[str]) -> dict[str, str] | None:
+    """Each scope's version from Redis, the missing ones rebuilt from PostgreSQL and stored; None if Redis is
+    unreachable (the caller takes the full path)."""
+    keys = [_key(s) for s in scopes]
+    found = cache.get_many(keys)
+    if not found and not _reachable():
+        return None
+    versions: dict[str, str] = {}
+    for scope, key in zip(scopes, keys, strict=True):
+        value = found.get(key)
+        if value is None:
+            value = scope_version_from_db(scope)
+            # add(): a bump that deleted the key meanwhile wins over this (possibly older) rebuild.
+            cache.add(key, value, VERSION_TTL_SECONDS)
+        versions[scope] = str(value)
+    return versions
+
+
+def _reachable() -> bool:
+    """Whether Redis answers (the cache turns an outage into an empty answer, so ask once more)."""
+    probe = "labflow:alerts:probe"
+    cache.set(probe, 1, 60)
+    return cache.get(probe) == 1
+
+
+def fresh_scope_versions(scopes: Sequence[str]) -> dict[str, str]:
+    """Each scope's version from PostgreSQL (a full answer's validator: as many queries as scopes, whatever is in
+    Redis), stored in Redis for the short-circuit."""
+    versions = {scope: scope_version_from_db(scope) for scope in scopes}
+    cache.set_many({_key(s): v for s, v in versions.items()}, VERSION_TTL_SECONDS)
+    return versions
+
+
+def sweep_stale_cached() -> bool:
+    """The sweep-stale banner's state, cached a few seconds so a short-circuited poll reads no database."""
+    stale = cache.get("labflow:alerts:sweep-stale")
+    if stale is None:
+        stale = bool(import_string(settings.SWEEP_STALE_FUNCTION)())
+        cache.set("labflow:alerts:sweep-stale", stale, STALE_TTL_SECONDS)
+    return bool(stale)
+
+
+def poll_etag(*, user_id: object, path: str, versions: dict[str, str], stale: bool) -> str:
+    """The validator a polled fragment carries when Redis has version numbers: the short-circuit recomputes it
+    from the session and Redis alone."""
+    raw = "|".join([str(user_id), path, str(int(stale)), *(f"{s}={v}" for s, v in sorted(versions.items()))])
+    return '"av-' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
+
+
+# --- Publishing (writers) ---
+
+
+def alerts_changed(alert_ids: Iterable[int]) -> None:
+    """Called by `alerts.services` inside the writing transaction. The changed scopes' versions are forgotten now
+    (so a poll in this transaction, or a test's, sees the change) and again once it commits (a poll that rebuilt
+    a version from the pre-commit state meanwhile must not keep it); the push is published on commit only."""
+    ids = sorted(set(alert_ids))
+    if not ids:
+        return
+    scopes = changed_scopes(ids)
+    cache.delete_many([_key(s) for s in scopes])
+    transaction.on_commit(partial(publish, scopes, ids), robust=True)
+
+
+def changed_scopes(alert_ids: Sequence[int]) -> list[str]:
+    rows = (
+        Alert.objects.filter(pk__in=alert_ids)
+        .values_list("patient__care_team_id", "audience", "kind")
+        .order_by()
+        .distinct()
+    )
+    return sorted(_scopes_of(rows))
+
+
+def publish(scopes: Sequence[str], alert_ids: Sequence[int]) -> None:
+    """After commit: forget the scopes' versions and tell the push workers (scope names, ids and a count only)."""
+    cache.delete_many([_key(s) for s in scopes])
+    global _publish_down_until
+    message = json.dumps({"scopes": list(scopes), "ids": list(alert_ids)[:200], "count": len(alert_ids)})
+    if time.monotonic() < _publish_down_until:
+        return
+    try:
+        _redis().publish(CHANNEL, message)
+    except UNREACHABLE as error:  # the screens resync from PostgreSQL when push is back, or poll meanwhile
+        _publish_down_until = time.monotonic() + RETRY_SECONDS
+        logger.info("alerts push: publish skipped, Redis unreachable (%s)", type(error).__name__)
+
+
+def publish_released(*, since_seconds: float) -> int:
+    """Held alerts whose hold ended in the last `since_seconds` became visible without a write: tell the screens
+    (run by the periodic escalation task). Returns how many."""
+    now = timezone.now()
+    since = now - timedelta(seconds=since_seconds)
+    ids = list(
+        Alert.objects.filter(notify_at__gt=since, notify_at__lte=now)
+        .filter(notify_at__gt=F("raised_at"))
+        .exclude(status=AlertStatus.RESOLVED)
+        .values_list("id", flat=True)[:1000]
+    )
+    if ids:
+        publish(changed_scopes(ids), ids)
+    return len(ids)
