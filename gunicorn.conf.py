@@ -45,3 +45,4 @@ def post_worker_init(worker: Any) -> None:
     """In each worker, after it has loaded the application (with or without `--preload`)."""
     warm_up()
     tune_gc()
+    worker.log.info("gc.freeze(): %d objects frozen, thresholds %s", gc.get_freeze_count(), gc.get_threshold())

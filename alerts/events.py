@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
@@ -151,6 +153,12 @@ def _stream_seconds(request: HttpRequest) -> float:
     return max(1.0, float(last) + idle - timezone.now().timestamp() + 1.0)
 
 
+def _unavailable() -> HttpResponse:
+    unavailable = HttpResponse("Push unavailable; poll.", status=503, content_type="text/plain")
+    unavailable["Retry-After"] = "10"
+    return unavailable
+
+
 async def events(request: HttpRequest) -> HttpResponseBase:
     """GET /alerts/events/: `sync` (open count) on connect, then `alerts` (changed ids, count) as they commit."""
     if request.method != "GET":
@@ -158,19 +166,24 @@ async def events(request: HttpRequest) -> HttpResponseBase:
     user = await request.auser()
     if not user.is_authenticated:
         return HttpResponse("Sign in to receive alerts.", status=401, content_type="text/plain")
+    if not settings.ALERT_PUSH or not isinstance(request, ASGIRequest):
+        # Off, or a WSGI worker (it would hold a thread for the stream's life): the page polls.
+        return _unavailable()
     scopes = await sync_to_async(user_scopes)(user)
     try:
         subscription = await hub.subscribe(scopes)  # before the resync: nothing committed meanwhile is missed
     except PushUnavailable:
-        unavailable = HttpResponse("Push unavailable; poll.", status=503, content_type="text/plain")
-        unavailable["Retry-After"] = "10"
-        return unavailable
+        return _unavailable()
     try:
         open_count = await sync_to_async(alert_open_count)(user=user)
         lifetime = await sync_to_async(_stream_seconds)(request)
     except BaseException:
         hub.unsubscribe(subscription)
         raise
+    finally:
+        # The stream outlives the request's database work: hand the connection back (to the pool) now, or
+        # every open screen would hold one.
+        await sync_to_async(connections.close_all)()
 
     async def stream() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()

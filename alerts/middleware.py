@@ -11,18 +11,23 @@ full path, which renders and answers a fresh validator. A 304 reveals nothing bu
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from accounts.middleware import LAST_ACTIVITY_KEY, is_background_poll
-from alerts.push import poll_etag, scope_versions, sweep_stale_cached
+from alerts.push import poll_etag, scope_versions, sweep_stale
 
 SCOPES_SESSION_KEY = "labflow_alert_scopes"
+# Sent by a refresh that a push event asked for: answer the rows, never 304.
+FRESH_HEADER = "X-LabFlow-Fresh"
 
 
 def polled_paths() -> frozenset[str]:
@@ -30,15 +35,18 @@ def polled_paths() -> frozenset[str]:
 
 
 class PollShortCircuitMiddleware:
-    """Put right after SessionMiddleware: before authentication, CSRF and the idle-timeout middleware."""
+    """Put first: it reads the session row itself, before any other middleware (authentication, CSRF, idle
+    timeout) runs; whatever it cannot answer goes down the whole stack unchanged."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.paths: frozenset[str] | None = None
+        self.sessions = import_module(settings.SESSION_ENGINE).SessionStore
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         tag = request.headers.get("If-None-Match", "")
-        if request.method == "GET" and tag.startswith('"av-') and is_background_poll(request):
+        fresh = request.headers.get(FRESH_HEADER) == "1"
+        if request.method == "GET" and tag.startswith('"av-') and is_background_poll(request) and not fresh:
             if self.paths is None:
                 self.paths = polled_paths()
             if request.path_info in self.paths and (unchanged := self._unchanged(request, tag)) is not None:
@@ -46,7 +54,15 @@ class PollShortCircuitMiddleware:
         return self.get_response(request)
 
     def _unchanged(self, request: HttpRequest, tag: str) -> HttpResponse | None:
-        session = request.session
+        key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        if not key:
+            return None
+        try:
+            return self._unchanged_session(self.sessions(key), request, tag)
+        except DatabaseError:
+            return None  # the full path answers 503 (core.middleware)
+
+    def _unchanged_session(self, session: SessionBase, request: HttpRequest, tag: str) -> HttpResponse | None:
         user_id = session.get(SESSION_KEY)
         last = session.get(LAST_ACTIVITY_KEY)
         scopes = session.get(SCOPES_SESSION_KEY)
@@ -57,10 +73,11 @@ class PollShortCircuitMiddleware:
         versions = scope_versions([str(s) for s in scopes])
         if versions is None:
             return None
-        stale = sweep_stale_cached()
+        stale = sweep_stale()
         if poll_etag(user_id=user_id, path=request.path_info, versions=versions, stale=stale) != tag:
             return None
         response = HttpResponseNotModified()
         response["ETag"] = tag
         patch_cache_control(response, private=True, no_cache=True)
+        patch_vary_headers(response, ("Cookie",))
         return response

@@ -16,13 +16,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from functools import partial
+from typing import TypeVar
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
@@ -36,10 +36,10 @@ from core.cache import RETRY_SECONDS, UNREACHABLE
 from patients.models import CareTeamMembership
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "labflow:alerts:changed"
 VERSION_TTL_SECONDS = 10  # bounds the delay of a lost bump and of a hold ending (no write marks it)
-STALE_TTL_SECONDS = 5  # the sweep-stale banner, cached for the poll's short-circuit
 ALL, LAB, CRITICAL = "all", "lab", "critical"
 
 
@@ -48,16 +48,31 @@ def redis_url() -> str:
 
 
 _client_lock = threading.Lock()
-_client: redis.Redis | None = None
-_publish_down_until = 0.0  # after a refused publish, writers skip Redis a moment instead of waiting on it
+_clients: dict[str, redis.Redis] = {}
+_down_until: dict[str, float] = {}  # by URL: after a refused call, skip Redis a moment instead of waiting again
+
+
+def _call(operation: Callable[[redis.Redis], T]) -> T | None:
+    """One Redis call on the process's shared pool (Django's cache is per thread, and under ASGI every request
+    has a thread of its own: a new connection each time); None while Redis is unreachable."""
+    url = redis_url()
+    if time.monotonic() < _down_until.get(url, 0.0):
+        return None
+    try:
+        return operation(_redis())
+    except UNREACHABLE as error:
+        _down_until[url] = time.monotonic() + RETRY_SECONDS
+        logger.info("alerts push: Redis unreachable (%s); versions and push off for now", type(error).__name__)
+        return None
 
 
 def _redis() -> redis.Redis:
-    global _client
+    """The process's client (thread-safe pool) for REDIS_URL."""
+    url = redis_url()
     with _client_lock:
-        if _client is None:
-            _client = redis.Redis.from_url(redis_url(), socket_connect_timeout=0.5, socket_timeout=0.5)
-        return _client
+        if url not in _clients:
+            _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        return _clients[url]
 
 
 # --- Scopes ---
@@ -130,42 +145,51 @@ def scope_versions(scopes: Sequence[str]) -> dict[str, str] | None:
     """Each scope's version from Redis, the missing ones rebuilt from PostgreSQL and stored; None if Redis is
     unreachable (the caller takes the full path)."""
     keys = [_key(s) for s in scopes]
-    found = cache.get_many(keys)
-    if not found and not _reachable():
+    found = _call(lambda r: r.mget(keys)) if keys else []
+    if found is None:
         return None
     versions: dict[str, str] = {}
-    for scope, key in zip(scopes, keys, strict=True):
-        value = found.get(key)
+    for scope, key, value in zip(scopes, keys, found, strict=True):
         if value is None:
-            value = scope_version_from_db(scope)
-            # add(): a bump that deleted the key meanwhile wins over this (possibly older) rebuild.
-            cache.add(key, value, VERSION_TTL_SECONDS)
-        versions[scope] = str(value)
+            rebuilt = scope_version_from_db(scope)
+            # NX: a bump that deleted the key meanwhile wins over this (possibly older) rebuild.
+            _call(partial(_set_if_missing, key, rebuilt))
+            versions[scope] = rebuilt
+        else:
+            versions[scope] = value.decode() if isinstance(value, bytes) else str(value)
     return versions
 
 
-def _reachable() -> bool:
-    """Whether Redis answers (the cache turns an outage into an empty answer, so ask once more)."""
-    probe = "labflow:alerts:probe"
-    cache.set(probe, 1, 60)
-    return cache.get(probe) == 1
+def _set_if_missing(key: str, value: str, r: redis.Redis) -> None:
+    r.set(key, value, ex=VERSION_TTL_SECONDS, nx=True)
+
+
+def _forget(scopes: Sequence[str]) -> None:
+    keys = [_key(s) for s in scopes]
+    if keys:
+        _call(lambda r: r.delete(*keys))
 
 
 def fresh_scope_versions(scopes: Sequence[str]) -> dict[str, str]:
     """Each scope's version from PostgreSQL (a full answer's validator: as many queries as scopes, whatever is in
     Redis), stored in Redis for the short-circuit."""
     versions = {scope: scope_version_from_db(scope) for scope in scopes}
-    cache.set_many({_key(s): v for s, v in versions.items()}, VERSION_TTL_SECONDS)
+
+    def store(r: redis.Redis) -> None:
+        with r.pipeline(transaction=False) as pipe:
+            for scope, version in versions.items():
+                pipe.set(_key(scope), version, ex=VERSION_TTL_SECONDS)
+            pipe.execute()
+
+    if versions:
+        _call(store)
     return versions
 
 
-def sweep_stale_cached() -> bool:
-    """The sweep-stale banner's state, cached a few seconds so a short-circuited poll reads no database."""
-    stale = cache.get("labflow:alerts:sweep-stale")
-    if stale is None:
-        stale = bool(import_string(settings.SWEEP_STALE_FUNCTION)())
-        cache.set("labflow:alerts:sweep-stale", stale, STALE_TTL_SECONDS)
-    return bool(stale)
+def sweep_stale() -> bool:
+    """Whether the sweep-stale banner shows (one small query; the sweep lives in a later app, which settings names).
+    Not cached: a stopped sweep must reach an open inbox at the next poll."""
+    return bool(import_string(settings.SWEEP_STALE_FUNCTION)())
 
 
 def poll_etag(*, user_id: object, path: str, versions: dict[str, str], stale: bool) -> str:
@@ -186,7 +210,7 @@ def alerts_changed(alert_ids: Iterable[int]) -> None:
     if not ids:
         return
     scopes = changed_scopes(ids)
-    cache.delete_many([_key(s) for s in scopes])
+    _forget(scopes)
     transaction.on_commit(partial(publish, scopes, ids), robust=True)
 
 
@@ -202,16 +226,10 @@ def changed_scopes(alert_ids: Sequence[int]) -> list[str]:
 
 def publish(scopes: Sequence[str], alert_ids: Sequence[int]) -> None:
     """After commit: forget the scopes' versions and tell the push workers (scope names, ids and a count only)."""
-    cache.delete_many([_key(s) for s in scopes])
-    global _publish_down_until
+    _forget(scopes)
     message = json.dumps({"scopes": list(scopes), "ids": list(alert_ids)[:200], "count": len(alert_ids)})
-    if time.monotonic() < _publish_down_until:
-        return
-    try:
-        _redis().publish(CHANNEL, message)
-    except UNREACHABLE as error:  # the screens resync from PostgreSQL when push is back, or poll meanwhile
-        _publish_down_until = time.monotonic() + RETRY_SECONDS
-        logger.info("alerts push: publish skipped, Redis unreachable (%s)", type(error).__name__)
+    # Redis down: nothing published; the screens resync from PostgreSQL when push is back, or poll meanwhile.
+    _call(lambda r: r.publish(CHANNEL, message))
 
 
 def publish_released(*, since_seconds: float) -> int:

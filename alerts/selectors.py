@@ -58,7 +58,8 @@ def alert_inbox(*, user: AnyUser) -> QuerySet[Alert]:
     return (
         alert_list(user=user)
         .exclude(status=AlertStatus.RESOLVED)
-        .select_related("acknowledged_by")
+        .select_related(None)  # no subject type per row: the inbox names the patient, not the subject
+        .select_related("patient", "acknowledged_by")
         .prefetch_related("escalations__recipients")
         .order_by("-severity", "-raised_at", "-id")
     )

@@ -14,17 +14,15 @@ from django.utils.module_loading import import_string
 
 from accounts.selectors import acting_user
 from alerts.forms import AlertStepForm
-from alerts.middleware import SCOPES_SESSION_KEY
+from alerts.middleware import FRESH_HEADER, SCOPES_SESSION_KEY
 from alerts.models import Alert
-from alerts.push import fresh_scope_versions, poll_etag, sweep_stale_cached, user_scopes
+from alerts.push import fresh_scope_versions, poll_etag, sweep_stale, user_scopes
 from alerts.selectors import alert_inbox, alert_list, alert_open_count
 from alerts.services import AlertConflict, alert_acknowledge, alert_resolve
 from core.errors import error_status, error_text
 from core.views import html_view
 
 INBOX_ROWS = 200  # most severe and newest first; the rest is counted, not rendered
-# Sent by a refresh that a push event asked for: answer the rows, never 304 (docs/architecture.md §3 Push).
-FRESH_HEADER = "X-LabFlow-Fresh"
 
 
 def sweep_is_stale() -> bool:
@@ -63,7 +61,7 @@ def _version_etag(request: HttpRequest) -> str:
         request.session[SCOPES_SESSION_KEY] = scopes
     versions = fresh_scope_versions(scopes)
     user_id = request.session.get(SESSION_KEY)
-    return poll_etag(user_id=user_id, path=request.path_info, versions=versions, stale=sweep_stale_cached())
+    return poll_etag(user_id=user_id, path=request.path_info, versions=versions, stale=sweep_stale())
 
 
 def _conditional(request: HttpRequest, tag: str, render_page: Callable[[], HttpResponse]) -> HttpResponse:

@@ -102,11 +102,13 @@ class Processes:
         self.running[name] = (process, log)
         return process
 
-    def web(self, workers: int = 2, access_log: Path | None = None) -> str:
-        """gunicorn on a free loopback port, once it answers; returns its base URL."""
+    def web(self, workers: int = 2, access_log: Path | None = None, asgi: bool = False) -> str:
+        """gunicorn on a free loopback port, once it answers; returns its base URL. `asgi`: the Procfile's
+        uvicorn workers (labflow/asgi.py) instead of the WSGI sync workers."""
         port = free_port()
+        app = ["labflow.asgi:application", "-k", "uvicorn_worker.UvicornWorker"] if asgi else ["labflow.wsgi"]
         # --no-control-socket: gunicorn 27's control socket is one fixed path per user; don't clash with others.
-        argv = [str(BIN / "gunicorn"), "labflow.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        argv = [str(BIN / "gunicorn"), *app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                 "--no-control-socket"]  # fmt: skip
         if access_log is not None:
             argv += ["--access-logfile", str(access_log), "--access-logformat", "%(s)s %(U)s"]

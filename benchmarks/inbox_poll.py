@@ -5,7 +5,8 @@ Run from the project root:
     .venv/bin/python benchmarks/inbox_poll.py [--sizes 20 200] [--duration 5] [--repeat 3] [--client auto]
 
 It recreates a dedicated database (--database-url or BENCH_DATABASE_URL, default labflow_bench_web on 127.0.0.1;
-its name must contain "bench"), starts `gunicorn labflow.wsgi --workers 2` with benchmarks.bench_settings
+its name must contain "bench"), starts gunicorn with 2 workers (`--server asgi`, the default and the Procfile's:
+uvicorn workers on labflow.asgi; `--server wsgi`: sync workers on labflow.wsgi) with benchmarks.bench_settings
 (production settings + /bench/bare/, a JSON view without login or queries) and, for each number of unresolved
 alerts visible to the nurse, measures requests/s of:
 
@@ -389,6 +390,8 @@ def measure_size(args: argparse.Namespace, base: str, cookie: str, lua: Path, me
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     loadavg_start = os.getloadavg()
+    # Shown at once (moderate overdue alerts are otherwise held ALERT_OVERDUE_HOLD and not in the inbox yet).
+    os.environ["ALERT_OVERDUE_HOLD_MINUTES"] = "0"
     tmp, env = start_run(args, prefix="labflow-bench-poll-")
 
     from django.contrib.auth.models import User
@@ -407,7 +410,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     visible = 0
     try:
-        base = processes.web(workers=2)
+        base = processes.web(workers=2, asgi=args.server == "asgi")
         meter = CpuMeter(processes.running["gunicorn"][0].pid)
         for size in sorted(args.sizes):
             add_overdue(patients, size - visible, offset=2000 + visible)
@@ -424,6 +427,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     return {
         "client": args.client,
+        "server": args.server,
         "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "duration_s": args.duration}
         if args.client == "wrk"
         else None,
@@ -447,7 +451,8 @@ def print_report(result: dict[str, Any]) -> None:
         if result["client"] == "wrk"
         else f"python requests, {result['python']['threads']} threads, {result['python']['requests']} requests a run"
     )
-    print(f"gunicorn --workers 2 (sync); {load}; median of {result['repeat']} interleaved runs")
+    worker = "uvicorn (labflow.asgi)" if result.get("server") == "asgi" else "sync (labflow.wsgi)"
+    print(f"gunicorn --workers 2, {worker}; {load}; median of {result['repeat']} interleaved runs")
     print(f"{'alerts':>6} {'case':<13}{'req/s':>9}{'min':>9}{'max':>9}{'vs bare':>9}{'p50 ms':>8}{'p99 ms':>8}"
           f"{'cpu web':>8}{'cpu db':>7}{'other':>6}{'queries':>8}{'bytes':>7}  statuses")  # fmt: skip
     verdicts = []
@@ -475,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 200], help="unresolved alerts the nurse sees")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--server", choices=["asgi", "wsgi"], default="asgi", help="gunicorn worker class")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (<= 10)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per run with --client python")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per case")

@@ -8,7 +8,8 @@ For each table size N it loads N scheduled monitoring tests (all due in the futu
 
   (a) the sweep with nothing due (median / p95 over --idle-calls calls) and the plans of its statements
       (one index probe per stage), captured from the sweep itself;
-  (b) the sweep flagging --overdue newly overdue tests, end to end (flagged AND alerted);
+  (b) the sweep flagging --overdue newly overdue tests, end to end (flagged AND alerted); (b1) is the part of (b)
+      spent in its flagging statements (flag + the sweep's own audit events), timed around the real statements;
   (c) the hand-written baseline `UPDATE ... SET status = 'overdue' ... RETURNING` on the same rows (the design's
       reference for the 1.5x target; it raises no alerts);
   (d) for context, a hand-written single statement that flags AND alerts (UPDATE ... RETURNING feeding
@@ -57,6 +58,7 @@ TRUNCATE_TABLES = [
     "alerts_alertevent",
     "monitoring_monitoringtest",
     "monitoring_monitoringtestevent",
+    "monitoring_monitoringtestflagevent",
     "patients_careteammembership",
     "patients_careteammembershipevent",
     "patients_patient",
@@ -99,12 +101,18 @@ class SizeResult:
     idle_p95_ms: float
     idle_plans: list[list[str]]
     sweep_runs_ms: list[float]
+    flag_runs_ms: list[float]
+    alerts: int
     baseline_runs_ms: list[float]
     one_statement_runs_ms: list[float]
 
     @property
     def sweep_ms(self) -> float:
         return statistics.median(self.sweep_runs_ms)
+
+    @property
+    def flag_ms(self) -> float:
+        return statistics.median(self.flag_runs_ms)
 
     @property
     def baseline_ms(self) -> float:
@@ -296,18 +304,38 @@ def reset(size: int, overdue: int) -> None:
     assert due == overdue, f"reset left {due} rows due, expected {overdue}"
 
 
-def time_sweep(overdue: int) -> float:
+def time_sweep(overdue: int, flag_runs: list[float], alert_counts: list[int]) -> float:
+    """(b) end to end; appends (b1), the time of its flagging statements, to `flag_runs` and the number of
+    alerts raised (one per draw: it depends on how the reset's rows fall on patients and due times) to
+    `alert_counts`."""
+    from django.db import connection
+
     from monitoring.services import monitoring_tests_flag_overdue
 
+    flag_ms = 0.0
+
+    def timed_flags(run: Callable[..., Any], statement: str, params: Params, many: bool, context: Any) -> Any:
+        nonlocal flag_ms
+        if "UPDATE monitoring_monitoringtest" not in statement:
+            return run(statement, params, many, context)
+        started = time.perf_counter()
+        try:
+            return run(statement, params, many, context)
+        finally:
+            flag_ms += (time.perf_counter() - started) * 1000
+
     started = time.perf_counter()
-    alert_ids = monitoring_tests_flag_overdue()
+    with connection.execute_wrapper(timed_flags):
+        alert_ids = monitoring_tests_flag_overdue()
     elapsed = (time.perf_counter() - started) * 1000
+    flag_runs.append(flag_ms)
     # One alert per draw (a patient's tests due together), each test a member of exactly one.
     flagged = scalar("SELECT count(*) FROM monitoring_monitoringtest WHERE status = 'overdue'")
     members = scalar("SELECT count(*) FROM alerts_alert, unnest(members) WHERE kind = 'collection_overdue'")
     alerts = scalar("SELECT count(*) FROM alerts_alert WHERE kind = 'collection_overdue'")
     assert flagged == members == overdue, f"flagged {flagged}, members {members}, expected {overdue}"
     assert len(set(alert_ids)) == alerts <= overdue, f"sweep returned {len(alert_ids)} ids, {alerts} alerts"
+    alert_counts.append(int(alerts))
     return elapsed
 
 
@@ -393,10 +421,12 @@ def run_size(size: int, overdue: int, repeat: int, idle_calls: int, show_plans: 
     print(f"[{size:,}] loaded in {load_s:.1f} s; idle sweep x{idle_calls} ...", file=sys.stderr, flush=True)
     idle_median, idle_p95, plan = measure_idle(idle_calls)
     sweep_runs: list[float] = []
+    flag_runs: list[float] = []
+    alert_counts: list[int] = []
     baseline_runs: list[float] = []
     one_statement_runs: list[float] = []
     steps: list[tuple[list[float], Callable[[int], float]]] = [
-        (sweep_runs, time_sweep),
+        (sweep_runs, lambda n: time_sweep(n, flag_runs, alert_counts)),
         (baseline_runs, time_baseline),
         (one_statement_runs, time_one_statement),
     ]
@@ -405,7 +435,8 @@ def run_size(size: int, overdue: int, repeat: int, idle_calls: int, show_plans: 
             reset(size, overdue)
             runs.append(timed(overdue))
         print(
-            f"[{size:,}] rep {rep + 1}/{repeat}: sweep {sweep_runs[-1]:.0f} ms, baseline {baseline_runs[-1]:.0f} ms, "
+            f"[{size:,}] rep {rep + 1}/{repeat}: sweep {sweep_runs[-1]:.0f} ms (flagging {flag_runs[-1]:.0f} ms), "
+            f"baseline {baseline_runs[-1]:.0f} ms, "
             f"one statement {one_statement_runs[-1]:.0f} ms",
             file=sys.stderr,
             flush=True,
@@ -414,7 +445,18 @@ def run_size(size: int, overdue: int, repeat: int, idle_calls: int, show_plans: 
         print(f"\n### Plans at {size:,} rows, {overdue:,} overdue")
         explain_flagging(size, overdue)
     return SizeResult(
-        size, overdue, load_s, table_mb, idle_median, idle_p95, plan, sweep_runs, baseline_runs, one_statement_runs
+        size,
+        overdue,
+        load_s,
+        table_mb,
+        idle_median,
+        idle_p95,
+        plan,
+        sweep_runs,
+        flag_runs,
+        max(alert_counts),
+        baseline_runs,
+        one_statement_runs,
     )
 
 
@@ -422,25 +464,30 @@ def report(results: list[SizeResult], facts: dict[str, str], repeat: int, idle_c
     print_facts("Machine", facts)
     print(f"\n## Results (median of {repeat} runs; idle sweep median/p95 of {idle_calls} calls)\n")
     print(
-        "| Rows | Nothing due: median | Nothing due: p95 | Newly overdue | (b) Sweep (flag + alert) "
-        "| (c) Baseline UPDATE…RETURNING | (b) / (c) | (d) Hand-written flag + alert, 1 statement | (b) / (d) |"
+        "| Rows | Nothing due: median | Nothing due: p95 | Newly overdue | Alerts raised | (b) Sweep (flag + alert) "
+        "| (b1) of which flagging statements | (c) Baseline UPDATE…RETURNING | (b) / (c) | (b1) / (c) "
+        "| (d) Hand-written flag + alert, 1 statement | (b) / (d) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
-            f"| {r.size:,} | {r.idle_median_ms:.2f} ms | {r.idle_p95_ms:.2f} ms | {r.overdue:,} "
-            f"| {r.sweep_ms:.0f} ms | {r.baseline_ms:.0f} ms | {r.ratio:.2f}x "
+            f"| {r.size:,} | {r.idle_median_ms:.2f} ms | {r.idle_p95_ms:.2f} ms | {r.overdue:,} | {r.alerts:,} "
+            f"| {r.sweep_ms:.0f} ms | {r.flag_ms:.0f} ms | {r.baseline_ms:.0f} ms | {r.ratio:.2f}x "
+            f"| {r.flag_ms / r.baseline_ms:.2f}x "
             f"| {r.one_statement_ms:.0f} ms | {r.sweep_ms / r.one_statement_ms:.2f}x |"
         )
     print("\n### Individual runs (ms)\n")
     for r in results:
         sweep = ", ".join(f"{v:.0f}" for v in r.sweep_runs_ms)
+        flag = ", ".join(f"{v:.0f}" for v in r.flag_runs_ms)
         baseline = ", ".join(f"{v:.0f}" for v in r.baseline_runs_ms)
         one = ", ".join(f"{v:.0f}" for v in r.one_statement_runs_ms)
         paired = statistics.median(b / c for b, c in zip(r.sweep_runs_ms, r.baseline_runs_ms, strict=True))
+        paired_flag = statistics.median(b / c for b, c in zip(r.flag_runs_ms, r.baseline_runs_ms, strict=True))
         print(
             f"- {r.size:,} rows (table + indexes {r.table_mb:.0f} MB, loaded in {r.load_s:.1f} s): "
-            f"(b) [{sweep}]; (c) [{baseline}]; (d) [{one}]; median of paired (b)/(c) ratios {paired:.2f}x"
+            f"(b) [{sweep}]; (b1) [{flag}]; (c) [{baseline}]; (d) [{one}]; median of paired (b)/(c) ratios "
+            f"{paired:.2f}x, of paired (b1)/(c) ratios {paired_flag:.2f}x"
         )
     for r in results:
         for number, plan in enumerate(r.idle_plans, 1):

@@ -27,7 +27,8 @@ each page gets 3 warm-up requests, then --requests timed requests (wall time aro
 middleware stack, view, queries and template rendering; no network, no WSGI server). SQL statements per
 request are counted on one more request with CaptureQueriesContext; SQL time is summed with an execute wrapper.
 Also reported per page: Python CPU time of the process, and the requests during which Python's cyclic
-garbage collector ran a full (generation-2) collection, with the longest pause.
+garbage collector ran a full (generation-2) collection, with the longest pause, and the Django model instances
+one more request builds (Model.__init__ calls).
 --profile runs --profile-requests more requests of each page under cProfile (time by area, LabFlow functions,
 hottest functions) and logs the slowest SQL statements. --gc-freeze is an experiment: gc.freeze() before
 measuring, to see how much of the tail is garbage collection; --gunicorn-gc runs what the web workers run after
@@ -298,6 +299,7 @@ class Measurement:
     full_gc_requests: int
     queries: int
     queries_warmup: list[int]
+    instances: int
     rows: str
     size_kb: float
     cpu_pressure: tuple[str, str]
@@ -415,6 +417,26 @@ def get(client: Client, url: str) -> bytes:
     return bytes(response.content)
 
 
+def count_instances(request: Callable[[], object]) -> int:
+    """Django model instances built during one request (every Model.__init__, whichever model)."""
+    from django.db.models import Model
+
+    built = 0
+    original = Model.__init__
+
+    def counting(self: Model, *args: Any, **kwargs: Any) -> None:
+        nonlocal built
+        built += 1
+        original(self, *args, **kwargs)
+
+    Model.__init__ = counting  # type: ignore[method-assign]
+    try:
+        request()
+    finally:
+        Model.__init__ = original  # type: ignore[method-assign]
+    return built
+
+
 def measure(page: Page, requests: int) -> Measurement:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -444,6 +466,7 @@ def measure(page: Page, requests: int) -> Measurement:
         gc_pauses.append(watch.pause * 1000)
         full_gcs += watch.full > 0
     pressure_after = cpu_pressure()
+    instances = count_instances(lambda: get(client, page.url))
     with CaptureQueriesContext(connection) as captured:
         body = get(client, page.url)
     return Measurement(
@@ -454,6 +477,7 @@ def measure(page: Page, requests: int) -> Measurement:
         gc_ms=gc_pauses,
         full_gc_requests=full_gcs,
         queries=len(captured.captured_queries),
+        instances=instances,
         queries_warmup=warm_queries,
         rows=page.rows(body),
         size_kb=len(body) / 1024,
@@ -567,10 +591,11 @@ def report(
     print(f"\n## Server time ({patients:,} patients; {WARMUP} warm-up then {requests} timed requests per page)\n")
     print(
         "| Page | User | p50 | p95 | max | Python CPU p50 / p95 | SQL time p50 | GC: requests with a full GC, "
-        "max pause | SQL statements / request | Rows on the page | Body | CPU pressure before / after "
+        "max pause | SQL statements / request | Model instances / request | Rows on the page | Body "
+        "| CPU pressure before / after "
         f"| Target p95 ≤ {TARGET_MS:.0f} ms |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
     for m in results:
         verdict = "met" if m.pct(95) <= TARGET_MS else "**not met**"
         queries = str(m.queries)
@@ -580,7 +605,7 @@ def report(
             f"| {m.page.name} | {m.page.user.username} | {m.pct(50):.0f} ms | {m.pct(95):.0f} ms "
             f"| {max(m.times_ms):.0f} ms | {percentile(m.cpu_ms, 50):.0f} / {percentile(m.cpu_ms, 95):.0f} ms "
             f"| {percentile(m.sql_ms, 50):.0f} ms | {m.full_gc_requests}/{len(m.times_ms)}, {max(m.gc_ms):.0f} ms "
-            f"| {queries} | {m.rows} | {m.size_kb:,.0f} KiB "
+            f"| {queries} | {m.instances:,} | {m.rows} | {m.size_kb:,.0f} KiB "
             f"| {m.cpu_pressure[0]} / {m.cpu_pressure[1]} | {verdict} |"
         )
     print(
@@ -602,7 +627,7 @@ def timed(what: str) -> Iterator[None]:
 
 
 def gunicorn_worker_start() -> None:
-    """What each web worker does once it has loaded the application: gunicorn.conf.py's post_worker_init."""
+    """What each web worker does once it has loaded the application (gunicorn.conf.py's post_worker_init)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
@@ -610,7 +635,8 @@ def gunicorn_worker_start() -> None:
         raise SystemExit("gunicorn.conf.py not found")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.post_worker_init(None)
+    module.warm_up()
+    module.tune_gc()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,5 +6,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labflow.settings")
+# Connections from a pool of this size per worker (labflow/settings.py: one thread per request under ASGI).
+os.environ.setdefault("DATABASE_POOL", "8")
 
 application = get_asgi_application()

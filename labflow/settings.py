@@ -77,11 +77,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "alerts.middleware.PollShortCircuitMiddleware",  # an unchanged poll: 304 from the session row and Redis
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",  # outside sessions and auth: PostgreSQL away -> 503
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "alerts.middleware.PollShortCircuitMiddleware",  # an unchanged poll: 304 before auth loads the user
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -123,6 +123,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"]["application_name"] = "labflow"
+# Under ASGI (labflow/asgi.py sets DATABASE_POOL) each request's sync code runs in a thread of its own, so
+# persistent per-thread connections would pile up: the ASGI web borrows from a psycopg pool instead.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL", default=0)
+if DATABASE_POOL_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires it with a pool
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10}
 # DATABASE_URL is the role this process connects as: the owner for `migrate` and `manage.py db_roles`, the runtime
 # role (DML only, owns nothing) for web, worker, beat and the MLLP listener (docs/architecture.md §5).
 DATABASE_RUNTIME_ROLE = env.str("DATABASE_RUNTIME_ROLE", default="labflow_app")
@@ -285,6 +291,7 @@ ALERT_OVERDUE_HOLD = timedelta(minutes=env.float("ALERT_OVERDUE_HOLD_MINUTES", d
 # A repeat of a finding within this window of the last one folds into its alert instead of re-opening it.
 ALERT_FOLD_WINDOW = timedelta(hours=env.float("ALERT_FOLD_WINDOW_HOURS", default=72))
 INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=2)  # the fallback while push is unavailable
+ALERT_PUSH = env.bool("ALERT_PUSH", default=True)  # off: every screen polls (alerts/events.py)
 # What a critical alert's system notification says: "none" (that one is waiting) or "summary" (the alert's
 # summary, which names tests and values, never the patient). Nothing else leaves the page.
 ALERT_NOTIFICATION_DETAIL = env.str("ALERT_NOTIFICATION_DETAIL", default="none")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -11,6 +12,32 @@ from monitoring.choices import MonitoringTestStatus
 from patients.models import NO_DELETE, Patient
 
 MAX_GRACE_PERIOD = timedelta(days=7)
+
+# The sweep audits its own set-based transitions in the flagging statement (MonitoringTestFlagEvent); the full
+# snapshot trigger skips a row only if that statement armed this setting with its own statement_timestamp() and
+# the row changed from one stage's status to its overdue status and nothing else but the flagged-at columns.
+# Every other write keeps the full snapshot. docs/architecture.md §3 "The sweep's audit".
+SWEEP_AUDIT_SETTING = "labflow.sweep"
+SWEEP_FLAG_COLUMNS = ("status", "flagged_at", "result_flagged_at")
+SWEEP_UNCHANGED_COLUMNS = (
+    "id", "patient_id", "lab_test_id", "due_at", "grace_period", "deadline", "created_at", "created_by_id",
+    "collected_at", "collected_by_id", "result_deadline", "recollection_of_id", "cancelled_at", "cancelled_by_id",
+    "cancel_reason",
+)  # fmt: skip
+
+
+def _columns(alias: str) -> str:
+    return "(" + ", ".join(f'{alias}."{column}"' for column in SWEEP_UNCHANGED_COLUMNS) + ")"
+
+
+_NOT_A_SWEEP_FLAG = pgtrigger.Condition(
+    "OLD.* IS DISTINCT FROM NEW.* AND NOT ("
+    f"COALESCE(current_setting('{SWEEP_AUDIT_SETTING}', true), '') = statement_timestamp()::text"
+    " AND (OLD.status, NEW.status) IN ("
+    f"('{MonitoringTestStatus.SCHEDULED.value}', '{MonitoringTestStatus.OVERDUE.value}'), "
+    f"('{MonitoringTestStatus.COLLECTED.value}', '{MonitoringTestStatus.RESULT_OVERDUE.value}'))"
+    f" AND {_columns('OLD')} IS NOT DISTINCT FROM {_columns('NEW')})"
+)
 
 
 @pghistory.track()
@@ -40,7 +67,16 @@ class LabTest(models.Model):
         return f"{self.name} ({self.loinc_code})"
 
 
-@pghistory.track()
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(condition=_NOT_A_SWEEP_FLAG))
+@pghistory.track(
+    # Written by the sweep's flagging statement (label = the stage's overdue status; the previous status is the
+    # stage's: scheduled or collected), never by a trigger.
+    pghistory.ManualEvent(MonitoringTestStatus.OVERDUE.value),
+    pghistory.ManualEvent(MonitoringTestStatus.RESULT_OVERDUE.value),
+    fields=list(SWEEP_FLAG_COLUMNS),
+    model_name="MonitoringTestFlagEvent",
+    obj_field=pghistory.ObjForeignKey(related_name="flag_events"),
+)
 class MonitoringTest(models.Model):
     """A test due for a patient; the sweep flags it once `deadline` (= due + grace) has passed."""
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -18,7 +19,7 @@ from alerts.services import AlertCondition, alerts_raise, alerts_resolve_for_sub
 from core import locking
 from core.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringTestStatus
-from monitoring.models import MAX_GRACE_PERIOD, LabTest, MonitoringTest
+from monitoring.models import MAX_GRACE_PERIOD, SWEEP_AUDIT_SETTING, LabTest, MonitoringTest
 from patients.models import Patient
 
 PLAUSIBLE_PAST = timedelta(days=366)
@@ -156,7 +157,10 @@ def monitoring_tests_restore_result_deadline(*, test_ids: Sequence[int]) -> int:
 
 
 # Each statement flips a batch of past-deadline rows of one stage. The partial indexes on the
-# deadlines make the idle case one probe per stage; SKIP LOCKED lets sweeps share work.
+# deadlines make the idle case one probe per stage; SKIP LOCKED lets sweeps share work. The same statement
+# writes each flipped row's audit event (MonitoringTestFlagEvent: new status, both flagged-at columns, the
+# pghistory context) and arms `labflow.sweep` with its own statement_timestamp(), so the full snapshot trigger
+# skips exactly these rows (monitoring/models.py; docs/architecture.md §3 "The sweep's audit").
 _FLAG_SQL = """
 WITH due AS (
     SELECT id FROM monitoring_monitoringtest
@@ -164,12 +168,24 @@ WITH due AS (
     ORDER BY {deadline}
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
+), armed AS (
+    SELECT set_config('{setting}', statement_timestamp()::text, true) AS value
+), flagged AS (
+    UPDATE monitoring_monitoringtest AS mt
+    SET status = %(to_status)s, {flagged_at} = COALESCE(%(now)s::timestamptz, statement_timestamp())
+    FROM due, monitoring_labtest AS lt, armed
+    WHERE mt.id = due.id AND lt.id = mt.lab_test_id AND armed.value IS NOT NULL
+    RETURNING mt.id, mt.patient_id, lt.name, mt.{draw} AS draw, mt.status, mt.flagged_at, mt.result_flagged_at
+), context AS (
+    SELECT _pgh_attach_context() AS value
+), audited AS (
+    INSERT INTO {event_table} (pgh_created_at, pgh_label, pgh_obj_id, pgh_context_id, status, flagged_at,
+        result_flagged_at)
+    SELECT now(), flagged.status, flagged.id, context.value, flagged.status, flagged.flagged_at,
+        flagged.result_flagged_at
+    FROM flagged, context
 )
-UPDATE monitoring_monitoringtest AS mt
-SET status = %(to_status)s, {flagged_at} = COALESCE(%(now)s::timestamptz, statement_timestamp())
-FROM due, monitoring_labtest AS lt
-WHERE mt.id = due.id AND lt.id = mt.lab_test_id
-RETURNING mt.id, mt.patient_id, lt.name, mt.{draw}
+SELECT id, patient_id, name, draw FROM flagged
 """
 
 _STAGES = (
@@ -219,7 +235,13 @@ def _flag_overdue(*, now: datetime | None, batch_size: int) -> tuple[list[int], 
     alert_ids: list[int] = []
     flagged = 0
     for from_status, to_status, deadline, flagged_at, draw, kind, text in _STAGES:
-        sql = _FLAG_SQL.format(deadline=deadline, flagged_at=flagged_at, draw=draw)
+        sql = _FLAG_SQL.format(
+            deadline=deadline,
+            flagged_at=flagged_at,
+            draw=draw,
+            setting=SWEEP_AUDIT_SETTING,
+            event_table=apps.get_model("monitoring", "MonitoringTestFlagEvent")._meta.db_table,
+        )
         params = {"from_status": from_status.value, "to_status": to_status.value, "now": now, "batch": batch_size}
         while True:
             with transaction.atomic():

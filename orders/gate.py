@@ -17,8 +17,17 @@ from enum import StrEnum
 from django.db.models import Prefetch
 
 from monitoring.choices import MonitoringTestStatus
+from monitoring.models import LabTest
 from orders.choices import Comparator, DecisionKind, GateVerdict, HoldAction, Reference
-from orders.models import CourseMonitoringTest, Dose, DoseDecision, HoldRule, RegimenDoseBand
+from orders.models import (
+    CourseMonitoringTest,
+    Dose,
+    DoseDecision,
+    HoldRule,
+    MonitoringRule,
+    Preparation,
+    RegimenDoseBand,
+)
 from results.choices import VERIFIED
 from results.models import Result
 from results.units import UnitError, convert, normalise
@@ -270,6 +279,13 @@ def _lab_findings(dose: Dose, links: Sequence[CourseMonitoringTest]) -> list[Fin
 # --- All together --------------------------------------------------------------------------------------------
 
 
+# What `_lab_findings` reads of each link: a worklist page reads hundreds (docs/architecture.md §6).
+LINK_FIELDS = (
+    "dose", "monitoring_test", "rule", "monitoring_test__status", "monitoring_test__collected_at",
+    "monitoring_test__due_at", "monitoring_test__lab_test",
+)  # fmt: skip
+
+
 def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
     """The gate of many doses in a constant number of queries (worklists). Doses need
     `course__patient` and `course__regimen` loaded (the selectors do)."""
@@ -277,10 +293,17 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
         return {}
     dose_ids = [d.pk for d in doses]
     links_by_dose: dict[int, list[CourseMonitoringTest]] = defaultdict(list)
-    links = CourseMonitoringTest.objects.filter(dose_id__in=dose_ids, rule__gates_dose=True).select_related(
-        "monitoring_test__lab_test", "rule"
+    links = list(
+        CourseMonitoringTest.objects.filter(dose_id__in=dose_ids, rule__gates_dose=True)
+        .select_related("monitoring_test")
+        .only(*LINK_FIELDS)
     )
+    # A plan has a few rules and lab tests: one shared instance of each, not one per link.
+    plan_rules = MonitoringRule.objects.only("window_hours").in_bulk({link.rule_id for link in links})
+    lab_tests = LabTest.objects.only("name").in_bulk({link.monitoring_test.lab_test_id for link in links})
     for link in links:
+        link.rule = plan_rules[link.rule_id]
+        link.monitoring_test.lab_test = lab_tests[link.monitoring_test.lab_test_id]
         links_by_dose[link.dose_id].append(link)  # type: ignore[index]
     decisions_by_dose: dict[int, list[DoseDecision]] = defaultdict(list)
     for decision in DoseDecision.objects.filter(dose_id__in=dose_ids).select_related("by", "cosigned_by"):
@@ -293,35 +316,35 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
         bands_by_regimen[band.regimen_id].append(band)
 
     rules = current_hold_rules()
+    rule_tests = {rule.lab_test_id: rule.lab_test for rule in rules}
     ends = {d.pk: max(now, d.planned_at) for d in doses}
     lookback = max((r.lookback_days for r in rules), default=0)
     earliest = min(ends.values()) - timedelta(days=lookback)
     patient_ids = {d.course.patient_id for d in doses}
     latest: dict[tuple[int, int], Result] = {}
-    recent = (
-        Result.objects.filter(
-            patient_id__in=patient_ids,
-            lab_test_id__in={r.lab_test_id for r in rules},
-            status__in=VERIFIED,
-            is_current=True,
-            observed_at__gte=earliest,
-            observed_at__lte=max(ends.values()),
-        )
-        .select_related("lab_test")
-        .order_by("patient_id", "lab_test_id", "-observed_at", "-id")
-    )
+    recent = Result.objects.filter(
+        patient_id__in=patient_ids,
+        lab_test_id__in={r.lab_test_id for r in rules},
+        status__in=VERIFIED,
+        is_current=True,
+        observed_at__gte=earliest,
+        observed_at__lte=max(ends.values()),
+    ).order_by("patient_id", "lab_test_id", "-observed_at", "-id")
     for result in recent:
+        result.lab_test = rule_tests[result.lab_test_id]  # the rules' own lab tests, not one copy per result
         latest.setdefault((result.patient_id, result.lab_test_id), result)
     baselines = _baselines(doses, rules, first_dose_at)
 
     gates = {}
+    applying: dict[int, list[HoldRule]] = {}  # by regimen: a page has a few regimens and hundreds of doses
     for dose in doses:
         course = dose.course
         findings = _lab_findings(dose, links_by_dose[dose.pk])
         evaluated = []
-        for rule in rules:
-            if not rule_applies(rule, course.regimen.drug_id, course.regimen_id):
-                continue
+        if course.regimen_id not in applying:
+            drug_id = course.regimen.drug_id
+            applying[course.regimen_id] = [r for r in rules if rule_applies(r, drug_id, course.regimen_id)]
+        for rule in applying[course.regimen_id]:
             evaluated.append(rule.pk)
             found = latest.get((course.patient_id, rule.lab_test_id))
             window_start = ends[dose.pk] - timedelta(days=rule.lookback_days)
@@ -338,8 +361,11 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
 
 def _first_doses(course_ids: set[int]) -> dict[int, datetime]:
     """When each course's first dose was (or is) given: its administration start, else its planned time."""
-    first = Dose.objects.filter(course_id__in=course_ids, number=1).prefetch_related(
-        Prefetch("preparations", to_attr="all_preparations")
+    started_at = Preparation.objects.only("dose", "administration_started_at")  # not the whole record
+    first = (
+        Dose.objects.filter(course_id__in=course_ids, number=1)
+        .only("course", "planned_at")
+        .prefetch_related(Prefetch("preparations", queryset=started_at, to_attr="all_preparations"))
     )
     times = {}
     for dose in first:
@@ -357,14 +383,12 @@ def _baselines(
         return {}
     courses = {d.course_id: d.course.patient_id for d in doses}
     found: dict[tuple[int, int], Result] = {}
-    rows = (
-        Result.objects.filter(
-            patient_id__in=set(courses.values()), lab_test_id__in=test_ids, status__in=VERIFIED, is_current=True
-        )
-        .select_related("lab_test")
-        .order_by("-observed_at", "-id")
-    )
+    rows = Result.objects.filter(
+        patient_id__in=set(courses.values()), lab_test_id__in=test_ids, status__in=VERIFIED, is_current=True
+    ).order_by("-observed_at", "-id")
+    rule_tests = {rule.lab_test_id: rule.lab_test for rule in rules}
     for result in rows:
+        result.lab_test = rule_tests[result.lab_test_id]
         for course_id, patient_id in courses.items():
             first = first_dose_at.get(course_id)
             if patient_id == result.patient_id and first is not None and result.observed_at <= first:

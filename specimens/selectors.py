@@ -6,9 +6,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString
 
 from accounts.selectors import AnyUser
-from monitoring.choices import AWAITING_COLLECTION
+from monitoring.choices import AWAITING_COLLECTION, MonitoringTestStatus
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.selectors import monitoring_test_list
 from patients.models import Patient
@@ -56,6 +59,20 @@ class Tube:
             return None
         return max(t.lab_test.specimen_requirement.min_volume_ml for t in self.tests)
 
+    @property
+    def tests_html(self) -> SafeString:
+        """The tube's tests as the collection list shows them ("TSH due 08:00, overdue; ..."), escaped: built here
+        because a ward's page lists thousands of tests, and a template loop with the `time` filter costs several
+        times more per test."""
+        zone = timezone.get_current_timezone()
+        return SafeString(
+            "; ".join(
+                f'{escape(t.lab_test.name)} <span class="muted">due {t.due_at.astimezone(zone):%H:%M}'
+                f"{', overdue' if t.status == MonitoringTestStatus.OVERDUE else ''}</span>"
+                for t in self.tests
+            )
+        )
+
 
 @dataclass
 class PatientDraw:
@@ -88,20 +105,21 @@ def collection_list(*, user: AnyUser, ward: str, due_by: datetime) -> list[Patie
     """A ward's tests to draw now: overdue or due by `due_by` (the end of the collection window), grouped by
     patient, with the tubes to draw."""
     # Hundreds of rows on a ward's page (docs/architecture.md §6, worklists p95 ≤ 150 ms): each test reads only
-    # the columns shown, and the few lab tests, requirements and containers are loaded once and shared by
-    # every row instead of joined into each.
+    # the columns shown, and each patient and the few lab tests, requirements and containers are loaded once
+    # and shared by the rows that name them instead of joined into each.
     tests = list(
         monitoring_test_list(user=user)
         .filter(status__in=AWAITING_COLLECTION, due_at__lte=due_by, patient__care_team__ward=ward)
         .select_related(None)
-        .select_related("patient")
-        .only("status", "due_at", "lab_test", "patient", *(f"patient__{name}" for name in DRAW_PATIENT_FIELDS))
+        .only("status", "due_at", "lab_test", "patient")
         .order_by("patient__family_name", "patient__given_name", "patient_id", "due_at")
     )
+    patients = Patient.objects.only(*DRAW_PATIENT_FIELDS).in_bulk({t.patient_id for t in tests})
     catalogue = LabTest.objects.filter(pk__in={t.lab_test_id for t in tests})
     lab_tests = {lab_test.pk: lab_test for lab_test in catalogue.select_related("specimen_requirement__container")}
     by_patient: dict[int, list[MonitoringTest]] = {}
     for test in tests:
+        test.patient = patients[test.patient_id]
         test.lab_test = lab_tests[test.lab_test_id]
         by_patient.setdefault(test.patient_id, []).append(test)
     return [PatientDraw(patient=rows[0].patient, tubes=tubes_for(rows)) for rows in by_patient.values()]

@@ -273,7 +273,8 @@ def test_every_page_is_measured_or_has_no_list():
         "orders:course-new",
     }  # fmt: skip
     no_list = {
-        "alerts:badge", "alerts:acknowledge", "alerts:resolve", "specimens:receive", "specimens:reject",
+        "alerts:badge", "alerts:events", "alerts:acknowledge", "alerts:resolve", "specimens:receive",
+        "specimens:reject",
         "specimens:custody", "results:enter-index", "results:amend", "orders:start", "orders:prepare",
         "orders:verify", "orders:release", "orders:administer", "orders:course-stop", "accounts:login",
         "accounts:logout",

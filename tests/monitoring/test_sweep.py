@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pghistory
+import pghistory.models
 import pytest
 import time_machine
 from django.db import connection, connections, transaction
@@ -19,7 +21,7 @@ from alerts.choices import AlertKind, AlertStatus
 from alerts.models import Alert
 from alerts.services import alert_resolve
 from monitoring.choices import MonitoringTestStatus
-from monitoring.models import MonitoringTest
+from monitoring.models import SWEEP_FLAG_COLUMNS, SWEEP_UNCHANGED_COLUMNS, MonitoringTest
 from monitoring.services import monitoring_test_record_collection, monitoring_tests_flag_overdue
 from tests import factories
 
@@ -111,31 +113,41 @@ def test_satisfied_and_cancelled_tests_are_never_flagged(patient_a, nurse_a):
         assert monitoring_tests_flag_overdue(now=timezone.now()) == []
 
 
+def _add_future_tests(patient, count: int, *, every_second_collected: bool = False) -> None:
+    """`count` tests falling due from tomorrow, a minute apart, none of them due yet; with
+    `every_second_collected`, every second one is collected and waits for its result instead."""
+    future = timezone.now() + timedelta(days=1)
+
+    def collected(i: int) -> bool:
+        return every_second_collected and i % 2 == 1
+
+    MonitoringTest.objects.bulk_create(
+        MonitoringTest(
+            patient=patient,
+            lab_test=factories.lab_test(),
+            due_at=future + timedelta(minutes=i),
+            grace_period=timedelta(minutes=30),
+            deadline=future + timedelta(minutes=i + 30),
+            created_at=timezone.now(),
+            status=MonitoringTestStatus.COLLECTED if collected(i) else MonitoringTestStatus.SCHEDULED,
+            collected_at=timezone.now() if collected(i) else None,
+            result_deadline=future + timedelta(minutes=i + 30) if collected(i) else None,
+        )
+        for i in range(count)
+    )
+
+
 def test_nothing_due_sweep_runs_constant_queries(patient_a):
     """The same statements with 10 and 5,000 scheduled tests: one probe (plus its savepoint)."""
-
-    def add_future_tests(count: int) -> None:
-        future = timezone.now() + timedelta(days=1)
-        MonitoringTest.objects.bulk_create(
-            MonitoringTest(
-                patient=patient_a,
-                lab_test=factories.lab_test(),
-                due_at=future + timedelta(minutes=i),
-                grace_period=timedelta(minutes=30),
-                deadline=future + timedelta(minutes=i + 30),
-                created_at=timezone.now(),
-            )
-            for i in range(count)
-        )
 
     def sweep_queries() -> list[str]:
         with CaptureQueriesContext(connection) as captured:
             assert monitoring_tests_flag_overdue() == []
         return [query["sql"] for query in captured.captured_queries]
 
-    add_future_tests(10)
+    _add_future_tests(patient_a, 10)
     small = sweep_queries()
-    add_future_tests(4990)
+    _add_future_tests(patient_a, 4990)
     large = sweep_queries()
     assert len(small) == len(large) <= 6
     assert sum("monitoring_monitoringtest" in sql for sql in large) == 2  # one probe per stage
@@ -289,21 +301,7 @@ def test_flagged_at_is_the_given_time_when_one_is_given(patient_a):
 def test_nothing_due_plan_of_the_real_statements_is_one_locked_limited_index_probe(patient_a):
     """EXPLAIN of the very statements the sweep ran (captured with their parameters), over 2,000 scheduled and
     2,000 collected tests with fresh statistics: no index setting is forced."""
-    future = timezone.now() + timedelta(days=1)
-    MonitoringTest.objects.bulk_create(
-        MonitoringTest(
-            patient=patient_a,
-            lab_test=factories.lab_test(),
-            due_at=future + timedelta(minutes=i),
-            grace_period=timedelta(0),
-            deadline=future + timedelta(minutes=i),
-            created_at=timezone.now(),
-            status=MonitoringTestStatus.COLLECTED if i % 2 else MonitoringTestStatus.SCHEDULED,
-            collected_at=timezone.now() if i % 2 else None,
-            result_deadline=future + timedelta(minutes=i) if i % 2 else None,
-        )
-        for i in range(4000)
-    )
+    _add_future_tests(patient_a, 4000, every_second_collected=True)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE monitoring_monitoringtest")
     with flagging_statements() as executed:
@@ -359,3 +357,68 @@ def test_sweep_skips_a_row_another_transaction_holds(reference_db, team_a):
         holder.join(timeout=30)
     assert len(monitoring_tests_flag_overdue()) == 1
     assert MonitoringTest.objects.get(pk=tests[1].pk).status == MonitoringTestStatus.OVERDUE
+
+
+# --- The sweep's own audit path (docs/architecture.md §3 "The sweep's audit").
+
+FlagEvent = MonitoringTest.flag_events.rel.related_model  # type: ignore[attr-defined]
+FullEvent = MonitoringTest.events.rel.related_model  # type: ignore[attr-defined]
+
+
+def _full_events(test: MonitoringTest) -> list[tuple[str, str]]:
+    return list(FullEvent.objects.filter(pgh_obj_id=test.pk).order_by("pgh_id").values_list("pgh_label", "status"))
+
+
+def test_every_flag_is_audited_once_by_its_statement_with_who_and_when(patient_a, nurse_a):
+    overdue = _due_for("collection", patient_a, timezone.now() - timedelta(minutes=5))
+    late_result = _due_for("result", patient_a, timezone.now() - timedelta(minutes=5))
+    full_before = {test.pk: _full_events(test) for test in (overdue, late_result)}
+    with pghistory.context(task="monitoring.sweep_overdue_tests"):
+        monitoring_tests_flag_overdue()
+    for test, label in ((overdue, "overdue"), (late_result, "result_overdue")):
+        test.refresh_from_db()
+        (event,) = FlagEvent.objects.filter(pgh_obj_id=test.pk)
+        assert (event.pgh_label, event.status) == (label, label)
+        assert (event.flagged_at, event.result_flagged_at) == (test.flagged_at, test.result_flagged_at)
+        assert event.pgh_context.metadata["task"] == "monitoring.sweep_overdue_tests"
+        assert event.pgh_created_at is not None
+        assert _full_events(test) == full_before[test.pk]  # recorded once, not twice
+        assert label in set(pghistory.models.Events.objects.tracks(test).values_list("pgh_label", flat=True))
+
+    # Every later write keeps the full snapshot.
+    monitoring_test_record_collection(monitoring_test=overdue, user=nurse_a, now=timezone.now())
+    assert _full_events(overdue)[-1] == ("update", MonitoringTestStatus.COLLECTED)
+
+
+def test_the_sweep_setting_silences_no_other_write(patient_a):
+    """Armed by another statement, or with another column changed, or for another transition: full snapshot."""
+    test = _due_for("collection", patient_a, timezone.now() - timedelta(minutes=5))
+    arm = "SELECT set_config('labflow.sweep', statement_timestamp()::text, true)"
+    flip = "UPDATE monitoring_monitoringtest SET status = %s, flagged_at = statement_timestamp(){extra} WHERE id = %s"
+    writes = [
+        # armed in an earlier statement of the same transaction
+        (arm, flip.format(extra=""), MonitoringTestStatus.OVERDUE),
+        # armed in the same statement, but another column changes too
+        (None, flip.format(extra=", cancel_reason = 'x'") + " AND " + arm.removeprefix("SELECT ") + " <> ''",
+         MonitoringTestStatus.OVERDUE),
+        # armed in the same statement, but not a sweep transition
+        (None, flip.format(extra="") + " AND " + arm.removeprefix("SELECT ") + " <> ''",
+         MonitoringTestStatus.CANCELLED),
+    ]  # fmt: skip
+    for before, statement, status in writes:
+        MonitoringTest.objects.filter(pk=test.pk).update(status=MonitoringTestStatus.SCHEDULED, cancel_reason="")
+        count = len(_full_events(test))
+        with connection.cursor() as cursor:
+            if before:
+                cursor.execute(before)
+            cursor.execute(statement, [status.value, test.pk])
+            assert cursor.rowcount == 1
+        assert _full_events(test)[count:] == [("update", status)]
+    assert not FlagEvent.objects.filter(pgh_obj_id=test.pk).exists()
+
+
+def test_the_trigger_condition_names_every_column():
+    """A new column must be named in one list or the other, or the sweep's skip would hide changes to it."""
+    columns = {field.column for field in MonitoringTest._meta.concrete_fields}
+    assert set(SWEEP_UNCHANGED_COLUMNS) | set(SWEEP_FLAG_COLUMNS) == columns
+    assert not set(SWEEP_UNCHANGED_COLUMNS) & set(SWEEP_FLAG_COLUMNS)
