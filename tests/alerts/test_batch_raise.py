@@ -67,13 +67,11 @@ def test_a_batch_over_three_teams_holds_folds_and_publishes_like_single_raises(
                 assert (alert.notify_at, alert.status) == (before_fold.notify_at, AlertStatus.ACKNOWLEDGED)
                 continue
             policy = TeamAlertPolicy.objects.filter(care_team_id=alert.patient.care_team_id).first()
-            expected = (
-                when
-                if policy is None
-                else quiet_hours_release(
+            expected = when
+            if policy is not None and policy.quiet_hours_start and policy.quiet_hours_end:
+                expected = quiet_hours_release(
                     when, policy.quiet_hours_start, policy.quiet_hours_end, timezone.get_default_timezone()
                 )
-            )
             assert alert.notify_at == expected
             held += alert.notify_at > when
     assert held == 3  # 02:30 holds Team A's and Team C's alerts, 23:00 Team A's: the holds were exercised
