@@ -310,7 +310,7 @@ SPECIMEN_COLLECTION_WINDOW_HOURS = env.float("SPECIMEN_COLLECTION_WINDOW_HOURS",
 # No result is overdue while its specimen is on its way to the lab, for at most this long (a lost one still is).
 SPECIMEN_TRANSIT_LIMIT = timedelta(hours=env.float("SPECIMEN_TRANSIT_LIMIT_HOURS", default=2.0))
 
-# --- Preparations (site policy; clinical.md) ---
+# --- Preparations (site policy; docs/clinical-sources.md) ---
 DOSE_ROUNDING_TOLERANCE_PERCENT = env.float("DOSE_ROUNDING_TOLERANCE_PERCENT", default=10.0)
 RECALCULATE_WEIGHT_CHANGE_PERCENT = env.float("RECALCULATE_WEIGHT_CHANGE_PERCENT", default=10.0)
 PREPARATION_TOLERANCE_PERCENT = env.float("PREPARATION_TOLERANCE_PERCENT", default=5.0)

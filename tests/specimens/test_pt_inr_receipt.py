@@ -1,4 +1,4 @@
-"""PT/INR specimens are not accepted refrigerated (clinical.md "Specimens", CLSI H21-A5: cold activates factor
+"""PT/INR specimens are not accepted refrigerated (CLSI H21-A5, docs/clinical-sources.md: cold activates factor
 VII): the catalogue holds a refrigerated stability of zero and receipt refuses such a specimen with the reason."""
 
 from __future__ import annotations
