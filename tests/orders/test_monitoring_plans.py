@@ -96,7 +96,7 @@ def test_troponin_upper_limit_is_the_sex_specific_99th_percentile():
 @pytest.mark.parametrize(
     ("name", "value", "flag", "grade"),
     [
-        ("Calcium", "6.5", ResultFlag.CRITICAL_LOW, 3),  # critical limit (docs/clinical-sources.md), CTCAE G3 < 7.0 mg/dL
+        ("Calcium", "6.5", ResultFlag.CRITICAL_LOW, 3),  # critical limit (clinical-sources), G3 < 7.0 mg/dL
         ("Calcium", "6.6", ResultFlag.LOW, 3),
         ("Calcium", "13.0", ResultFlag.CRITICAL_HIGH, 3),  # > 12.5 mg/dL: G3
         ("Calcium", "12.9", ResultFlag.HIGH, 3),
