@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from functools import partial
@@ -32,7 +31,7 @@ from accounts.choices import Role
 from accounts.selectors import AnyUser, user_has_role
 from alerts.choices import AlertAudience, AlertKind, AlertStatus
 from alerts.models import Alert
-from core.cache import RETRY_SECONDS, UNREACHABLE
+from core.cache import UNREACHABLE, breaker, redis_py_url
 from patients.models import CareTeamMembership
 
 logger = logging.getLogger(__name__)
@@ -44,26 +43,27 @@ ALL, LAB, CRITICAL = "all", "lab", "critical"
 
 
 def redis_url() -> str:
-    return settings.REDIS_URL.replace("redis+socket://", "unix://", 1)
+    return redis_py_url(settings.REDIS_URL)
 
 
 _client_lock = threading.Lock()
 _clients: dict[str, redis.Redis] = {}
-_down_until: dict[str, float] = {}  # by URL: after a refused call, skip Redis a moment instead of waiting again
 
 
 def _call(operation: Callable[[redis.Redis], T]) -> T | None:
     """One Redis call on the process's shared pool (Django's cache is per thread, and under ASGI every request
     has a thread of its own: a new connection each time); None while Redis is unreachable."""
-    url = redis_url()
-    if time.monotonic() < _down_until.get(url, 0.0):
+    # After a refused call, skip Redis a moment instead of waiting on it again (the cache's breaker).
+    redis_breaker = breaker("alerts push (versions and push off, polling from PostgreSQL)", (redis_url(),))
+    if not redis_breaker.closed():
         return None
     try:
-        return operation(_redis())
+        value = operation(_redis())
     except UNREACHABLE as error:
-        _down_until[url] = time.monotonic() + RETRY_SECONDS
-        logger.info("alerts push: Redis unreachable (%s); versions and push off for now", type(error).__name__)
+        redis_breaker.failed("push", error)
         return None
+    redis_breaker.succeeded()
+    return value
 
 
 def _redis() -> redis.Redis:

@@ -34,10 +34,16 @@ Key = str | bytes | memoryview  # what redis-py accepts as a key (and django-stu
 Expiry = int | timedelta
 
 
-class _Breaker:
-    """Whether Redis may be tried now; one per server list and process (Django keeps a cache per thread)."""
+def redis_py_url(url: str) -> str:
+    """A Celery/kombu Redis URL as redis-py reads it (the embedded Redis is a unix socket)."""
+    return url.replace("redis+socket://", "unix://", 1)
 
-    def __init__(self) -> None:
+
+class Breaker:
+    """Whether Redis may be tried now; one per user (`name`), server list and process, shared by its threads."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._down = False
@@ -56,9 +62,7 @@ class _Breaker:
             if warn:
                 self._last_warning = now
         if warn:
-            logger.warning(
-                "cache: Redis unreachable (%s on %s: %s); serving misses", type(error).__name__, operation, error
-            )
+            logger.warning("%s: Redis unreachable (%s on %s: %s)", self.name, type(error).__name__, operation, error)
 
     def succeeded(self) -> None:
         if not self._down:
@@ -66,16 +70,16 @@ class _Breaker:
         with self._lock:
             was_down, self._down = self._down, False
         if was_down:
-            logger.info("cache: Redis reachable again")
+            logger.info("%s: Redis reachable again", self.name)
 
 
-_breakers: dict[tuple[str, ...], _Breaker] = {}
+_breakers: dict[tuple[str, tuple[str, ...]], Breaker] = {}
 _breakers_lock = threading.Lock()
 
 
-def _breaker(servers: tuple[str, ...]) -> _Breaker:
+def breaker(name: str, servers: tuple[str, ...]) -> Breaker:
     with _breakers_lock:
-        return _breakers.setdefault(servers, _Breaker())
+        return _breakers.setdefault((name, servers), Breaker(name))
 
 
 class DegradingRedisCacheClient(RedisCacheClient):
@@ -83,7 +87,7 @@ class DegradingRedisCacheClient(RedisCacheClient):
 
     def __init__(self, servers: list[str], **options: Any) -> None:
         super().__init__(servers, **{**DEFAULT_OPTIONS, **options})
-        self._breaker = _breaker(tuple(servers))
+        self._breaker = breaker("cache (serving misses)", tuple(servers))
 
     def _call(self, operation: str, call: Callable[[], T], fallback: T) -> T:
         if not self._breaker.closed():

@@ -26,17 +26,13 @@ from health_check.exceptions import ServiceUnavailable  # type: ignore[import-un
 from health_check.views import HealthCheckView  # type: ignore[import-untyped]
 from redis.asyncio import Redis as AsyncRedis
 
+from core.cache import redis_py_url
 from monitoring.selectors import sweep_is_stale
 
 # Seconds a Redis probe may take before the check fails (a black-holed host must not hang the probe).
 REDIS_TIMEOUT_SECONDS = 2.0
 
 T = TypeVar("T")
-
-
-def redis_py_url(url: str) -> str:
-    """A Celery/kombu Redis URL as redis-py reads it (the embedded Redis is a unix socket)."""
-    return url.replace("redis+socket://", "unix://", 1)
 
 
 def redis_urls() -> dict[str, str]:

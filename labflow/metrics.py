@@ -37,7 +37,8 @@ from redis.exceptions import RedisError
 
 from alerts.choices import AlertKind, AlertSeverity, AlertStatus
 from alerts.models import Alert, AlertEscalation
-from labflow.health import REDIS_TIMEOUT_SECONDS, redis_py_url
+from core.cache import redis_py_url
+from labflow.health import REDIS_TIMEOUT_SECONDS
 from monitoring.models import SweepHeartbeat
 from monitoring.selectors import sweep_is_stale
 from patients.choices import CareTeamRole

@@ -17,7 +17,7 @@ from redis import Redis
 from alerts.choices import AlertKind, AlertSeverity
 from alerts.models import Alert
 from alerts.services import AlertCondition, alert_acknowledge, alerts_escalate_unacknowledged, alerts_raise
-from labflow.health import redis_py_url
+from core.cache import redis_py_url
 from monitoring.models import SweepHeartbeat
 from monitoring.services import monitoring_sweep_run
 from monitoring.tasks import sweep_overdue_tests
