@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +48,17 @@ def _label(choices: type[AlertKind] | type[AlertSeverity] | type[CareTeamRole], 
         return str(choices(value).label)
     except ValueError:  # a value no longer in the choices still counts
         return str(value)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One table of the page: a heading, column headings, and rows that each start with their row header."""
+
+    key: str  # burden-<key>: the heading's id, which labels the table, and the table's test id
+    title: str
+    columns: tuple[str, ...]
+    rows: Sequence[tuple[object, ...]]
+    empty: str = ""  # said instead of a table without rows
 
 
 def _summary_rows(report: AlertBurden) -> list[tuple[str, str]]:
@@ -102,12 +114,26 @@ def burden(request: HttpRequest) -> HttpResponse:
         first_day=timezone.localdate(start).isoformat(),
         last_day=timezone.localdate(end - timedelta(microseconds=1)).isoformat() if end > start else "",
         report=report,
-        summary=_summary_rows(report),
-        kinds=[
-            (_label(AlertKind, row.kind), _label(AlertSeverity, row.severity), row.count)
-            for row in report.by_kind_severity
+        tables=[
+            _Table("summary", "Summary", ("Measure", "Value"), _summary_rows(report)),
+            _Table(
+                "kinds",
+                "Alerts shown by kind and severity",
+                ("Kind", "Severity", "Alerts"),
+                [
+                    (_label(AlertKind, row.kind), _label(AlertSeverity, row.severity), row.count)
+                    for row in report.by_kind_severity
+                ],
+                empty="No alerts were shown in this period.",
+            ),
+            _Table(
+                "escalations",
+                "Escalation steps by role reached",
+                ("Role", "Steps"),
+                [(_label(CareTeamRole, role), n) for role, n in report.escalations_by_role.items()],
+                empty="No alert was escalated in this period.",
+            ),
         ],
-        escalations=[(_label(CareTeamRole, role), n) for role, n in report.escalations_by_role.items()],
     )
     return render(request, "alerts/burden.html", context)
 

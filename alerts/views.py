@@ -22,7 +22,9 @@ from alerts.services import AlertConflict, alert_acknowledge, alert_resolve
 from core.errors import error_status, error_text
 from core.views import html_view
 
-INBOX_ROWS = 200  # most severe and newest first; the rest is counted, not rendered
+# Most severe and newest first; the rest is counted, not rendered. 100 as on every worklist page: the rows are
+# the page's cost (docs/architecture.md §6).
+INBOX_ROWS = 100
 
 
 def sweep_is_stale() -> bool:

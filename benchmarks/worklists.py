@@ -81,9 +81,6 @@ from benchmarks._common import (  # noqa: E402
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/8")  # an existing REDIS_URL is respected
 configure_django(DEFAULT_DATABASE_URL)
-# The collection list shows the tests due within the collection window (a setting since 2026-12-01); the
-# benchmark keeps measuring the same two days of tests it always did.
-os.environ["SPECIMEN_COLLECTION_WINDOW_HOURS"] = "48"
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
@@ -287,6 +284,7 @@ class Page:
     url: str
     user: User
     rows: Callable[[bytes], str]  # what the page shows, from its body
+    settings: dict[str, object] = field(default_factory=dict)  # overridden while this page is measured
 
 
 @dataclass
@@ -374,8 +372,11 @@ def pages(actors: Actors) -> list[Page]:
     return [
         Page("Preparation worklist `/orders/worklist/`", "/orders/worklist/", actors.verifying_tech,
              count('data-testid="worklist-row"')),
-        Page(f"Collection list `/specimens/collection/?ward={ward}` (48 h window)",
+        Page(f"Collection list `/specimens/collection/?ward={ward}` (default 2 h window)",
              "/specimens/collection/?" + urlencode({"ward": ward}), actors.nurses[0], collection_rows),
+        Page("Collection list, whole ward over 48 h (`SPECIMEN_COLLECTION_WINDOW_HOURS=48`)",
+             "/specimens/collection/?" + urlencode({"ward": ward}), actors.nurses[0], collection_rows,
+             {"SPECIMEN_COLLECTION_WINDOW_HOURS": 48.0}),
         Page("Results to review `/results/review/`", "/results/review/", actors.oncologists[0],
              count('data-testid="review-row"')),
         Page("Results to verify `/results/verify/`", "/results/verify/", actors.verifying_tech,
@@ -438,6 +439,13 @@ def count_instances(request: Callable[[], object]) -> int:
 
 
 def measure(page: Page, requests: int) -> Measurement:
+    from django.test.utils import override_settings
+
+    with override_settings(**page.settings):
+        return _measure(page, requests)
+
+
+def _measure(page: Page, requests: int) -> Measurement:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -523,6 +531,13 @@ class SqlLog:
 def profile(page: Page, requests: int, top: int) -> str:
     """cProfile over `requests` requests: time by area, LabFlow functions by cumulative time, hottest functions,
     and (separately, unprofiled) the slowest SQL statements."""
+    from django.test.utils import override_settings
+
+    with override_settings(**page.settings):
+        return _profile(page, requests, top)
+
+
+def _profile(page: Page, requests: int, top: int) -> str:
     from django.db import connection
 
     client = client_for(page.user)
@@ -668,6 +683,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     url = os.environ["DATABASE_URL"]
     load_at_start = os.getloadavg()
     django.setup()  # opens no connection: the database may still be dropped below
+    from django.conf import settings
+
+    # As in production (settings.py: CONN_MAX_AGE for gunicorn, a pool under ASGI), the web keeps its
+    # connection between requests; the test settings close it after each one.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 60
     from django.utils import timezone
 
     found = existing_build(url)

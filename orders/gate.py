@@ -17,14 +17,12 @@ from enum import StrEnum
 from django.db.models import Prefetch
 
 from monitoring.choices import MonitoringTestStatus
-from monitoring.models import LabTest
 from orders.choices import Comparator, DecisionKind, GateVerdict, HoldAction, Reference
 from orders.models import (
     CourseMonitoringTest,
     Dose,
     DoseDecision,
     HoldRule,
-    MonitoringRule,
     Preparation,
     RegimenDoseBand,
 )
@@ -254,23 +252,46 @@ def _source(source: str) -> str:
 # --- Pre-dose labs -------------------------------------------------------------------------------------------
 
 
-def _lab_findings(dose: Dose, links: Sequence[CourseMonitoringTest]) -> list[Finding]:
+@dataclass(frozen=True, slots=True)
+class PreDoseLab:
+    """What the gate reads of one pre-dose lab of a dose: plain values, not three model instances per link
+    (a worklist page reads hundreds; docs/architecture.md §6)."""
+
+    test_id: int
+    status: str
+    collected_at: datetime | None
+    due_at: datetime
+    lab_test_name: str
+    window_hours: int
+
+
+def _pre_dose_labs(dose_ids: Sequence[int]) -> dict[int, list[PreDoseLab]]:
+    rows = CourseMonitoringTest.objects.filter(dose_id__in=dose_ids, rule__gates_dose=True).values_list(
+        "dose_id", "monitoring_test_id", "monitoring_test__status", "monitoring_test__collected_at",
+        "monitoring_test__due_at", "monitoring_test__lab_test__name", "rule__window_hours",
+    ).order_by("pk")  # fmt: skip
+    labs: dict[int, list[PreDoseLab]] = defaultdict(list)
+    for dose_id, test_id, status, collected_at, due_at, name, window_hours in rows:
+        labs[dose_id].append(PreDoseLab(test_id, status, collected_at, due_at, name, window_hours))
+    return labs
+
+
+def _lab_findings(dose: Dose, labs: Sequence[PreDoseLab]) -> list[Finding]:
     findings = []
-    for link in links:
-        test, rule = link.monitoring_test, link.rule
-        if test.status in (MonitoringTestStatus.CANCELLED, MonitoringTestStatus.RECOLLECT):
+    for lab in labs:
+        if lab.status in (MonitoringTestStatus.CANCELLED, MonitoringTestStatus.RECOLLECT):
             continue
-        name = test.lab_test.name
-        window_start = dose.planned_at - timedelta(hours=rule.window_hours)
-        key = f"lab:{test.pk}"
-        if test.collected_at is None:
-            text = f"{name} not collected yet (due {test.due_at:%Y-%m-%d %H:%M})"
+        name = lab.lab_test_name
+        window_start = dose.planned_at - timedelta(hours=lab.window_hours)
+        key = f"lab:{lab.test_id}"
+        if lab.collected_at is None:
+            text = f"{name} not collected yet (due {lab.due_at:%Y-%m-%d %H:%M})"
             findings.append(Finding(f"{key}:not-collected", FindingKind.PENDING, text))
-        elif test.collected_at < window_start:
-            when = f"{test.collected_at:%Y-%m-%d %H:%M}"
-            text = f"{name} collected {when}, before the {rule.window_hours} h window"
+        elif lab.collected_at < window_start:
+            when = f"{lab.collected_at:%Y-%m-%d %H:%M}"
+            text = f"{name} collected {when}, before the {lab.window_hours} h window"
             findings.append(Finding(f"{key}:outside-window", FindingKind.PENDING, text))
-        elif test.status != MonitoringTestStatus.SATISFIED:
+        elif lab.status != MonitoringTestStatus.SATISFIED:
             text = f"{name} collected, verified result pending"
             findings.append(Finding(f"{key}:result-pending", FindingKind.PENDING, text))
     return findings
@@ -278,11 +299,10 @@ def _lab_findings(dose: Dose, links: Sequence[CourseMonitoringTest]) -> list[Fin
 
 # --- All together --------------------------------------------------------------------------------------------
 
-
-# What `_lab_findings` reads of each link: a worklist page reads hundreds (docs/architecture.md §6).
-LINK_FIELDS = (
-    "dose", "monitoring_test", "rule", "monitoring_test__status", "monitoring_test__collected_at",
-    "monitoring_test__due_at", "monitoring_test__lab_test",
+# What a hold rule reads of a result (`evaluate_hold_rule`, `Result.display_value`).
+RULE_RESULT_FIELDS = (
+    "patient_id", "lab_test_id", "value_numeric", "value_text", "value_comparator", "decimal_places", "unit",
+    "observed_at", "reference_low", "reference_high",
 )  # fmt: skip
 
 
@@ -292,19 +312,7 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
     if not doses:
         return {}
     dose_ids = [d.pk for d in doses]
-    links_by_dose: dict[int, list[CourseMonitoringTest]] = defaultdict(list)
-    links = list(
-        CourseMonitoringTest.objects.filter(dose_id__in=dose_ids, rule__gates_dose=True)
-        .select_related("monitoring_test")
-        .only(*LINK_FIELDS)
-    )
-    # A plan has a few rules and lab tests: one shared instance of each, not one per link.
-    plan_rules = MonitoringRule.objects.only("window_hours").in_bulk({link.rule_id for link in links})
-    lab_tests = LabTest.objects.only("name").in_bulk({link.monitoring_test.lab_test_id for link in links})
-    for link in links:
-        link.rule = plan_rules[link.rule_id]
-        link.monitoring_test.lab_test = lab_tests[link.monitoring_test.lab_test_id]
-        links_by_dose[link.dose_id].append(link)  # type: ignore[index]
+    labs_by_dose = _pre_dose_labs(dose_ids)
     decisions_by_dose: dict[int, list[DoseDecision]] = defaultdict(list)
     for decision in DoseDecision.objects.filter(dose_id__in=dose_ids).select_related("by", "cosigned_by"):
         decisions_by_dose[decision.dose_id].append(decision)
@@ -322,24 +330,29 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
     earliest = min(ends.values()) - timedelta(days=lookback)
     patient_ids = {d.course.patient_id for d in doses}
     latest: dict[tuple[int, int], Result] = {}
-    recent = Result.objects.filter(
-        patient_id__in=patient_ids,
-        lab_test_id__in={r.lab_test_id for r in rules},
-        status__in=VERIFIED,
-        is_current=True,
-        observed_at__gte=earliest,
-        observed_at__lte=max(ends.values()),
-    ).order_by("patient_id", "lab_test_id", "-observed_at", "-id")
+    recent = (
+        Result.objects.filter(
+            patient_id__in=patient_ids,
+            lab_test_id__in={r.lab_test_id for r in rules},
+            status__in=VERIFIED,
+            is_current=True,
+            observed_at__gte=earliest,
+            observed_at__lte=max(ends.values()),
+        )
+        .order_by("patient_id", "lab_test_id", "-observed_at", "-id")
+        .distinct("patient_id", "lab_test_id")  # the latest of each
+        .only(*RULE_RESULT_FIELDS)
+    )
     for result in recent:
         result.lab_test = rule_tests[result.lab_test_id]  # the rules' own lab tests, not one copy per result
-        latest.setdefault((result.patient_id, result.lab_test_id), result)
+        latest[(result.patient_id, result.lab_test_id)] = result
     baselines = _baselines(doses, rules, first_dose_at)
 
     gates = {}
     applying: dict[int, list[HoldRule]] = {}  # by regimen: a page has a few regimens and hundreds of doses
     for dose in doses:
         course = dose.course
-        findings = _lab_findings(dose, links_by_dose[dose.pk])
+        findings = _lab_findings(dose, labs_by_dose[dose.pk])
         evaluated = []
         if course.regimen_id not in applying:
             drug_id = course.regimen.drug_id
@@ -381,17 +394,24 @@ def _baselines(
     test_ids = {r.lab_test_id for r in rules if r.reference == Reference.BASELINE}
     if not test_ids:
         return {}
-    courses = {d.course_id: d.course.patient_id for d in doses}
+    courses_by_patient: dict[int, list[int]] = defaultdict(list)
+    for dose in doses:
+        if dose.course_id not in courses_by_patient[dose.course.patient_id]:
+            courses_by_patient[dose.course.patient_id].append(dose.course_id)
     found: dict[tuple[int, int], Result] = {}
-    rows = Result.objects.filter(
-        patient_id__in=set(courses.values()), lab_test_id__in=test_ids, status__in=VERIFIED, is_current=True
-    ).order_by("-observed_at", "-id")
+    rows = (
+        Result.objects.filter(
+            patient_id__in=set(courses_by_patient), lab_test_id__in=test_ids, status__in=VERIFIED, is_current=True
+        )
+        .order_by("-observed_at", "-id")
+        .only(*RULE_RESULT_FIELDS)
+    )
     rule_tests = {rule.lab_test_id: rule.lab_test for rule in rules}
     for result in rows:
         result.lab_test = rule_tests[result.lab_test_id]
-        for course_id, patient_id in courses.items():
+        for course_id in courses_by_patient[result.patient_id]:
             first = first_dose_at.get(course_id)
-            if patient_id == result.patient_id and first is not None and result.observed_at <= first:
+            if first is not None and result.observed_at <= first:
                 found.setdefault((course_id, result.lab_test_id), result)
     return found
 

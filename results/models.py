@@ -109,6 +109,21 @@ class InboundMessage(models.Model):
         return f"{self.message_type} {self.control_id} from {self.sending_application}"
 
 
+# The review inbox's order: critical values first, then the CTCAE grade (ungraded last), newest first. The selector
+# and the partial index that serves a page of it without sorting every unreviewed result share it
+# (docs/architecture.md §6).
+REVIEW_ORDER = (
+    models.Case(
+        models.When(flag__in=[ResultFlag.CRITICAL_LOW.value, ResultFlag.CRITICAL_HIGH.value], then=models.Value(1)),
+        default=models.Value(0),
+        output_field=models.IntegerField(),
+    ).desc(),
+    models.F("ctcae_grade").desc(nulls_last=True),
+    models.F("verified_at").desc(),
+    models.F("id").desc(),
+)
+
+
 @pghistory.track()
 class Result(models.Model):
     """One version of a result. An amendment is a new row that `supersedes` the verified one; the
@@ -197,7 +212,7 @@ class Result(models.Model):
         indexes = [
             models.Index(fields=["patient", "lab_test", "-observed_at"], name="result_trend_idx"),
             models.Index(
-                fields=["-ctcae_grade", "-verified_at"],
+                *REVIEW_ORDER,
                 condition=models.Q(is_current=True, reviewed_at__isnull=True, status__in=["final", "amended"]),
                 name="result_review_inbox_idx",
             ),

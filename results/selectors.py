@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.selectors import AnyUser
 from alerts.choices import AlertKind
@@ -16,8 +16,8 @@ from alerts.selectors import alert_list
 from monitoring.models import LabTest
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
-from results.choices import LAB_NOT_FINAL, VERIFIED, ResultFlag, ResultStatus
-from results.models import CriticalCall, ReferenceRange, Result, ResultAnswer, ResultSpec
+from results.choices import LAB_NOT_FINAL, VERIFIED, ResultStatus
+from results.models import REVIEW_ORDER, CriticalCall, ReferenceRange, Result, ResultAnswer, ResultSpec
 from specimens.models import Specimen
 
 
@@ -56,18 +56,19 @@ def results_awaiting_lab_final(*, user: User) -> QuerySet[Result]:
 
 
 def review_inbox(*, user: AnyUser) -> QuerySet[Result]:
-    """Verified current results not yet reviewed: critical first, then by CTCAE grade, newest first."""
-    critical = Case(
-        When(flag__in=[ResultFlag.CRITICAL_LOW, ResultFlag.CRITICAL_HIGH], then=Value(1)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
+    """Verified current results not yet reviewed: critical first, then by CTCAE grade (ungraded last), newest
+    first."""
     return (
         result_list(user=user)
         .filter(status__in=VERIFIED, is_current=True, reviewed_at__isnull=True)
-        .annotate(is_critical=critical)
-        .order_by("-is_critical", "-ctcae_grade", "-verified_at", "-id")
+        .order_by(*REVIEW_ORDER)
     )
+
+
+def result_rows(results: QuerySet[Result]) -> QuerySet[Result]:
+    """A queue page's rows with only the relations a row shows (results/_result_cells.html, who entered it):
+    planning the full join of `result_list` cost more than running it (docs/architecture.md §6)."""
+    return results.select_related(None).select_related("patient", "lab_test", "entered_by")
 
 
 def result_history(*, result: Result) -> QuerySet[Result]:

@@ -23,6 +23,7 @@ from results.selectors import (
     patient_trends,
     result_alerts,
     result_list,
+    result_rows,
     result_versions,
     resultable_tests,
     results_awaiting_lab_final,
@@ -112,9 +113,9 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
                     request, f"Verified {len(outcome.verified)}; skipped {len(outcome.skipped_own)} of your own."
                 )
         return redirect("results:verify")
-    page = Paginator(queue, 100).get_page(request.GET.get("page"))
+    page = Paginator(result_rows(queue), 100).get_page(request.GET.get("page"))
     waiting = results_awaiting_lab_final(user=acting_user(request))
-    context = {"results": page, "page": page, "waiting": waiting[:100], "waiting_count": waiting.count()}
+    context = {"results": page, "page": page, "waiting": result_rows(waiting)[:100], "waiting_count": waiting.count()}
     return render(request, "results/verify.html", context)
 
 
@@ -133,7 +134,7 @@ def review(request: HttpRequest) -> HttpResponse:
             )
             messages.success(request, f"Reviewed {len(done)} results.")
         return redirect("results:review")
-    page = Paginator(review_inbox(user=request.user), 100).get_page(request.GET.get("page"))
+    page = Paginator(result_rows(review_inbox(user=request.user)), 100).get_page(request.GET.get("page"))
     return render(request, "results/review.html", {"results": page, "page": page})
 
 

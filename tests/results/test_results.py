@@ -272,6 +272,21 @@ def test_review_inbox_orders_critical_then_grade_and_signs_off(
     assert api_as(technician).post("/api/results/review/", {"results": [rows[0]["id"]]}).status_code == 403
 
 
+def test_review_inbox_puts_ungraded_results_after_graded_ones(
+    api_as, client, nurse_a, oncologist_a, technician, technician_2, patient_a
+):
+    """TSH has no CTCAE term (grade None): PostgreSQL sorts NULL first in a descending order, which would put it
+    above a grade 3 ALT."""
+    specimen = collected_specimen(patient_a, nurse_a, "Comprehensive metabolic panel", "TSH")
+    rows = _enter(api_as(technician), specimen, ("TSH", "1.9", "m[IU]/L"), ("ALT", "336", "U/L")).json()
+    api_as(technician_2).post("/api/results/verify/", {"results": [r["id"] for r in rows]})
+    inbox = api_as(oncologist_a).get("/api/results/review-inbox/").json()["results"]
+    assert [(r["lab_test_name"], r["ctcae_grade"]) for r in inbox] == [("ALT", 3), ("TSH", None)]
+    client.force_login(oncologist_a)
+    page = client.get("/results/review/").content.decode()
+    assert page.index(">ALT<") < page.index(">TSH<")
+
+
 def test_verified_results_satisfy_the_result_stage_and_resolve_result_overdue(
     api_as, nurse_a, technician, technician_2, patient_a
 ):
