@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
@@ -47,10 +49,35 @@ def specimen_detail(*, user: AnyUser) -> QuerySet[Specimen]:
     )
 
 
+class DueTest(Protocol):
+    """What a tube shows of a test: a MonitoringTest on the collect screen, a `DrawTest` on the ward's list."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def lab_test(self) -> LabTest: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DrawTest:
+    """A test on the ward's collection list: plain values, as a ward's page lists thousands of tests
+    (docs/architecture.md §6)."""
+
+    pk: int
+    status: str
+    due_at: datetime
+    lab_test: LabTest
+    patient: Patient
+
+
 @dataclass
 class Tube:
     container: Container | None  # None: the catalogue has no container for these tests
-    tests: list[MonitoringTest] = field(default_factory=list)
+    tests: list[DueTest] = field(default_factory=list)
 
     @property
     def min_volume_ml(self) -> Decimal | None:
@@ -80,7 +107,7 @@ class PatientDraw:
     tubes: list[Tube]
 
     @property
-    def tests(self) -> list[MonitoringTest]:
+    def tests(self) -> list[DueTest]:
         return [test for tube in self.tubes for test in tube.tests]
 
     @property
@@ -91,7 +118,7 @@ class PatientDraw:
 DRAW_PATIENT_FIELDS = ("family_name", "given_name", "mrn", "birth_date")  # what the collection list shows
 
 
-def tubes_for(tests: list[MonitoringTest]) -> list[Tube]:
+def tubes_for(tests: Sequence[DueTest]) -> list[Tube]:
     """Tests sharing a container share a tube; tubes in the CLSI order of draw."""
     tubes: dict[Container | None, Tube] = {}
     for test in tests:
@@ -107,22 +134,20 @@ def collection_list(*, user: AnyUser, ward: str, due_by: datetime) -> list[Patie
     # Hundreds of rows on a ward's page (docs/architecture.md §6, worklists p95 ≤ 150 ms): each test reads only
     # the columns shown, and each patient and the few lab tests, requirements and containers are loaded once
     # and shared by the rows that name them instead of joined into each.
-    tests = list(
+    rows = list(
         monitoring_test_list(user=user)
         .filter(status__in=AWAITING_COLLECTION, due_at__lte=due_by, patient__care_team__ward=ward)
-        .select_related(None)
-        .only("status", "due_at", "lab_test", "patient")
         .order_by("patient__family_name", "patient__given_name", "patient_id", "due_at")
+        .values_list("pk", "status", "due_at", "lab_test_id", "patient_id")
     )
-    patients = Patient.objects.only(*DRAW_PATIENT_FIELDS).in_bulk({t.patient_id for t in tests})
-    catalogue = LabTest.objects.filter(pk__in={t.lab_test_id for t in tests})
+    patients = Patient.objects.only(*DRAW_PATIENT_FIELDS).in_bulk({row[4] for row in rows})
+    catalogue = LabTest.objects.filter(pk__in={row[3] for row in rows})
     lab_tests = {lab_test.pk: lab_test for lab_test in catalogue.select_related("specimen_requirement__container")}
-    by_patient: dict[int, list[MonitoringTest]] = {}
-    for test in tests:
-        test.patient = patients[test.patient_id]
-        test.lab_test = lab_tests[test.lab_test_id]
-        by_patient.setdefault(test.patient_id, []).append(test)
-    return [PatientDraw(patient=rows[0].patient, tubes=tubes_for(rows)) for rows in by_patient.values()]
+    by_patient: dict[int, list[DrawTest]] = {}
+    for pk, status, due_at, lab_test_id, patient_id in rows:
+        test = DrawTest(pk, status, due_at, lab_tests[lab_test_id], patients[patient_id])
+        by_patient.setdefault(patient_id, []).append(test)
+    return [PatientDraw(patient=tests[0].patient, tubes=tubes_for(tests)) for tests in by_patient.values()]
 
 
 def wards(*, user: AnyUser) -> list[str]:

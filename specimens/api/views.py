@@ -134,7 +134,7 @@ class CollectionListQuery(serializers.Serializer[Any]):
 
 
 class CollectionTestSerializer(serializers.Serializer[Any]):
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(source="pk")
     lab_test = serializers.CharField(source="lab_test.name")
     loinc_code = serializers.CharField(source="lab_test.loinc_code")
     due_at = serializers.DateTimeField()
