@@ -11,6 +11,8 @@ class AlertKind(models.TextChoices):
     PREPARATION_EXPIRED = "preparation_expired", "Preparation expired"
     DOSE_DISCONTINUE = "dose_discontinue", "Dose: permanent discontinuation rule met"
     LAB_PATTERN = "lab_pattern", "Lab pattern rule met"
+    CRS = "crs", "Cytokine release syndrome (ASTCT grade)"
+    ICANS = "icans", "ICANS neurotoxicity (ASTCT grade)"
 
 
 class AlertAudience(models.TextChoices):

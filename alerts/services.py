@@ -25,7 +25,7 @@ from alerts.findings import (
     quiet_hours_release,
     withdraw_findings,
 )
-from alerts.models import Alert, AlertRoute
+from alerts.models import Alert
 from alerts.push import alerts_changed
 from core.errors import Conflict
 from core.locking import locked
@@ -49,18 +49,20 @@ class AlertCondition:
     addendum: str = ""
 
 
+# The alert INSERT reads its conditions from the CTE `conditions` (_CONDITIONS_SQL: one row per alert, unnested
+# from array parameters).
 _INSERT = """
 INSERT INTO alerts_alert (kind, severity, status, patient_id, subject_type_id, subject_id, summary, audience,
                           raised_at, updated_at, notify_at, last_occurred_at, fold_key, members, outstanding,
                           occurrences, escalation_rung, findings, acknowledge_comment, resolution_reason,
                           resolve_comment)
-SELECT %(kind)s, %(severity)s, 'open', c.patient_id, %(subject_type)s, c.subject_id, c.summary, %(audience)s,
-       t.now, t.now, t.now + %(hold)s, t.now, c.fold_key, c.members::bigint[], c.members::bigint[],
+SELECT %(kind)s, %(severity)s, 'open', c.patient_id, %(subject_type)s, c.subject_id, c.summary, t.audience,
+       t.now, t.now, t.now + %(hold)s, t.now, c.fold_key, c.members, c.members,
        1, 0, '[]'::jsonb, '', '', ''
-FROM unnest(%(subject_ids)s::bigint[], %(patient_ids)s::bigint[], %(summaries)s::text[],
-            %(fold_keys)s::text[], %(members)s::text[], %(addenda)s::text[])
-         AS c(subject_id, patient_id, summary, fold_key, members, addendum),
-     (SELECT COALESCE(%(now)s::timestamptz, statement_timestamp()) AS now) AS t
+FROM conditions AS c,
+     (SELECT COALESCE(%(now)s::timestamptz, statement_timestamp()) AS now,
+             COALESCE(%(audience)s::text, NULLIF((SELECT r.audience FROM alerts_alertroute r WHERE r.kind = %(kind)s),
+                                                 ''), %(default_audience)s) AS audience) AS t
 """
 
 _RAISE_SQL = (
@@ -72,13 +74,16 @@ RETURNING id, patient_id, audience, kind, status, occurrences, notify_at
 )
 
 # A condition that ever had an alert of this kind gets none (the first guard); one that meets an unresolved
-# alert with its fold key joins it (the fold index is the arbiter).
+# alert with its fold key joins it (the fold index is the arbiter). OFFSET 0 keeps the guard a probe of the whole
+# unique key per condition, whatever the planner estimates for `conditions` (as a join it can scan every alert of
+# the kind per condition: quadratic).
 _RAISE_FOLDING_SQL = (
     _INSERT
     + """
 WHERE NOT EXISTS (
     SELECT 1 FROM alerts_alert x
     WHERE x.subject_type_id = %(subject_type)s AND x.subject_id = c.subject_id AND x.kind = %(kind)s
+    OFFSET 0
 )
 ON CONFLICT (patient_id, fold_key) WHERE status <> 'resolved' AND fold_key <> '' DO UPDATE SET
     members = alerts_alert.members || EXCLUDED.members,
@@ -87,18 +92,24 @@ ON CONFLICT (patient_id, fold_key) WHERE status <> 'resolved' AND fold_key <> ''
     last_occurred_at = EXCLUDED.last_occurred_at,
     updated_at = EXCLUDED.updated_at,
     summary = left(alerts_alert.summary || (
-        SELECT a.addendum FROM unnest(%(subject_ids)s::bigint[], %(addenda)s::text[]) AS a(subject_id, addendum)
-        WHERE a.subject_id = EXCLUDED.subject_id
+        SELECT a.addendum FROM conditions AS a WHERE a.subject_id = EXCLUDED.subject_id
     ), 200)
 RETURNING id, patient_id, audience, kind, status, occurrences, notify_at
 """
 )
 
+_CONDITIONS_SQL = """
+WITH conditions AS (
+    SELECT c.subject_id, c.patient_id, c.summary, c.fold_key, c.members::bigint[] AS members, c.addendum
+    FROM unnest(%(subject_ids)s::bigint[], %(patient_ids)s::bigint[], %(summaries)s::text[],
+                %(fold_keys)s::text[], %(members)s::text[], %(addenda)s::text[])
+             AS c(subject_id, patient_id, summary, fold_key, members, addendum)
+)"""
 
 # The raised or joined rows with what the holds and the push scopes need, in the same statement (no second
 # query carrying every raised id); notify_at only where the team has quiet hours (10k timestamps cost ~50 ms).
 _RAISED_SQL = """
-WITH raised AS ({insert})
+{conditions}, raised AS ({insert})
 SELECT raised.id, p.care_team_id, raised.audience, raised.kind, raised.status, raised.occurrences,
        CASE WHEN pol.quiet_hours_start IS NOT NULL THEN raised.notify_at END, pol.quiet_hours_start,
        pol.quiet_hours_end
@@ -112,8 +123,8 @@ UPDATE alerts_alert AS a SET notify_at = h.release
 FROM unnest(%(ids)s::bigint[], %(releases)s::timestamptz[]) AS h(id, release)
 WHERE a.id = h.id
 """
-_RAISED_PLAIN_SQL = _RAISED_SQL.format(insert=_RAISE_SQL)
-_RAISED_FOLDING_SQL = _RAISED_SQL.format(insert=_RAISE_FOLDING_SQL)
+_RAISED_PLAIN_SQL = _RAISED_SQL.format(conditions=_CONDITIONS_SQL, insert=_RAISE_SQL)
+_RAISED_FOLDING_SQL = _RAISED_SQL.format(conditions=_CONDITIONS_SQL, insert=_RAISE_FOLDING_SQL)
 
 
 def _merge(conditions: Sequence[AlertCondition]) -> list[AlertCondition]:
@@ -152,43 +163,67 @@ def alerts_raise(
     The audience is the kind's route unless given. Moderate overdue alerts are held for ALERT_OVERDUE_HOLD
     (dropped unseen if they resolve meanwhile) and moderate alerts wait out their team's quiet hours.
     `now=None` stamps the alerts with the database clock."""
-    if not conditions:
+    rows = [
+        (c.subject_id, c.patient_id, c.summary, c.fold_key, _array(c.members or (c.subject_id,)), c.addendum)
+        for c in _merge(conditions)
+    ]
+    return alerts_raise_rows(
+        kind=kind, severity=severity, subject_model=subject_model, rows=rows, now=now, audience=audience
+    )
+
+
+def _array(values: Sequence[int]) -> str:
+    """A PostgreSQL array literal: one text parameter per condition instead of a nested list to adapt."""
+    return "{" + ",".join(str(v) for v in values) + "}"
+
+
+ConditionRow = tuple[int, int, str, str, str, str]
+
+
+def alerts_raise_rows(
+    *,
+    kind: AlertKind,
+    severity: AlertSeverity,
+    subject_model: type[models.Model],
+    rows: Sequence[ConditionRow],
+    now: datetime | None = None,
+    audience: AlertAudience | None = None,
+) -> list[int]:
+    """:func:`alerts_raise` for conditions a writer computed in SQL (the sweep groups its tests into draws there):
+    one row each, (subject id, patient id, summary, fold key, members as an array literal `{1,2}`, addendum), at
+    most one per patient and fold key. Spares building and merging a condition object per row."""
+    if not rows:
         return []
-    conditions = _merge(conditions)
     held = severity <= AlertSeverity.MODERATE and kind in HELD_KINDS
     params: dict[str, Any] = {
         "kind": kind.value,
-        "audience": (audience or alert_route_audience(kind)).value,
+        # the kind's route is looked up by the INSERT itself
+        "audience": audience.value if audience else None,
+        "default_audience": AlertAudience.CARE_TEAM.value,
         "severity": int(severity),
         "subject_type": ContentType.objects.get_for_model(subject_model).pk,
         "now": now,
         "hold": settings.ALERT_OVERDUE_HOLD if held else timedelta(0),
-        "subject_ids": [c.subject_id for c in conditions],
-        "patient_ids": [c.patient_id for c in conditions],
-        "summaries": [c.summary for c in conditions],
-        "fold_keys": [c.fold_key for c in conditions],
-        "members": ["{" + ",".join(str(m) for m in (c.members or (c.subject_id,))) + "}" for c in conditions],
-        "addenda": [c.addendum for c in conditions],
+        "subject_ids": [r[0] for r in rows],
+        "patient_ids": [r[1] for r in rows],
+        "summaries": [r[2] for r in rows],
+        "fold_keys": [r[3] for r in rows],
+        "members": [r[4] for r in rows],
+        "addenda": [r[5] for r in rows],
     }
-    sql = _RAISED_FOLDING_SQL if any(c.fold_key for c in conditions) else _RAISED_PLAIN_SQL
+    sql = _RAISED_FOLDING_SQL if any(r[3] for r in rows) else _RAISED_PLAIN_SQL
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-        ids = [row[0] for row in rows]
-        if severity <= AlertSeverity.MODERATE and rows:
-            _hold_for_quiet_hours(cursor, rows)
+        raised = cursor.fetchall()
+        ids = [row[0] for row in raised]
+        if severity <= AlertSeverity.MODERATE and raised:
+            _hold_for_quiet_hours(cursor, raised)
         # published on commit (alerts/push.py); the scopes come from the rows at hand
-        alerts_changed(ids, scope_rows=[(team, audience, kind) for _, team, audience, kind, *_ in rows])
+        alerts_changed(ids, scope_rows=[(team, audience, kind) for _, team, audience, kind, *_ in raised])
     return ids
 
 
 HELD_KINDS = frozenset({AlertKind.COLLECTION_OVERDUE, AlertKind.RESULT_OVERDUE})
-
-
-def alert_route_audience(kind: AlertKind) -> AlertAudience:
-    """The kind's audience from the routing table; a kind nobody routed reaches the whole care team."""
-    route = AlertRoute.objects.filter(kind=kind).values_list("audience", flat=True).first()
-    return AlertAudience(route) if route else AlertAudience.CARE_TEAM
 
 
 def _hold_for_quiet_hours(cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:

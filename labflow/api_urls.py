@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api.views import TokenLoginView, TokenLogoutAllView, TokenLogoutView
 from alerts.api.burden import AlertBurdenView
 from alerts.api.views import AlertViewSet
+from assessments.api.views import AssessmentViewSet
 from monitoring.api.views import LabTestViewSet, MonitoringTestViewSet
 from orders.api.views import (
     CourseViewSet,
@@ -28,6 +29,7 @@ router.register("containers", ContainerViewSet, basename="container")
 router.register("specimen-requirements", RequirementViewSet, basename="specimen-requirement")
 router.register("results", ResultViewSet, basename="result")
 router.register("critical-calls", CriticalCallViewSet, basename="critical-call")
+router.register("assessments", AssessmentViewSet, basename="assessment")
 router.register("drugs", DrugViewSet, basename="drug")
 router.register("regimens", RegimenViewSet, basename="regimen")
 router.register("hold-rules", HoldRuleViewSet, basename="hold-rule")

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "monitoring",
     "specimens",
     "results",
+    "assessments",
     "orders",
     "labflow",  # project-level commands that compose the apps (seed_demo)
 ]
@@ -309,6 +310,14 @@ RESULTS_VERIFIED_HOOKS = ["orders.services.doses.on_results_verified", "orders.p
 SPECIMEN_COLLECTION_WINDOW_HOURS = env.float("SPECIMEN_COLLECTION_WINDOW_HOURS", default=2.0)
 # No result is overdue while its specimen is on its way to the lab, for at most this long (a lost one still is).
 SPECIMEN_TRANSIT_LIMIT = timedelta(hours=env.float("SPECIMEN_TRANSIT_LIMIT_HOURS", default=2.0))
+
+# --- Bedside assessments (docs/clinical-sources.md §7) ---
+# ASTCT 2019 gives no number for hypotension: systolic below this (mmHg) counts, adults' 90 by default.
+ASSESSMENT_HYPOTENSION_SYSTOLIC_MMHG = env.int("ASSESSMENT_HYPOTENSION_SYSTOLIC_MMHG", default=90)
+
+# --- Cell-therapy follow-up (docs/clinical-sources.md §8) ---
+# IgG below this (mg/dL) after a cell therapy alerts the oncologists (IVIG); seeds the rule in orders 0009.
+IGG_IVIG_THRESHOLD_MG_DL = env.int("IGG_IVIG_THRESHOLD_MG_DL", default=400)
 
 # --- Preparations (site policy; docs/clinical-sources.md) ---
 DOSE_ROUNDING_TOLERANCE_PERCENT = env.float("DOSE_ROUNDING_TOLERANCE_PERCENT", default=10.0)

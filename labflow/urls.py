@@ -15,6 +15,7 @@ urlpatterns = [
     path("patients/<int:pk>/", patient_chart, name="patient-chart"),
     path("specimens/", include("specimens.urls")),
     path("results/", include("results.urls")),
+    path("assessments/", include("assessments.urls")),
     path("orders/", include("orders.urls")),
     path("api/", include("labflow.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -9,7 +9,7 @@ from django.utils import timezone
 from alerts.selectors import patient_alerts
 from core.views import html_view
 from monitoring.selectors import patient_monitoring_tests
-from orders.selectors import patient_courses
+from orders.selectors import cell_therapy_periods, patient_courses
 from patients.selectors import patient_list
 from specimens.selectors import collection_due_by, due_tests_for_patient
 
@@ -27,5 +27,6 @@ def patient_chart(request: HttpRequest, pk: int) -> HttpResponse:
         "monitoring_tests": patient_monitoring_tests(user=request.user, patient=patient),
         "courses": patient_courses(user=request.user, patient=patient),
         "alerts": patient_alerts(user=request.user, patient=patient),
+        "cell_therapy_periods": cell_therapy_periods(user=request.user, patient=patient, now=timezone.now()),
     }
     return render(request, "patient_chart.html", context)

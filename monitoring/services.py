@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -15,7 +14,7 @@ from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
-from alerts.services import AlertCondition, alerts_raise, alerts_resolve_for_subject
+from alerts.services import alerts_raise_rows, alerts_resolve_for_subject
 from core import locking
 from core.errors import Conflict
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringTestStatus
@@ -156,11 +155,14 @@ def monitoring_tests_restore_result_deadline(*, test_ids: Sequence[int]) -> int:
     )
 
 
-# Each statement flips a batch of past-deadline rows of one stage. The partial indexes on the
-# deadlines make the idle case one probe per stage; SKIP LOCKED lets sweeps share work. The same statement
+# Each statement flips a batch of past-deadline rows of one stage and groups them into draws. The partial indexes
+# on the deadlines make the idle case one probe per stage; SKIP LOCKED lets sweeps share work. The same statement
 # writes each flipped row's audit event (MonitoringTestFlagEvent: new status, both flagged-at columns, the
 # pghistory context) and arms `labflow.sweep` with its own statement_timestamp(), so the full snapshot trigger
-# skips exactly these rows (monitoring/models.py; docs/architecture.md §3 "The sweep's audit").
+# skips exactly these rows (monitoring/models.py; docs/architecture.md §3 "The sweep's audit"). It returns the
+# flipped tests grouped into draws, one row per alert to raise (test names sorted by code point, COLLATE "C", as
+# Python sorts them). The alerts are a second statement, run only when something was flipped: in the same
+# statement their INSERT's statement triggers and planning cost every idle tick ~2.5x (docs/benchmarks.md).
 _FLAG_SQL = """
 WITH due AS (
     SELECT id FROM monitoring_monitoringtest
@@ -175,7 +177,8 @@ WITH due AS (
     SET status = %(to_status)s, {flagged_at} = COALESCE(%(now)s::timestamptz, statement_timestamp())
     FROM due, monitoring_labtest AS lt, armed
     WHERE mt.id = due.id AND lt.id = mt.lab_test_id AND armed.value IS NOT NULL
-    RETURNING mt.id, mt.patient_id, lt.name, mt.{draw} AS draw, mt.status, mt.flagged_at, mt.result_flagged_at
+    RETURNING mt.id, mt.patient_id, lt.name COLLATE "C" AS name, mt.{draw} AS draw, mt.status, mt.flagged_at,
+        mt.result_flagged_at
 ), context AS (
     SELECT _pgh_attach_context() AS value
 ), audited AS (
@@ -184,9 +187,27 @@ WITH due AS (
     SELECT now(), flagged.status, flagged.id, context.value, flagged.status, flagged.flagged_at,
         flagged.result_flagged_at
     FROM flagged, context
+), draws AS (
+    SELECT patient_id, draw, min(id) AS subject_id, array_agg(id ORDER BY id) AS members,
+        string_agg(DISTINCT name, ', ' ORDER BY name) AS names
+    FROM flagged
+    GROUP BY patient_id, draw
+), conditions AS (
+    SELECT subject_id, patient_id, left(%(text)s || ': ' || names, 200) AS summary,
+        %(draw_key)s || ':' || {iso_draw} AS fold_key, members::text, ', ' || names AS addendum,
+        cardinality(members) AS tests
+    FROM draws
 )
-SELECT id, patient_id, name, draw FROM flagged
+SELECT subject_id, patient_id, summary, fold_key, members, addendum, tests FROM conditions
 """
+
+# The draw's time as Python's datetime.isoformat() writes it (UTC; microseconds only when there are any), so fold
+# keys match those of alerts raised before the draws were grouped in SQL.
+_ISO_DRAW = (
+    "to_char(draw AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " || CASE WHEN extract(microseconds FROM draw)::bigint %% 1000000 <> 0"
+    " THEN to_char(draw AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00'"
+)
 
 _STAGES = (
     # (from, to, deadline column, flagged-at column, what makes one draw, alert kind, alert text)
@@ -197,31 +218,10 @@ _STAGES = (
 )  # fmt: skip
 
 
-def _draw_conditions(rows: list[tuple[int, int, str, datetime]], text: str, draw: str) -> list[AlertCondition]:
-    """One condition per draw: a patient's tests due (or collected) at the same time share one alert that
-    lists them; later tests of the same draw join it (the fold key)."""
-    draws: dict[tuple[int, datetime], list[tuple[int, str]]] = defaultdict(list)
-    for test_id, patient_id, name, at in rows:
-        draws[(patient_id, at)].append((test_id, name))
-    conditions = []
-    for (patient_id, at), tests in draws.items():
-        names = ", ".join(sorted({name for _, name in tests}))
-        conditions.append(
-            AlertCondition(
-                subject_id=min(test_id for test_id, _ in tests),
-                patient_id=patient_id,
-                summary=f"{text}: {names}"[:200],
-                members=tuple(sorted(test_id for test_id, _ in tests)),
-                fold_key=f"{draw}:{at.isoformat()}",
-                addendum=f", {names}",
-            )
-        )
-    return conditions
-
-
 def monitoring_tests_flag_overdue(*, now: datetime | None = None, batch_size: int = 10_000) -> list[int]:
     """The overdue sweep: flag every test past its collection or result deadline and raise its alert, once:
     one alert per draw (a patient's tests due together; the tests collected together), routed by kind.
+    A draw's alert lists its tests; later tests of the same draw join it (the fold key).
 
     Level-triggered: whatever is past its deadline and not yet flagged is flagged, so a missed
     tick only delays an alert. `now=None` (production) uses the database clock.
@@ -241,22 +241,31 @@ def _flag_overdue(*, now: datetime | None, batch_size: int) -> tuple[list[int], 
             draw=draw,
             setting=SWEEP_AUDIT_SETTING,
             event_table=apps.get_model("monitoring", "MonitoringTestFlagEvent")._meta.db_table,
+            iso_draw=_ISO_DRAW,
         )
-        params = {"from_status": from_status.value, "to_status": to_status.value, "now": now, "batch": batch_size}
+        params = {
+            "from_status": from_status.value,
+            "to_status": to_status.value,
+            "now": now,
+            "batch": batch_size,
+            "text": text,
+            "draw_key": draw,
+        }
         while True:
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.execute(sql, params)
-                    rows = cursor.fetchall()
-                alert_ids += alerts_raise(
+                    draws = cursor.fetchall()
+                alert_ids += alerts_raise_rows(
                     kind=kind,
                     severity=AlertSeverity.MODERATE,
                     subject_model=MonitoringTest,
-                    conditions=_draw_conditions(rows, text, draw),
+                    rows=[draw_row[:6] for draw_row in draws],
                     now=now,
                 )
-            flagged += len(rows)
-            if len(rows) < batch_size:
+            count = sum(draw_row[6] for draw_row in draws)
+            flagged += count
+            if count < batch_size:
                 break
     return alert_ids, flagged
 

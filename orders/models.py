@@ -6,6 +6,7 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -86,6 +87,15 @@ class Drug(LabelSourced):
     thaw_to_infusion_limit = models.DurationField(null=True, blank=True, help_text="Cell products: infuse within")
     rescue_drug = models.CharField(max_length=60, blank=True, help_text="Must be on hand before infusion")
     rescue_doses_required = models.PositiveSmallIntegerField(default=0)
+    # Cell products: what the patient is told after the infusion (docs/clinical-sources.md §8)
+    proximity_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Cell products: stay near the treatment centre this many days after infusion"
+    )
+    no_driving_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Cell products: no driving or hazardous activities this many days"
+    )
+    periods_source = models.CharField(max_length=200, blank=True, help_text="Label section and revision of both")
+    periods_effective_from = models.DateField(null=True, blank=True, help_text="Revision date of that label")
 
     class Meta:
         ordering = ["name"]
@@ -161,7 +171,9 @@ class MonitoringRule(models.Model):
     )
     lead_hours = models.PositiveSmallIntegerField(default=24, help_text="Pre-dose: due this long before the dose")
     every_nth_dose = models.PositiveSmallIntegerField(null=True, blank=True)
-    interval_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    interval_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Every n days: empty means 42 (while on therapy) or daily (after infusion)"
+    )
     day_from = models.SmallIntegerField(null=True, blank=True)
     day_to = models.SmallIntegerField(null=True, blank=True)
     grace_hours = models.PositiveSmallIntegerField(default=12)
@@ -169,9 +181,35 @@ class MonitoringRule(models.Model):
 
     class Meta:
         ordering = ["regimen", "kind", "lab_test__name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(interval_days__isnull=True) | models.Q(interval_days__gte=1),
+                name="monitoring_rule_interval_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(day_from__isnull=True)
+                | models.Q(day_to__isnull=True)
+                | models.Q(day_from__lte=models.F("day_to")),
+                name="monitoring_rule_days_ordered",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.regimen}: {self.lab_test.name} {self.get_kind_display()}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.interval_days is not None and self.interval_days < 1:
+            errors["interval_days"] = "The interval is at least 1 day."
+        if self.kind == RuleKind.DAILY_AFTER_INFUSION:
+            if self.day_from is None:
+                errors["day_from"] = "Say from which day after the infusion (0: the infusion day)."
+            if self.day_to is None:
+                errors["day_to"] = "Say up to which day after the infusion (included)."
+        if self.day_from is not None and self.day_to is not None and self.day_from > self.day_to:
+            errors["day_to"] = f"Day {self.day_to} is before day {self.day_from}: the last day comes after the first."
+        if errors:
+            raise ValidationError(errors)
 
 
 class VersionedRule(LabelSourced):

@@ -11,7 +11,14 @@ from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from accounts.selectors import AnyUser
 from orders import dosing
-from orders.choices import CELL_BASES, DoseBasis, DoseStatus, PreparationStatus, VerificationMethod
+from orders.choices import (
+    CELL_BASES,
+    CourseStatus,
+    DoseBasis,
+    DoseStatus,
+    PreparationStatus,
+    VerificationMethod,
+)
 from orders.gate import Gate, band_for, band_problem, dose_gates
 from orders.models import Dose, Drug, HoldRule, IdentityCheck, Preparation, Regimen, TreatmentCourse
 from patients.models import Patient
@@ -211,3 +218,46 @@ def use_by(prep: Preparation) -> datetime | None:
     """The earlier of the preparation's two clocks: after it, no infusion can be given in time."""
     clocks = [t for t in (prep.beyond_use_at, prep.infusion_end_by) if t is not None]
     return min(clocks) if clocks else None
+
+
+@dataclass(frozen=True)
+class CellTherapyPeriods:
+    """What a patient is told after a cell-therapy infusion: stay near the centre, do not drive, until when."""
+
+    course: TreatmentCourse
+    drug: Drug
+    infusion_at: datetime
+    infused: bool  # False: the infusion is planned, the dates follow from the plan
+    proximity_until: datetime | None
+    no_driving_until: datetime | None
+
+
+def cell_therapy_periods(*, user: AnyUser, patient: Patient, now: datetime) -> list[CellTherapyPeriods]:
+    """The post-infusion periods of the patient's cell-therapy infusions, given or planned, not yet over. The
+    days come from the drug (its label, docs/clinical-sources.md §8); the clock from the infusion's start (the
+    planned time until it is given)."""
+    infusions = (
+        dose_list(user=user)
+        .filter(course__patient=patient, number=1, course__regimen__drug__cell_therapy=True)
+        .filter(
+            Q(course__regimen__drug__proximity_days__isnull=False)
+            | Q(course__regimen__drug__no_driving_days__isnull=False)
+        )
+        .filter(Q(status=DoseStatus.GIVEN) | Q(status=DoseStatus.PLANNED, course__status=CourseStatus.ACTIVE))
+        .prefetch_related(
+            Prefetch("preparations", queryset=Preparation.objects.filter(administration_started_at__isnull=False))
+        )
+        .order_by("planned_at")
+    )
+    periods = []
+    for dose in infusions:
+        drug = dose.course.regimen.drug
+        started = [p.administration_started_at for p in dose.preparations.all() if p.administration_started_at]
+        infusion_at = min(started) if started else dose.planned_at
+        proximity = infusion_at + timedelta(days=drug.proximity_days) if drug.proximity_days is not None else None
+        driving = infusion_at + timedelta(days=drug.no_driving_days) if drug.no_driving_days is not None else None
+        if max(d for d in (proximity, driving) if d is not None) < now:
+            continue  # both periods over
+        infused = dose.status == DoseStatus.GIVEN
+        periods.append(CellTherapyPeriods(dose.course, drug, infusion_at, infused, proximity, driving))
+    return periods

@@ -36,6 +36,7 @@ def reference_db(transactional_db):
         ("orders.migrations.0005_monitoring_plans", "seed"),
         ("orders.migrations.0006_lab_pattern_rules", "seed"),
         ("accounts.migrations.0004_order_permissions", "grant"),
+        ("assessments.migrations.0002_role_permissions", "grant"),
         ("alerts.migrations.0010_alert_rules", "seed_routes_and_ladder"),
     ):
         getattr(importlib.import_module(module), function)(django_apps, None)

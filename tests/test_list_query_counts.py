@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 
 import pytest
+from django.utils import timezone
 
 from accounts.choices import Role
+from assessments.services import assessment_amend, assessment_record
 from monitoring.models import LabTest
 from orders.models import Drug, HoldRule, Regimen
 from patients.choices import CareTeamRole
@@ -149,3 +152,19 @@ CATALOGUES: list[tuple[str, Callable[[int], None]]] = [
 @pytest.mark.parametrize(("url", "grow"), CATALOGUES, ids=[url for url, _ in CATALOGUES])
 def test_catalogue_api_list_query_count_does_not_grow_with_rows(api_as, url, grow):
     _flat_api(api_as(factories.make_user(Role.LAB_TECHNICIAN, None, "tech.counts")), url, grow)
+
+
+def _assessments(ward: Ward, count: int) -> None:
+    """Bedside assessments of new patients of the ward, each amended once (the original stays listed)."""
+    now = timezone.now()
+    for _ in range(count):
+        patient = factories.make_patient(ward.team)
+        original = assessment_record(
+            patient=patient, assessed_at=now, user=ward.nurse, now=now, temperature_c=Decimal("38.5")
+        )
+        assessment_amend(assessment=original, reason="BP taken", user=ward.nurse, now=now, systolic_bp_mmhg=85,
+                         temperature_c=Decimal("38.5"))  # fmt: skip
+
+
+def test_assessment_list_api_query_count_does_not_grow_with_rows(api_as, ward):
+    _flat_api(api_as(ward.oncologist), "/api/assessments/", partial(_assessments, ward))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 
 import pytest
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from alerts.choices import AlertKind
 from alerts.models import Alert
+from assessments.services import assessment_amend, assessment_record
 from monitoring.services import monitoring_tests_flag_overdue
 from orders.services.doses import dose_override
 from results.models import Result
@@ -270,14 +272,14 @@ def test_every_page_is_measured_or_has_no_list():
         "patient-chart", "specimens:collection-list", "specimens:collect", "specimens:detail", "results:enter",
         "results:enter-test", "results:verify", "results:review", "results:detail", "results:timeline",
         "results:critical-call", "orders:worklist", "orders:verification", "orders:ward", "orders:course",
-        "orders:course-new",
+        "orders:course-new", "assessments:history",
     }  # fmt: skip
     no_list = {
         "alerts:badge", "alerts:events", "alerts:acknowledge", "alerts:resolve", "specimens:receive",
         "specimens:reject",
         "specimens:custody", "results:enter-index", "results:amend", "orders:start", "orders:prepare",
         "orders:verify", "orders:release", "orders:administer", "orders:course-stop", "accounts:login",
-        "accounts:logout",
+        "accounts:logout", "assessments:new", "assessments:detail", "assessments:amend",
     }  # fmt: skip
     names = set()
     for pattern in get_resolver().url_patterns:
@@ -290,3 +292,16 @@ def test_every_page_is_measured_or_has_no_list():
     assert names == measured | no_list, (
         f"classify these pages here (and measure a list page): {names ^ (measured | no_list)}"
     )
+
+
+def test_assessment_history_lists_the_grades(ward, patient_a):
+    def grow(count: int) -> None:
+        for _ in range(count):
+            now = timezone.now()
+            original = assessment_record(
+                patient=patient_a, assessed_at=now, user=ward.nurse, now=now, temperature_c=Decimal("38.5")
+            )
+            assessment_amend(assessment=original, reason="BP taken", user=ward.nurse, now=now,
+                             temperature_c=Decimal("38.5"), systolic_bp_mmhg=85)  # fmt: skip
+
+    _flat_page(ward.nurse, f"/assessments/patients/{patient_a.pk}/", grow, marked("assessment-row"))

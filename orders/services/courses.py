@@ -40,8 +40,12 @@ def _rule_due_times(
             times.append((due, None))
             due += interval
         return times
-    infusion = doses[0].planned_at if doses else starts_at  # daily after the (first) infusion
-    return [(infusion + timedelta(days=day), None) for day in range((rule.day_from or 0), (rule.day_to or 0) + 1)]
+    if rule.kind == RuleKind.DAILY_AFTER_INFUSION:
+        # Day 0 is the (first) infusion; day_to is included; no interval means daily.
+        infusion = doses[0].planned_at if doses else starts_at
+        days = range(rule.day_from or 0, (rule.day_to or 0) + 1, rule.interval_days or 1)
+        return [(infusion + timedelta(days=day), None) for day in days]
+    return []
 
 
 def _schedule_monitoring(course: TreatmentCourse, doses: Sequence[Dose], user: User, now: datetime) -> None:

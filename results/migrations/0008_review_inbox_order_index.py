@@ -5,22 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0012_sweep_flag_audit'),
-        ('patients', '0002_alert_rules'),
-        ('results', '0007_qualitative_specs'),
-        ('specimens', '0003_pt_inr_not_refrigerated'),
+        ("monitoring", "0012_sweep_flag_audit"),
+        ("patients", "0002_alert_rules"),
+        ("results", "0007_qualitative_specs"),
+        ("specimens", "0003_pt_inr_not_refrigerated"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='result',
-            name='result_review_inbox_idx',
+            model_name="result",
+            name="result_review_inbox_idx",
         ),
         migrations.AddIndex(
-            model_name='result',
-            index=models.Index(models.OrderBy(models.Case(models.When(flag__in=['LL', 'HH'], then=models.Value(1)), default=models.Value(0), output_field=models.IntegerField()), descending=True), models.OrderBy(models.F('ctcae_grade'), descending=True, nulls_last=True), models.OrderBy(models.F('verified_at'), descending=True), models.OrderBy(models.F('id'), descending=True), condition=models.Q(('is_current', True), ('reviewed_at__isnull', True), ('status__in', ['final', 'amended'])), name='result_review_inbox_idx'),
+            model_name="result",
+            index=models.Index(
+                models.OrderBy(
+                    models.Case(
+                        models.When(flag__in=["LL", "HH"], then=models.Value(1)),
+                        default=models.Value(0),
+                        output_field=models.IntegerField(),
+                    ),
+                    descending=True,
+                ),
+                models.OrderBy(models.F("ctcae_grade"), descending=True, nulls_last=True),
+                models.OrderBy(models.F("verified_at"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                condition=models.Q(
+                    ("is_current", True), ("reviewed_at__isnull", True), ("status__in", ["final", "amended"])
+                ),
+                name="result_review_inbox_idx",
+            ),
         ),
     ]
