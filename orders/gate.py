@@ -47,6 +47,7 @@ class Finding:
     kind: FindingKind
     text: str
     hold_rule_id: int | None = None
+    subject: str = ""  # the lab test it waits for, if any (a list row names the tests, not every rule)
 
 
 @dataclass
@@ -69,6 +70,22 @@ class Gate:
         return [f.text for f in self.findings if f.kind is FindingKind.PENDING]
 
     @property
+    def pending_summary(self) -> list[str]:
+        """The pending findings as a list row shows them (the course page lists each): one line per kind of
+        wait naming its tests, any other pending finding in full."""
+        folded: dict[str, list[str]] = {}
+        unfolded = []
+        for finding in self.findings:
+            if finding.kind is not FindingKind.PENDING:
+                continue
+            heading = next((h for end, h in PENDING_FOLDS if finding.key.endswith(end) and finding.subject), None)
+            if heading is None:
+                unfolded.append(finding.text)
+            elif finding.subject not in folded.setdefault(heading, []):
+                folded[heading].append(finding.subject)
+        return [f"{heading}: {', '.join(names)}" for heading, names in folded.items()] + unfolded
+
+    @property
     def is_open(self) -> bool:
         return self.verdict in (GateVerdict.CLEARED, GateVerdict.OVERRIDDEN, GateVerdict.COSIGNED)
 
@@ -76,6 +93,13 @@ class Gate:
         return bool(set(decision.covers) & {f.key for f in self.findings})
 
 
+# Pending findings a list row folds into one line each, by the end of their key.
+PENDING_FOLDS = (
+    (":not-collected", "Not collected yet"),
+    (":outside-window", "Collected before the pre-dose window"),
+    (":result-pending", "Collected, verified result pending"),
+    (":no-result", "No verified result yet for the hold rules on"),
+)
 DECIDED = {DecisionKind.OVERRIDE.value: "Overridden", DecisionKind.COSIGNED.value: "Continued"}
 
 
@@ -132,7 +156,7 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
     base_key = f"hold:{rule.key}:v{rule.version}"
 
     def pending(why: str, suffix: str) -> Finding:
-        return Finding(f"{base_key}:{suffix}", FindingKind.PENDING, f"{why}: cannot decide {label}", rule.pk)
+        return Finding(f"{base_key}:{suffix}", FindingKind.PENDING, f"{why}: cannot decide {label}", rule.pk, name)
 
     name = rule.lab_test.name
     if result is None:
@@ -286,14 +310,14 @@ def _lab_findings(dose: Dose, labs: Sequence[PreDoseLab]) -> list[Finding]:
         key = f"lab:{lab.test_id}"
         if lab.collected_at is None:
             text = f"{name} not collected yet (due {lab.due_at:%Y-%m-%d %H:%M})"
-            findings.append(Finding(f"{key}:not-collected", FindingKind.PENDING, text))
+            findings.append(Finding(f"{key}:not-collected", FindingKind.PENDING, text, subject=name))
         elif lab.collected_at < window_start:
             when = f"{lab.collected_at:%Y-%m-%d %H:%M}"
             text = f"{name} collected {when}, before the {lab.window_hours} h window"
-            findings.append(Finding(f"{key}:outside-window", FindingKind.PENDING, text))
+            findings.append(Finding(f"{key}:outside-window", FindingKind.PENDING, text, subject=name))
         elif lab.status != MonitoringTestStatus.SATISFIED:
             text = f"{name} collected, verified result pending"
-            findings.append(Finding(f"{key}:result-pending", FindingKind.PENDING, text))
+            findings.append(Finding(f"{key}:result-pending", FindingKind.PENDING, text, subject=name))
     return findings
 
 

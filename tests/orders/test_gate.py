@@ -123,6 +123,34 @@ def test_no_result_in_the_window_is_pending_never_cleared(oncologist_a, patient_
     assert not any(p.startswith("No verified Troponin") for p in gate.pending)  # decides only when measured
 
 
+def test_a_list_row_folds_pending_findings_by_kind_naming_each_test_once(oncologist_a, patient_a):
+    dose = first_dose(start_course(patient_a, oncologist_a, PEMBRO))
+    gate = dose_gate(dose, now=timezone.now())
+    summary = gate.pending_summary
+    not_collected = [line for line in summary if line.startswith("Not collected yet: ")]
+    no_result = [line for line in summary if line.startswith("No verified result yet for the hold rules on: ")]
+    assert len(not_collected) == 1
+    assert len(no_result) == 1
+    assert "CBC with differential" in not_collected[0]
+    names = no_result[0].removeprefix("No verified result yet for the hold rules on: ").split(", ")
+    assert "ALT" in names
+    assert len(names) == len(set(names))  # ALT has two rules (3 and 5 x ULN): named once
+    assert len(summary) == 2 < len(gate.pending)
+
+
+def test_a_list_row_shows_an_unfoldable_pending_finding_in_full():
+    from orders.gate import Finding, FindingKind, Gate
+
+    odd = Finding("hold:alt:v1:no-range:7", FindingKind.PENDING, "ALT result has no reference range (ULN)", 1, "ALT")
+    waiting = Finding("lab:3:result-pending", FindingKind.PENDING, "TSH collected, result pending", None, "TSH")
+    held = Finding("hold:alt:v1:result:8", FindingKind.WITHHOLD, "ALT 300 U/L = 7.5 x ULN > 5 x ULN", 1, "ALT")
+    gate = Gate(GateVerdict.WITHHELD, [odd, waiting, held])
+    assert gate.pending_summary == [
+        "Collected, verified result pending: TSH",
+        "ALT result has no reference range (ULN)",
+    ]
+
+
 def test_result_without_reference_range_is_pending(oncologist_a, nurse_a, patient_a, technicians):
     ReferenceRange.objects.filter(lab_test__name="ALT").update(high=None)
     _, gate = _gate_with(patient_a, oncologist_a, nurse_a, technicians)
