@@ -245,11 +245,12 @@ def _summary(now: Syndrome, before: Syndrome | None, rose: bool) -> str:
 def assessment_alerts(*, assessment: Assessment, previous: Assessment | None, now: datetime) -> list[int]:
     """The alerts of one assessment, one per syndrome at most (docs/architecture.md §3):
 
+    every alert goes to the care team (its nurses and oncologists);
     - grade ≥ 1 (or pending, but at least 1) again, at the grade of the patient's previous current assessment:
-      the care team, moderate;
+      moderate;
     - grade ≥ 2 (or pending, but at least 2), or any rise against that previous assessment, the first grade ≥ 1
-      of a patient included (onset is a rise from none): the oncologists, high, naming the grade and the decisive
-      findings (or what is missing).
+      of a patient included (onset is a rise from none): high, naming the grade and the decisive findings (or what
+      is missing).
 
     A grade whose alert is still unresolved folds into it (counted, "again <time>") instead of raising another."""
     before = _syndromes(previous) if previous is not None else (None, None)
@@ -275,6 +276,6 @@ def assessment_alerts(*, assessment: Assessment, previous: Assessment | None, no
                 )
             ],
             now=now,
-            audience=AlertAudience.ONCOLOGISTS if urgent else AlertAudience.CARE_TEAM,
+            audience=AlertAudience.CARE_TEAM,  # nurses and oncologists: one alert per assessment and syndrome
         )
     return ids

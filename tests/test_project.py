@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from alerts.choices import AlertKind
 from alerts.models import Alert
+from assessments.models import Assessment
 from monitoring.models import MonitoringTest
 from orders.choices import GateVerdict
 from orders.gate import dose_gates
@@ -79,8 +80,16 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     assert {GateVerdict.CLEARED, GateVerdict.WITHHELD, GateVerdict.DISCONTINUED, GateVerdict.PENDING} <= verdicts
     findings_alerts = Alert.objects.filter(kind__in=[AlertKind.TOXICITY, AlertKind.CRITICAL_RESULT])
     assert sum(any(f["key"].startswith("dose:") for f in a.findings) for a in findings_alerts) == 1
+    car_t = Patient.objects.get(mrn="LF100004")  # the Cellular Therapy Unit patient with CRS (README)
+    assert car_t.care_team.ward == "Ward 7B"
+    assert car_t.courses.get().regimen.drug.cell_therapy
+    crs = list(Assessment.objects.filter(patient=car_t).order_by("assessed_at").values_list("crs_grade", flat=True))
+    assert crs == [0, 1, 2]
+    assert Assessment.objects.filter(patient=car_t).latest("assessed_at").icans_grade == 1
+    assert Alert.objects.filter(kind=AlertKind.CRS, patient=car_t).exists()
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115  # idempotent for people
     assert Patient.objects.count() == 50
+    assert Assessment.objects.filter(patient=car_t).count() == 3
 
 
 def test_collectstatic_with_the_production_storage(tmp_path):

@@ -157,17 +157,18 @@ def test_grade_0_raises_no_alert(patient_a, nurse_a):
     assert alerts_of(record(patient_a, nurse_a, **NO_CRS, **CALM_ICANS)) == []
 
 
-def test_onset_of_grade_1_alerts_the_oncologists_high(patient_a, nurse_a, oncologist_a):
+def test_onset_of_grade_1_alerts_nurses_and_oncologists_high(patient_a, nurse_a, oncologist_a):
     """The first fever of a patient is CRS onset: a rise from none, not a moderate alert quiet hours may hold."""
     assessment = record(patient_a, nurse_a, **FEVER, **CALM_ICANS)
     (alert,) = alerts_of(assessment)
     assert (alert.kind, alert.audience, alert.severity) == (
         AlertKind.CRS,
-        AlertAudience.ONCOLOGISTS,
+        AlertAudience.CARE_TEAM,
         AlertSeverity.HIGH,
     )
     assert alert.summary == "CRS grade 1: fever: 38.4 °C ≥ 38 °C, without hypotension or hypoxia → grade 1"
     assert alert in alert_list(user=oncologist_a)
+    assert alert in alert_list(user=nurse_a)
 
 
 def test_grade_1_again_alerts_the_care_team_moderate(patient_a, nurse_a, oncologist_a):
@@ -179,10 +180,10 @@ def test_grade_1_again_alerts_the_care_team_moderate(patient_a, nurse_a, oncolog
     assert alert in alert_list(user=oncologist_a)
 
 
-def test_grade_2_alerts_the_oncologists_high_with_the_decisive_findings(patient_a, nurse_a, oncologist_a):
+def test_grade_2_alerts_nurses_and_oncologists_high_with_the_decisive_findings(patient_a, nurse_a, oncologist_a):
     assessment = record(patient_a, nurse_a, **FEVER_LOW_BP, **CALM_ICANS)
     (alert,) = alerts_of(assessment)
-    assert (alert.audience, alert.severity) == (AlertAudience.ONCOLOGISTS, AlertSeverity.HIGH)
+    assert (alert.audience, alert.severity) == (AlertAudience.CARE_TEAM, AlertSeverity.HIGH)
     assert alert.summary.startswith("CRS grade 2: fever: 38.4 °C ≥ 38 °C; hypotension not requiring vasopressors")
     assert alert in alert_list(user=oncologist_a)
 
@@ -199,22 +200,22 @@ def test_an_icans_grade_alerts_on_its_own(patient_a, nurse_a, oncologist_a):
     assert (alert.kind, alert.severity, alert.audience) == (
         AlertKind.ICANS,
         AlertSeverity.HIGH,
-        AlertAudience.ONCOLOGISTS,
+        AlertAudience.CARE_TEAM,
     )
     assert alert.summary == "ICANS grade 2: ICE score 6/10 → grade 2"
 
 
-def test_a_rise_from_1_to_2_alerts_the_oncologists_naming_the_rise(patient_a, nurse_a, oncologist_a):
+def test_a_rise_from_1_to_2_alerts_nurses_and_oncologists_naming_the_rise(patient_a, nurse_a, oncologist_a):
     record(patient_a, nurse_a, minutes_ago=480, **FEVER, **CALM_ICANS)
     (alert,) = alerts_of(record(patient_a, nurse_a, **FEVER_LOW_BP, **CALM_ICANS))
-    assert (alert.audience, alert.severity) == (AlertAudience.ONCOLOGISTS, AlertSeverity.HIGH)
+    assert (alert.audience, alert.severity) == (AlertAudience.CARE_TEAM, AlertSeverity.HIGH)
     assert alert.summary.startswith("CRS rose from grade 1. CRS grade 2: ")
 
 
-def test_any_rise_alerts_the_oncologists_even_to_grade_1(patient_a, nurse_a):
+def test_any_rise_alerts_nurses_and_oncologists_even_to_grade_1(patient_a, nurse_a):
     record(patient_a, nurse_a, minutes_ago=480, **NO_CRS, **CALM_ICANS)
     (alert,) = alerts_of(record(patient_a, nurse_a, **FEVER, **CALM_ICANS))
-    assert (alert.audience, alert.severity) == (AlertAudience.ONCOLOGISTS, AlertSeverity.HIGH)
+    assert (alert.audience, alert.severity) == (AlertAudience.CARE_TEAM, AlertSeverity.HIGH)
     assert alert.summary.startswith("CRS rose from grade 0. CRS grade 1")
 
 
@@ -244,24 +245,24 @@ def test_a_pending_grade_that_is_at_least_1_alerts(patient_a, nurse_a, oncologis
     assert crs.summary == (
         "CRS grade pending, at least 1: systolic blood pressure, vasopressors, oxygen need not recorded"
     )
-    assert (crs.severity, crs.audience) == (AlertSeverity.HIGH, AlertAudience.ONCOLOGISTS)  # onset
+    assert (crs.severity, crs.audience) == (AlertSeverity.HIGH, AlertAudience.CARE_TEAM)  # onset
     assert icans.summary.startswith("ICANS grade pending, at least 3: ")
     assert "seizures" not in icans.summary
     assert "ICE" not in icans.summary
-    assert (icans.severity, icans.audience) == (AlertSeverity.HIGH, AlertAudience.ONCOLOGISTS)
+    assert (icans.severity, icans.audience) == (AlertSeverity.HIGH, AlertAudience.CARE_TEAM)
 
 
 def test_a_pending_grade_that_may_be_0_does_not_alert(patient_a, nurse_a):
     assert alerts_of(record(patient_a, nurse_a, temperature_c=Decimal("37.0"), **CALM_ICANS)) == []
 
 
-def test_an_amendment_that_raises_the_grade_alerts_the_oncologists(patient_a, nurse_a):
+def test_an_amendment_that_raises_the_grade_alerts_nurses_and_oncologists(patient_a, nurse_a):
     original = record(patient_a, nurse_a, **NO_CRS, **CALM_ICANS)
     amended = assessment_amend(
         assessment=original, reason="Temperature was 38.4", user=nurse_a, now=timezone.now(), **FEVER, **CALM_ICANS
     )
     (alert,) = alerts_of(amended)
-    assert (alert.severity, alert.audience) == (AlertSeverity.HIGH, AlertAudience.ONCOLOGISTS)  # onset
+    assert (alert.severity, alert.audience) == (AlertSeverity.HIGH, AlertAudience.CARE_TEAM)  # onset
 
 
 # --- API ---------------------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.choices import Role
+from assessments.grading import ICE_ITEMS
+from assessments.services import assessment_record
 from labflow.demo import collect_and_result_pre_dose
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_schedule
@@ -88,6 +90,7 @@ class Command(BaseCommand):
                 )
                 scheduled += 1
         courses = self._courses(patient_rows, now) if not TreatmentCourse.objects.exists() else 0
+        courses += self._car_t_with_crs(patient_rows, now)
         self.stdout.write(
             f"Demo data: {courses} new treatment courses, {len(teams)} care teams, {len(patient_rows)} patients, "
             f"{scheduled} new monitoring tests ({MonitoringTest.objects.count()} in all)."
@@ -130,6 +133,39 @@ class Command(BaseCommand):
                      starts_at=now + timedelta(hours=27), user=users["onc.cell"], now=now,
                      chain_of_identity="COI-DEMO-0001")  # fmt: skip
         return len(plans) + 1
+
+    def _car_t_with_crs(self, patients: list[Patient], now: datetime) -> int:
+        """A second Cellular Therapy Unit patient, on axicabtagene since 20 h ago, with bedside assessments
+        rising to CRS grade 2 and ICANS grade 1. Once per patient: a re-run finds the course and adds nothing."""
+        team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
+        if len(team_b) < 2 or TreatmentCourse.objects.filter(patient=team_b[1]).exists():
+            return 0
+        patient = team_b[1]
+        users = {u.username: u for u in User.objects.filter(username__in=["onc.cell", "nurse.cell"])}
+        # course_start refuses a start more than a day back, so the infusion is planned 20 h ago, not two days ago:
+        # an infusion recorded in the past would need every bedside step at past times.
+        course_start(patient=patient, regimen=Regimen.objects.get(name="Axicabtagene ciloleucel single infusion"),
+                     starts_at=now - timedelta(hours=20), user=users["onc.cell"], now=now,
+                     chain_of_identity="COI-DEMO-0002")  # fmt: skip
+        calm: dict[str, Any] = {
+            **dict.fromkeys(ICE_ITEMS, True),
+            "level_of_consciousness": "alert",
+            "seizure": "none",
+            "motor_weakness": "none",
+            "raised_icp": "none",
+        }
+        normal = {"temperature_c": Decimal("37.2"), "systolic_bp_mmhg": 122, "vasopressors": "none", "oxygen": "none"}
+        # 2 L/min by nasal cannula is low-flow oxygen; ICE 8/10 (cannot write a sentence or count back) is ICANS 1.
+        grade_2 = {"temperature_c": Decimal("38.9"), "systolic_bp_mmhg": 86, "oxygen": "low_flow"}
+        confused = {"writes_sentence": False, "counts_backwards": False}
+        for hours_ago, findings in (
+            (16, {**normal, **calm}),
+            (8, {**normal, **calm, "temperature_c": Decimal("38.4")}),
+            (1, {**normal, **calm, **grade_2, **confused}),
+        ):
+            assessment_record(patient=patient, assessed_at=now - timedelta(hours=hours_ago), user=users["nurse.cell"],
+                              now=now, **findings)  # fmt: skip
+        return 1
 
     def _users(self, teams: list[CareTeam]) -> None:
         admin, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
