@@ -53,3 +53,8 @@ def grade_trend(assessments: list[Assessment]) -> list[TrendPoint]:
             )
         )
     return points
+
+
+def recent_grade_trend(*, user: AnyUser, patient: Patient, count: int = 5) -> list[TrendPoint]:
+    """The patient's latest `count` assessments on the grade trend (the patient page), each with its change."""
+    return grade_trend(patient_assessments(user=user, patient=patient, limit=count + 1))[:count]

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from alerts.selectors import patient_alerts
+from assessments.selectors import recent_grade_trend
 from core.views import html_view
 from monitoring.selectors import patient_monitoring_tests
 from orders.selectors import cell_therapy_periods, patient_courses
@@ -28,5 +29,10 @@ def patient_chart(request: HttpRequest, pk: int) -> HttpResponse:
         "courses": patient_courses(user=request.user, patient=patient),
         "alerts": patient_alerts(user=request.user, patient=patient),
         "cell_therapy_periods": cell_therapy_periods(user=request.user, patient=patient, now=timezone.now()),
+        "assessment_trend": (
+            recent_grade_trend(user=request.user, patient=patient)
+            if request.user.has_perm("assessments.view_assessment")
+            else []
+        ),
     }
     return render(request, "patient_chart.html", context)

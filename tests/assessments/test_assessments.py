@@ -437,3 +437,19 @@ def test_the_amend_page_shows_the_original_findings_and_keeps_the_original(nurse
     again = client.post(f"/assessments/{original.pk}/amend/", {**post, "reason": "again"})
     assert again.status_code == 409
     assert "already amended" in again.content.decode()
+
+
+def test_the_patient_page_shows_the_latest_five_grades_with_their_changes(nurse_a, technician, patient_a):
+    for minutes_ago, findings in (
+        (600, NO_CRS), (500, NO_CRS), (400, FEVER), (300, FEVER), (200, FEVER_LOW_BP), (100, FEVER),
+    ):  # fmt: skip
+        record(patient_a, nurse_a, minutes_ago=minutes_ago, **findings, **CALM_ICANS)
+    chart = _as(nurse_a).get(f"/patients/{patient_a.pk}/").content.decode()
+    table = chart[chart.index('data-testid="assessment-history"') :]
+    assert table.count('data-testid="assessment-row"') == 5  # the oldest of six is on the history page
+    crs = [cell.split("</strong>")[0] for cell in table.split("<td><strong>")[1::2]]
+    assert crs == ["1", "2", "1", "1", "0"]  # newest first
+    assert "fell" in table  # 2 → 1; the oldest shown (grade 0) is compared with the one before it, also 0
+    technician_chart = _as(technician).get(f"/patients/{patient_a.pk}/")
+    assert technician_chart.status_code == 200
+    assert 'data-testid="assessment-history"' not in technician_chart.content.decode()
