@@ -45,7 +45,8 @@ def _rule_due_times(
         infusion = doses[0].planned_at if doses else starts_at
         days = range(rule.day_from or 0, (rule.day_to or 0) + 1, rule.interval_days or 1)
         return [(infusion + timedelta(days=day), None) for day in days]
-    return []
+    # Fail closed: a rule of a kind this code does not know refuses the course rather than schedule nothing.
+    raise ValueError(f"Monitoring rule {rule.pk}: unknown kind {rule.kind!r}")
 
 
 def _schedule_monitoring(course: TreatmentCourse, doses: Sequence[Dose], user: User, now: datetime) -> None:

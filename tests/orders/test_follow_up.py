@@ -49,6 +49,11 @@ def _days(rule: MonitoringRule, doses=(), starts_at: datetime = INFUSION) -> lis
 # --- The rule kind: pure due times -----------------------------------------------------------------------------
 
 
+def test_a_rule_of_an_unknown_kind_is_refused_not_skipped():
+    with pytest.raises(ValueError, match="unknown kind 'weekly_by_magic'"):
+        _rule_due_times(MonitoringRule(kind="weekly_by_magic"), [], INFUSION)
+
+
 def test_no_interval_is_daily_from_day_0_the_infusion_to_day_to_included():
     assert _days(_after_infusion(0, 3)) == [0, 1, 2, 3]
 
