@@ -341,7 +341,7 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
     for decision in DoseDecision.objects.filter(dose_id__in=dose_ids).select_related("by", "cosigned_by"):
         decisions_by_dose[decision.dose_id].append(decision)
     course_ids = {d.course_id for d in doses}
-    first_dose_at = _first_doses(course_ids)
+    first_dose_at = first_dose_times(course_ids)
     regimen_ids = {d.course.regimen_id for d in doses}
     bands_by_regimen: dict[int, list[RegimenDoseBand]] = defaultdict(list)
     for band in RegimenDoseBand.objects.filter(regimen_id__in=regimen_ids).order_by("weight_from_kg"):
@@ -396,7 +396,7 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
     return gates
 
 
-def _first_doses(course_ids: set[int]) -> dict[int, datetime]:
+def first_dose_times(course_ids: set[int]) -> dict[int, datetime]:
     """When each course's first dose was (or is) given: its administration start, else its planned time."""
     started_at = Preparation.objects.only("dose", "administration_started_at")  # not the whole record
     first = (

@@ -19,7 +19,7 @@ from orders.choices import (
     PreparationStatus,
     VerificationMethod,
 )
-from orders.gate import Gate, band_for, band_problem, dose_gates
+from orders.gate import Gate, band_for, band_problem, dose_gates, first_dose_times
 from orders.models import Dose, Drug, HoldRule, IdentityCheck, Preparation, Regimen, TreatmentCourse
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
@@ -236,7 +236,7 @@ def cell_therapy_periods(*, user: AnyUser, patient: Patient, now: datetime) -> l
     """The post-infusion periods of the patient's cell-therapy infusions, given or planned, not yet over. The
     days come from the drug (its label, docs/clinical-sources.md §8); the clock from the infusion's start (the
     planned time until it is given)."""
-    infusions = (
+    infusions = list(
         dose_list(user=user)
         .filter(course__patient=patient, number=1, course__regimen__drug__cell_therapy=True)
         .filter(
@@ -244,16 +244,13 @@ def cell_therapy_periods(*, user: AnyUser, patient: Patient, now: datetime) -> l
             | Q(course__regimen__drug__no_driving_days__isnull=False)
         )
         .filter(Q(status=DoseStatus.GIVEN) | Q(status=DoseStatus.PLANNED, course__status=CourseStatus.ACTIVE))
-        .prefetch_related(
-            Prefetch("preparations", queryset=Preparation.objects.filter(administration_started_at__isnull=False))
-        )
         .order_by("planned_at")
     )
+    infusion_times = first_dose_times({dose.course_id for dose in infusions})
     periods = []
     for dose in infusions:
         drug = dose.course.regimen.drug
-        started = [p.administration_started_at for p in dose.preparations.all() if p.administration_started_at]
-        infusion_at = min(started) if started else dose.planned_at
+        infusion_at = infusion_times[dose.course_id]
         proximity = infusion_at + timedelta(days=drug.proximity_days) if drug.proximity_days is not None else None
         driving = infusion_at + timedelta(days=drug.no_driving_days) if drug.no_driving_days is not None else None
         if max(d for d in (proximity, driving) if d is not None) < now:
