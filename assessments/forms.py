@@ -16,6 +16,8 @@ from assessments.choices import (
     Seizure,
     Vasopressors,
 )
+from assessments.grading import ICE_ITEMS
+from assessments.services import CHOICE_FIELDS, CRS_FIELDS, ICANS_DOMAIN_FIELDS
 
 NOT_RECORDED = ("", "Not recorded")
 ICE_ANSWERS = [("", "Not asked"), ("1", "Correct (1 point)"), ("0", "Incorrect (0 points)")]
@@ -62,18 +64,11 @@ class AssessmentForm(forms.Form):
                 label=question, choices=ICE_ANSWERS, required=False, widget=forms.RadioSelect
             )
 
-    CRS_FIELDS = ("temperature_c", "systolic_bp_mmhg", "vasopressors", "oxygen", "fever_masked")
-    ICANS_FIELDS = ("level_of_consciousness", "seizure", "motor_weakness", "raised_icp")
-    ICE_FIELDS = tuple(name for name, _ in ICE_QUESTIONS)
-
     def findings(self) -> dict[str, Any]:
         """The cleaned answers as the service takes them: "" is not recorded (None), ICE answers as booleans."""
         data = self.cleaned_data
-        values: dict[str, Any] = {
-            name: data.get(name) or None
-            for name in ("vasopressors", "oxygen", "level_of_consciousness", "seizure", "motor_weakness", "raised_icp")
-        }
-        values.update({name: {"1": True, "0": False}.get(data.get(name) or "") for name in self.ICE_FIELDS})
+        values: dict[str, Any] = {name: data.get(name) or None for name in CHOICE_FIELDS}
+        values.update({name: {"1": True, "0": False}.get(data.get(name) or "") for name in ICE_ITEMS})
         values.update(
             temperature_c=data.get("temperature_c"),
             systolic_bp_mmhg=data.get("systolic_bp_mmhg"),
@@ -85,21 +80,21 @@ class AssessmentForm(forms.Form):
     def groups(self) -> dict[str, list[forms.BoundField]]:
         """The form's sections, in the order the nurse examines."""
         return {
-            "crs": [self[name] for name in self.CRS_FIELDS],
-            "ice": [self[name] for name in self.ICE_FIELDS],
-            "icans": [self["unable_to_perform_ice"], *(self[name] for name in self.ICANS_FIELDS)],
+            "crs": [self[name] for name in CRS_FIELDS],
+            "ice": [self[name] for name in ICE_ITEMS],
+            "icans": [self[name] for name in ICANS_DOMAIN_FIELDS],
         }
 
 
 def initial_from(assessment: Any) -> dict[str, Any]:
     """The form's answers as an earlier assessment recorded them (to amend it)."""
     initial: dict[str, Any] = {"assessed_at": assessment.assessed_at}
-    for name in AssessmentForm.ICE_FIELDS:
+    for name in ICE_ITEMS:
         value = getattr(assessment, name)
         initial[name] = "" if value is None else str(int(value))
     for name in ("temperature_c", "systolic_bp_mmhg", "fever_masked", "unable_to_perform_ice"):
         initial[name] = getattr(assessment, name)
-    for name in ("vasopressors", "oxygen", "level_of_consciousness", "seizure", "motor_weakness", "raised_icp"):
+    for name in CHOICE_FIELDS:
         initial[name] = getattr(assessment, name) or ""
     return initial
 

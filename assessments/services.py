@@ -39,15 +39,11 @@ _CHOICES: dict[str, type[StrEnum]] = {
     "motor_weakness": grading.MotorWeakness,
     "raised_icp": grading.RaisedIcp,
 }
+CHOICE_FIELDS = tuple(_CHOICES)
+# The findings in the order a nurse examines: CRS, the ICE items, the other ICANS domains.
 CRS_FIELDS = ("temperature_c", "systolic_bp_mmhg", "vasopressors", "oxygen", "fever_masked")
-ICANS_FIELDS = (
-    *grading.ICE_ITEMS,
-    "unable_to_perform_ice",
-    "level_of_consciousness",
-    "seizure",
-    "motor_weakness",
-    "raised_icp",
-)
+ICANS_DOMAIN_FIELDS = ("unable_to_perform_ice", "level_of_consciousness", "seizure", "motor_weakness", "raised_icp")
+ICANS_FIELDS = (*grading.ICE_ITEMS, *ICANS_DOMAIN_FIELDS)
 FINDING_FIELDS = (*CRS_FIELDS, *ICANS_FIELDS)
 
 # What an alert calls a finding that was not recorded.
