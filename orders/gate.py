@@ -14,16 +14,18 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from django.db.models import Prefetch
+from django.db.models import Min, Prefetch
 
 from monitoring.choices import MonitoringTestStatus
+from monitoring.models import MonitoringTest
 from orders.choices import Comparator, DecisionKind, GateVerdict, HoldAction, Reference
 from orders.models import (
     CourseMonitoringTest,
     Dose,
     DoseDecision,
+    Drug,
     HoldRule,
-    Preparation,
+    Regimen,
     RegimenDoseBand,
 )
 from results.choices import VERIFIED
@@ -216,10 +218,14 @@ def rule_applies(rule: HoldRule, drug_id: int, regimen_id: int) -> bool:
 
 
 def current_hold_rules() -> list[HoldRule]:
+    # rule_applies reads only the ids of a rule's drugs and regimens: no catalogue record per link
     return list(
         HoldRule.objects.filter(active=True, superseded_by__isnull=True)
         .select_related("lab_test")
-        .prefetch_related("drugs", "regimens")
+        .prefetch_related(
+            Prefetch("drugs", queryset=Drug.objects.only("id")),
+            Prefetch("regimens", queryset=Regimen.objects.only("id")),
+        )
     )
 
 
@@ -290,12 +296,22 @@ class PreDoseLab:
 
 
 def _pre_dose_labs(dose_ids: Sequence[int]) -> dict[int, list[PreDoseLab]]:
-    rows = CourseMonitoringTest.objects.filter(dose_id__in=dose_ids, rule__gates_dose=True).values_list(
-        "dose_id", "monitoring_test_id", "monitoring_test__status", "monitoring_test__collected_at",
-        "monitoring_test__due_at", "monitoring_test__lab_test__name", "rule__window_hours",
-    ).order_by("pk")  # fmt: skip
+    # Links first, then their tests by primary key: as one join the planner hashes the whole test table
+    # (it underestimates the links of a page's doses), several ms at 40k tests and growing with the table.
+    links = list(
+        CourseMonitoringTest.objects.filter(dose_id__in=dose_ids, rule__gates_dose=True)
+        .values_list("dose_id", "monitoring_test_id", "rule__window_hours")
+        .order_by("pk")
+    )
+    tests = {
+        row[0]: row[1:]
+        for row in MonitoringTest.objects.filter(pk__in=[link[1] for link in links]).values_list(
+            "pk", "status", "collected_at", "due_at", "lab_test__name"
+        )
+    }
     labs: dict[int, list[PreDoseLab]] = defaultdict(list)
-    for dose_id, test_id, status, collected_at, due_at, name, window_hours in rows:
+    for dose_id, test_id, window_hours in links:
+        status, collected_at, due_at, name = tests[test_id]
         labs[dose_id].append(PreDoseLab(test_id, status, collected_at, due_at, name, window_hours))
     return labs
 
@@ -398,17 +414,12 @@ def dose_gates(doses: Sequence[Dose], *, now: datetime) -> dict[int, Gate]:
 
 def first_dose_times(course_ids: set[int]) -> dict[int, datetime]:
     """When each course's first dose was (or is) given: its administration start, else its planned time."""
-    started_at = Preparation.objects.only("dose", "administration_started_at")  # not the whole record
     first = (
         Dose.objects.filter(course_id__in=course_ids, number=1)
-        .only("course", "planned_at")
-        .prefetch_related(Prefetch("preparations", queryset=started_at, to_attr="all_preparations"))
+        .values_list("course_id", "planned_at")
+        .annotate(started=Min("preparations__administration_started_at"))
     )
-    times = {}
-    for dose in first:
-        started = [p.administration_started_at for p in dose.all_preparations if p.administration_started_at]
-        times[dose.course_id] = min(started) if started else dose.planned_at
-    return times
+    return {course_id: started or planned_at for course_id, planned_at, started in first}
 
 
 def _baselines(

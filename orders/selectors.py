@@ -120,7 +120,7 @@ def worklist_doses(*, user: AnyUser, start: datetime, days: int = 2) -> QuerySet
         .prefetch_related(
             Prefetch(
                 "preparations",
-                queryset=Preparation.objects.filter(status__in=LIVE).only(*WORKLIST_PREPARATION_FIELDS),
+                queryset=Preparation.objects.filter(status__in=LIVE).only(*WORKLIST_PREPARATION_FIELDS).order_by("pk"),
                 to_attr="live",
             )
         )

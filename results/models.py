@@ -216,7 +216,14 @@ class Result(models.Model):
                 condition=models.Q(is_current=True, reviewed_at__isnull=True, status__in=["final", "amended"]),
                 name="result_review_inbox_idx",
             ),
-            models.Index(fields=["status"], condition=models.Q(status="preliminary"), name="result_unverified_idx"),
+            # The verification queue in its order: a page reads its 100 rows, not every preliminary result.
+            models.Index(
+                fields=["entered_at", "id"], condition=models.Q(status="preliminary"), name="result_unverified_idx"
+            ),
+            # "Superseded by nothing" probes only the few amending rows (the unique index holds every result).
+            models.Index(
+                fields=["supersedes"], condition=models.Q(supersedes__isnull=False), name="result_supersedes_idx"
+            ),
             # Resent HL7 messages are recognised by their control id.
             models.Index(
                 fields=["message_control_id"], condition=models.Q(source="hl7"), name="result_hl7_control_idx"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.selectors import AnyUser
 from alerts.choices import AlertKind
@@ -37,7 +37,10 @@ def _unverified(*, user: User) -> QuerySet[Result]:
     verification is not current yet, but it is the latest version), oldest first."""
     return (
         result_list(user=user)
-        .filter(status=ResultStatus.PRELIMINARY, superseded_by__isnull=True)
+        .filter(status=ResultStatus.PRELIMINARY)
+        # NOT EXISTS, with the redundant IS NOT NULL that lets PostgreSQL use result_supersedes_idx: the LEFT JOIN
+        # of `superseded_by__isnull` hashed every result of the table (docs/architecture.md §6).
+        .exclude(Exists(Result.objects.filter(supersedes=OuterRef("pk"), supersedes__isnull=False)))
         .exclude(entered_by=user)
         .order_by("entered_at", "id")
     )
