@@ -12,6 +12,9 @@ from django.utils.http import urlencode
 LAST_ACTIVITY_KEY = "labflow_last_activity"
 # Sent by the page's own background requests (inbox refresh, header count).
 POLL_HEADER = "X-LabFlow-Poll"
+# Activity is recorded at most this often: a page view within it writes no session row. The timeout can
+# only come this much earlier than IDLE_TIMEOUT, never later.
+ACTIVITY_RESOLUTION_SECONDS = 30
 
 
 def is_background_poll(request: HttpRequest) -> bool:
@@ -32,7 +35,8 @@ class IdleTimeoutMiddleware:
             if last is not None and now - float(last) > settings.IDLE_TIMEOUT.total_seconds():
                 logout(request)
                 return self._expired(request)
-            if not is_background_poll(request) or last is None:
+            stale = last is None or now - float(last) >= ACTIVITY_RESOLUTION_SECONDS
+            if stale and (not is_background_poll(request) or last is None):
                 request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)
 

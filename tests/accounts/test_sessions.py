@@ -88,3 +88,37 @@ def test_roles_are_groups_with_permissions(role, granted, refused):
     codes = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
     assert granted <= codes
     assert not (refused & codes)
+
+
+def _session_writes(client, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return [q for q in queries if q["sql"].startswith('UPDATE "django_session"')]
+
+
+def test_activity_is_written_at_most_every_30_seconds(client, nurse_a):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        client.force_login(nurse_a)
+        client.get("/patients/")
+        first = client.session["labflow_last_activity"]
+        traveller.move_to(start + timedelta(seconds=29))
+        assert not _session_writes(client, "/patients/")
+        assert client.session["labflow_last_activity"] == first
+        traveller.move_to(start + timedelta(seconds=30))
+        assert _session_writes(client, "/patients/")
+        assert client.session["labflow_last_activity"] == first + 30
+
+
+def test_unrecorded_activity_makes_the_timeout_come_early_never_late(client, nurse_a):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        client.force_login(nurse_a)
+        client.get("/patients/")
+        traveller.move_to(start + timedelta(seconds=29))
+        client.get("/patients/")  # within the resolution: not recorded
+        traveller.move_to(start + timedelta(minutes=15, seconds=1))  # 14 min 32 s after that view
+        assert client.get("/patients/").status_code == 302
