@@ -8,9 +8,10 @@ from django import forms
 
 
 class PksField(forms.Field):
-    """Ticked rows (``results=1&results=2``) as ids; anything that is not an id is ignored."""
+    """Ticked rows (``results=1&results=2``) as ids; a row may stand for several (a panel: ``results=1 2 3``);
+    anything that is not an id is ignored."""
 
     widget = forms.MultipleHiddenInput
 
     def to_python(self, value: Any) -> list[int]:
-        return [int(v) for v in value or [] if str(v).isdigit()]
+        return [int(token) for v in value or [] for token in str(v).split() if token.isdigit()]

@@ -31,6 +31,9 @@ class ResultFlag(models.TextChoices):
     ABNORMAL = "A", "Abnormal"  # a coded or qualitative answer the catalogue marks abnormal
 
 
+CRITICAL_FLAGS = (ResultFlag.CRITICAL_LOW.value, ResultFlag.CRITICAL_HIGH.value)
+
+
 class ResultSource(models.TextChoices):
     MANUAL = "manual", "Entered"
     HL7 = "hl7", "HL7 v2"

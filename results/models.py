@@ -8,7 +8,16 @@ from django.db import models
 from alerts.models import Alert
 from monitoring.models import LabTest
 from patients.models import NO_DELETE, Patient
-from results.choices import Comparator, MessageOutcome, ResultFlag, ResultSource, ResultStatus, Sex, ValueType
+from results.choices import (
+    CRITICAL_FLAGS,
+    Comparator,
+    MessageOutcome,
+    ResultFlag,
+    ResultSource,
+    ResultStatus,
+    Sex,
+    ValueType,
+)
 from specimens.models import Specimen
 
 
@@ -114,7 +123,7 @@ class InboundMessage(models.Model):
 # (docs/architecture.md §6).
 REVIEW_ORDER = (
     models.Case(
-        models.When(flag__in=[ResultFlag.CRITICAL_LOW.value, ResultFlag.CRITICAL_HIGH.value], then=models.Value(1)),
+        models.When(flag__in=list(CRITICAL_FLAGS), then=models.Value(1)),
         default=models.Value(0),
         output_field=models.IntegerField(),
     ).desc(),

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Case, Exists, F, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Value, When
 
 from accounts.selectors import AnyUser
 from alerts.choices import AlertKind
@@ -16,7 +18,7 @@ from alerts.selectors import alert_list
 from monitoring.models import LabTest
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
-from results.choices import LAB_NOT_FINAL, VERIFIED, ResultStatus
+from results.choices import CRITICAL_FLAGS, LAB_NOT_FINAL, VERIFIED, ResultFlag, ResultStatus
 from results.models import REVIEW_ORDER, CriticalCall, ReferenceRange, Result, ResultAnswer, ResultSpec
 from specimens.models import Specimen
 
@@ -66,6 +68,91 @@ def review_inbox(*, user: AnyUser) -> QuerySet[Result]:
         .filter(status__in=VERIFIED, is_current=True, reviewed_at__isnull=True)
         .order_by(*REVIEW_ORDER)
     )
+
+
+# A result the review inbox may fold away: positively normal (flag N), ungraded or grade 0, no delta flag. An
+# unflagged result (no reference range) is never folded: nobody has said it is normal.
+def is_plainly_normal(result: Result) -> bool:
+    return result.flag == ResultFlag.NORMAL and not result.ctcae_grade and not result.delta_flag
+
+
+@dataclass
+class ReviewPanel:
+    """One specimen's unreviewed results in the review inbox: what was ordered on it, the results to read
+    (in the inbox's order) and the plainly normal ones folded."""
+
+    specimen_id: int
+    accession: str
+    patient: Patient
+    ordered: list[str]
+    to_read: list[Result]
+    normal: list[Result]
+    critical: bool
+    worst_grade: int | None
+
+    @property
+    def results(self) -> list[Result]:
+        return self.to_read + self.normal
+
+    @property
+    def result_ids(self) -> str:
+        return " ".join(str(result.pk) for result in self.results)
+
+
+# What a review inbox row shows of a result (results/review.html, Result.display_value), in the inbox's order.
+REVIEW_FIELDS = (
+    "patient_id", "specimen_id", "lab_test_id", "value_numeric", "value_text", "value_comparator", "decimal_places",
+    "unit", "flag", "delta_flag", "ctcae_term", "ctcae_grade", "ctcae_lab_only", "ctcae_assumed", "verified_at",
+)  # fmt: skip
+
+
+def review_inbox_panels(*, user: AnyUser) -> QuerySet[Any, Any]:
+    """The review inbox by specimen, one row (a dict) per specimen: critical first, then the highest CTCAE grade
+    (ungraded last), then the newest verification. `review_panels` fills a page of them."""
+    critical = Case(When(flag__in=CRITICAL_FLAGS, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return (
+        review_inbox(user=user)
+        .order_by()
+        .values("specimen_id")
+        .annotate(critical=Max(critical), worst_grade=Max("ctcae_grade"), latest=Max("verified_at"))
+        .order_by(
+            F("critical").desc(), F("worst_grade").desc(nulls_last=True), F("latest").desc(), F("specimen_id").desc()
+        )
+    )
+
+
+def review_panels(*, user: AnyUser, groups: Iterable[dict[str, Any]]) -> list[ReviewPanel]:
+    """The panels of a page of `review_inbox_panels`, in its order, in a constant number of queries."""
+    groups = list(groups)
+    specimen_ids = [group["specimen_id"] for group in groups]
+    # A page holds hundreds of results of a few patients and a few dozen tests: each result reads only what the
+    # page shows, and shares one patient, test and accession per panel (docs/architecture.md §6).
+    rows = list(review_inbox(user=user).filter(specimen_id__in=specimen_ids).select_related(None).only(*REVIEW_FIELDS))
+    patients = Patient.objects.only("family_name", "given_name", "mrn").in_bulk({r.patient_id for r in rows})
+    tests = LabTest.objects.only("name").in_bulk({r.lab_test_id for r in rows})
+    accessions = dict(Specimen.objects.filter(pk__in=specimen_ids).values_list("pk", "accession"))
+    results: dict[int, list[Result]] = defaultdict(list)
+    for result in rows:
+        result.patient, result.lab_test = patients[result.patient_id], tests[result.lab_test_id]
+        results[result.specimen_id].append(result)
+    ordered: dict[int, list[str]] = defaultdict(list)
+    on_specimens = Specimen.monitoring_tests.through.objects.filter(specimen_id__in=specimen_ids)
+    for specimen_id, name in on_specimens.order_by("monitoringtest__lab_test__name").values_list(
+        "specimen_id", "monitoringtest__lab_test__name"
+    ):
+        if name not in ordered[specimen_id]:
+            ordered[specimen_id].append(name)
+    panels = []
+    for group in groups:
+        specimen_id, panel_rows = group["specimen_id"], results[group["specimen_id"]]
+        if panel_rows:  # else reviewed between the two queries
+            panel = ReviewPanel(
+                specimen_id, accessions[specimen_id], panel_rows[0].patient, ordered[specimen_id],
+                [r for r in panel_rows if not is_plainly_normal(r)], [r for r in panel_rows if is_plainly_normal(r)],
+                bool(group["critical"]), group["worst_grade"],
+            )  # fmt: skip
+            panels.append(panel)
+    return panels
 
 
 def result_rows(results: QuerySet[Result]) -> QuerySet[Result]:

@@ -28,7 +28,8 @@ from results.selectors import (
     resultable_tests,
     results_awaiting_lab_final,
     results_to_verify,
-    review_inbox,
+    review_inbox_panels,
+    review_panels,
     specimens_awaiting,
     visible_results,
 )
@@ -134,8 +135,9 @@ def review(request: HttpRequest) -> HttpResponse:
             )
             messages.success(request, f"Reviewed {len(done)} results.")
         return redirect("results:review")
-    page = Paginator(result_rows(review_inbox(user=request.user)), 100).get_page(request.GET.get("page"))
-    return render(request, "results/review.html", {"results": page, "page": page})
+    page = Paginator(review_inbox_panels(user=request.user), 25).get_page(request.GET.get("page"))
+    panels = review_panels(user=request.user, groups=page)
+    return render(request, "results/review.html", {"panels": panels, "page": page})
 
 
 def _result_context(request: HttpRequest, result: Result) -> dict[str, object]:

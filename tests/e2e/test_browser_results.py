@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from results.models import Result
-from tests.e2e.pages import Staff, login
+from tests.e2e.pages import Staff, login, serious_violations
 from tests.results.helpers import collected_specimen
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -56,7 +56,12 @@ def test_entry_verification_critical_alert_and_review(live_server, browser: Brow
     login(onc, live_server.url, oncologist.username)
     onc.get_by_role("link", name="Review").click()
     review_rows = onc.get_by_test_id("review-row")
-    expect(review_rows.first).to_contain_text("Potassium")  # critical first
+    expect(review_rows).to_have_count(1)  # one row per specimen
+    expect(review_rows.first.get_by_test_id("to-read")).to_contain_text("Potassium")  # the critical value spelled out
+    expect(review_rows.first.get_by_test_id("to-read")).not_to_contain_text("Sodium")  # normal: folded
+    review_rows.first.get_by_test_id("normal").get_by_text("1 normal").click()
+    expect(review_rows.first.get_by_test_id("normal")).to_contain_text("Sodium")
+    assert serious_violations(onc) == []
     review_rows.first.get_by_role("link", name="trend").click()
     chart = onc.locator("canvas[data-trend]").first
     expect(chart).to_have_attribute("data-ready", "1")
@@ -66,5 +71,5 @@ def test_entry_verification_critical_alert_and_review(live_server, browser: Brow
     onc.go_back()
     onc.locator("input[name=results]").first.check()
     onc.get_by_test_id("review-selected").click()
-    expect(onc.get_by_text("Reviewed 1 results.")).to_be_visible()
-    assert Result.objects.filter(reviewed_by=oncologist, lab_test__name="Potassium").exists()
+    expect(onc.get_by_text("Reviewed 2 results.")).to_be_visible()  # the specimen's panel signed off at once
+    assert Result.objects.filter(reviewed_by=oncologist, lab_test__name__in=["Potassium", "Sodium"]).count() == 2
