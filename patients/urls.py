@@ -6,4 +6,5 @@ app_name = "patients"
 
 urlpatterns = [
     path("", views.patient_index, name="list"),
+    path("search/", views.patient_search_page, name="search"),
 ]

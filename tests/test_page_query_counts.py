@@ -70,6 +70,14 @@ def test_patient_list(ward):
     _flat_page(ward.oncologist, "/patients/", ward.clinical, listed("page"))
 
 
+def test_patient_search(ward):
+    client = _as(ward.oncologist)
+    # two patients a unit: a single match opens the chart instead of listing it
+    assert_flat(
+        lambda: client.post("/patients/search/", {"q": "family"}), lambda n: ward.clinical(2 * n), marked("search-row")
+    )
+
+
 def test_collection_list(ward):
     _flat_page(ward.nurse, f"/specimens/collection/?ward={ward.team.ward}", ward.clinical, marked("draw"))
 
@@ -269,6 +277,7 @@ def test_every_page_is_measured_or_has_no_list():
 
     measured = {
         "alerts:inbox", "alerts:inbox-partial", "alerts:burden", "alerts:burden-metrics", "patients:list",
+        "patients:search",
         "patient-chart", "specimens:collection-list", "specimens:collect", "specimens:detail", "results:enter",
         "results:enter-test", "results:verify", "results:review", "results:detail", "results:timeline",
         "results:critical-call", "orders:worklist", "orders:verification", "orders:ward", "orders:course",
