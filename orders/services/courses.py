@@ -24,6 +24,9 @@ def _rule_due_times(
     rule: MonitoringRule, doses: Sequence[Dose], starts_at: datetime
 ) -> list[tuple[datetime, Dose | None]]:
     """When a monitoring rule wants its test, and for which dose (pre-dose rules gate that dose)."""
+    if rule.interval_hours is not None and rule.kind != RuleKind.DAILY_AFTER_INFUSION:
+        # Fail closed: a step in hours on a rule that does not use it would silently schedule something else.
+        raise ValueError(f"Monitoring rule {rule.pk}: an interval in hours on a {rule.kind!r} rule")
     if rule.kind == RuleKind.PRE_DOSE:
         return [(d.planned_at - timedelta(hours=rule.lead_hours), d) for d in doses]
     if rule.kind == RuleKind.BASELINE:
@@ -40,9 +43,6 @@ def _rule_due_times(
             times.append((due, None))
             due += interval
         return times
-    if rule.interval_hours is not None and rule.kind != RuleKind.DAILY_AFTER_INFUSION:
-        # Fail closed: a step in hours on a rule that does not use it would silently schedule something else.
-        raise ValueError(f"Monitoring rule {rule.pk}: an interval in hours on a {rule.kind!r} rule")
     if rule.kind == RuleKind.DAILY_AFTER_INFUSION:
         # Day 0 is the (first) infusion; day_to is included; no interval means daily.
         infusion = doses[0].planned_at if doses else starts_at
