@@ -91,9 +91,7 @@ def monitoring_test_record_collection(*, monitoring_test: MonitoringTest, user: 
 
 
 @transaction.atomic
-def monitoring_test_record_assessment(
-    *, monitoring_test: MonitoringTest, user: User, now: datetime
-) -> MonitoringTest:
+def monitoring_test_record_assessment(*, monitoring_test: MonitoringTest, user: User, now: datetime) -> MonitoringTest:
     """A bedside assessment was recorded for this due (or overdue) assessment test: it is satisfied at once (no
     specimen, no result stage) and its overdue alert stops waiting on it. The caller links the assessment to it."""
     locked = _locked(monitoring_test, AWAITING_COLLECTION, "record an assessment")
@@ -182,8 +180,9 @@ def monitoring_tests_restore_result_deadline(*, test_ids: Sequence[int]) -> int:
 # skips exactly these rows (monitoring/models.py; docs/architecture.md §3 "The sweep's audit"). It returns the
 # flipped tests grouped into draws, one row per alert to raise (test names sorted by code point, COLLATE "C", as
 # Python sorts them). A draw is of one kind of test: bedside assessments past their deadline raise their own alert
-# (kind, text and severity from _BEDSIDE), never a specimen collection alert, and fold apart from the specimens. The alerts are a second statement, run only when something was flipped: in the same
-# statement their INSERT's statement triggers and planning cost every idle tick ~2.5x (docs/benchmarks.md).
+# (kind, text and severity from _BEDSIDE), never a specimen collection alert, and fold apart from the specimens.
+# The alerts are a second statement, run only when something was flipped: in the same statement their INSERT's
+# statement triggers and planning cost every idle tick ~2.5x (docs/benchmarks.md).
 _FLAG_SQL = """
 WITH due AS (
     SELECT id FROM monitoring_monitoringtest

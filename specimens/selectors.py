@@ -160,7 +160,9 @@ def due_tests_for_patient(*, user: AnyUser, patient: Patient, due_by: datetime) 
     (bedside assessments are recorded on the assessment form, never collected)."""
     return (
         monitoring_test_list(user=user)
-        .filter(patient=patient, status__in=AWAITING_COLLECTION, due_at__lte=due_by, lab_test__kind=LabTestKind.SPECIMEN)
+        .filter(
+            patient=patient, status__in=AWAITING_COLLECTION, due_at__lte=due_by, lab_test__kind=LabTestKind.SPECIMEN
+        )
         .select_related("lab_test__specimen_requirement__container")
         .order_by("due_at", "pk")
     )

@@ -8,51 +8,103 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assessments', '0002_role_permissions'),
-        ('monitoring', '0014_labtest_kind'),
-        ('patients', '0002_alert_rules'),
+        ("assessments", "0002_role_permissions"),
+        ("monitoring", "0014_labtest_kind"),
+        ("patients", "0002_alert_rules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='assessment',
-            name='append_only',
+            model_name="assessment",
+            name="append_only",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='assessment',
-            name='insert_insert',
+            model_name="assessment",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='assessment',
-            name='update_update',
+            model_name="assessment",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='assessment',
-            name='monitoring_test',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assessments', to='monitoring.monitoringtest'),
+            model_name="assessment",
+            name="monitoring_test",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="assessments",
+                to="monitoring.monitoringtest",
+            ),
         ),
         migrations.AddField(
-            model_name='assessmentevent',
-            name='monitoring_test',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='monitoring.monitoringtest'),
+            model_name="assessmentevent",
+            name="monitoring_test",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="monitoring.monitoringtest",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='assessment',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."assessed_at" IS DISTINCT FROM (NEW."assessed_at") OR OLD."recorded_at" IS DISTINCT FROM (NEW."recorded_at") OR OLD."recorded_by_id" IS DISTINCT FROM (NEW."recorded_by_id") OR OLD."temperature_c" IS DISTINCT FROM (NEW."temperature_c") OR OLD."systolic_bp_mmhg" IS DISTINCT FROM (NEW."systolic_bp_mmhg") OR OLD."vasopressors" IS DISTINCT FROM (NEW."vasopressors") OR OLD."oxygen" IS DISTINCT FROM (NEW."oxygen") OR OLD."fever_masked" IS DISTINCT FROM (NEW."fever_masked") OR OLD."oriented_year" IS DISTINCT FROM (NEW."oriented_year") OR OLD."oriented_month" IS DISTINCT FROM (NEW."oriented_month") OR OLD."oriented_city" IS DISTINCT FROM (NEW."oriented_city") OR OLD."oriented_hospital" IS DISTINCT FROM (NEW."oriented_hospital") OR OLD."names_object_1" IS DISTINCT FROM (NEW."names_object_1") OR OLD."names_object_2" IS DISTINCT FROM (NEW."names_object_2") OR OLD."names_object_3" IS DISTINCT FROM (NEW."names_object_3") OR OLD."follows_commands" IS DISTINCT FROM (NEW."follows_commands") OR OLD."writes_sentence" IS DISTINCT FROM (NEW."writes_sentence") OR OLD."counts_backwards" IS DISTINCT FROM (NEW."counts_backwards") OR OLD."unable_to_perform_ice" IS DISTINCT FROM (NEW."unable_to_perform_ice") OR OLD."level_of_consciousness" IS DISTINCT FROM (NEW."level_of_consciousness") OR OLD."seizure" IS DISTINCT FROM (NEW."seizure") OR OLD."motor_weakness" IS DISTINCT FROM (NEW."motor_weakness") OR OLD."raised_icp" IS DISTINCT FROM (NEW."raised_icp") OR OLD."hypotension_below_systolic_mmhg" IS DISTINCT FROM (NEW."hypotension_below_systolic_mmhg") OR OLD."crs_grade" IS DISTINCT FROM (NEW."crs_grade") OR OLD."crs_at_least" IS DISTINCT FROM (NEW."crs_at_least") OR OLD."crs_at_most" IS DISTINCT FROM (NEW."crs_at_most") OR OLD."crs_decisive" IS DISTINCT FROM (NEW."crs_decisive") OR OLD."crs_missing" IS DISTINCT FROM (NEW."crs_missing") OR OLD."ice_score" IS DISTINCT FROM (NEW."ice_score") OR OLD."icans_grade" IS DISTINCT FROM (NEW."icans_grade") OR OLD."icans_at_least" IS DISTINCT FROM (NEW."icans_at_least") OR OLD."icans_at_most" IS DISTINCT FROM (NEW."icans_at_most") OR OLD."icans_decisive" IS DISTINCT FROM (NEW."icans_decisive") OR OLD."icans_missing" IS DISTINCT FROM (NEW."icans_missing") OR OLD."monitoring_test_id" IS DISTINCT FROM (NEW."monitoring_test_id") OR OLD."supersedes_id" IS DISTINCT FROM (NEW."supersedes_id") OR OLD."amendment_reason" IS DISTINCT FROM (NEW."amendment_reason"))', func="RAISE EXCEPTION 'pgtrigger: Cannot update rows from % table', TG_TABLE_NAME;", hash='55bef4b5f11f17ce4b1091b284911cd7911685fc', operation='UPDATE', pgid='pgtrigger_append_only_310ec', table='assessments_assessment', when='BEFORE')),
+            model_name="assessment",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."patient_id" IS DISTINCT FROM (NEW."patient_id") OR OLD."assessed_at" IS DISTINCT FROM (NEW."assessed_at") OR OLD."recorded_at" IS DISTINCT FROM (NEW."recorded_at") OR OLD."recorded_by_id" IS DISTINCT FROM (NEW."recorded_by_id") OR OLD."temperature_c" IS DISTINCT FROM (NEW."temperature_c") OR OLD."systolic_bp_mmhg" IS DISTINCT FROM (NEW."systolic_bp_mmhg") OR OLD."vasopressors" IS DISTINCT FROM (NEW."vasopressors") OR OLD."oxygen" IS DISTINCT FROM (NEW."oxygen") OR OLD."fever_masked" IS DISTINCT FROM (NEW."fever_masked") OR OLD."oriented_year" IS DISTINCT FROM (NEW."oriented_year") OR OLD."oriented_month" IS DISTINCT FROM (NEW."oriented_month") OR OLD."oriented_city" IS DISTINCT FROM (NEW."oriented_city") OR OLD."oriented_hospital" IS DISTINCT FROM (NEW."oriented_hospital") OR OLD."names_object_1" IS DISTINCT FROM (NEW."names_object_1") OR OLD."names_object_2" IS DISTINCT FROM (NEW."names_object_2") OR OLD."names_object_3" IS DISTINCT FROM (NEW."names_object_3") OR OLD."follows_commands" IS DISTINCT FROM (NEW."follows_commands") OR OLD."writes_sentence" IS DISTINCT FROM (NEW."writes_sentence") OR OLD."counts_backwards" IS DISTINCT FROM (NEW."counts_backwards") OR OLD."unable_to_perform_ice" IS DISTINCT FROM (NEW."unable_to_perform_ice") OR OLD."level_of_consciousness" IS DISTINCT FROM (NEW."level_of_consciousness") OR OLD."seizure" IS DISTINCT FROM (NEW."seizure") OR OLD."motor_weakness" IS DISTINCT FROM (NEW."motor_weakness") OR OLD."raised_icp" IS DISTINCT FROM (NEW."raised_icp") OR OLD."hypotension_below_systolic_mmhg" IS DISTINCT FROM (NEW."hypotension_below_systolic_mmhg") OR OLD."crs_grade" IS DISTINCT FROM (NEW."crs_grade") OR OLD."crs_at_least" IS DISTINCT FROM (NEW."crs_at_least") OR OLD."crs_at_most" IS DISTINCT FROM (NEW."crs_at_most") OR OLD."crs_decisive" IS DISTINCT FROM (NEW."crs_decisive") OR OLD."crs_missing" IS DISTINCT FROM (NEW."crs_missing") OR OLD."ice_score" IS DISTINCT FROM (NEW."ice_score") OR OLD."icans_grade" IS DISTINCT FROM (NEW."icans_grade") OR OLD."icans_at_least" IS DISTINCT FROM (NEW."icans_at_least") OR OLD."icans_at_most" IS DISTINCT FROM (NEW."icans_at_most") OR OLD."icans_decisive" IS DISTINCT FROM (NEW."icans_decisive") OR OLD."icans_missing" IS DISTINCT FROM (NEW."icans_missing") OR OLD."monitoring_test_id" IS DISTINCT FROM (NEW."monitoring_test_id") OR OLD."supersedes_id" IS DISTINCT FROM (NEW."supersedes_id") OR OLD."amendment_reason" IS DISTINCT FROM (NEW."amendment_reason"))',
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update rows from % table', TG_TABLE_NAME;",
+                    hash="55bef4b5f11f17ce4b1091b284911cd7911685fc",
+                    operation="UPDATE",
+                    pgid="pgtrigger_append_only_310ec",
+                    table="assessments_assessment",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='assessment',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "assessments_assessmentevent" ("amendment_reason", "assessed_at", "counts_backwards", "crs_at_least", "crs_at_most", "crs_decisive", "crs_grade", "crs_missing", "fever_masked", "follows_commands", "hypotension_below_systolic_mmhg", "icans_at_least", "icans_at_most", "icans_decisive", "icans_grade", "icans_missing", "ice_score", "id", "is_current", "level_of_consciousness", "monitoring_test_id", "motor_weakness", "names_object_1", "names_object_2", "names_object_3", "oriented_city", "oriented_hospital", "oriented_month", "oriented_year", "oxygen", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_icp", "recorded_at", "recorded_by_id", "seizure", "supersedes_id", "systolic_bp_mmhg", "temperature_c", "unable_to_perform_ice", "vasopressors", "writes_sentence") SELECT new_values."amendment_reason", new_values."assessed_at", new_values."counts_backwards", new_values."crs_at_least", new_values."crs_at_most", new_values."crs_decisive", new_values."crs_grade", new_values."crs_missing", new_values."fever_masked", new_values."follows_commands", new_values."hypotension_below_systolic_mmhg", new_values."icans_at_least", new_values."icans_at_most", new_values."icans_decisive", new_values."icans_grade", new_values."icans_missing", new_values."ice_score", new_values."id", new_values."is_current", new_values."level_of_consciousness", new_values."monitoring_test_id", new_values."motor_weakness", new_values."names_object_1", new_values."names_object_2", new_values."names_object_3", new_values."oriented_city", new_values."oriented_hospital", new_values."oriented_month", new_values."oriented_year", new_values."oxygen", new_values."patient_id", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."raised_icp", new_values."recorded_at", new_values."recorded_by_id", new_values."seizure", new_values."supersedes_id", new_values."systolic_bp_mmhg", new_values."temperature_c", new_values."unable_to_perform_ice", new_values."vasopressors", new_values."writes_sentence" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='f686a037fe662efb4a386e377ce870ae71808c95', level='STATEMENT', operation='INSERT', pgid='pgtrigger_insert_insert_3ca2a', referencing='REFERENCING NEW TABLE AS new_values ', table='assessments_assessment', when='AFTER')),
+            model_name="assessment",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "assessments_assessmentevent" ("amendment_reason", "assessed_at", "counts_backwards", "crs_at_least", "crs_at_most", "crs_decisive", "crs_grade", "crs_missing", "fever_masked", "follows_commands", "hypotension_below_systolic_mmhg", "icans_at_least", "icans_at_most", "icans_decisive", "icans_grade", "icans_missing", "ice_score", "id", "is_current", "level_of_consciousness", "monitoring_test_id", "motor_weakness", "names_object_1", "names_object_2", "names_object_3", "oriented_city", "oriented_hospital", "oriented_month", "oriented_year", "oxygen", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_icp", "recorded_at", "recorded_by_id", "seizure", "supersedes_id", "systolic_bp_mmhg", "temperature_c", "unable_to_perform_ice", "vasopressors", "writes_sentence") SELECT new_values."amendment_reason", new_values."assessed_at", new_values."counts_backwards", new_values."crs_at_least", new_values."crs_at_most", new_values."crs_decisive", new_values."crs_grade", new_values."crs_missing", new_values."fever_masked", new_values."follows_commands", new_values."hypotension_below_systolic_mmhg", new_values."icans_at_least", new_values."icans_at_most", new_values."icans_decisive", new_values."icans_grade", new_values."icans_missing", new_values."ice_score", new_values."id", new_values."is_current", new_values."level_of_consciousness", new_values."monitoring_test_id", new_values."motor_weakness", new_values."names_object_1", new_values."names_object_2", new_values."names_object_3", new_values."oriented_city", new_values."oriented_hospital", new_values."oriented_month", new_values."oriented_year", new_values."oxygen", new_values."patient_id", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."raised_icp", new_values."recorded_at", new_values."recorded_by_id", new_values."seizure", new_values."supersedes_id", new_values."systolic_bp_mmhg", new_values."temperature_c", new_values."unable_to_perform_ice", new_values."vasopressors", new_values."writes_sentence" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="f686a037fe662efb4a386e377ce870ae71808c95",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_3ca2a",
+                    referencing="REFERENCING NEW TABLE AS new_values ",
+                    table="assessments_assessment",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='assessment',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "assessments_assessmentevent" ("amendment_reason", "assessed_at", "counts_backwards", "crs_at_least", "crs_at_most", "crs_decisive", "crs_grade", "crs_missing", "fever_masked", "follows_commands", "hypotension_below_systolic_mmhg", "icans_at_least", "icans_at_most", "icans_decisive", "icans_grade", "icans_missing", "ice_score", "id", "is_current", "level_of_consciousness", "monitoring_test_id", "motor_weakness", "names_object_1", "names_object_2", "names_object_3", "oriented_city", "oriented_hospital", "oriented_month", "oriented_year", "oxygen", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_icp", "recorded_at", "recorded_by_id", "seizure", "supersedes_id", "systolic_bp_mmhg", "temperature_c", "unable_to_perform_ice", "vasopressors", "writes_sentence") SELECT new_values."amendment_reason", new_values."assessed_at", new_values."counts_backwards", new_values."crs_at_least", new_values."crs_at_most", new_values."crs_decisive", new_values."crs_grade", new_values."crs_missing", new_values."fever_masked", new_values."follows_commands", new_values."hypotension_below_systolic_mmhg", new_values."icans_at_least", new_values."icans_at_most", new_values."icans_decisive", new_values."icans_grade", new_values."icans_missing", new_values."ice_score", new_values."id", new_values."is_current", new_values."level_of_consciousness", new_values."monitoring_test_id", new_values."motor_weakness", new_values."names_object_1", new_values."names_object_2", new_values."names_object_3", new_values."oriented_city", new_values."oriented_hospital", new_values."oriented_month", new_values."oriented_year", new_values."oxygen", new_values."patient_id", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."raised_icp", new_values."recorded_at", new_values."recorded_by_id", new_values."seizure", new_values."supersedes_id", new_values."systolic_bp_mmhg", new_values."temperature_c", new_values."unable_to_perform_ice", new_values."vasopressors", new_values."writes_sentence" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='2bdfe7049682db2ff60e9d83f0da314c82fd646f', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_update_update_d96c6', referencing='REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ', table='assessments_assessment', when='AFTER')),
+            model_name="assessment",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "assessments_assessmentevent" ("amendment_reason", "assessed_at", "counts_backwards", "crs_at_least", "crs_at_most", "crs_decisive", "crs_grade", "crs_missing", "fever_masked", "follows_commands", "hypotension_below_systolic_mmhg", "icans_at_least", "icans_at_most", "icans_decisive", "icans_grade", "icans_missing", "ice_score", "id", "is_current", "level_of_consciousness", "monitoring_test_id", "motor_weakness", "names_object_1", "names_object_2", "names_object_3", "oriented_city", "oriented_hospital", "oriented_month", "oriented_year", "oxygen", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "raised_icp", "recorded_at", "recorded_by_id", "seizure", "supersedes_id", "systolic_bp_mmhg", "temperature_c", "unable_to_perform_ice", "vasopressors", "writes_sentence") SELECT new_values."amendment_reason", new_values."assessed_at", new_values."counts_backwards", new_values."crs_at_least", new_values."crs_at_most", new_values."crs_decisive", new_values."crs_grade", new_values."crs_missing", new_values."fever_masked", new_values."follows_commands", new_values."hypotension_below_systolic_mmhg", new_values."icans_at_least", new_values."icans_at_most", new_values."icans_decisive", new_values."icans_grade", new_values."icans_missing", new_values."ice_score", new_values."id", new_values."is_current", new_values."level_of_consciousness", new_values."monitoring_test_id", new_values."motor_weakness", new_values."names_object_1", new_values."names_object_2", new_values."names_object_3", new_values."oriented_city", new_values."oriented_hospital", new_values."oriented_month", new_values."oriented_year", new_values."oxygen", new_values."patient_id", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."raised_icp", new_values."recorded_at", new_values."recorded_by_id", new_values."seizure", new_values."supersedes_id", new_values."systolic_bp_mmhg", new_values."temperature_c", new_values."unable_to_perform_ice", new_values."vasopressors", new_values."writes_sentence" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="2bdfe7049682db2ff60e9d83f0da314c82fd646f",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_d96c6",
+                    referencing="REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ",
+                    table="assessments_assessment",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assessment',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('monitoring_test',), name='assessment_satisfies_test_once'),
+            model_name="assessment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("monitoring_test",),
+                name="assessment_satisfies_test_once",
+            ),
         ),
     ]

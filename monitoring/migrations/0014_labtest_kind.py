@@ -7,54 +7,120 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0013_seed_igg'),
+        ("monitoring", "0013_seed_igg"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='labtest',
-            name='insert_insert',
+            model_name="labtest",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='labtest',
-            name='update_update',
+            model_name="labtest",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='labtest',
-            name='kind',
-            field=models.CharField(choices=[('specimen', 'Specimen (collected and resulted by the lab)'), ('bedside_assessment', 'Bedside assessment (done when recorded)')], default='specimen', max_length=20),
+            model_name="labtest",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("specimen", "Specimen (collected and resulted by the lab)"),
+                    ("bedside_assessment", "Bedside assessment (done when recorded)"),
+                ],
+                default="specimen",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='labtestevent',
-            name='kind',
-            field=models.CharField(choices=[('specimen', 'Specimen (collected and resulted by the lab)'), ('bedside_assessment', 'Bedside assessment (done when recorded)')], default='specimen', max_length=20),
+            model_name="labtestevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("specimen", "Specimen (collected and resulted by the lab)"),
+                    ("bedside_assessment", "Bedside assessment (done when recorded)"),
+                ],
+                default="specimen",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='labtest',
-            name='loinc_code',
-            field=models.CharField(blank=True, help_text='Required for a specimen test; a bedside assessment has none.', max_length=10, validators=[django.core.validators.RegexValidator('^\\d{1,7}-\\d$', 'A LOINC code is digits, a hyphen and a check digit.')], verbose_name='LOINC code'),
+            model_name="labtest",
+            name="loinc_code",
+            field=models.CharField(
+                blank=True,
+                help_text="Required for a specimen test; a bedside assessment has none.",
+                max_length=10,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^\\d{1,7}-\\d$", "A LOINC code is digits, a hyphen and a check digit."
+                    )
+                ],
+                verbose_name="LOINC code",
+            ),
         ),
         migrations.AlterField(
-            model_name='labtestevent',
-            name='loinc_code',
-            field=models.CharField(blank=True, help_text='Required for a specimen test; a bedside assessment has none.', max_length=10, validators=[django.core.validators.RegexValidator('^\\d{1,7}-\\d$', 'A LOINC code is digits, a hyphen and a check digit.')], verbose_name='LOINC code'),
+            model_name="labtestevent",
+            name="loinc_code",
+            field=models.CharField(
+                blank=True,
+                help_text="Required for a specimen test; a bedside assessment has none.",
+                max_length=10,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^\\d{1,7}-\\d$", "A LOINC code is digits, a hyphen and a check digit."
+                    )
+                ],
+                verbose_name="LOINC code",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='labtest',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "monitoring_labtestevent" ("active", "id", "kind", "loinc_code", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "turnaround") SELECT new_values."active", new_values."id", new_values."kind", new_values."loinc_code", new_values."name", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."turnaround" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='eac06523d791aaed0bf9000655bed01b0169caea', level='STATEMENT', operation='INSERT', pgid='pgtrigger_insert_insert_21b5e', referencing='REFERENCING NEW TABLE AS new_values ', table='monitoring_labtest', when='AFTER')),
+            model_name="labtest",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "monitoring_labtestevent" ("active", "id", "kind", "loinc_code", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "turnaround") SELECT new_values."active", new_values."id", new_values."kind", new_values."loinc_code", new_values."name", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."turnaround" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="eac06523d791aaed0bf9000655bed01b0169caea",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_21b5e",
+                    referencing="REFERENCING NEW TABLE AS new_values ",
+                    table="monitoring_labtest",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='labtest',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "monitoring_labtestevent" ("active", "id", "kind", "loinc_code", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "turnaround") SELECT new_values."active", new_values."id", new_values."kind", new_values."loinc_code", new_values."name", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."turnaround" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='c2cd89ff9756accfff23d20271189f3c7091b859', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_update_update_b3bc9', referencing='REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ', table='monitoring_labtest', when='AFTER')),
+            model_name="labtest",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "monitoring_labtestevent" ("active", "id", "kind", "loinc_code", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "turnaround") SELECT new_values."active", new_values."id", new_values."kind", new_values."loinc_code", new_values."name", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."turnaround" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="c2cd89ff9756accfff23d20271189f3c7091b859",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_b3bc9",
+                    referencing="REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ",
+                    table="monitoring_labtest",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labtest',
-            constraint=models.UniqueConstraint(condition=models.Q(('loinc_code', ''), _negated=True), fields=('loinc_code',), name='labtest_loinc_code_unique'),
+            model_name="labtest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("loinc_code", ""), _negated=True),
+                fields=("loinc_code",),
+                name="labtest_loinc_code_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labtest',
-            constraint=models.CheckConstraint(condition=models.Q(('kind', 'bedside_assessment'), models.Q(('loinc_code', ''), _negated=True), _connector='OR'), name='labtest_specimen_has_loinc_code'),
+            model_name="labtest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind", "bedside_assessment"), models.Q(("loinc_code", ""), _negated=True), _connector="OR"
+                ),
+                name="labtest_specimen_has_loinc_code",
+            ),
         ),
     ]

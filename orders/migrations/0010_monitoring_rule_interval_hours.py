@@ -6,51 +6,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0014_labtest_kind'),
-        ('orders', '0009_seed_cell_therapy_follow_up'),
+        ("monitoring", "0014_labtest_kind"),
+        ("orders", "0009_seed_cell_therapy_follow_up"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='monitoringrule',
-            name='insert_insert',
+            model_name="monitoringrule",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='monitoringrule',
-            name='update_update',
+            model_name="monitoringrule",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='monitoringrule',
-            name='interval_hours',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='After infusion: every n hours instead of every n days (e.g. 8 for a bedside assessment every 8 h); day_to then counts as a whole day', null=True),
+            model_name="monitoringrule",
+            name="interval_hours",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                help_text="After infusion: every n hours instead of every n days (e.g. 8 for a bedside assessment every 8 h); day_to then counts as a whole day",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='monitoringruleevent',
-            name='interval_hours',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='After infusion: every n hours instead of every n days (e.g. 8 for a bedside assessment every 8 h); day_to then counts as a whole day', null=True),
+            model_name="monitoringruleevent",
+            name="interval_hours",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                help_text="After infusion: every n hours instead of every n days (e.g. 8 for a bedside assessment every 8 h); day_to then counts as a whole day",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='monitoringrule',
-            name='kind',
-            field=models.CharField(choices=[('baseline', 'Baseline, before the first dose'), ('pre_dose', 'Before each dose (within the window)'), ('every_nth_dose', 'Before every n-th dose'), ('every_n_days', 'Every n days while on therapy'), ('daily_after_infusion', 'From day a to day b after the infusion, every n days or n hours (empty: daily)')], max_length=24),
+            model_name="monitoringrule",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("baseline", "Baseline, before the first dose"),
+                    ("pre_dose", "Before each dose (within the window)"),
+                    ("every_nth_dose", "Before every n-th dose"),
+                    ("every_n_days", "Every n days while on therapy"),
+                    (
+                        "daily_after_infusion",
+                        "From day a to day b after the infusion, every n days or n hours (empty: daily)",
+                    ),
+                ],
+                max_length=24,
+            ),
         ),
         migrations.AlterField(
-            model_name='monitoringruleevent',
-            name='kind',
-            field=models.CharField(choices=[('baseline', 'Baseline, before the first dose'), ('pre_dose', 'Before each dose (within the window)'), ('every_nth_dose', 'Before every n-th dose'), ('every_n_days', 'Every n days while on therapy'), ('daily_after_infusion', 'From day a to day b after the infusion, every n days or n hours (empty: daily)')], max_length=24),
+            model_name="monitoringruleevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("baseline", "Baseline, before the first dose"),
+                    ("pre_dose", "Before each dose (within the window)"),
+                    ("every_nth_dose", "Before every n-th dose"),
+                    ("every_n_days", "Every n days while on therapy"),
+                    (
+                        "daily_after_infusion",
+                        "From day a to day b after the infusion, every n days or n hours (empty: daily)",
+                    ),
+                ],
+                max_length=24,
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='monitoringrule',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "orders_monitoringruleevent" ("day_from", "day_to", "every_nth_dose", "gates_dose", "grace_hours", "id", "interval_days", "interval_hours", "kind", "lab_test_id", "lead_hours", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "regimen_id", "window_hours") SELECT new_values."day_from", new_values."day_to", new_values."every_nth_dose", new_values."gates_dose", new_values."grace_hours", new_values."id", new_values."interval_days", new_values."interval_hours", new_values."kind", new_values."lab_test_id", new_values."lead_hours", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."regimen_id", new_values."window_hours" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='bb52bdb7b4a3702933312f0ca893515d4d71d314', level='STATEMENT', operation='INSERT', pgid='pgtrigger_insert_insert_2ef51', referencing='REFERENCING NEW TABLE AS new_values ', table='orders_monitoringrule', when='AFTER')),
+            model_name="monitoringrule",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "orders_monitoringruleevent" ("day_from", "day_to", "every_nth_dose", "gates_dose", "grace_hours", "id", "interval_days", "interval_hours", "kind", "lab_test_id", "lead_hours", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "regimen_id", "window_hours") SELECT new_values."day_from", new_values."day_to", new_values."every_nth_dose", new_values."gates_dose", new_values."grace_hours", new_values."id", new_values."interval_days", new_values."interval_hours", new_values."kind", new_values."lab_test_id", new_values."lead_hours", _pgh_attached_context.value, NOW(), \'insert\', new_values."id", new_values."regimen_id", new_values."window_hours" FROM ( SELECT new_values.* FROM new_values  ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="bb52bdb7b4a3702933312f0ca893515d4d71d314",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_2ef51",
+                    referencing="REFERENCING NEW TABLE AS new_values ",
+                    table="orders_monitoringrule",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='monitoringrule',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "orders_monitoringruleevent" ("day_from", "day_to", "every_nth_dose", "gates_dose", "grace_hours", "id", "interval_days", "interval_hours", "kind", "lab_test_id", "lead_hours", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "regimen_id", "window_hours") SELECT new_values."day_from", new_values."day_to", new_values."every_nth_dose", new_values."gates_dose", new_values."grace_hours", new_values."id", new_values."interval_days", new_values."interval_hours", new_values."kind", new_values."lab_test_id", new_values."lead_hours", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."regimen_id", new_values."window_hours" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;', hash='dcfb7ab631307135b4727f65dd23f1de6005d074', level='STATEMENT', operation='UPDATE', pgid='pgtrigger_update_update_afd3d', referencing='REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ', table='orders_monitoringrule', when='AFTER')),
+            model_name="monitoringrule",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='WITH _pgh_attached_context AS ( SELECT _pgh_attach_context() AS value ) INSERT INTO "orders_monitoringruleevent" ("day_from", "day_to", "every_nth_dose", "gates_dose", "grace_hours", "id", "interval_days", "interval_hours", "kind", "lab_test_id", "lead_hours", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "regimen_id", "window_hours") SELECT new_values."day_from", new_values."day_to", new_values."every_nth_dose", new_values."gates_dose", new_values."grace_hours", new_values."id", new_values."interval_days", new_values."interval_hours", new_values."kind", new_values."lab_test_id", new_values."lead_hours", _pgh_attached_context.value, NOW(), \'update\', new_values."id", new_values."regimen_id", new_values."window_hours" FROM ( SELECT new_values.* FROM old_values JOIN new_values ON (old_values."id") = (new_values."id") WHERE (old_values.* IS DISTINCT FROM new_values.*) ) AS new_values, _pgh_attached_context; RETURN NULL;',
+                    hash="dcfb7ab631307135b4727f65dd23f1de6005d074",
+                    level="STATEMENT",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_afd3d",
+                    referencing="REFERENCING OLD TABLE AS old_values  NEW TABLE AS new_values ",
+                    table="orders_monitoringrule",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='monitoringrule',
-            constraint=models.CheckConstraint(condition=models.Q(('interval_hours__isnull', True), models.Q(('interval_days__isnull', True), ('interval_hours__gte', 1), ('kind', 'daily_after_infusion')), _connector='OR'), name='monitoring_rule_interval_hours_after_infusion'),
+            model_name="monitoringrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("interval_hours__isnull", True),
+                    models.Q(
+                        ("interval_days__isnull", True), ("interval_hours__gte", 1), ("kind", "daily_after_infusion")
+                    ),
+                    _connector="OR",
+                ),
+                name="monitoring_rule_interval_hours_after_infusion",
+            ),
         ),
     ]

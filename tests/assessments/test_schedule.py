@@ -72,7 +72,8 @@ def _record(patient, nurse, at: datetime | None = None, **findings):
 def test_the_assessment_is_a_bedside_test_without_loinc_and_a_specimen_test_needs_one():
     test = LabTest.objects.get(name=ASSESSMENT)
     assert (test.kind, test.loinc_code, test.is_bedside) == (LabTestKind.BEDSIDE_ASSESSMENT, "", True)
-    assert not hasattr(test, "specimen_requirement") and not hasattr(test, "result_spec")
+    assert not hasattr(test, "specimen_requirement")
+    assert not hasattr(test, "result_spec")
     with pytest.raises(IntegrityError), transaction.atomic():
         LabTest.objects.create(name="Unnamed specimen test", loinc_code="")
 
@@ -87,7 +88,8 @@ def test_every_8_hours_d0_to_d7_then_every_12_hours_to_d14():
     dose = Dose(number=1, planned_at=INFUSION)
     first = [due for due, _ in _rule_due_times(_hourly(0, 7, 8), [dose], INFUSION - timedelta(days=5))]
     later = [due for due, _ in _rule_due_times(_hourly(8, 14, 12), [dose], INFUSION)]
-    assert len(first) == 24 and len(later) == 14
+    assert len(first) == 24
+    assert len(later) == 14
     assert (first[0], first[-1]) == (INFUSION, INFUSION + timedelta(days=7, hours=16))
     assert (later[0], later[-1]) == (INFUSION + timedelta(days=8), INFUSION + timedelta(days=14, hours=12))
     steps = {b - a for a, b in zip([*first, *later], [*first, *later][1:], strict=False)}
@@ -169,7 +171,7 @@ def test_recording_satisfies_the_due_assessment_and_not_a_later_one(patient_a, o
 
 
 def test_an_assessment_up_to_2_hours_early_satisfies_it(patient_a, oncologist_a, nurse_a):
-    first, second, *_ = _car_t(patient_a, oncologist_a, -7, "COI-2026-000903")  # due 7 h ago and in 1 h
+    _, second, *_ = _car_t(patient_a, oncologist_a, -7, "COI-2026-000903")  # due 7 h ago and in 1 h
     _record(patient_a, nurse_a, at=timezone.now() - 7 * H)
     early = _record(patient_a, nurse_a)
     assert early.monitoring_test_id == second.pk
@@ -251,7 +253,8 @@ def test_an_overdue_assessment_alerts_the_nurses_and_is_never_a_collection(
         {"patient": patient_a.pk, "wristband": patient_a.mrn, "monitoring_tests": [missed.pk]},
         format="json",
     )
-    assert response.status_code == 400 and "monitoring_tests" in response.json()
+    assert response.status_code == 400
+    assert "monitoring_tests" in response.json()
     with pytest.raises(MonitoringTestConflict):
         monitoring_test_record_collection(monitoring_test=missed, user=nurse_a, now=timezone.now())
 
@@ -313,7 +316,7 @@ def test_the_patient_page_shows_the_grades_beside_crp_and_ferritin(client, patie
     crp, ferritin = rows[1].labs
     assert (crp.value, crp.unit, ferritin.value, ferritin.unit) == ("85.0", "mg/L", "1450", "ng/mL")
     assert crp.flag == "H"
-    assert "85.0 <span class=\"muted\">mg/L</span>" in html
+    assert '85.0 <span class="muted">mg/L</span>' in html
     assert "4.0" not in [lab.value for row in rows for lab in row.labs if lab]
     assert html.count('data-testid="grade-lab-row"') == 3
 
