@@ -155,7 +155,7 @@ def test_a_checkpoint_inhibitor_course_schedules_no_assessment(patient_a, oncolo
 # --- Recording satisfies the due one ----------------------------------------------------------------------------
 
 
-def test_recording_satisfies_the_due_assessment_and_not_a_later_one(patient_a, oncologist_a, nurse_a):
+def test_recording_satisfies_the_due_assessment_and_not_a_later_one(client, patient_a, oncologist_a, nurse_a):
     due, later, *_ = _car_t(patient_a, oncologist_a, -1, "COI-2026-000902")  # due 1 h ago, next in 7 h
     assessment = _record(patient_a, nurse_a)
     assert assessment.monitoring_test_id == due.pk
@@ -166,6 +166,10 @@ def test_recording_satisfies_the_due_assessment_and_not_a_later_one(patient_a, o
     # a second assessment now finds nothing due (the next is 7 h away, beyond the 2 h window)
     again = _record(patient_a, nurse_a, **FEVER)
     assert again.monitoring_test_id is None
+    client.force_login(nurse_a)
+    shown = client.get(f"/assessments/{assessment.pk}/").content.decode()
+    assert f"satisfied the assessment due {timezone.localtime(due.due_at):%Y-%m-%d %H:%M}" in shown
+    assert "no scheduled assessment was due" in client.get(f"/assessments/{again.pk}/").content.decode()
     later.refresh_from_db()
     assert later.status == MonitoringTestStatus.SCHEDULED
 
