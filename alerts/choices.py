@@ -13,6 +13,7 @@ class AlertKind(models.TextChoices):
     LAB_PATTERN = "lab_pattern", "Lab pattern rule met"
     CRS = "crs", "Cytokine release syndrome (ASTCT grade)"
     ICANS = "icans", "ICANS neurotoxicity (ASTCT grade)"
+    ASSESSMENT_OVERDUE = "assessment_overdue", "CRS/ICANS assessment overdue"
 
 
 class AlertAudience(models.TextChoices):
@@ -46,3 +47,4 @@ class ResolutionReason(models.TextChoices):
     RESULT_VERIFIED = "result_verified", "Verified result reported"
     RESULT_REVIEWED = "result_reviewed", "Result reviewed"
     RESULT_RETRACTED = "result_retracted", "Result retracted by the lab"
+    ASSESSMENT_RECORDED = "assessment_recorded", "Bedside assessment recorded"

@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from assessments.choices import Consciousness, MotorWeakness, OxygenSupport, RaisedIcp, Seizure, Vasopressors
+from monitoring.models import MonitoringTest
 from patients.models import NO_DELETE, Patient
 
 
@@ -76,6 +77,12 @@ class Assessment(models.Model):
     icans_decisive = _texts()
     icans_missing = _texts()
 
+    # The scheduled assessment test this assessment satisfied (assessments.services: the earliest one open and due),
+    # if any; an amendment keeps its original's, and satisfies no other.
+    monitoring_test = models.ForeignKey(
+        MonitoringTest, on_delete=models.PROTECT, null=True, blank=True, related_name="assessments"
+    )
+
     is_current = models.BooleanField(default=True)
     supersedes = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
@@ -106,6 +113,10 @@ class Assessment(models.Model):
                 & models.Q(crs_at_least__lte=models.F("crs_at_most"), crs_at_most__lte=4)
                 & models.Q(icans_at_least__lte=models.F("icans_at_most"), icans_at_most__lte=4),
                 name="assessment_grades_in_range",
+            ),
+            # A scheduled assessment test is satisfied by one assessment (its current version).
+            models.UniqueConstraint(
+                fields=["monitoring_test"], condition=models.Q(is_current=True), name="assessment_satisfies_test_once"
             ),
         ]
         indexes = [

@@ -24,12 +24,19 @@ from alerts.services import AlertCondition, alerts_raise
 from assessments import grading
 from assessments.models import Assessment
 from core.errors import Conflict
+from monitoring.choices import AWAITING_COLLECTION, LabTestKind
+from monitoring.models import MonitoringTest
+from monitoring.services import monitoring_test_record_assessment
 from patients.models import Patient
 
 # A bedside clock a little ahead of the server's is no error; an assessment hours ahead is. An assessment entered
 # more than a week after the bedside is a typing error (an amendment may keep its original's time).
 FUTURE_TOLERANCE = timedelta(minutes=5)
 LATE_ENTRY_LIMIT = timedelta(days=7)
+# An assessment satisfies the patient's earliest open (scheduled or overdue) assessment test due by its bedside time
+# plus this: up to 2 h early, the grace the seeded plan gives after the due time (orders 0010), so one round of
+# the ward covers the assessment falling due. A later test stays open. docs/architecture.md §4a.
+SATISFIES_DUE_WITHIN = timedelta(hours=2)
 
 _CHOICES: dict[str, type[StrEnum]] = {
     "vasopressors": grading.Vasopressors,
@@ -182,6 +189,12 @@ def _create(
     graded = _graded(findings)
     # One assessment of a patient at a time: the grade rise is judged against the one before.
     Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    satisfies: MonitoringTest | None = None
+    if supersedes is not None and supersedes.monitoring_test_id is not None:
+        test_id: int | None = supersedes.monitoring_test_id  # an amendment keeps its original's test, and no other
+    else:
+        satisfies = _due_assessment_test(patient, assessed_at) if _complete(graded) else None
+        test_id = satisfies.pk if satisfies is not None else None
     assessment = Assessment.objects.create(
         patient=patient,
         assessed_at=assessed_at,
@@ -189,10 +202,34 @@ def _create(
         recorded_by=user,
         supersedes=supersedes,
         amendment_reason=amendment_reason,
+        monitoring_test_id=test_id,
         **graded,
     )
+    if satisfies is not None:
+        monitoring_test_record_assessment(monitoring_test=satisfies, user=user, now=now)
     assessment_alerts(assessment=assessment, previous=previous_assessment(assessment), now=now)
     return assessment
+
+
+def _complete(graded: Mapping[str, Any]) -> bool:
+    """Fail closed: only an assessment that decides both grades satisfies a scheduled one; a pending grade leaves
+    the test open (and overdue past its deadline) until an amendment completes it."""
+    return graded["crs_grade"] is not None and graded["icans_grade"] is not None
+
+
+def _due_assessment_test(patient: Patient, assessed_at: datetime) -> MonitoringTest | None:
+    """The patient's earliest open bedside assessment test due by `assessed_at` + SATISFIES_DUE_WITHIN, locked."""
+    return (
+        MonitoringTest.objects.select_for_update(of=("self",))
+        .filter(
+            patient=patient,
+            status__in=AWAITING_COLLECTION,
+            lab_test__kind=LabTestKind.BEDSIDE_ASSESSMENT,
+            due_at__lte=assessed_at + SATISFIES_DUE_WITHIN,
+        )
+        .order_by("due_at", "pk")
+        .first()
+    )
 
 
 def previous_assessment(assessment: Assessment) -> Assessment | None:

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from alerts.selectors import patient_alerts
-from assessments.selectors import recent_grade_trend
+from assessments.selectors import LABS_BESIDE_GRADES, grades_beside_labs, recent_grade_trend
 from core.views import html_view
 from monitoring.selectors import patient_monitoring_tests
 from orders.selectors import cell_therapy_periods, patient_courses
@@ -21,7 +21,7 @@ def patient_chart(request: HttpRequest, pk: int) -> HttpResponse:
     only on the collect screen (wristband scan, one specimen per tube, labels): the chart links there."""
     patient = get_object_or_404(patient_list(user=request.user), pk=pk)
     due_by = collection_due_by(timezone.now())
-    context = {
+    context: dict[str, object] = {
         "patient": patient,
         "collect_due_by": due_by,
         "collectable": due_tests_for_patient(user=request.user, patient=patient, due_by=due_by).count(),
@@ -29,10 +29,18 @@ def patient_chart(request: HttpRequest, pk: int) -> HttpResponse:
         "courses": patient_courses(user=request.user, patient=patient),
         "alerts": patient_alerts(user=request.user, patient=patient),
         "cell_therapy_periods": cell_therapy_periods(user=request.user, patient=patient, now=timezone.now()),
-        "assessment_trend": (
-            recent_grade_trend(user=request.user, patient=patient)
-            if request.user.has_perm("assessments.view_assessment")
-            else []
-        ),
     }
+    trend = (
+        recent_grade_trend(user=request.user, patient=patient)
+        if request.user.has_perm("assessments.view_assessment")
+        else []
+    )
+    context["assessment_trend"] = trend
+    # The same grades in time order beside CRP and ferritin over their period (docs/architecture.md §4a).
+    context["grades_beside_labs"] = (
+        grades_beside_labs(user=request.user, patient=patient, trend=trend)
+        if request.user.has_perm("results.view_result")
+        else []
+    )
+    context["lab_columns"] = LABS_BESIDE_GRADES
     return render(request, "patient_chart.html", context)

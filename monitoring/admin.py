@@ -8,7 +8,8 @@ from monitoring.models import LabTest, MonitoringTest, SweepHeartbeat
 class LabTestAdmin(NoDeleteAdmin):
     """A test taken out of use is made inactive: its results and schedules keep pointing at it."""
 
-    list_display = ["name", "loinc_code", "turnaround", "active"]
+    list_display = ["name", "loinc_code", "kind", "turnaround", "active"]
+    list_filter = ["kind", "active"]
     filter_horizontal = ["components"]
 
 

@@ -15,3 +15,12 @@ class MonitoringTestStatus(models.TextChoices):
 
 AWAITING_COLLECTION = (MonitoringTestStatus.SCHEDULED, MonitoringTestStatus.OVERDUE)
 AWAITING_RESULT = (MonitoringTestStatus.COLLECTED, MonitoringTestStatus.RESULT_OVERDUE)
+
+
+class LabTestKind(models.TextChoices):
+    """What doing a test takes: a specimen drawn and resulted by the lab, or a bedside assessment that is done
+    when it is recorded (CRS/ICANS grading; docs/architecture.md §4a). Bedside tests are never collected,
+    labelled or resulted, so they never reach the collection list, a tube or the lab's worklists."""
+
+    SPECIMEN = "specimen", "Specimen (collected and resulted by the lab)"
+    BEDSIDE_ASSESSMENT = "bedside_assessment", "Bedside assessment (done when recorded)"

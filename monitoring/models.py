@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from monitoring.choices import MonitoringTestStatus
+from monitoring.choices import LabTestKind, MonitoringTestStatus
 from patients.models import NO_DELETE, Patient
 
 MAX_GRACE_PERIOD = timedelta(days=7)
@@ -48,9 +48,11 @@ class LabTest(models.Model):
     loinc_code = models.CharField(
         "LOINC code",
         max_length=10,
-        unique=True,
+        blank=True,
         validators=[RegexValidator(r"^\d{1,7}-\d$", "A LOINC code is digits, a hyphen and a check digit.")],
+        help_text="Required for a specimen test; a bedside assessment has none.",
     )
+    kind = models.CharField(max_length=20, choices=LabTestKind.choices, default=LabTestKind.SPECIMEN)
     turnaround = models.DurationField(
         default=timedelta(hours=4), help_text="Time from collection within which a verified result is expected."
     )
@@ -62,9 +64,23 @@ class LabTest(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "lab test"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["loinc_code"], condition=~models.Q(loinc_code=""), name="labtest_loinc_code_unique"
+            ),
+            # Results, HL7 and CSV imports find a specimen test by its LOINC code; only bedside tests have none.
+            models.CheckConstraint(
+                condition=models.Q(kind=LabTestKind.BEDSIDE_ASSESSMENT) | ~models.Q(loinc_code=""),
+                name="labtest_specimen_has_loinc_code",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.loinc_code})"
+        return f"{self.name} ({self.loinc_code})" if self.loinc_code else self.name
+
+    @property
+    def is_bedside(self) -> bool:
+        return self.kind == LabTestKind.BEDSIDE_ASSESSMENT
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(condition=_NOT_A_SWEEP_FLAG))

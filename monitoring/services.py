@@ -17,7 +17,7 @@ from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
 from alerts.services import alerts_raise_rows, alerts_resolve_for_subject
 from core import locking
 from core.errors import Conflict
-from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringTestStatus
+from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, LabTestKind, MonitoringTestStatus
 from monitoring.models import MAX_GRACE_PERIOD, SWEEP_AUDIT_SETTING, LabTest, MonitoringTest
 from patients.models import Patient
 
@@ -73,6 +73,8 @@ def monitoring_test_record_collection(*, monitoring_test: MonitoringTest, user: 
     """The specimen was collected: the collection stage is satisfied (its overdue alert resolves itself)
     and a verified result is now expected within the test's turnaround time."""
     locked = _locked(monitoring_test, AWAITING_COLLECTION, "record collection")
+    if locked.lab_test.is_bedside:
+        raise MonitoringTestConflict(f"{locked.lab_test.name} is a bedside assessment: it is recorded, not collected.")
     locked.status = MonitoringTestStatus.COLLECTED
     locked.collected_at = now
     locked.collected_by = user
@@ -85,6 +87,22 @@ def monitoring_test_record_collection(*, monitoring_test: MonitoringTest, user: 
         now=now,
         user=user,
     )
+    return locked
+
+
+@transaction.atomic
+def monitoring_test_record_assessment(*, monitoring_test: MonitoringTest, user: User, now: datetime) -> MonitoringTest:
+    """A bedside assessment was recorded for this due (or overdue) assessment test: it is satisfied at once (no
+    specimen, no result stage) and its overdue alert stops waiting on it. The caller links the assessment to it."""
+    locked = _locked(monitoring_test, AWAITING_COLLECTION, "record an assessment")
+    if not locked.lab_test.is_bedside:
+        raise MonitoringTestConflict(f"{locked.lab_test.name} is a specimen test: it is collected, not assessed.")
+    locked.status = MonitoringTestStatus.SATISFIED
+    locked.save(update_fields=["status"])
+    alerts_resolve_for_subject(
+        subject=locked, kinds=[AlertKind.ASSESSMENT_OVERDUE], reason=ResolutionReason.ASSESSMENT_RECORDED, now=now,
+        user=user,
+    )  # fmt: skip
     return locked
 
 
@@ -161,8 +179,10 @@ def monitoring_tests_restore_result_deadline(*, test_ids: Sequence[int]) -> int:
 # pghistory context) and arms `labflow.sweep` with its own statement_timestamp(), so the full snapshot trigger
 # skips exactly these rows (monitoring/models.py; docs/architecture.md §3 "The sweep's audit"). It returns the
 # flipped tests grouped into draws, one row per alert to raise (test names sorted by code point, COLLATE "C", as
-# Python sorts them). The alerts are a second statement, run only when something was flipped: in the same
-# statement their INSERT's statement triggers and planning cost every idle tick ~2.5x (docs/benchmarks.md).
+# Python sorts them). A draw is of one kind of test: bedside assessments past their deadline raise their own alert
+# (kind, text and severity from _BEDSIDE), never a specimen collection alert, and fold apart from the specimens.
+# The alerts are a second statement, run only when something was flipped: in the same statement their INSERT's
+# statement triggers and planning cost every idle tick ~2.5x (docs/benchmarks.md).
 _FLAG_SQL = """
 WITH due AS (
     SELECT id FROM monitoring_monitoringtest
@@ -178,7 +198,7 @@ WITH due AS (
     FROM due, monitoring_labtest AS lt, armed
     WHERE mt.id = due.id AND lt.id = mt.lab_test_id AND armed.value IS NOT NULL
     RETURNING mt.id, mt.patient_id, lt.name COLLATE "C" AS name, mt.{draw} AS draw, mt.status, mt.flagged_at,
-        mt.result_flagged_at
+        mt.result_flagged_at, lt.kind
 ), context AS (
     SELECT _pgh_attach_context() AS value
 ), audited AS (
@@ -188,17 +208,18 @@ WITH due AS (
         flagged.result_flagged_at
     FROM flagged, context
 ), draws AS (
-    SELECT patient_id, draw, min(id) AS subject_id, array_agg(id ORDER BY id) AS members,
+    SELECT patient_id, draw, kind, min(id) AS subject_id, array_agg(id ORDER BY id) AS members,
         string_agg(DISTINCT name, ', ' ORDER BY name) AS names
     FROM flagged
-    GROUP BY patient_id, draw
+    GROUP BY patient_id, draw, kind
 ), conditions AS (
-    SELECT subject_id, patient_id, left(%(text)s || ': ' || names, 200) AS summary,
-        %(draw_key)s || ':' || {iso_draw} AS fold_key, members::text, ', ' || names AS addendum,
-        cardinality(members) AS tests
+    SELECT subject_id, patient_id,
+        left(CASE WHEN kind = %(specimen)s THEN %(text)s ELSE %(bedside_text)s END || ': ' || names, 200) AS summary,
+        %(draw_key)s || CASE WHEN kind = %(specimen)s THEN '' ELSE ':' || kind END || ':' || {iso_draw} AS fold_key,
+        members::text, ', ' || names AS addendum, cardinality(members) AS tests, kind
     FROM draws
 )
-SELECT subject_id, patient_id, summary, fold_key, members, addendum, tests FROM conditions
+SELECT subject_id, patient_id, summary, fold_key, members, addendum, tests, kind FROM conditions
 """
 
 # The draw's time as Python's datetime.isoformat() writes it (UTC; microseconds only when there are any), so fold
@@ -216,6 +237,11 @@ _STAGES = (
     (MonitoringTestStatus.COLLECTED, MonitoringTestStatus.RESULT_OVERDUE, "result_deadline", "result_flagged_at",
      "collected_at", AlertKind.RESULT_OVERDUE, "Result overdue"),
 )  # fmt: skip
+
+# A bedside assessment past its deadline (it is never collected, so only the first stage flags it): its own kind,
+# routed to the nurses (alerts 0012), high, so neither the overdue hold nor quiet hours delay it: the deadline
+# already holds the due time's grace, and a CAR-T patient not assessed is the risk itself (docs/architecture.md §4a).
+_BEDSIDE = (AlertKind.ASSESSMENT_OVERDUE, "CRS/ICANS assessment overdue", AlertSeverity.HIGH)
 
 
 def monitoring_tests_flag_overdue(*, now: datetime | None = None, batch_size: int = 10_000) -> list[int]:
@@ -250,18 +276,21 @@ def _flag_overdue(*, now: datetime | None, batch_size: int) -> tuple[list[int], 
             "batch": batch_size,
             "text": text,
             "draw_key": draw,
+            "specimen": LabTestKind.SPECIMEN.value,
+            "bedside_text": _BEDSIDE[1],
         }
         while True:
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.execute(sql, params)
                     draws = cursor.fetchall()
+                specimen = [row[:6] for row in draws if row[7] == LabTestKind.SPECIMEN]
+                bedside = [row[:6] for row in draws if row[7] != LabTestKind.SPECIMEN]
                 alert_ids += alerts_raise_rows(
-                    kind=kind,
-                    severity=AlertSeverity.MODERATE,
-                    subject_model=MonitoringTest,
-                    rows=[draw_row[:6] for draw_row in draws],
-                    now=now,
+                    kind=kind, severity=AlertSeverity.MODERATE, subject_model=MonitoringTest, rows=specimen, now=now
+                )
+                alert_ids += alerts_raise_rows(
+                    kind=_BEDSIDE[0], severity=_BEDSIDE[2], subject_model=MonitoringTest, rows=bedside, now=now
                 )
             count = sum(draw_row[6] for draw_row in draws)
             flagged += count

@@ -18,7 +18,10 @@ class RuleKind(models.TextChoices):
     EVERY_NTH_DOSE = "every_nth_dose", "Before every n-th dose"
     EVERY_N_DAYS = "every_n_days", "Every n days while on therapy"
     # Kept its value so the rules seeded before the interval existed mean what they did (no interval: daily).
-    DAILY_AFTER_INFUSION = "daily_after_infusion", "From day a to day b after the infusion, every n days (empty: daily)"
+    DAILY_AFTER_INFUSION = (
+        "daily_after_infusion",
+        "From day a to day b after the infusion, every n days or n hours (empty: daily)",
+    )
 
 
 class Comparator(models.TextChoices):

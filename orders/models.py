@@ -174,6 +174,12 @@ class MonitoringRule(models.Model):
     interval_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Every n days: empty means 42 (while on therapy) or daily (after infusion)"
     )
+    interval_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="After infusion: every n hours instead of every n days (e.g. 8 for a bedside assessment every 8 h); "
+        "day_to then counts as a whole day",
+    )
     day_from = models.SmallIntegerField(null=True, blank=True)
     day_to = models.SmallIntegerField(null=True, blank=True)
     grace_hours = models.PositiveSmallIntegerField(default=12)
@@ -192,6 +198,12 @@ class MonitoringRule(models.Model):
                 | models.Q(day_from__lte=models.F("day_to")),
                 name="monitoring_rule_days_ordered",
             ),
+            # Hours step only the "after the infusion" rules, and never together with a step in days.
+            models.CheckConstraint(
+                condition=models.Q(interval_hours__isnull=True)
+                | models.Q(interval_hours__gte=1, interval_days__isnull=True, kind=RuleKind.DAILY_AFTER_INFUSION),
+                name="monitoring_rule_interval_hours_after_infusion",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -201,6 +213,13 @@ class MonitoringRule(models.Model):
         errors: dict[str, str] = {}
         if self.interval_days is not None and self.interval_days < 1:
             errors["interval_days"] = "The interval is at least 1 day."
+        if self.interval_hours is not None:
+            if self.interval_hours < 1:
+                errors["interval_hours"] = "The interval is at least 1 hour."
+            elif self.interval_days is not None:
+                errors["interval_hours"] = "Give the interval in days or in hours, not both."
+            elif self.kind != RuleKind.DAILY_AFTER_INFUSION:
+                errors["interval_hours"] = "An interval in hours is for the rules counted from the infusion."
         if self.kind == RuleKind.DAILY_AFTER_INFUSION:
             if self.day_from is None:
                 errors["day_from"] = "Say from which day after the infusion (0: the infusion day)."

@@ -13,7 +13,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString
 
 from accounts.selectors import AnyUser
-from monitoring.choices import AWAITING_COLLECTION, MonitoringTestStatus
+from monitoring.choices import AWAITING_COLLECTION, LabTestKind, MonitoringTestStatus
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.selectors import monitoring_test_list
 from patients.models import Patient
@@ -137,6 +137,7 @@ def collection_list(*, user: AnyUser, ward: str, due_by: datetime) -> list[Patie
     rows = list(
         monitoring_test_list(user=user)
         .filter(status__in=AWAITING_COLLECTION, due_at__lte=due_by, patient__care_team__ward=ward)
+        .filter(lab_test__kind=LabTestKind.SPECIMEN)  # bedside assessments are recorded, never drawn
         .order_by("patient__family_name", "patient__given_name", "patient_id", "due_at")
         .values_list("pk", "status", "due_at", "lab_test_id", "patient_id")
     )
@@ -155,10 +156,13 @@ def wards(*, user: AnyUser) -> list[str]:
 
 
 def due_tests_for_patient(*, user: AnyUser, patient: Patient, due_by: datetime) -> QuerySet[MonitoringTest]:
-    """The patient's tests one collection covers: awaiting collection and overdue or due by `due_by`."""
+    """The patient's tests one collection covers: specimen tests awaiting collection and overdue or due by `due_by`
+    (bedside assessments are recorded on the assessment form, never collected)."""
     return (
         monitoring_test_list(user=user)
-        .filter(patient=patient, status__in=AWAITING_COLLECTION, due_at__lte=due_by)
+        .filter(
+            patient=patient, status__in=AWAITING_COLLECTION, due_at__lte=due_by, lab_test__kind=LabTestKind.SPECIMEN
+        )
         .select_related("lab_test__specimen_requirement__container")
         .order_by("due_at", "pk")
     )
@@ -168,7 +172,7 @@ def later_tests_for_patient(*, user: AnyUser, patient: Patient, due_by: datetime
     """The patient's tests awaiting collection that fall due after the collection window: they stay open."""
     return (
         monitoring_test_list(user=user)
-        .filter(patient=patient, status__in=AWAITING_COLLECTION, due_at__gt=due_by)
+        .filter(patient=patient, status__in=AWAITING_COLLECTION, due_at__gt=due_by, lab_test__kind=LabTestKind.SPECIMEN)
         .order_by("due_at", "pk")
     )
 

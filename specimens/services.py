@@ -103,6 +103,10 @@ def specimens_collect(
     for test in tests:
         if test.patient_id != patient.pk:
             raise ValidationError({"monitoring_tests": f"Test {test.pk} belongs to another patient."})
+        if test.lab_test.is_bedside:
+            raise ValidationError(
+                {"monitoring_tests": f"{test.lab_test.name} is a bedside assessment: record it, nothing is drawn."}
+            )
         if test.status not in AWAITING_COLLECTION:
             raise SpecimenConflict(f"{test.lab_test.name} is {test.get_status_display().lower()}, not due.")
         try:

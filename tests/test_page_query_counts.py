@@ -177,6 +177,29 @@ def test_patient_chart_lists_tests_courses_and_alerts(ward, patient_a):
     _flat_page(ward.nurse, f"/patients/{patient_a.pk}/", grow, rows)
 
 
+def test_patient_chart_shows_grades_beside_crp_and_ferritin(ward, patient_a):
+    """The grade trend and the CRP and ferritin beside it cost the same however many rows they show."""
+
+    def grow(units: int) -> None:
+        for _ in range(units):
+            now = timezone.now()
+            assessment_record(
+                patient=patient_a, assessed_at=now, user=ward.nurse, now=now, temperature_c=Decimal("38.5")
+            )
+            specimen = collected_specimen(patient_a, ward.nurse, "CRP", "Ferritin")
+            rows = results_enter(
+                entries=[
+                    ResultEntry(specimen, analyte("CRP"), "85.0", "mg/L"),
+                    ResultEntry(specimen, analyte("Ferritin"), "1450", "ng/mL"),
+                ],
+                user=ward.technicians[0],
+                now=now,
+            )
+            results_verify(results=rows, user=ward.technicians[1], now=now)
+
+    _flat_page(ward.nurse, f"/patients/{patient_a.pk}/", grow, marked("grade-lab-row"))
+
+
 def test_collect_page_lists_the_due_tests_in_tubes(ward, patient_a):
     names = iter(["TSH", "CRP", "Potassium", "Ferritin", "CBC with differential", "Comprehensive metabolic panel"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from alerts.choices import AlertKind
 from alerts.models import Alert
 from assessments.models import Assessment
 from monitoring.models import MonitoringTest
+from monitoring.services import monitoring_tests_flag_overdue
 from orders.choices import GateVerdict
 from orders.gate import dose_gates
 from orders.models import Dose
@@ -87,6 +89,14 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     assert crs == [0, 1, 2]
     assert Assessment.objects.filter(patient=car_t).latest("assessed_at").icans_grade == 1
     assert Alert.objects.filter(kind=AlertKind.CRS, patient=car_t).exists()
+    # the every-8-hours assessment schedule: two satisfied by the demo assessments, the one due 4 h ago missed
+    assessments = MonitoringTest.objects.filter(patient=car_t, lab_test__kind="bedside_assessment")
+    assert assessments.count() == 38
+    assert assessments.filter(status="satisfied").count() == 2
+    monitoring_tests_flag_overdue()
+    (missed,) = assessments.filter(status="overdue")
+    assert timedelta(hours=3) < timezone.now() - missed.due_at < timedelta(hours=5)
+    assert Alert.objects.filter(kind=AlertKind.ASSESSMENT_OVERDUE, patient=car_t, members=[missed.pk]).exists()
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115  # idempotent for people
     assert Patient.objects.count() == 50
     assert Assessment.objects.filter(patient=car_t).count() == 3

@@ -13,7 +13,7 @@ from patients.selectors import patient_list
 class LabTestSerializer(serializers.ModelSerializer[LabTest]):
     class Meta:
         model = LabTest
-        fields = ["id", "name", "loinc_code"]
+        fields = ["id", "name", "loinc_code", "kind"]
         read_only_fields = fields
 
 

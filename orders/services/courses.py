@@ -24,6 +24,9 @@ def _rule_due_times(
     rule: MonitoringRule, doses: Sequence[Dose], starts_at: datetime
 ) -> list[tuple[datetime, Dose | None]]:
     """When a monitoring rule wants its test, and for which dose (pre-dose rules gate that dose)."""
+    if rule.interval_hours is not None and rule.kind != RuleKind.DAILY_AFTER_INFUSION:
+        # Fail closed: a step in hours on a rule that does not use it would silently schedule something else.
+        raise ValueError(f"Monitoring rule {rule.pk}: an interval in hours on a {rule.kind!r} rule")
     if rule.kind == RuleKind.PRE_DOSE:
         return [(d.planned_at - timedelta(hours=rule.lead_hours), d) for d in doses]
     if rule.kind == RuleKind.BASELINE:
@@ -43,6 +46,17 @@ def _rule_due_times(
     if rule.kind == RuleKind.DAILY_AFTER_INFUSION:
         # Day 0 is the (first) infusion; day_to is included; no interval means daily.
         infusion = doses[0].planned_at if doses else starts_at
+        if rule.interval_hours is not None:
+            # Every n hours through the whole of day_to: from day_from at the infusion's time of day to before
+            # day_to + 1 (every 8 h D0-D7 is 24 times, the last at D7 + 16 h; then every 12 h D8-D14 is 14 more).
+            if rule.interval_hours < 1:
+                raise ValueError(f"Monitoring rule {rule.pk}: an interval of {rule.interval_hours} hours")
+            due, end = infusion + timedelta(days=rule.day_from or 0), infusion + timedelta(days=(rule.day_to or 0) + 1)
+            hourly: list[tuple[datetime, Dose | None]] = []
+            while due < end:
+                hourly.append((due, None))
+                due += timedelta(hours=rule.interval_hours)
+            return hourly
         days = range(rule.day_from or 0, (rule.day_to or 0) + 1, rule.interval_days or 1)
         return [(infusion + timedelta(days=day), None) for day in days]
     # Fail closed: a rule of a kind this code does not know refuses the course rather than schedule nothing.

@@ -135,8 +135,12 @@ class Command(BaseCommand):
         return len(plans) + 1
 
     def _car_t_with_crs(self, patients: list[Patient], now: datetime) -> int:
-        """A second Cellular Therapy Unit patient, on axicabtagene since 20 h ago, with bedside assessments
-        rising to CRS grade 2 and ICANS grade 1. Once per patient: a re-run finds the course and adds nothing."""
+        """A second Cellular Therapy Unit patient (Kowalski, LF100004), on axicabtagene since 20 h ago, with bedside
+        assessments rising to CRS grade 2 and ICANS grade 1. The course schedules the CRS/ICANS assessments every
+        8 h from the infusion (orders 0011): those due 20 h and 12 h ago are satisfied by the assessments 19 h and
+        11 h ago; the grade-2 reassessment 7 h ago was an extra one (nothing was due), and the one due 4 h ago was
+        missed: past its 2 h grace, the sweep flags it overdue and the nurses get "CRS/ICANS assessment overdue".
+        Once per patient: a re-run finds the course and adds nothing."""
         team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
         if len(team_b) < 2 or TreatmentCourse.objects.filter(patient=team_b[1]).exists():
             return 0
@@ -159,9 +163,9 @@ class Command(BaseCommand):
         grade_2 = {"temperature_c": Decimal("38.9"), "systolic_bp_mmhg": 86, "oxygen": "low_flow"}
         confused = {"writes_sentence": False, "counts_backwards": False}
         for hours_ago, findings in (
-            (16, {**normal, **calm}),
-            (8, {**normal, **calm, "temperature_c": Decimal("38.4")}),
-            (1, {**normal, **calm, **grade_2, **confused}),
+            (19, {**normal, **calm}),
+            (11, {**normal, **calm, "temperature_c": Decimal("38.4")}),
+            (7, {**normal, **calm, **grade_2, **confused}),
         ):
             assessment_record(patient=patient, assessed_at=now - timedelta(hours=hours_ago), user=users["nurse.cell"],
                               now=now, **findings)  # fmt: skip
