@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Case, F, QuerySet, When
 from django.utils import timezone
 
 from accounts.selectors import AnyUser
+from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, MonitoringTestStatus
 from monitoring.models import LabTest, MonitoringTest, SweepHeartbeat
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
@@ -17,8 +18,18 @@ def monitoring_test_list(*, user: AnyUser) -> QuerySet[MonitoringTest]:
 
 
 def patient_monitoring_tests(*, user: AnyUser, patient: Patient, limit: int = 100) -> QuerySet[MonitoringTest]:
-    """A patient's monitoring tests, latest due first."""
-    return monitoring_test_list(user=user).filter(patient=patient).order_by("-due_at")[:limit]
+    """A patient's monitoring tests as a clinician reads them: overdue first, then the open ones soonest due
+    first, then the closed ones newest first. A course schedules hundreds: the page shows `limit`, and an
+    overdue test is never the one cut off."""
+    overdue = (MonitoringTestStatus.OVERDUE, MonitoringTestStatus.RESULT_OVERDUE)
+    still_open = (*AWAITING_COLLECTION, *AWAITING_RESULT, MonitoringTestStatus.RECOLLECT)
+    rank = Case(When(status__in=overdue, then=0), When(status__in=still_open, then=1), default=2)
+    soonest_open = Case(When(status__in=still_open, then=F("due_at")))
+    return (
+        monitoring_test_list(user=user)
+        .filter(patient=patient)
+        .order_by(rank, soonest_open.asc(nulls_last=True), F("due_at").desc(), "-pk")[:limit]
+    )
 
 
 def lab_test_list() -> QuerySet[LabTest]:
