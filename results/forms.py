@@ -71,3 +71,13 @@ class CriticalCallForm(forms.Form):
 class ResultsChoiceForm(forms.Form):
     results = PksField(required=False)
     comment = forms.CharField(required=False, max_length=2000)
+
+
+TREND_WINDOWS = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("all", "Whole course")]
+TREND_DEFAULT_WINDOW = "90"
+
+
+class TrendWindowForm(forms.Form):
+    """How far back the trend charts reach (they always reach TREND_AHEAD_DAYS ahead, for the planned doses)."""
+
+    window = forms.ChoiceField(choices=TREND_WINDOWS, required=False)

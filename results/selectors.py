@@ -271,14 +271,17 @@ class Trend:
         return [p for p in self.points if p.censored]
 
 
-def patient_trends(*, user: AnyUser, patient: Patient) -> list[Trend]:
-    """Verified numeric results per analyte, oldest first, with the latest reference band. Censored values
-    ("<5") keep their comparator; retracted and not-obtained results are not verified and never appear."""
+def patient_trends(*, user: AnyUser, patient: Patient, since: datetime | None = None) -> list[Trend]:
+    """Verified numeric results per analyte (observed since `since`, if given), oldest first, with the latest
+    reference band. Censored values ("<5") keep their comparator; retracted and not-obtained results are not
+    verified and never appear."""
     rows = (
         result_list(user=user)
         .filter(patient=patient, status__in=VERIFIED, is_current=True, value_numeric__isnull=False)
         .order_by("lab_test__name", "observed_at")
     )
+    if since is not None:
+        rows = rows.filter(observed_at__gte=since)
     series: dict[int, Trend] = {}
     points: dict[int, list[TrendPoint]] = defaultdict(list)
     for r in rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,8 @@ from results.models import ResultSpec
 from results.selectors import Trend
 
 _STEPS = 400
+# Trend charts reach this far ahead: the planned doses of the next two weeks.
+TREND_AHEAD_DAYS = 14
 
 
 def grade_bands(spec: ResultSpec, low: Decimal | None, high: Decimal | None, top: float) -> list[dict[str, Any]]:
@@ -35,7 +38,21 @@ def grade_bands(spec: ResultSpec, low: Decimal | None, high: Decimal | None, top
     return [b for b in bands if b["grade"]]
 
 
-def trend_chart_data(trends: list[Trend], dose_dates: list[str] | None = None) -> list[dict[str, Any]]:
+def trend_chart_data(
+    trends: list[Trend],
+    dose_dates: list[str] | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Each analyte's chart over the window from `start` (None: its first result) to `end` (None: its last point
+    or dose): its points, reference band, CTCAE grade bands and the doses inside the window."""
+    inside = [
+        d
+        for d in dose_dates or []
+        if (start is None or datetime.fromisoformat(d) >= start) and (end is None or datetime.fromisoformat(d) <= end)
+    ]
+    window = {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
     specs = {s.lab_test_id: s for s in ResultSpec.objects.filter(lab_test__in=[t.lab_test for t in trends])}
     charts = []
     for trend in trends:
@@ -63,7 +80,8 @@ def trend_chart_data(trends: list[Trend], dose_dates: list[str] | None = None) -
                     "high": float(trend.reference_high) if trend.reference_high is not None else None,
                 },
                 "grade_bands": grade_bands(spec, trend.reference_low, trend.reference_high, top) if spec else [],
-                "doses": dose_dates or [],
+                "doses": inside,
+                "window": window,
             }
         )
     return charts

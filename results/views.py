@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,7 +15,15 @@ from accounts.selectors import acting_user
 from core.errors import Conflict, error_text, form_refused
 from core.views import html_view, posted_form, step_messages
 from patients.selectors import patient_list
-from results.forms import AmendForm, CriticalCallForm, ResultGridForm, ResultsChoiceForm
+from results.forms import (
+    TREND_DEFAULT_WINDOW,
+    TREND_WINDOWS,
+    AmendForm,
+    CriticalCallForm,
+    ResultGridForm,
+    ResultsChoiceForm,
+    TrendWindowForm,
+)
 from results.models import Result
 from results.selectors import (
     alert_result,
@@ -41,7 +51,7 @@ from results.services import (
     results_review,
     results_verify,
 )
-from results.trends import trend_chart_data
+from results.trends import TREND_AHEAD_DAYS, trend_chart_data
 from specimens.selectors import specimen_detail
 
 
@@ -170,11 +180,23 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
 
 @html_view("GET", perm="results.view_result")
 def timeline(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """A patient's lab trends over a window: by default the last 90 days and the next 14 (planned doses)."""
     patient = get_object_or_404(patient_list(user=request.user), pk=patient_pk)
-    trends = patient_trends(user=request.user, patient=patient)
+    form = TrendWindowForm(request.GET)
+    if not form.is_valid():
+        context = {"patient": patient, "trends": [], "chart_data": [], "form": form, "windows": TREND_WINDOWS}
+        return render(request, "results/timeline.html", context, status=400)
+    window = form.cleaned_data["window"] or TREND_DEFAULT_WINDOW
+    now = timezone.now()
+    start = None if window == "all" else now - timedelta(days=int(window))
+    end = now + timedelta(days=TREND_AHEAD_DAYS)
+    trends = patient_trends(user=request.user, patient=patient, since=start)
     # Doses live in a later app: the project names the function that lists them (settings.DOSE_DATES_FUNCTION).
     dose_dates = import_string(settings.DOSE_DATES_FUNCTION)(user=request.user, patient_id=patient.pk)
-    context = {"patient": patient, "trends": trends, "chart_data": trend_chart_data(trends, dose_dates)}
+    context = {
+        "patient": patient, "trends": trends, "window": window, "windows": TREND_WINDOWS, "form": form,
+        "chart_data": trend_chart_data(trends, dose_dates, start=start, end=end), "ahead_days": TREND_AHEAD_DAYS,
+    }  # fmt: skip
     return render(request, "results/timeline.html", context)
 
 

@@ -1,4 +1,5 @@
-// Draw each lab trend: points (red when flagged), the reference band, CTCAE grade bands and dose dates.
+// Draw each lab trend over its window: points (red when flagged), the reference band, CTCAE grade bands and the
+// dose dates inside the window.
 // A censored value ("<5", ">11.0") is only a bound: an open triangle at the bound (pointing down for "<",
 // up for ">"), reached by dashed lines, with the comparator in its tooltip.
 (function () {
@@ -47,8 +48,13 @@
         segment: { borderDash: (s) => (censored(s.p0DataIndex) || censored(s.p1DataIndex) ? [6, 4] : undefined) } }] },
       options: {
         animation: false, maintainAspectRatio: false, parsing: false,
-        scales: { x: { type: "linear", min: Math.min(...xs) - 3600e3, max: Math.max(...xs) + 3600e3,
-          ticks: { callback: (v) => new Date(v).toISOString().slice(0, 10) } }, y: { beginAtZero: false, grace: "5%" } },
+        scales: { x: { type: "linear",
+          min: trend.window.start ? Date.parse(trend.window.start) : Math.min(...xs) - 3600e3,
+          max: trend.window.end ? Date.parse(trend.window.end) : Math.max(...xs) + 3600e3,
+          ticks: { callback: (v) => new Date(v).toISOString().slice(0, 10) } },
+          // The reference band is always in view, whatever the values.
+          y: { beginAtZero: false, grace: "5%", suggestedMin: trend.reference.low ?? undefined,
+            suggestedMax: trend.reference.high ?? undefined } },
         plugins: { legend: { display: false }, bands: { grades: trend.grade_bands, reference: trend.reference, doses: trend.doses },
           tooltip: { callbacks: { label: (c) => `${c.raw.comparator}${c.raw.y} ${trend.unit}${c.raw.flag ? " " + c.raw.flag : ""}${c.raw.grade ? " G" + c.raw.grade : ""}${c.raw.comparator ? " (censored: the lab reported a bound)" : ""}` } } },
       },

@@ -68,6 +68,8 @@ def test_entry_verification_critical_alert_and_review(live_server, browser: Brow
     box = chart.bounding_box()
     assert box is not None
     assert box["height"] > 100
+    expect(onc.get_by_test_id("trend-table").first).to_contain_text("6.9")  # the values also as a table
+    assert serious_violations(onc) == []
     onc.go_back()
     onc.locator("input[name=results]").first.check()
     onc.get_by_test_id("review-selected").click()

@@ -149,3 +149,51 @@ def test_per_test_grid_across_specimens(client, nurse_a, technician, team_a):
     assert list(values) == [Decimal("4.1000"), Decimal("6.4000")]
     page = client.get(f"/results/test/{potassium.pk}/enter/").content.decode()
     assert page.count('data-testid="grid-row"') == 1  # only the specimen still without a potassium
+
+
+def test_trends_default_to_90_days_back_and_14_ahead_with_a_table_and_only_the_doses_inside(
+    client, nurse_a, oncologist_a, technician, technician_2, patient_a, settings
+):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    for value in ("30", "26"):
+        specimen = collected_specimen(patient_a, nurse_a, "Platelets")
+        _entered_and_verified(client, specimen, "Platelets", value, "10*3/uL", technician, technician_2)
+    old, _recent = Result.objects.filter(lab_test__name="Platelets").order_by("pk")
+    now = timezone.now()
+    Result.objects.filter(pk=old.pk).update(observed_at=now - timedelta(days=120))
+    doses = [now - timedelta(days=200), now - timedelta(days=30), now + timedelta(days=10), now + timedelta(days=20)]
+    settings.DOSE_DATES_FUNCTION = "tests.results.test_pages.fixed_doses"
+    FIXED_DOSES[:] = [d.isoformat() for d in doses]
+
+    client.force_login(oncologist_a)
+    response = client.get(f"/results/patient/{patient_a.pk}/")
+    (chart,) = response.context["chart_data"]
+    assert [p["y"] for p in chart["points"]] == [26.0]  # the 120-day-old 30 is outside the window
+    assert chart["doses"] == [doses[1].isoformat(), doses[2].isoformat()]
+    start, end = (datetime.fromisoformat(chart["window"][k]) for k in ("start", "end"))
+    assert abs((now - start) - timedelta(days=90)) < timedelta(minutes=1)
+    assert abs((end - now) - timedelta(days=14)) < timedelta(minutes=1)
+    page = response.content.decode()
+    table = page.split('data-testid="trend-table"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 2  # header and the one point in the window
+    assert ">26<" in table
+
+    whole = client.get(f"/results/patient/{patient_a.pk}/", {"window": "all"})
+    (chart,) = whole.context["chart_data"]
+    assert [p["y"] for p in chart["points"]] == [30.0, 26.0]
+    assert chart["window"]["start"] is None
+    assert len(chart["doses"]) == 3  # the one 20 days ahead is past the 14-day horizon
+
+    bad = client.get(f"/results/patient/{patient_a.pk}/", {"window": "7y"})
+    assert bad.status_code == 400
+    assert "window: Select a valid choice." in bad.content.decode()
+
+
+FIXED_DOSES: list[str] = []
+
+
+def fixed_doses(*, user, patient_id):
+    return FIXED_DOSES
