@@ -20,7 +20,16 @@ from orders.choices import (
     VerificationMethod,
 )
 from orders.gate import Gate, band_for, band_problem, dose_gates, first_dose_times
-from orders.models import Dose, Drug, HoldRule, IdentityCheck, Preparation, Regimen, TreatmentCourse
+from orders.models import (
+    Dose,
+    Drug,
+    ExposureReport,
+    HoldRule,
+    IdentityCheck,
+    Preparation,
+    Regimen,
+    TreatmentCourse,
+)
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
 
@@ -33,6 +42,16 @@ def drug_list() -> QuerySet[Drug]:
 
 def active_regimens() -> QuerySet[Regimen]:
     return Regimen.objects.filter(active=True)
+
+
+def exposure_report_list() -> QuerySet[ExposureReport]:
+    """Every exposure report (pharmacy serves every patient), newest first."""
+    return ExposureReport.objects.select_related("drug", "reported_by", "preparation").order_by("-occurred_at", "-id")
+
+
+def exposure_drugs() -> QuerySet[Drug]:
+    """The products an exposure is reported for: hazardous drugs and genetically modified or viral products."""
+    return Drug.objects.filter(Q(hazardous=True) | Q(intralesional=True) | ~Q(biosafety_level="")).order_by("name")
 
 
 def regimen_list() -> QuerySet[Regimen]:
