@@ -124,7 +124,7 @@ WORKLIST_DOSE_FIELDS = (
 )  # fmt: skip
 WORKLIST_PREPARATION_FIELDS = (
     "dose", "status", "dose_mg", "volume_to_draw_ml", "final_volume_ml", "concentration_mg_per_ml",
-    "recalculation_needed",
+    "recalculation_needed", "concentration_pfu_per_ml", "max_volume_ml",
 )  # fmt: skip
 
 
