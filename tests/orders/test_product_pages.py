@@ -169,3 +169,24 @@ def test_api_steps_of_the_new_products(api_as, oncologist_a, technicians, patien
                            format="json")  # fmt: skip
     assert received.status_code == 200
     assert received.json()["product_expires_at"] is not None
+
+
+def test_administer_page_shows_the_bag_expiry_and_the_lesion_plan(client, oncologist_a, nurse_a, technicians,
+                                                                   patient_a):  # fmt: skip
+    course = start_course(patient_a, oncologist_a, SIPULEUCEL, in_hours=5, chain_of_identity="SIP-PAT-9")
+    sip = live_preparation(first_dose(course))
+    Preparation.objects.filter(pk=sip.pk).update(status=PreparationStatus.RELEASED, bag_identity="SIP-D1-5",
+                                                 beyond_use_at=timezone.now() + timedelta(hours=3))  # fmt: skip
+    tvec = live_preparation(first_dose(start_course(patient_a, oncologist_a, TVEC, in_hours=5)))
+    Preparation.objects.filter(pk=tvec.pk).update(
+        status=PreparationStatus.RELEASED,
+        volume_ml_planned=Decimal(2),
+        beyond_use_at=timezone.now() + timedelta(hours=3),
+        lesion_plan=[{"lesion": "1", "size_cm": "3", "volume_ml": "2"}],
+    )
+    client.force_login(nurse_a)
+    page = client.get(f"/orders/preparations/{sip.pk}/administer/").content.decode()
+    assert "not recorded: do not infuse" in page
+    assert 'data-testid="scan-coi"' in page
+    page = client.get(f"/orders/preparations/{tvec.pk}/administer/").content.decode()
+    assert "lesion 1 (3 cm): 2 mL" in page
