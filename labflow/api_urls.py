@@ -10,6 +10,7 @@ from orders.api.views import (
     CourseViewSet,
     DoseViewSet,
     DrugViewSet,
+    ExposureReportViewSet,
     HoldRuleViewSet,
     PreparationViewSet,
     RegimenViewSet,
@@ -36,6 +37,7 @@ router.register("hold-rules", HoldRuleViewSet, basename="hold-rule")
 router.register("courses", CourseViewSet, basename="course")
 router.register("doses", DoseViewSet, basename="dose")
 router.register("preparations", PreparationViewSet, basename="preparation")
+router.register("exposure-reports", ExposureReportViewSet, basename="exposure-report")
 
 # Before the router: its alert detail route would take "burden" for an alert's pk.
 urlpatterns = [

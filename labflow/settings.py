@@ -250,6 +250,7 @@ SPECTACULAR_SETTINGS = {
         "RuleKindEnum": "orders.choices.RuleKind",
         "ComponentKindEnum": "orders.choices.ComponentKind",
         "VerificationMethodEnum": "orders.choices.VerificationMethod",
+        "ExposureKindEnum": "orders.choices.ExposureKind",
     },
 }
 

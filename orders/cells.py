@@ -38,6 +38,8 @@ def _cell_preparation(preparation: Preparation) -> Preparation:
     drug = prep.dose.course.regimen.drug
     if not drug.cell_therapy:
         raise OrderConflict(f"{drug} is not a cell product: record its vials.")
+    if drug.fresh_product:
+        raise OrderConflict(f"{drug} is a fresh product: receive its bag with its own ID and expiry time.")
     return prep
 
 
@@ -100,6 +102,8 @@ def cell_product_thaw(
     prep = _locked(preparation, "record")
     if not prep.dose.course.regimen.drug.cell_therapy:
         raise OrderConflict(f"{prep.dose.course.regimen.drug} is not a cell product: record its vials.")
+    if prep.dose.course.regimen.drug.fresh_product:
+        raise OrderConflict(f"{prep.dose.course.regimen.drug} is not frozen: do not thaw it.")
     if prep.prepared_by_id != user.pk:
         raise PermissionDenied("Only the technician who started this preparation can record its thaw.")
     if prep.coa_recorded_at is None:

@@ -133,3 +133,12 @@ class LabPatternChange(models.TextChoices):
     FALL_PERCENT = "fall_percent", "Falls: drop from the highest in the window ≥ threshold %"
     ABOVE = "above", "Latest value above the threshold"
     BELOW = "below", "Latest value below the threshold"
+
+
+class ExposureKind(models.TextChoices):
+    # How someone was exposed to a genetically modified product (T-VEC): docs/clinical-sources.md §11
+    NEEDLESTICK = "needlestick", "Needlestick or sharps injury"
+    SPLASH_EYE = "splash_eye", "Splash to the eyes or mucous membranes"
+    SKIN = "skin", "Contact with skin"
+    SPILL = "spill", "Spill (no person reached)"
+    OTHER = "other", "Other"

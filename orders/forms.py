@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, Storage
+from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, ExposureKind, Storage
 from orders.services.preparations import ComponentInput
 
 COMPONENT_ROWS = 6
@@ -23,6 +23,7 @@ class PreparationForm(forms.Form):
     category = forms.ChoiceField(choices=CompoundingCategory.choices, initial=CompoundingCategory.CATEGORY_1)
     storage = forms.ChoiceField(choices=Storage.choices, initial=Storage.REFRIGERATED)
     punctured_at = forms.DateTimeField(required=False, error_messages=WHEN)
+    closed_system_device = forms.CharField(required=False, max_length=200)
 
     # A service names a row's field components[0].expiry; the form calls it expiry-0.
     service_fields = {
@@ -85,6 +86,52 @@ class CellThawForm(forms.Form):
     step = forms.CharField(required=False)
     coi_scanned = forms.CharField(required=False)
     thawed_at = forms.DateTimeField(required=False, error_messages=WHEN)
+
+
+class FreshCollectForm(forms.Form):
+    """Sipuleucel-T: this dose's leukapheresis and its bag's own chain-of-identity ID."""
+
+    step = forms.CharField(required=False)
+    bag_identity = forms.CharField(required=False)
+    collected_at = forms.DateTimeField(error_messages={"required": WHEN["invalid"], **WHEN})
+
+
+class FreshReceiveForm(CellReceiveForm):
+    """Sipuleucel-T: the bag's receipt with its expiry date and time from the product label."""
+
+    expires_at = forms.DateTimeField(required=False, error_messages=WHEN)
+
+
+class VirusThawForm(forms.Form):
+    """T-VEC: the lesions' longest dimensions (cm, separated by commas or spaces), the vial and the thaw."""
+
+    step = forms.CharField(required=False)
+    lesions_cm = forms.CharField(error_messages={"required": "Give each lesion's longest dimension in cm."})
+    vial_lot = forms.CharField(required=False)
+    vial_expiry = forms.DateField(error_messages={"required": "The vial's expiry (YYYY-MM-DD).",
+                                                  "invalid": "The vial's expiry (YYYY-MM-DD)."})  # fmt: skip
+    thawed_at = forms.DateTimeField(required=False, error_messages=WHEN)
+
+    def clean_lesions_cm(self) -> list[Decimal]:
+        parts = self.cleaned_data["lesions_cm"].replace(",", " ").split()
+        try:
+            return [Decimal(p) for p in parts]
+        except ArithmeticError:
+            raise ValidationError("Numbers in cm, separated by commas or spaces (e.g. 6, 2.5, 0.4).") from None
+
+
+class ExclusionForm(forms.Form):
+    not_pregnant = forms.BooleanField(required=False)
+    not_immunocompromised = forms.BooleanField(required=False)
+
+
+class ExposureForm(forms.Form):
+    drug = forms.IntegerField(error_messages={"required": "Choose the product.", "invalid": "Choose the product."})
+    person = forms.CharField(required=False, max_length=200)
+    occurred_at = forms.DateTimeField(error_messages={"required": WHEN["invalid"], **WHEN})
+    kind = forms.ChoiceField(choices=ExposureKind.choices)
+    what = forms.CharField(required=False, max_length=4000)
+    action_taken = forms.CharField(required=False, max_length=4000)
 
 
 class VerifyForm(forms.Form):

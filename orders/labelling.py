@@ -21,6 +21,8 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
     if drug.cell_therapy:
         volume, diluent_text, cells = prep.coa_bag_volume_ml, "", prep.coa_cells
         assert cells is not None
+    elif drug.intralesional:  # PFU/mL and the visit's mL, never mg
+        volume, diluent_text, cells = prep.volume_ml_planned, "Undiluted (syringes per lesion)", None
     else:
         diluent = next((c for c in prep.components.all() if c.kind == "diluent"), None)
         volume, cells = prep.final_volume_ml, None
@@ -33,9 +35,9 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         mrn=patient.mrn,
         birth_date=patient.birth_date,
         drug=drug.name,
-        dose_mg=None if drug.cell_therapy else prep.dose_mg,
+        dose_mg=None if drug.cell_therapy or drug.intralesional else prep.dose_mg,
         volume_ml=volume,
-        concentration_mg_per_ml=None if drug.cell_therapy else prep.concentration_mg_per_ml,
+        concentration_mg_per_ml=None if drug.cell_therapy or drug.intralesional else prep.concentration_mg_per_ml,
         diluent=diluent_text,
         beyond_use=prep.beyond_use_at,
         storage="Refrigerate 2-8 °C" if prep.storage == Storage.REFRIGERATED else "Room temperature",
@@ -46,7 +48,11 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         hazardous=drug.hazardous,
         cells=cells,
         cells_unit="CAR+ viable T cells" if "CAR" in drug.target.upper() else "viable cells",
-        chain_of_identity=course.chain_of_identity if drug.cell_therapy else "",
+        chain_of_identity=(prep.bag_identity if drug.fresh_product else course.chain_of_identity)
+        if drug.cell_therapy
+        else "",
+        route="Intralesional injection" if drug.intralesional else "IV infusion",
+        pfu_per_ml=prep.concentration_pfu_per_ml if drug.intralesional else None,
         infusion_end_by=prep.infusion_end_by,
         protect_from_light=drug.protect_from_light,
         biosafety=drug.biosafety_level,

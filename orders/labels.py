@@ -64,13 +64,14 @@ from core.labelkit import (
     zpl_measure,
 )
 from orders.dosing import format_cells
+from orders.lesions import format_pfu
 
 __all__ = ["PDF_PAGE_SIZE", "ZPL_DPI", "PreparationLabel", "label_pdf", "label_zpl"]
 
 # Letters, digits and inner hyphens: it goes unescaped into the barcode of both renderings.
 _PREPARATION_ID_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,18}[A-Za-z0-9])?")
 _MAX_NUMBER_CHARS = 10  # "12345.6789": a longer number would not print whole in its place
-_HAZARDOUS = "HAZARDOUS"
+_HAZARDOUS = "HAZARDOUS DRUG: CHEMO PRECAUTIONS"  # USP <800>: handle with chemotherapy precautions
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 
 
@@ -97,6 +98,7 @@ class PreparationLabel(labelkit.PatientIdentifiers):
     protect_from_light: bool = False
     biosafety: str = ""  # e.g. "BSL-1" for a genetically modified product
     premedication: str = ""  # to give before the infusion starts
+    pfu_per_ml: int | None = None  # an oncolytic virus: its concentration (no mg); volume_ml is the visit's total
 
     def __post_init__(self) -> None:
         if not _PREPARATION_ID_RE.fullmatch(self.preparation_id):
@@ -114,7 +116,12 @@ class PreparationLabel(labelkit.PatientIdentifiers):
             labelkit.check_aware(self.infusion_end_by, "infusion_end_by")
         if len(clean(self.chain_of_identity)) > 40:
             raise ValueError("chain_of_identity is at most 40 characters.")
-        amounts = ("volume_ml",) if self.cells is not None else ("dose_mg", "volume_ml", "concentration_mg_per_ml")
+        if self.pfu_per_ml is not None and (
+            isinstance(self.pfu_per_ml, bool) or not isinstance(self.pfu_per_ml, int) or self.pfu_per_ml <= 0
+        ):
+            raise ValueError(f"pfu_per_ml must be a positive whole number, not {self.pfu_per_ml!r}.")
+        no_mg = self.cells is not None or self.pfu_per_ml is not None
+        amounts = ("volume_ml",) if no_mg else ("dose_mg", "volume_ml", "concentration_mg_per_ml")
         for name in amounts:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
@@ -148,6 +155,11 @@ def _amounts(label: PreparationLabel, *, superscript: bool = True) -> list[str]:
         if not superscript and cells != cells.translate(_SUPERSCRIPTS):  # printer fonts lack superscript digits
             cells = cells.replace(" 10", " 10^", 1).translate(_SUPERSCRIPTS)
         return [f"{cells} {clean(label.cells_unit)}".strip(), f"Bag {_number(label.volume_ml)} mL"]
+    if label.pfu_per_ml is not None:
+        pfu = format_pfu(label.pfu_per_ml)
+        if not superscript:
+            pfu = pfu.replace("10", "10^", 1).translate(_SUPERSCRIPTS) if pfu != str(label.pfu_per_ml) else pfu
+        return [f"{pfu} PFU/mL", f"Volume {_number(label.volume_ml)} mL (all lesions)"]
     assert label.dose_mg is not None  # checked when made
     assert label.concentration_mg_per_ml is not None
     return [
@@ -285,8 +297,8 @@ def label_pdf(label: PreparationLabel, *, tz: tzinfo) -> bytes:
         if label.hazardous:
             canvas.rect(margin, page_h - top - 17, inner, 17, stroke=0, fill=1)
             canvas.setFillColor(white)
-            canvas.setFont(bold, 12.5)
-            canvas.drawCentredString(page_w / 2, page_h - top - 12.8, _HAZARDOUS)
+            canvas.setFont(bold, 11)
+            canvas.drawCentredString(page_w / 2, page_h - top - 12.4, _HAZARDOUS)
             canvas.setFillColor(black)
             top += 21
 
@@ -377,7 +389,7 @@ def label_zpl(label: PreparationLabel, *, tz: tzinfo) -> str:
     if label.hazardous:
         fields += [
             zpl_box(margin, top, inner, 46, 46),
-            zpl_field(margin, top + 6, 38, _HAZARDOUS, block=f"^FB{inner},1,0,C", reverse=True),
+            zpl_field(margin, top + 8, 30, _HAZARDOUS, block=f"^FB{inner},1,0,C", reverse=True),
         ]
         top += 56
 

@@ -22,6 +22,7 @@ from orders.choices import (
     DecisionKind,
     DoseBasis,
     DoseStatus,
+    ExposureKind,
     GateCheckPurpose,
     GateVerdict,
     HoldAction,
@@ -96,6 +97,17 @@ class Drug(LabelSourced):
     )
     periods_source = models.CharField(max_length=200, blank=True, help_text="Label section and revision of both")
     periods_effective_from = models.DateField(null=True, blank=True, help_text="Revision date of that label")
+    # Cell products that are not frozen (sipuleucel-T), oncolytic viruses (T-VEC): docs/clinical-sources.md §11
+    fresh_product = models.BooleanField(
+        default=False, help_text="Not frozen (no thaw): each bag has its own COI ID and an expiry time set at receipt"
+    )
+    intralesional = models.BooleanField(
+        default=False, help_text="Injected into lesions: volume by lesion size, concentration in PFU/mL"
+    )
+    preparer_exclusions = models.CharField(
+        max_length=200, blank=True, help_text="Who may not prepare it (e.g. pregnant or immunocompromised staff)"
+    )
+    storage_note = models.CharField(max_length=120, blank=True, help_text="Label storage, e.g. frozen -90 to -70 °C")
 
     class Meta:
         ordering = ["name"]
@@ -124,6 +136,20 @@ class Regimen(LabelSourced):
     number_of_doses = models.PositiveSmallIntegerField()
     infusion_minutes = models.PositiveSmallIntegerField()
     active = models.BooleanField(default=True)
+    lymphodepletion = models.CharField(
+        max_length=300, blank=True, help_text="Cell products: the label's lymphodepleting regimen, before infusion"
+    )
+    first_interval_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days from dose 1 to dose 2 when it differs from the cycle (T-VEC: 21)"
+    )
+    pfu_per_ml_first_dose = models.BigIntegerField(null=True, blank=True, help_text="Oncolytic virus: dose 1 PFU/mL")
+    pfu_per_ml = models.BigIntegerField(null=True, blank=True, help_text="Oncolytic virus: later doses PFU/mL")
+    max_volume_ml_per_visit = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Oncolytic virus: all lesions together"
+    )
+    cells_per_kg_min = models.BigIntegerField(
+        null=True, blank=True, help_text="Cell products: fewest cells per kg in the bag (cilta-cel: 0.5 x 10^6)"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -503,6 +529,21 @@ class Preparation(models.Model):
     premedication_note = models.CharField(max_length=200, blank=True)
     wasted_reason = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Hazardous drugs (USP <800>): the closed-system drug-transfer device used (required to release)
+    closed_system_device = models.CharField(max_length=80, blank=True, help_text="USP <800>: CSTD used")
+    # Fresh cell products (sipuleucel-T): this bag's own chain-of-identity ID (from its leukapheresis) and expiry
+    bag_identity = models.CharField(max_length=40, blank=True, help_text="This bag's own chain-of-identity ID")
+    collected_at = models.DateTimeField(null=True, blank=True, help_text="Leukapheresis for this bag")
+    product_expires_at = models.DateTimeField(null=True, blank=True, help_text="Recorded at receipt: infuse before")
+    # Oncolytic virus (T-VEC): PFU/mL and mL, never mg
+    concentration_pfu_per_ml = models.BigIntegerField(null=True, blank=True)
+    max_volume_ml = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    volume_ml_planned = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    lesion_plan = models.JSONField(default=list, blank=True, help_text="Per lesion: size (cm) and volume (mL)")
+    exclusion_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    exclusion_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dose__planned_at", "id"]
@@ -670,3 +711,31 @@ class LabPatternMatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} met at {self.matched_at:%Y-%m-%d %H:%M}"
+
+
+class ExposureReport(models.Model):
+    """An accidental exposure to a genetically modified product (T-VEC): who, when, what, the action taken.
+    Kept as written (append-only) and listed for the pharmacist."""
+
+    preparation = models.ForeignKey(
+        Preparation, on_delete=models.PROTECT, null=True, blank=True, related_name="exposure_reports"
+    )
+    drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="exposure_reports")
+    person = models.CharField(max_length=120, help_text="Who was exposed")
+    occurred_at = models.DateTimeField()
+    kind = models.CharField(max_length=12, choices=ExposureKind.choices)
+    what = models.TextField(help_text="What happened")
+    action_taken = models.TextField(help_text="What was done (e.g. area cleaned, occupational health)")
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        triggers = [APPEND_ONLY]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(occurred_at__lte=models.F("reported_at")),
+                                   name="exposure_report_after_event"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"Exposure to {self.drug} ({self.person}) at {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -3,14 +3,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from accounts.selectors import AnyUser
-from orders import dosing
+from orders import dosing, lesions
 from orders.choices import (
     CELL_BASES,
     CourseStatus,
@@ -20,7 +20,16 @@ from orders.choices import (
     VerificationMethod,
 )
 from orders.gate import Gate, band_for, band_problem, dose_gates, first_dose_times
-from orders.models import Dose, Drug, HoldRule, IdentityCheck, Preparation, Regimen, TreatmentCourse
+from orders.models import (
+    Dose,
+    Drug,
+    ExposureReport,
+    HoldRule,
+    IdentityCheck,
+    Preparation,
+    Regimen,
+    TreatmentCourse,
+)
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
 
@@ -33,6 +42,16 @@ def drug_list() -> QuerySet[Drug]:
 
 def active_regimens() -> QuerySet[Regimen]:
     return Regimen.objects.filter(active=True)
+
+
+def exposure_report_list() -> QuerySet[ExposureReport]:
+    """Every exposure report (pharmacy serves every patient), newest first."""
+    return ExposureReport.objects.select_related("drug", "reported_by", "preparation").order_by("-occurred_at", "-id")
+
+
+def exposure_drugs() -> QuerySet[Drug]:
+    """The products an exposure is reported for: hazardous drugs and genetically modified or viral products."""
+    return Drug.objects.filter(Q(hazardous=True) | Q(intralesional=True) | ~Q(biosafety_level="")).order_by("name")
 
 
 def regimen_list() -> QuerySet[Regimen]:
@@ -105,7 +124,7 @@ WORKLIST_DOSE_FIELDS = (
 )  # fmt: skip
 WORKLIST_PREPARATION_FIELDS = (
     "dose", "status", "dose_mg", "volume_to_draw_ml", "final_volume_ml", "concentration_mg_per_ml",
-    "recalculation_needed",
+    "recalculation_needed", "concentration_pfu_per_ml", "max_volume_ml",
 )  # fmt: skip
 
 
@@ -169,12 +188,29 @@ def final_volume_cap(drug: Drug, weight_kg: Decimal) -> Decimal | None:
     return drug.max_final_volume_ml
 
 
-def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosing.CellDose:
+def _cells_min(regimen: Regimen, weight_kg: Decimal) -> int | None:
+    """The fewest cells the bag may hold: a per-kg lower bound (cilta-cel: 0.5 x 10^6/kg) times the weight, in
+    whole cells rounded up (never fewer than prescribed), else the regimen's flat minimum."""
+    if regimen.cells_per_kg_min is None:
+        return regimen.cells_min
+    return int((Decimal(regimen.cells_per_kg_min) * weight_kg).to_integral_value(ROUND_CEILING))
+
+
+def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosing.CellDose | lesions.VirusDose:
     """The dose of this patient now: the regimen's weight band, the label's volume cap, the rounding policy
-    and the course's no-round-up exception; cells for a cell product. Refusals name the field."""
+    and the course's no-round-up exception; cells for a cell product; PFU/mL and the visit's volume cap for an
+    oncolytic virus (the volume follows from the lesions at the visit). Refusals name the field."""
     course = dose.course
     regimen = course.regimen
     drug = regimen.drug
+    if drug.intralesional:
+        try:
+            return lesions.virus_dose(
+                dose_number=dose.number, pfu_per_ml_first_dose=regimen.pfu_per_ml_first_dose,
+                pfu_per_ml=regimen.pfu_per_ml, max_volume_ml=regimen.max_volume_ml_per_visit,
+            )  # fmt: skip
+        except lesions.LesionError as error:
+            raise ValidationError({error.field: error.reason}) from None
     bands = list(regimen.dose_bands.order_by("weight_from_kg"))
     problem = band_problem(bands, patient.weight_kg, regimen.name)
     if problem:
@@ -186,7 +222,8 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
         if basis in CELL_BASES:
             return dosing.cell_dose(
                 cells_per_kg=regimen.cells_per_kg if basis == DoseBasis.CELLS_PER_KG else None,
-                cells_min=regimen.cells_min, cells_max=regimen.cells_max, weight_kg=patient.weight_kg,
+                cells_min=_cells_min(regimen, patient.weight_kg), cells_max=regimen.cells_max,
+                weight_kg=patient.weight_kg,
             )  # fmt: skip
         return dosing.calculate_dose(
             basis=dosing.DoseBasis(basis), amount=amount,
@@ -205,6 +242,8 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
 def expected_check_value(prep: Preparation, method: str) -> Decimal | None:
     """Gravimetric: the drawn drug volume weighed (density 1.0 g/mL unless set); volumetric: the final volume.
     None for a cell product (its check is the bag's identity, integrity and thaw time) or without a volume."""
+    if prep.concentration_pfu_per_ml is not None:  # an oncolytic virus: the syringes' volume, never weighed
+        return prep.volume_ml_planned if method == VerificationMethod.VOLUMETRIC else None
     if method == VerificationMethod.GRAVIMETRIC:
         if prep.volume_to_draw_ml is None:
             return None

@@ -12,6 +12,7 @@ urlpatterns = [
     path("preparations/<int:pk>/verify/", views.verify, name="verify"),
     path("preparations/<int:pk>/release/", views.release, name="release"),
     path("ward/", views.ward_preparations, name="ward"),
+    path("exposures/", views.exposures, name="exposures"),
     path("preparations/<int:pk>/administer/", views.administer, name="administer"),
     path("courses/<int:pk>/", views.course_page, name="course"),
     path("courses/<int:pk>/stop/", views.course_stop_page, name="course-stop"),

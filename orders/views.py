@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -17,6 +18,7 @@ from orders.cells import cell_product_receive, cell_product_thaw
 from orders.choices import (
     CompoundingCategory,
     DecisionKind,
+    ExposureKind,
     PreparationStatus,
     Storage,
     VerificationMethod,
@@ -29,8 +31,13 @@ from orders.forms import (
     CourseForm,
     CourseStopForm,
     DoseDecisionForm,
+    ExclusionForm,
+    ExposureForm,
+    FreshCollectForm,
+    FreshReceiveForm,
     PreparationForm,
     VerifyForm,
+    VirusThawForm,
 )
 from orders.gate import dose_gates
 from orders.models import Preparation
@@ -39,6 +46,8 @@ from orders.selectors import (
     course_doses,
     course_list,
     expected_check_value,
+    exposure_drugs,
+    exposure_report_list,
     preparation_list,
     verification_queue,
     ward_preparation_list,
@@ -54,6 +63,13 @@ from orders.services.preparations import (
     preparation_release,
     preparation_start,
     preparation_verify,
+)
+from orders.services.products import (
+    exposure_report_record,
+    fresh_product_collect,
+    fresh_product_receive,
+    preparer_exclusion_confirm,
+    virus_thaw,
 )
 from patients.selectors import patient_list
 
@@ -71,7 +87,15 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
 def start(request: HttpRequest, pk: int) -> HttpResponse:
     prep = get_object_or_404(preparation_list(user=request.user), pk=pk)
     with step_messages(request) as step:
-        preparation_start(preparation=prep, user=acting_user(request), now=timezone.now())
+        user, now = acting_user(request), timezone.now()
+        if prep.dose.course.regimen.drug.preparer_exclusions:  # T-VEC: confirmed with the start, never assumed
+            answers = ExclusionForm(request.POST)
+            answers.is_valid()
+            preparer_exclusion_confirm(
+                preparation=prep, user=user, now=now, not_pregnant=answers.cleaned_data.get("not_pregnant") is True,
+                not_immunocompromised=answers.cleaned_data.get("not_immunocompromised") is True,
+            )  # fmt: skip
+        preparation_start(preparation=prep, user=user, now=now)
     return redirect("orders:worklist") if step.refused else redirect("orders:prepare", pk=pk)
 
 
@@ -107,6 +131,44 @@ def _cell_step(request: HttpRequest, prep: Preparation, form: forms.Form) -> tup
     return redirect("orders:prepare", pk=prep.pk), 200
 
 
+def _product_form(prep: Preparation, data: Any) -> forms.Form | None:
+    """The step form of a fresh cell product (collection, then receipt) or an oncolytic virus (thaw), or None."""
+    drug = prep.dose.course.regimen.drug
+    if drug.fresh_product:
+        step = data.get("step") if data is not None else ("receive" if prep.bag_identity else "collect")
+        return (FreshReceiveForm if step == "receive" else FreshCollectForm)(data)
+    if drug.intralesional:
+        return VirusThawForm(data)
+    return None
+
+
+def _product_step(request: HttpRequest, prep: Preparation, form: forms.Form) -> tuple[HttpResponse | None, int]:
+    user, now, data = acting_user(request), timezone.now(), form.cleaned_data
+    if isinstance(form, FreshCollectForm):
+        fresh_product_collect(
+            preparation=prep, bag_identity=data["bag_identity"], collected_at=data["collected_at"], user=user, now=now
+        )
+        messages.success(request, f"{prep.code}: leukapheresis recorded; start the preparation when the bag comes.")
+        return redirect("orders:prepare", pk=prep.pk), 200
+    if isinstance(form, FreshReceiveForm):
+        outcome = fresh_product_receive(
+            preparation=prep, coi_scanned=data["coi_scanned"], coa_cells=data["coa_cells"],
+            coa_bag_volume_ml=data["coa_bag_volume_ml"], coa_lot=data["coa_lot"] or "", expires_at=data["expires_at"],
+            user=user, now=now,
+        )  # fmt: skip
+        if not outcome.matched:
+            messages.error(request, f"{outcome.check.note} Do not use this bag.")
+            return None, 409
+        messages.success(request, f"{prep.code} received; a colleague verifies the bag next.")
+        return redirect("orders:worklist"), 200
+    virus_thaw(
+        preparation=prep, lesions_cm=data["lesions_cm"], vial_lot=data["vial_lot"] or "",
+        vial_expiry=data["vial_expiry"], thawed_at=data["thawed_at"], user=user, now=now,
+    )  # fmt: skip
+    messages.success(request, f"{prep.code} thawed and planned; a colleague verifies the syringes next.")
+    return redirect("orders:worklist"), 200
+
+
 @html_view("GET", "POST", perm="orders.prepare")
 def prepare(request: HttpRequest, pk: int) -> HttpResponse:
     """Scanner-friendly record: each scan fills a field and Enter moves on. A cell product is received
@@ -115,7 +177,10 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
     cell = prep.dose.course.regimen.drug.cell_therapy
     data = request.POST if request.method == "POST" else None
     form: forms.Form
-    if not cell:
+    product_form = _product_form(prep, data)
+    if product_form is not None:
+        form = product_form
+    elif not cell:
         form = PreparationForm(data)
     else:
         form = (CellReceiveForm if data is not None and data.get("step") == "receive" else CellThawForm)(data)
@@ -124,7 +189,11 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
-                if cell:
+                if product_form is not None:
+                    response, status = _product_step(request, prep, form)
+                    if response is not None:
+                        return response
+                elif cell:
                     response, status = _cell_step(request, prep, form)
                     if response is not None:
                         return response
@@ -133,6 +202,7 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
                         preparation=prep, components=form.cleaned_data["components"],
                         category=form.cleaned_data["category"], storage=form.cleaned_data["storage"],
                         punctured_at=form.cleaned_data["punctured_at"], user=acting_user(request), now=timezone.now(),
+                        closed_system_device=form.cleaned_data["closed_system_device"],
                     )  # fmt: skip
                     messages.success(request, f"{prep.code} recorded; a colleague verifies it next.")
                     return redirect("orders:worklist")
@@ -142,10 +212,12 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
     rows = [
         {name: form[f"{name}-{i}"] for name in ("kind", "product", "lot", "expiry", "volume")} | {"i": i}
         for i in range(3)
-    ] if not cell else []  # fmt: skip
+    ] if isinstance(form, PreparationForm) else []  # fmt: skip
+    drug = prep.dose.course.regimen.drug
     context = {
-        "prep": prep, "cell": cell, "cells": _cells(prep), "categories": CompoundingCategory.choices,
-        "storages": Storage.choices, "rows": rows, "form": form,
+        "prep": prep, "cell": cell and not drug.fresh_product, "cells": _cells(prep),
+        "categories": CompoundingCategory.choices, "storages": Storage.choices, "rows": rows, "form": form,
+        "drug": drug, "fresh": drug.fresh_product, "virus": drug.intralesional,
     }  # fmt: skip
     return render(request, "orders/prepare.html", context, status=status)
 
@@ -293,3 +365,28 @@ def course_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
             status = form_refused(form, error)
     context = {"patient": patient, "regimens": regimens, "tomorrow": timezone.now() + timedelta(days=1), "form": form}
     return render(request, "orders/course_new.html", context, status=status)
+
+
+@html_view("GET", "POST", perm="orders.prepare", post_perm="orders.view_preparation")
+def exposures(request: HttpRequest) -> HttpResponse:
+    """Accidental exposures to hazardous or genetically modified products: anyone handling them reports one
+    (who, when, what, the action taken); pharmacy sees the list, newest first."""
+    form, status = posted_form(request, ExposureForm)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            drug = exposure_drugs().filter(pk=data["drug"]).first()
+            if drug is None:
+                raise ValidationError({"drug": "Choose a hazardous or genetically modified product."})
+            exposure_report_record(
+                drug=drug, person=data["person"] or "", occurred_at=data["occurred_at"], kind=data["kind"],
+                what=data["what"] or "", action_taken=data["action_taken"] or "", user=acting_user(request),
+                now=timezone.now(),
+            )  # fmt: skip
+            messages.success(request, "Exposure reported; pharmacy has it on this list.")
+            return redirect("orders:exposures")
+        except (Conflict, ValidationError, PermissionDenied) as error:
+            status = form_refused(form, error)
+    page = Paginator(exposure_report_list(), 50).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page, "drugs": exposure_drugs(), "kinds": ExposureKind.choices}
+    return render(request, "orders/exposures.html", context, status=status)

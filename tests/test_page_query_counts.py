@@ -136,6 +136,22 @@ def test_ward_preparations_ready_to_administer(ward):
     _flat_page(ward.nurse, "/orders/ward/", ward.orders, marked("ward-row"))
 
 
+def test_exposure_reports(ward):
+    from orders.models import Drug
+    from orders.services.products import exposure_report_record
+
+    drug = Drug.objects.get(name="Talimogene laherparepvec")
+
+    def grow(n: int) -> None:
+        for i in range(n):
+            exposure_report_record(
+                drug=drug, person=f"Person {i}", occurred_at=timezone.now(), kind="skin", what="Drop on the glove",
+                action_taken="Washed", user=ward.technicians[1], now=timezone.now(),
+            )  # fmt: skip
+
+    _flat_page(ward.technicians[0], "/orders/exposures/", grow, marked("exposure-row"))
+
+
 def test_new_course_lists_the_regimens(ward, patient_a):
     def options(response) -> int:
         return response.content.decode().count("<option ")
@@ -304,7 +320,7 @@ def test_every_page_is_measured_or_has_no_list():
         "patient-chart", "specimens:collection-list", "specimens:collect", "specimens:detail", "results:enter",
         "results:enter-test", "results:verify", "results:review", "results:detail", "results:timeline",
         "results:critical-call", "orders:worklist", "orders:verification", "orders:ward", "orders:course",
-        "orders:course-new", "assessments:history",
+        "orders:course-new", "assessments:history", "orders:exposures",
     }  # fmt: skip
     no_list = {
         "alerts:badge", "alerts:events", "alerts:acknowledge", "alerts:resolve", "specimens:receive",

@@ -9,12 +9,21 @@ from rest_framework import serializers
 
 from core.api import SafeSlugRelatedField
 from core.fields import VisibleRelatedField
-from orders.choices import CoiStep, ComponentKind, CompoundingCategory, GateVerdict, Storage, VerificationMethod
+from orders.choices import (
+    CoiStep,
+    ComponentKind,
+    CompoundingCategory,
+    ExposureKind,
+    GateVerdict,
+    Storage,
+    VerificationMethod,
+)
 from orders.gate import FindingKind, dose_gate
 from orders.models import (
     Dose,
     DoseDecision,
     Drug,
+    ExposureReport,
     HoldRule,
     IdentityCheck,
     MonitoringRule,
@@ -32,7 +41,10 @@ class DrugSerializer(serializers.ModelSerializer[Drug]):
         model = Drug
         fields = ["id", "name", "target", "strength_mg_per_ml", "vial_contents_mg", "allowed_diluents",
                   "concentration_min", "concentration_max", "stability_room", "stability_refrigerated",
-                  "filter_note", "hazardous", "cell_therapy"]  # fmt: skip
+                  "filter_note", "hazardous", "cell_therapy", "fresh_product", "intralesional", "preparer_exclusions",
+                  "storage_note", "biosafety_level", "premedication", "thaw_to_infusion_limit", "rescue_drug",
+                  "rescue_doses_required", "proximity_days", "no_driving_days", "source",
+                  "effective_from"]  # fmt: skip
         read_only_fields = fields
 
 
@@ -52,7 +64,9 @@ class RegimenSerializer(serializers.ModelSerializer[Regimen]):
     class Meta:
         model = Regimen
         fields = ["id", "name", "drug", "dose_basis", "dose_amount", "max_dose_mg", "cycle_days", "number_of_doses",
-                  "infusion_minutes", "monitoring_rules"]  # fmt: skip
+                  "infusion_minutes", "monitoring_rules", "cells_per_kg", "cells_per_kg_min", "cells_min", "cells_max",
+                  "lymphodepletion", "first_interval_days", "pfu_per_ml_first_dose", "pfu_per_ml",
+                  "max_volume_ml_per_visit", "source", "effective_from"]  # fmt: skip
         read_only_fields = fields
 
 
@@ -168,6 +182,9 @@ class PreparationSerializer(serializers.ModelSerializer[Preparation]):
     identity_checks = IdentityCheckSerializer(many=True, read_only=True)
     patient = serializers.IntegerField(source="dose.course.patient_id", read_only=True)
     drug = serializers.CharField(source="dose.course.regimen.drug.name", read_only=True)
+    hazardous = serializers.BooleanField(
+        source="dose.course.regimen.drug.hazardous", read_only=True, help_text="USP <800> hazardous drug"
+    )
 
     class Meta:
         model = Preparation
@@ -179,7 +196,9 @@ class PreparationSerializer(serializers.ModelSerializer[Preparation]):
             "rejection_reason", "released_by", "released_at", "administered_by", "administration_started_at",
             "administration_ended_at", "wasted_reason", "identity_checks", "punctured_at", "infusion_end_by",
             "cells_target", "cells_min", "cells_max", "coa_cells", "coa_bag_volume_ml", "coa_lot", "coa_recorded_by",
-            "coa_recorded_at", "bag_intact", "premedication_given_at", "premedication_note",
+            "coa_recorded_at", "bag_intact", "premedication_given_at", "premedication_note", "hazardous",
+            "closed_system_device", "bag_identity", "collected_at", "product_expires_at", "concentration_pfu_per_ml",
+            "max_volume_ml", "volume_ml_planned", "lesion_plan", "exclusion_confirmed_by", "exclusion_confirmed_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -201,6 +220,10 @@ class RecordSerializer(serializers.Serializer[Any]):
         required=False, default=None, allow_null=True,
         help_text="First vial puncture or dilution (default: the start of preparation); the beyond-use clocks "
         "start here",
+    )  # fmt: skip
+    closed_system_device = serializers.CharField(
+        max_length=80, required=False, default="", allow_blank=True,
+        help_text="Hazardous drugs (USP <800>): the closed-system transfer device used; required to release",
     )  # fmt: skip
 
 
@@ -274,4 +297,47 @@ class RescueMedicationCheckSerializer(serializers.ModelSerializer[RescueMedicati
     class Meta:
         model = RescueMedicationCheck
         fields = ["id", "course", "drug", "doses_on_hand", "confirmed_by", "at", "note"]
+        read_only_fields = fields
+
+
+class FreshCollectSerializer(serializers.Serializer[Any]):
+    bag_identity = serializers.CharField(max_length=40, help_text="This dose's leukapheresis chain-of-identity ID")
+    collected_at = serializers.DateTimeField(help_text="When the leukapheresis was done (within the last 7 days)")
+
+
+class FreshReceiptSerializer(CellReceiptSerializer):
+    expires_at = serializers.DateTimeField(help_text="The product's expiry date and time, from its label")
+
+
+class ExclusionSerializer(serializers.Serializer[Any]):
+    not_pregnant = serializers.BooleanField(help_text="The preparer confirms they are not pregnant")
+    not_immunocompromised = serializers.BooleanField(help_text="The preparer confirms they are not immunocompromised")
+
+
+class VirusThawSerializer(serializers.Serializer[Any]):
+    lesions_cm = serializers.ListField(
+        child=serializers.DecimalField(max_digits=5, decimal_places=2, min_value=Decimal("0.01"),
+                                       max_value=Decimal(50)),
+        min_length=1, max_length=50, help_text="Each lesion's longest dimension (cm); volumes are planned from it",
+    )  # fmt: skip
+    vial_lot = serializers.CharField(max_length=40)
+    vial_expiry = serializers.DateField()
+    thawed_at = serializers.DateTimeField(required=False, default=None, allow_null=True, help_text="Default: now")
+
+
+class ExposureInputSerializer(serializers.Serializer[Any]):
+    person = serializers.CharField(max_length=120, help_text="Who was exposed")
+    occurred_at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=ExposureKind.choices)
+    what = serializers.CharField(max_length=2000, help_text="What happened")
+    action_taken = serializers.CharField(max_length=2000, help_text="What was done about it")
+
+
+class ExposureReportSerializer(serializers.ModelSerializer[ExposureReport]):
+    drug_name = serializers.CharField(source="drug.name", read_only=True)
+
+    class Meta:
+        model = ExposureReport
+        fields = ["id", "preparation", "drug", "drug_name", "person", "occurred_at", "kind", "what", "action_taken",
+                  "reported_by", "reported_at"]  # fmt: skip
         read_only_fields = fields

@@ -27,6 +27,11 @@ from orders.api.serializers import (
     CourseStartSerializer,
     DoseSerializer,
     DrugSerializer,
+    ExclusionSerializer,
+    ExposureInputSerializer,
+    ExposureReportSerializer,
+    FreshCollectSerializer,
+    FreshReceiptSerializer,
     HandoffSerializer,
     HoldRuleSerializer,
     IdentityCheckSerializer,
@@ -38,18 +43,20 @@ from orders.api.serializers import (
     RescueCheckSerializer,
     RescueMedicationCheckSerializer,
     VerifySerializer,
+    VirusThawSerializer,
 )
 from orders.cells import cell_product_receive, cell_product_thaw, rescue_medication_confirm
 from orders.choices import PreparationStatus
 from orders.filtersets import CourseFilterSet, DoseFilterSet, PreparationFilterSet
 from orders.labelling import preparation_label
 from orders.labels import label_pdf, label_zpl
-from orders.models import Dose, DoseDecision, Drug, HoldRule, Preparation, Regimen, TreatmentCourse
+from orders.models import Dose, DoseDecision, Drug, ExposureReport, HoldRule, Preparation, Regimen, TreatmentCourse
 from orders.selectors import (
     course_list,
     dose_gates_shown,
     dose_list,
     drug_list,
+    exposure_report_list,
     hold_rule_list,
     preparation_list,
     regimen_list,
@@ -67,6 +74,13 @@ from orders.services.preparations import (
     preparation_start,
     preparation_verify,
     preparation_waste,
+)
+from orders.services.products import (
+    exposure_report_record,
+    fresh_product_collect,
+    fresh_product_receive,
+    preparer_exclusion_confirm,
+    virus_thaw,
 )
 
 VIEW = "orders.view_preparation"
@@ -209,6 +223,11 @@ class PreparationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Prepa
         record="orders.prepare",
         receive="orders.prepare",
         thaw="orders.prepare",
+        collect="orders.prepare",
+        receive_fresh="orders.prepare",
+        confirm_exclusion="orders.prepare",
+        thaw_virus="orders.prepare",
+        exposure=VIEW,
         verify="orders.verify_preparation",
         release="orders.prepare",
         waste="orders.prepare",
@@ -273,6 +292,44 @@ class PreparationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Prepa
         thaw-to-infusion limit. A mismatching chain-of-identity ID is recorded and answered 409."""
         return self._scanned(self._apply(cell_product_thaw, CellThawSerializer))
 
+    @extend_schema(request=FreshCollectSerializer, responses={200: PreparationSerializer})
+    @action(detail=True, methods=["post"])
+    def collect(self, request: Request, pk: str | None = None) -> Response:
+        """Fresh cell products (sipuleucel-T): this dose's leukapheresis and its bag's own chain-of-identity ID."""
+        return self._ok(self._apply(fresh_product_collect, FreshCollectSerializer))
+
+    @extend_schema(request=FreshReceiptSerializer, responses={200: PreparationSerializer, 409: IdentityCheckSerializer})
+    @action(detail=True, methods=["post"], url_path="receive-fresh")
+    def receive_fresh(self, request: Request, pk: str | None = None) -> Response:
+        """Fresh cell products: receipt of the bag (its own ID, the certificate's cells, the product's expiry time);
+        it then awaits verification. A mismatching ID is recorded and answered 409."""
+        return self._scanned(self._apply(fresh_product_receive, FreshReceiptSerializer))
+
+    @extend_schema(request=ExclusionSerializer, responses={200: PreparationSerializer})
+    @action(detail=True, methods=["post"], url_path="confirm-exclusion")
+    def confirm_exclusion(self, request: Request, pk: str | None = None) -> Response:
+        """Before starting a product with preparer exclusions (T-VEC): the preparer confirms they are not pregnant
+        and not immunocompromised. Without it the start is refused."""
+        return self._ok(self._apply(preparer_exclusion_confirm, ExclusionSerializer))
+
+    @extend_schema(request=VirusThawSerializer, responses={200: PreparationSerializer})
+    @action(detail=True, methods=["post"], url_path="thaw-virus")
+    def thaw_virus(self, request: Request, pk: str | None = None) -> Response:
+        """Oncolytic virus: the vial thawed and the visit's volume planned from the lesions (largest first, at most
+        the regimen's mL per visit); the preparation then awaits a volumetric verification."""
+        return self._ok(self._apply(virus_thaw, VirusThawSerializer))
+
+    @extend_schema(request=ExposureInputSerializer, responses={201: ExposureReportSerializer})
+    @action(detail=True, methods=["post"])
+    def exposure(self, request: Request, pk: str | None = None) -> Response:
+        """Report an accidental exposure to this preparation's product (who, when, what, action taken)."""
+        prep = self.get_object()
+        data = self.validated(ExposureInputSerializer)
+        report = exposure_report_record(
+            drug=prep.dose.course.regimen.drug, preparation=prep, user=acting_user(request), now=timezone.now(), **data
+        )
+        return Response(ExposureReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(request=VerifySerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
@@ -323,3 +380,11 @@ class PreparationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Prepa
     @action(detail=True, methods=["get"], url_path="label/zpl", content_negotiation_class=FileNegotiation)
     def label_zpl(self, request: Request, pk: str | None = None) -> HttpResponse:
         return self._label(label_zpl, "text/plain; charset=utf-8", "zpl")
+
+
+class ExposureReportViewSet(viewsets.ReadOnlyModelViewSet[ExposureReport]):
+    """Accidental exposures to hazardous or genetically modified products, newest first, for the pharmacist."""
+
+    queryset = exposure_report_list()
+    serializer_class = ExposureReportSerializer
+    required_permissions = action_permissions("orders.prepare")

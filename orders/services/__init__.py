@@ -1,4 +1,5 @@
 """Writes on treatment courses, doses and preparations (docs/architecture.md §4), one module per subject.
 
-Import from the module (orders.services.courses, .doses, .preparations, .identity); nothing is re-exported here.
+Import from the module (orders.services.courses, .doses, .preparations, .identity, .products); nothing is
+re-exported here.
 """

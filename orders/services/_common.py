@@ -8,15 +8,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.locking import locked
-from orders import dosing
+from orders import dosing, lesions
 from orders.choices import PreparationStatus
 from orders.models import Dose, Preparation
 from orders.selectors import calculate_for
 from orders.services.errors import OrderConflict
 
 
-def _apply(preparation: Preparation, calc: dosing.DoseCalculation | dosing.CellDose) -> None:
+def _apply(preparation: Preparation, calc: dosing.DoseCalculation | dosing.CellDose | lesions.VirusDose) -> None:
     preparation.calculation = calc.as_record()
+    if isinstance(calc, lesions.VirusDose):
+        preparation.concentration_pfu_per_ml, preparation.max_volume_ml = (
+            calc.concentration_pfu_per_ml, calc.max_volume_ml,
+        )  # fmt: skip
+        return
     if isinstance(calc, dosing.CellDose):
         preparation.cells_target, preparation.cells_min, preparation.cells_max = (
             calc.target_cells, calc.min_cells, calc.max_cells,

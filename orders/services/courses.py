@@ -63,6 +63,14 @@ def _rule_due_times(
     raise ValueError(f"Monitoring rule {rule.pk}: unknown kind {rule.kind!r}")
 
 
+def _dose_day(regimen: Regimen, n: int) -> int:
+    """Day of dose n + 1 from the start: every cycle, or a different first interval (T-VEC: dose 2 on day 21,
+    then every 14 days)."""
+    if regimen.first_interval_days is None or n == 0:
+        return n * regimen.cycle_days
+    return regimen.first_interval_days + (n - 1) * regimen.cycle_days
+
+
 def _schedule_monitoring(course: TreatmentCourse, doses: Sequence[Dose], user: User, now: datetime) -> None:
     for rule in course.regimen.monitoring_rules.select_related("lab_test"):
         for due_at, dose in _rule_due_times(rule, doses, course.starts_at):
@@ -101,7 +109,7 @@ def course_start(
         started_by=user, created_at=now,
     )  # fmt: skip
     doses = [
-        Dose.objects.create(course=course, number=n + 1, planned_at=starts_at + timedelta(days=n * regimen.cycle_days))
+        Dose.objects.create(course=course, number=n + 1, planned_at=starts_at + timedelta(days=_dose_day(regimen, n)))
         for n in range(regimen.number_of_doses)
     ]
     for dose in doses:

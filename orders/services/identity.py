@@ -78,6 +78,26 @@ def _cell_bedside_problems(prep: Preparation, coi_label: str, now: datetime, inf
     return problems
 
 
+def fresh_product_problems(prep: Preparation, scanned: str, now: datetime) -> list[str]:
+    """Why this fresh bag may not be given now: its own chain-of-identity ID against the scan, the collection
+    and receipt recorded, and the product's expiry (none recorded: refused)."""
+    problems = []
+    label = scanned.strip()
+    if not prep.bag_identity:
+        problems.append("no leukapheresis (bag chain-of-identity ID) is recorded for this dose")
+    elif not label:
+        problems.append("the bag's chain-of-identity label was not scanned")
+    elif label != prep.bag_identity:
+        problems.append(f"the bag's chain-of-identity label {label[:40]} is not this dose's bag ({prep.bag_identity})")
+    if prep.coa_recorded_at is None:
+        problems.append("the bag's receipt is not recorded")
+    if prep.product_expires_at is None:
+        problems.append("no product expiry time is recorded: do not infuse")
+    elif now >= prep.product_expires_at:
+        problems.append(f"the product expired at {_hhmm(prep.product_expires_at)}: do not infuse expired product")
+    return problems
+
+
 def _premedication_problem(drug: Drug, given_at: datetime | None, note: str, now: datetime) -> str | None:
     if not drug.premedication:
         return None
@@ -136,7 +156,9 @@ def preparation_administer(
         problems.append("wristband does not match the patient")
     if label.strip().upper() != prep.code:
         problems.append("label does not match this preparation")
-    if drug.cell_therapy:
+    if drug.fresh_product:  # sipuleucel-T: the bag's own ID and its expiry time, no thaw
+        problems += fresh_product_problems(prep, coi_label, now)
+    elif drug.cell_therapy:
         problems += _cell_bedside_problems(prep, coi_label, now, infusion)
     else:
         problems.append(_bud_problem(prep, now, infusion) or "")

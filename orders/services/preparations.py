@@ -34,6 +34,8 @@ from orders.selectors import calculate_for, expected_check_value, use_by
 from orders.services._common import _apply, _hhmm, _local, _locked, _order_preparation
 from orders.services.doses import gate_record
 from orders.services.errors import DoseBlocked, OrderConflict
+from orders.services.identity import fresh_product_problems
+from orders.services.products import exclusion_problem
 from patients.models import Patient
 
 PREPARER_MAY_NOT_VERIFY = "You prepared this dose: another technician must verify it."
@@ -70,6 +72,9 @@ def preparation_start(*, preparation: Preparation, user: User, now: datetime) ->
         gate = dose_gate(dose, now=now)
         if not gate.is_open:
             raise DoseBlocked(gate.verdict, [f.text for f in gate.open_findings])
+        excluded = exclusion_problem(prep, user)
+        if excluded:
+            raise OrderConflict(excluded)
         if not prep.recalculation_needed and _weight_changed(course, course.patient):
             prep.recalculation_needed = True
             prep.save(update_fields=["recalculation_needed"])
@@ -110,6 +115,7 @@ def preparation_record(
     user: User,
     now: datetime,
     punctured_at: datetime | None = None,
+    closed_system_device: str = "",
 ) -> Preparation:
     """Record what went into the bag. Both beyond-use clocks (USP <797> "start administration by" and, where
     the label's in-use time includes the infusion, "end the infusion by") start at the first vial puncture or
@@ -123,8 +129,18 @@ def preparation_record(
         raise OrderConflict(
             f"{drug} is a cell product: record its receipt (certificate of analysis) and thaw, not vials."
         )
+    if drug.intralesional:
+        raise OrderConflict(f"{drug} is thawed and planned by lesion size, not recorded in mg.")
     if prep.volume_to_draw_ml is None:
         raise OrderConflict("The order has no volume to draw: recalculate it.")
+    device = closed_system_device.strip()
+    if drug.hazardous and not device:
+        raise ValidationError(
+            {"closed_system_device": f"{drug} is a hazardous drug (USP <800>): name the closed-system transfer "
+                                     "device used."}
+        )  # fmt: skip
+    if len(device) > 80:
+        raise ValidationError({"closed_system_device": "At most 80 characters."})
     started = prep.started_at or now
     punctured = punctured_at or started
     if punctured_at is not None and punctured_at.tzinfo is None:
@@ -178,20 +194,23 @@ def preparation_record(
         for c in components
     )
     prep.status, prep.ended_at, prep.punctured_at = PreparationStatus.AWAITING_VERIFICATION, now, punctured
-    prep.category, prep.storage = category, storage
+    prep.category, prep.storage, prep.closed_system_device = category, storage, device
     prep.beyond_use_at, prep.infusion_end_by, prep.beyond_use_note = (
         use_by.at,
         use_by.infusion_end_by,
         use_by.note[:200],
     )
     fields = ["status", "ended_at", "punctured_at", "category", "storage", "beyond_use_at", "infusion_end_by",
-              "beyond_use_note"]  # fmt: skip
+              "beyond_use_note", "closed_system_device"]  # fmt: skip
     prep.save(update_fields=fields)
     return prep
 
 
 def _cell_verification_problems(prep: Preparation, coi_label: str, bag_intact: bool, now: datetime) -> list[str]:
     course = prep.dose.course
+    if course.regimen.drug.fresh_product:  # its own bag ID and expiry time, never thawed
+        problems = fresh_product_problems(prep, coi_label, now)
+        return problems + ([] if bag_intact else ["the bag is not intact: do not infuse"])
     problems = []
     if coi_label.strip() != course.chain_of_identity:
         problems.append(
@@ -298,6 +317,12 @@ def preparation_release(*, preparation: Preparation, user: User, now: datetime) 
     prep = _locked(preparation, "release")
     if prep.verified_at is None:
         raise OrderConflict("An independent verification must pass before release.")
+    drug = prep.dose.course.regimen.drug
+    if drug.hazardous and not prep.closed_system_device:
+        raise OrderConflict(
+            f"{drug} is a hazardous drug (USP <800>): no closed-system transfer device is recorded, so it is "
+            "not released."
+        )
     prep.status, prep.released_by, prep.released_at = PreparationStatus.RELEASED, user, now
     prep.save(update_fields=["status", "released_by", "released_at"])
     return prep

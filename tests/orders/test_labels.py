@@ -234,8 +234,11 @@ def test_zpl_text_fields():
 
 def test_zpl_hazardous_banner_is_reversed_on_a_filled_box():
     zpl = label_zpl(dataclasses.replace(LABEL, hazardous=True), tz=NEW_YORK)
-    assert zpl_fields(zpl)[0] == "HAZARDOUS"
-    assert re.search(r"\^GB(\d+),46,46\^FS\n\^FO\d+,\d+\^A0N,38,38\^FB\1,1,0,C\^FR\^FH_\^FDHAZARDOUS\^FS", zpl)
+    assert zpl_fields(zpl)[0] == "HAZARDOUS DRUG: CHEMO PRECAUTIONS"  # USP <800> ancillary wording
+    assert re.search(
+        r"\^GB(\d+),46,46\^FS\n\^FO\d+,\d+\^A0N,30,30\^FB\1,1,0,C\^FR\^FH_\^FDHAZARDOUS DRUG: CHEMO PRECAUTIONS\^FS",
+        zpl,
+    )
     assert "HAZARDOUS" not in label_zpl(LABEL, tz=NEW_YORK)
 
 

@@ -120,7 +120,11 @@ def test_new_result_specs_flag_and_grade(name, value, flag, grade):
 
 
 def test_every_checkpoint_inhibitor_plan_has_baseline_labs():
-    for regimen in Regimen.objects.filter(drug__cell_therapy=False):
+    checkpoint_inhibitors = Regimen.objects.filter(
+        drug__cell_therapy=False, drug__target__in=["PD-1", "PD-L1", "CTLA-4"]
+    )
+    assert checkpoint_inhibitors.count() == 8
+    for regimen in checkpoint_inhibitors:
         rules = {r.lab_test.name: r for r in regimen.monitoring_rules.filter(kind=RuleKind.BASELINE)}
         tsh_before_dose_1 = regimen.monitoring_rules.filter(
             lab_test__name="TSH", kind__in=[RuleKind.PRE_DOSE, RuleKind.EVERY_NTH_DOSE]
