@@ -329,3 +329,16 @@ def test_no_grades_no_table(client, patient_a, nurse_a, technicians):
     _verified(patient_a, nurse_a, technicians, {"CRP": ("85.0", "mg/L")}, timezone.now() - H)
     client.force_login(nurse_a)
     assert 'data-testid="grades-beside-labs"' not in client.get(f"/patients/{patient_a.pk}/").content.decode()
+
+
+def test_every_car_t_product_in_the_catalogue_has_the_same_hourly_assessment_plan():
+    """Each CAR-T regimen (not the fresh autologous vaccine) schedules CRS/ICANS assessments every 8 h to D7 and
+    every 12 h to D14: the seeds that copied the first product's rules kept the hours (not daily)."""
+    car_t = Regimen.objects.filter(drug__cell_therapy=True, drug__fresh_product=False)
+    assert car_t.count() >= 6
+    for regimen in car_t:
+        plan = sorted(
+            (r.day_from, r.day_to, r.interval_hours)
+            for r in regimen.monitoring_rules.filter(lab_test__kind=LabTestKind.BEDSIDE_ASSESSMENT)
+        )
+        assert plan == [(0, 7, 8), (8, 14, 12)], regimen.name
