@@ -193,7 +193,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-LANGUAGE_CODE = "en-gb"
+# The site's locale: its formats decide, e.g., whether a typed "4,5" is a decimal comma (de, fr) or refused (en).
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en-gb")
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

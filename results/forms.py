@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.utils.formats import get_format
 
 from core.forms import PksField
+
+# A number as typed with a decimal comma: "4,5", "<0,05", ">= 11,0" (no other comma, no point).
+DECIMAL_COMMA_NUMBER = re.compile(r"\s*(?:<=|>=|<|>|=)?\s*\d+,\d+\s*")
+
+
+def with_decimal_point(value: str) -> str:
+    """A number typed with the site locale's decimal comma, with a point instead. Anything else unchanged: in a
+    locale whose decimal mark is the point, "4,5" stays as typed and is refused as not a number, never read as 45
+    or 4.5."""
+    if get_format("DECIMAL_SEPARATOR") == "," and DECIMAL_COMMA_NUMBER.fullmatch(value):
+        return value.replace(",", ".")
+    return value
 
 
 class ResultGridForm(forms.Form):
@@ -34,7 +48,11 @@ class ResultGridForm(forms.Form):
         """(key, value, unit) of each filled row, in grid order."""
         data = self.cleaned_data
         unit = lambda key: data.get("unit" if self.one_unit else f"unit-{key}") or ""  # noqa: E731
-        return [(k, data[f"value-{k}"], unit(k)) for k in self.keys if (data.get(f"value-{k}") or "").strip()]
+        return [
+            (k, with_decimal_point(data[f"value-{k}"]), unit(k))
+            for k in self.keys
+            if (data.get(f"value-{k}") or "").strip()
+        ]
 
     def service_fields(self) -> dict[str, str]:
         """The services name an entry's field results[0].value (or value, for a single entry)."""

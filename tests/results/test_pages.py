@@ -197,3 +197,30 @@ FIXED_DOSES: list[str] = []
 
 def fixed_doses(*, user, patient_id):
     return FIXED_DOSES
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "stored"),
+    [("de", "4,5", "4.5"), ("de", "<0,05", "0.05"), ("fr", "3,9", "3.9"), ("de", "4.5", "4.5"), ("en-gb", "4.5", "4.5")],
+)
+def test_the_grid_takes_the_site_locales_decimal_comma(
+    client, nurse_a, technician, patient_a, settings, language, typed, stored
+):
+    settings.LANGUAGE_CODE = language
+    specimen = collected_specimen(patient_a, nurse_a, "Potassium")
+    client.force_login(technician)
+    assert _enter(client, specimen, "Potassium", typed, "mmol/L").status_code == 302
+    assert str(Result.objects.get(specimen=specimen).value_numeric.normalize()) == stored
+
+
+@pytest.mark.parametrize("typed", ["4,5", "1,234", "4,5,6"])
+def test_a_comma_is_refused_where_the_locale_uses_the_point_and_nothing_is_stored(
+    client, nurse_a, technician, patient_a, typed
+):
+    specimen = collected_specimen(patient_a, nurse_a, "Potassium")
+    client.force_login(technician)
+    response = _enter(client, specimen, "Potassium", typed, "mmol/L")
+    assert response.status_code == 400
+    assert "is not a number" in response.content.decode()
+    assert f'value="{typed}"' in response.content.decode()  # what was typed is shown again
+    assert not Result.objects.filter(specimen=specimen).exists()
