@@ -199,12 +199,14 @@ def fixed_doses(*, user, patient_id):
     return FIXED_DOSES
 
 
+DECIMAL_COMMA_CASES = [
+    ("de", "4,5", "4.5"), ("de", "<0,05", "0.05"), ("fr", "3,9", "3.9"), ("de", "4.5", "4.5"), ("en-gb", "4.5", "4.5")
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("language", "typed", "stored"),
-    [
-        ("de", "4,5", "4.5"), ("de", "<0,05", "0.05"), ("fr", "3,9", "3.9"), ("de", "4.5", "4.5"),
-        ("en-gb", "4.5", "4.5"),
-    ],  # fmt: skip
+    DECIMAL_COMMA_CASES,
 )
 def test_the_grid_takes_the_site_locales_decimal_comma(
     client, nurse_a, technician, patient_a, settings, language, typed, stored
