@@ -15,4 +15,6 @@ def roles(request: HttpRequest) -> dict[str, object]:
         "is_oncologist": Role.ONCOLOGIST in user_role_set,
         "is_lab_technician": Role.LAB_TECHNICIAN in user_role_set,
         "inbox_poll_seconds": settings.INBOX_POLL_SECONDS,
+        "idle_timeout_seconds": int(settings.IDLE_TIMEOUT.total_seconds()),
+        "idle_minutes": int(settings.IDLE_TIMEOUT.total_seconds() // 60),
     }

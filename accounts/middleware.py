@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -45,7 +46,9 @@ class IdleTimeoutMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": "Session expired after inactivity."}, status=401)
         if request.headers.get("HX-Request") == "true":
+            # A background request of a page: back to that page after the login, not to the polled fragment.
+            page = urlsplit(request.headers.get("HX-Current-URL", "")).path or request.path
             response = HttpResponse(status=401)
-            response["HX-Redirect"] = login_url
+            response["HX-Redirect"] = f"{login_url}?{urlencode({'next': page, 'reason': 'idle'})}"
             return response
-        return HttpResponseRedirect(f"{login_url}?{urlencode({'next': request.path})}")
+        return HttpResponseRedirect(f"{login_url}?{urlencode({'next': request.path, 'reason': 'idle'})}")

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts.views import LogoutView
+from accounts.views import LogoutView, keepalive
 
 app_name = "accounts"
 
@@ -12,4 +12,5 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", LogoutView.as_view(), name="logout"),
+    path("keepalive/", keepalive, name="keepalive"),
 ]

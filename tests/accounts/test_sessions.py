@@ -46,7 +46,7 @@ def test_idle_session_expires_even_while_the_inbox_polls(client, nurse_a):
         traveller.move_to(start + timedelta(minutes=15, seconds=1))
         expired = client.get("/alerts/inbox/", **POLL)
         assert expired.status_code == 401
-        assert expired["HX-Redirect"] == "/accounts/login/"
+        assert expired["HX-Redirect"] == "/accounts/login/?next=%2Falerts%2Finbox%2F&reason=idle"
         assert client.get("/alerts/").status_code == 302  # logged out for good
 
 
@@ -122,3 +122,14 @@ def test_unrecorded_activity_makes_the_timeout_come_early_never_late(client, nur
         client.get("/patients/")  # within the resolution: not recorded
         traveller.move_to(start + timedelta(minutes=15, seconds=1))  # 14 min 32 s after that view
         assert client.get("/patients/").status_code == 302
+
+
+def test_a_background_request_sends_the_user_back_to_the_page_it_polled_from(client, nurse_a):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        client.force_login(nurse_a)
+        client.get("/patients/")
+        traveller.move_to(start + timedelta(minutes=16))
+        expired = client.get("/alerts/badge/", HTTP_HX_CURRENT_URL="http://testserver/patients/search/", **POLL)
+        assert expired.status_code == 401
+        assert expired["HX-Redirect"] == "/accounts/login/?next=%2Fpatients%2Fsearch%2F&reason=idle"
