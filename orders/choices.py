@@ -130,3 +130,11 @@ class LabPatternChange(models.TextChoices):
     FALL_PERCENT = "fall_percent", "Falls: drop from the highest in the window ≥ threshold %"
     ABOVE = "above", "Latest value above the threshold"
     BELOW = "below", "Latest value below the threshold"
+
+
+class PremedicationClass(models.TextChoices):
+    """What a step-up dose's label asks to be given before it (teclistamab, epcoritamab: all three)."""
+
+    CORTICOSTEROID = "corticosteroid", "Corticosteroid"
+    H1_ANTAGONIST = "h1_antagonist", "H1 antagonist"
+    ANTIPYRETIC = "antipyretic", "Antipyretic"

@@ -491,6 +491,8 @@ def test_as_record_holds_every_input_and_output_as_strings():
         "rounding_tolerance_percent": "10",
         "allow_round_up": "true",
         "dose_mg": "250.0",
+        "dose_step_mg": "0.1",
+        "volume_step_ml": "0.1",
         "rounded_to_vial": "true",
         "rounding_note": "rounded up from 240.0 mg to 250 mg = 1 x 200 mg + 1 x 50 mg (4.2 % difference, within 10 %)",
         "strength_mg_per_ml": "5",
