@@ -240,9 +240,11 @@ def calculate_dose(
     step = _positive(dose_step_mg, "dose_step_mg")
     if step not in DOSE_STEPS:
         raise DoseError("dose_step_mg", f"the dose step is one of {', '.join(_s(s) for s in DOSE_STEPS)} mg")
+    step = DOSE_STEPS[DOSE_STEPS.index(step)]  # its places, not the caller's (0.010 from a column is 0.01)
     volume_step = _positive(volume_step_ml, "volume_step_ml")
     if volume_step not in VOLUME_STEPS:
         raise DoseError("volume_step_ml", f"the volume step is one of {', '.join(_s(s) for s in VOLUME_STEPS)} mL")
+    volume_step = VOLUME_STEPS[VOLUME_STEPS.index(volume_step)]
 
     with localcontext() as ctx:
         ctx.prec = 28
