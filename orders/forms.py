@@ -141,7 +141,7 @@ class CourseForm(forms.Form):
     no_round_up = forms.BooleanField(required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         regimen, plan = data.get("regimen"), data.get("plan")
         if "regimen" in self.errors or "plan" in self.errors:
             return data

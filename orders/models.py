@@ -41,7 +41,7 @@ APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update |
 DEFAULT_BAG_SIZES_ML = [Decimal(50), Decimal(100), Decimal(250), Decimal(500)]
 
 
-class MeasureField(models.DecimalField):  # type: ignore[type-arg]
+class MeasureField(models.DecimalField):
     """A decimal stored as PostgreSQL `numeric` without a fixed scale, so a value keeps the places it was
     calculated to (a dose to 0.1 mg reads back "240.0", one to 0.01 mg "0.16"); max_digits and decimal_places
     bound what validation accepts."""

@@ -214,7 +214,7 @@ def _last_given_at(courses: Sequence[TreatmentCourse]) -> datetime | None:
     """When the phase's last given dose started (the administration scan), else its planned time."""
     given = Dose.objects.filter(course__in=courses, status=DoseStatus.GIVEN)
     started = Preparation.objects.filter(dose__in=given, administration_started_at__isnull=False)
-    times = list(started.values_list("administration_started_at", flat=True))
+    times: list[datetime] = [t for t in started.values_list("administration_started_at", flat=True) if t is not None]
     times += list(given.exclude(pk__in=started.values("dose_id")).values_list("planned_at", flat=True))
     return max(times, default=None)
 

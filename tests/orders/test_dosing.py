@@ -1163,7 +1163,7 @@ def test_a_finer_dose_and_volume_step_keeps_a_fraction_of_a_mg():
     """Epcoritamab's 0.16 mg step-up dose (diluted to 0.16 mg/mL) is 0.16 mg and 1.00 mL, not 0.2 mg; the steps
     come back with their own places whatever the caller's (a column's 0.010 is 0.01)."""
     dose = calculate_dose(
-        basis="flat", amount=D("0.16"), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D("0.16"),
+        basis=DoseBasis.FLAT, amount=D("0.16"), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D("0.16"),
         vial_contents_mg=[D(4)], concentration_min=None, concentration_max=None, rounding_tolerance_percent=None,
         dose_step_mg=D("0.010"), volume_step_ml=D("0.01"),
     )  # fmt: skip
@@ -1171,7 +1171,7 @@ def test_a_finer_dose_and_volume_step_keeps_a_fraction_of_a_mg():
     assert format(dose.volume_to_draw_ml, "f") == "1.00"
     assert dose.as_record()["dose_step_mg"] == "0.01"
     coarse = calculate_dose(
-        basis="flat", amount=D("0.16"), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D("0.16"),
+        basis=DoseBasis.FLAT, amount=D("0.16"), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D("0.16"),
         vial_contents_mg=[D(4)], concentration_min=None, concentration_max=None, rounding_tolerance_percent=None,
     )  # fmt: skip
     assert coarse.dose_mg == D("0.2")
@@ -1181,7 +1181,7 @@ def test_a_finer_dose_and_volume_step_keeps_a_fraction_of_a_mg():
 def test_an_unknown_measuring_step_is_refused(field, value):
     with pytest.raises(DoseError) as refused:
         calculate_dose(
-            basis="flat", amount=D(48), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D(60),
+            basis=DoseBasis.FLAT, amount=D(48), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D(60),
             vial_contents_mg=[D(48)], concentration_min=None, concentration_max=None, **{field: value},
         )  # fmt: skip
     assert refused.value.field == field
