@@ -271,6 +271,9 @@ class TreatmentPlan(models.Model):
     plan = models.ForeignKey(TherapyPlan, on_delete=models.PROTECT, related_name="treatment_plans")
     current_position = models.PositiveSmallIntegerField(default=1)
     finished = models.BooleanField(default=False, help_text="Every phase given or stopped")
+    blocked_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the next phase could not start by itself (start it by hand)"
+    )
     starts_at = models.DateTimeField()
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()

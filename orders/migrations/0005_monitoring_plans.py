@@ -18,6 +18,7 @@ BASELINE_TESTS = [
     ("TSH", True), ("Free T4", True), ("HbA1c", True), ("CK", True), ("Troponin I (high-sensitivity)", True),
     ("Cortisol", False),
 ]  # fmt: skip
+CHECKPOINT_TARGETS = ["PD-1", "PD-L1", "CTLA-4"]
 TSH_BEFORE_DOSE_1 = ("pre_dose", "every_nth_dose")  # kinds that already order TSH before dose 1
 CAR_T_REGIMEN = "Axicabtagene ciloleucel single infusion"
 CAR_T_DAILY = ["PT", "INR", "aPTT", "Fibrinogen", "LDH", "Uric acid", "Phosphate", "Magnesium"]
@@ -29,7 +30,9 @@ def seed(apps, schema_editor):
     MonitoringRule = apps.get_model("orders", "MonitoringRule")
     LabTest = apps.get_model("monitoring", "LabTest")
     tests = {t.name: t for t in LabTest.objects.all()}
-    for regimen in Regimen.objects.filter(drug__cell_therapy=False):
+    # Checkpoint inhibitors only (their targets): the step-up bispecifics of 0011 are not (the same on a fresh
+    # database, where they do not exist yet; a re-run adds them nothing).
+    for regimen in Regimen.objects.filter(drug__cell_therapy=False, drug__target__in=CHECKPOINT_TARGETS):
         tsh_covered = MonitoringRule.objects.filter(
             regimen=regimen, lab_test__name="TSH", kind__in=TSH_BEFORE_DOSE_1
         ).exists()

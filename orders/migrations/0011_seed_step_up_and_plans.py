@@ -16,10 +16,12 @@
 - Nivolumab 1 mg/kg + ipilimumab 3 mg/kg q3w x4, then nivolumab 480 mg q4w or 240 mg q2w (OPDIVO US PI §2 Table 1,
   melanoma): two plans. The label starts the single agent "after completing 4 doses of combination therapy" and
   gives no day; LabFlow starts it 21 days after the last combination dose (one q3w interval, site policy, GK).
-- Monitoring: a CBC before each bispecific dose (minimal; the CRS/ICANS assessments around step-up doses are issue
+- Monitoring: the nivolumab 1 mg/kg regimen gets the checkpoint-inhibitor plan (pre-dose CBC and CMP, TSH before
+  every dose, the baseline labs of 0005). A CBC before each bispecific dose (minimal; the CRS/ICANS assessments around step-up doses are issue
   14's assessment scheduling, not seeded here).
 """
 
+import importlib
 from datetime import date
 from decimal import Decimal as D
 
@@ -149,6 +151,9 @@ def seed(apps, schema_editor):
     for regimen in (tec, epc):
         if cbc is not None and not MonitoringRule.objects.filter(regimen=regimen, lab_test=cbc).exists():
             MonitoringRule.objects.create(regimen=regimen, lab_test=cbc, kind="pre_dose", lead_hours=24)
+
+    # The checkpoint-inhibitor baseline labs of 0005 (TSH is ordered before every dose here, so no second one).
+    importlib.import_module("orders.migrations.0005_monitoring_plans").seed(apps, schema_editor)
 
     ipi = Regimen.objects.get(name="Ipilimumab 3 mg/kg q3w x4")
     for maintenance in ("Nivolumab 480 mg q4w", "Nivolumab 240 mg q2w"):

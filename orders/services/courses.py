@@ -258,8 +258,20 @@ def therapy_plan_advance(*, treatment_plan: TreatmentPlan, now: datetime) -> lis
 
 def therapy_plan_advance_for(*, course_id: int, now: datetime) -> list[TreatmentCourse]:
     """`therapy_plan_advance` for the plan of a course, if it has one (called where a dose is given or a course
-    stopped)."""
+    stopped). The next phase failing to start (a dose refused for the patient's weight, a regimen withdrawn) must
+    not undo the dose just given: it is kept on the plan (`blocked_reason`, shown on the course page) and the
+    phase is retried at the next dose or stop; the oncologist starts it by hand."""
     plan_id = TreatmentCourse.objects.filter(pk=course_id).values_list("treatment_plan_id", flat=True).first()
     if plan_id is None:
         return []
-    return therapy_plan_advance(treatment_plan=TreatmentPlan(pk=plan_id), now=now)
+    try:
+        with transaction.atomic():
+            started = therapy_plan_advance(treatment_plan=TreatmentPlan(pk=plan_id), now=now)
+    except (ValidationError, OrderConflict) as error:
+        reason = "; ".join(getattr(error, "messages", None) or [str(error)])
+        blocked = f"The next phase could not start: {reason}"[:300]
+        TreatmentPlan.objects.filter(pk=plan_id).update(blocked_reason=blocked)
+        return []
+    if started:
+        TreatmentPlan.objects.filter(pk=plan_id).exclude(blocked_reason="").update(blocked_reason="")
+    return started

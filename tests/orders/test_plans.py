@@ -372,3 +372,24 @@ def test_web_form_bad_plan_input_names_the_problem(client, oncologist_a, patient
     assert message in response.content.decode()
     assert not TreatmentCourse.objects.exists()
     assert not Dose.objects.exists()
+
+
+def test_a_next_phase_that_cannot_start_does_not_undo_the_stop_and_is_shown(client, oncologist_a, patient_a):
+    plan = start_plan(patient_a, oncologist_a)
+    nivo, ipi = course_of(plan, NIVO_COMBO), course_of(plan, IPI)
+    give_all(ipi)
+    nivo.doses.filter(number__lte=3).update(status=DoseStatus.GIVEN)
+    Regimen.objects.filter(name=NIVO_480).update(active=False)  # withdrawn meanwhile
+    course_stop(course=nivo, user=oncologist_a, now=timezone.now(), reason="Grade 3 rash")
+    nivo.refresh_from_db()
+    assert nivo.status == CourseStatus.STOPPED  # the stop holds
+    plan.refresh_from_db()
+    assert "This regimen is no longer offered." in plan.blocked_reason
+    assert plan.current_position == 1
+    assert not plan.courses.filter(phase_position=2).exists()
+    client.force_login(oncologist_a)
+    page = client.get(f"/orders/courses/{nivo.pk}/").content.decode()
+    assert 'data-testid="plan-blocked"' in page
+    Regimen.objects.filter(name=NIVO_480).update(active=True)
+    (started,) = therapy_plan_advance(treatment_plan=plan, now=timezone.now())  # retried: starts now
+    assert started.regimen.name == NIVO_480

@@ -173,16 +173,19 @@ class Command(BaseCommand):
         return 1
 
     def _plan_and_step_up(self, patients: list[Patient], now: datetime) -> int:
-        """A Day Unit patient (LF100013) on nivolumab + ipilimumab then nivolumab (a therapy plan in two phases),
+        """A Day Unit patient (LF100017) on nivolumab + ipilimumab then nivolumab (a therapy plan in two phases),
         and a Cellular Therapy Unit patient (LF100006) on teclistamab step-up dosing from tomorrow (premedication
         before each step-up dose, 48 h in hospital after it). Once per patient: a re-run adds nothing."""
         team_a = [p for p in patients if p.care_team.name == TEAMS[0][0]]
         team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
         users = {u.username: u for u in User.objects.filter(username__in=["onc.day", "onc.cell"])}
         started = 0
-        if len(team_a) > 6 and not TreatmentCourse.objects.filter(patient=team_a[6]).exists():
+        # Nivolumab 1 mg/kg needs at least ~55 kg to reach the label's 1 mg/mL in a 50 mL bag: a patient of 60 kg or
+        # more (the first from the seventh on; the seeded weights make it LF100017).
+        on_plan = next((p for p in team_a[6:] if p.weight_kg >= 60), None)
+        if on_plan is not None and not TreatmentCourse.objects.filter(patient=on_plan).exists():
             therapy_plan_start(
-                patient=team_a[6], plan=TherapyPlan.objects.get(name=DEMO_PLAN), starts_at=now + timedelta(hours=30),
+                patient=on_plan, plan=TherapyPlan.objects.get(name=DEMO_PLAN), starts_at=now + timedelta(hours=30),
                 user=users["onc.day"], now=now,
             )  # fmt: skip
             started += 2
