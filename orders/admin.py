@@ -45,6 +45,7 @@ class RegimenDoseBandInline(admin.TabularInline[RegimenDoseBand, Regimen]):
 class RegimenStepInline(admin.TabularInline[RegimenStep, Regimen]):
     model = RegimenStep
     extra = 0
+    can_delete = False  # a step is edited (history kept), never deleted
 
 
 @admin.register(Regimen)
@@ -56,6 +57,7 @@ class RegimenAdmin(NoDeleteAdmin):
 class TherapyPlanPhaseInline(admin.TabularInline[TherapyPlanPhase, TherapyPlan]):
     model = TherapyPlanPhase
     extra = 0
+    can_delete = False
 
 
 @admin.register(TherapyPlan)
