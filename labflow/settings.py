@@ -250,6 +250,7 @@ SPECTACULAR_SETTINGS = {
         "RuleKindEnum": "orders.choices.RuleKind",
         "ComponentKindEnum": "orders.choices.ComponentKind",
         "VerificationMethodEnum": "orders.choices.VerificationMethod",
+        "PremedicationClassEnum": "orders.choices.PremedicationClass",
     },
 }
 
