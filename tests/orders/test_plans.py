@@ -393,3 +393,13 @@ def test_a_next_phase_that_cannot_start_does_not_undo_the_stop_and_is_shown(clie
     Regimen.objects.filter(name=NIVO_480).update(active=True)
     (started,) = therapy_plan_advance(treatment_plan=plan, now=timezone.now())  # retried: starts now
     assert started.regimen.name == NIVO_480
+
+
+def test_the_bag_label_of_a_step_up_dose_names_its_premedication(technicians, tec_step_one):
+    from orders.labelling import preparation_label
+
+    Preparation.objects.filter(pk=tec_step_one.pk).update(prepared_by=technicians[0], verified_by=technicians[1])
+    label = preparation_label(Preparation.objects.get(pk=tec_step_one.pk))
+    assert label.premedication.startswith("step-up dose 1: Dexamethasone 16 mg")
+    assert label.dose_mg == Decimal("4.2")  # 0.06 mg/kg x 70 kg
+    assert label.volume_ml == Decimal("0.42")  # undiluted, 10 mg/mL, to 0.01 mL
