@@ -14,6 +14,8 @@ from orders.api.views import (
     HoldRuleViewSet,
     PreparationViewSet,
     RegimenViewSet,
+    TherapyPlanViewSet,
+    TreatmentPlanViewSet,
 )
 from patients.api.views import CareTeamViewSet, PatientViewSet
 from results.api.views import CriticalCallViewSet, ResultViewSet
@@ -35,6 +37,8 @@ router.register("drugs", DrugViewSet, basename="drug")
 router.register("regimens", RegimenViewSet, basename="regimen")
 router.register("hold-rules", HoldRuleViewSet, basename="hold-rule")
 router.register("courses", CourseViewSet, basename="course")
+router.register("therapy-plans", TherapyPlanViewSet, basename="therapy-plan")
+router.register("treatment-plans", TreatmentPlanViewSet, basename="treatment-plan")
 router.register("doses", DoseViewSet, basename="dose")
 router.register("preparations", PreparationViewSet, basename="preparation")
 router.register("exposure-reports", ExposureReportViewSet, basename="exposure-report")

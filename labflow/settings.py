@@ -252,6 +252,7 @@ SPECTACULAR_SETTINGS = {
         "ComponentKindEnum": "orders.choices.ComponentKind",
         "VerificationMethodEnum": "orders.choices.VerificationMethod",
         "ExposureKindEnum": "orders.choices.ExposureKind",
+        "PremedicationClassEnum": "orders.choices.PremedicationClass",
     },
 }
 

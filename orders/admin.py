@@ -18,6 +18,9 @@ from orders.models import (
     Preparation,
     Regimen,
     RegimenDoseBand,
+    RegimenStep,
+    TherapyPlan,
+    TherapyPlanPhase,
     TreatmentCourse,
 )
 from orders.patterns import LAB_PATTERN_RULE_FIELDS, lab_pattern_rule_revise
@@ -39,10 +42,28 @@ class RegimenDoseBandInline(admin.TabularInline[RegimenDoseBand, Regimen]):
     extra = 0
 
 
+class RegimenStepInline(admin.TabularInline[RegimenStep, Regimen]):
+    model = RegimenStep
+    extra = 0
+    can_delete = False  # a step is edited (history kept), never deleted
+
+
 @admin.register(Regimen)
 class RegimenAdmin(NoDeleteAdmin):
     list_display = ["name", "drug", "dose_basis", "dose_amount", "cycle_days", "number_of_doses", "active"]
-    inlines = [MonitoringRuleInline, RegimenDoseBandInline]
+    inlines = [MonitoringRuleInline, RegimenDoseBandInline, RegimenStepInline]
+
+
+class TherapyPlanPhaseInline(admin.TabularInline[TherapyPlanPhase, TherapyPlan]):
+    model = TherapyPlanPhase
+    extra = 0
+    can_delete = False
+
+
+@admin.register(TherapyPlan)
+class TherapyPlanAdmin(NoDeleteAdmin):
+    list_display = ["name", "active", "source"]
+    inlines = [TherapyPlanPhaseInline]
 
 
 class VersionedRuleAdmin(NoDeleteAdmin):

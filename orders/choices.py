@@ -142,3 +142,11 @@ class ExposureKind(models.TextChoices):
     SKIN = "skin", "Contact with skin"
     SPILL = "spill", "Spill (no person reached)"
     OTHER = "other", "Other"
+
+
+class PremedicationClass(models.TextChoices):
+    """What a step-up dose's label asks to be given before it (teclistamab, epcoritamab: all three)."""
+
+    CORTICOSTEROID = "corticosteroid", "Corticosteroid"
+    H1_ANTAGONIST = "h1_antagonist", "H1 antagonist"
+    ANTIPYRETIC = "antipyretic", "Antipyretic"

@@ -34,7 +34,9 @@ __all__ = [
 
 BSA_STEP = Decimal("0.01")
 DOSE_STEP = Decimal("0.1")
+DOSE_STEPS = (Decimal("0.1"), Decimal("0.01"), Decimal("0.001"))
 VOLUME_STEP = Decimal("0.1")
+VOLUME_STEPS = (Decimal("0.1"), Decimal("0.01"))
 CONCENTRATION_STEP = Decimal("0.01")
 PERCENT_STEP = Decimal("0.1")
 
@@ -101,6 +103,8 @@ class DoseCalculation:
     allow_round_up: bool = True
     may_give_undiluted: bool = False
     max_final_volume_ml: Decimal | None = None
+    dose_step_mg: Decimal = DOSE_STEP
+    volume_step_ml: Decimal = VOLUME_STEP
 
     @property
     def vial_total_mg(self) -> Decimal:
@@ -129,6 +133,8 @@ class DoseCalculation:
             "rounding_tolerance_percent": _s(self.rounding_tolerance_percent),
             "allow_round_up": _b(self.allow_round_up),
             "dose_mg": _s(self.dose_mg),
+            "dose_step_mg": _s(self.dose_step_mg),
+            "volume_step_ml": _s(self.volume_step_ml),
             "rounded_to_vial": _b(self.rounded_to_vial),
             "rounding_note": self.rounding_note,
             "strength_mg_per_ml": _s(self.strength_mg_per_ml),
@@ -175,6 +181,8 @@ def calculate_dose(
     allow_round_up: bool = True,
     may_give_undiluted: bool = False,
     max_final_volume_ml: Decimal | None = None,
+    dose_step_mg: Decimal = DOSE_STEP,
+    volume_step_ml: Decimal = VOLUME_STEP,
 ) -> DoseCalculation:
     """Calculate a dose and how to prepare it. Raises :class:`DoseError` naming the offending input.
 
@@ -195,6 +203,10 @@ def calculate_dose(
        when the maximum volume is what rules out a bag (or undiluted use), ``"concentration"`` otherwise.
        Without a range (both bounds None, e.g. CAR-T): given undiluted, final volume = drawn volume (also at most
        ``max_final_volume_ml``).
+
+    Doses are to ``dose_step_mg`` (0.1 mg; 0.01 mg for a drug measured finer, e.g. epcoritamab's 0.16 mg step-up
+    dose; down to 0.001 mg) and volumes to ``volume_step_ml`` (0.1 mL; 0.01 mL for a subcutaneous syringe, where
+    0.1 mL of teclistamab 10 mg/mL is 1 mg).
     """
     try:
         basis = DoseBasis(basis)
@@ -225,6 +237,14 @@ def calculate_dose(
             raise DoseError("rounding_tolerance_percent", "must not be negative")
     cap = None if max_dose_mg is None else _positive(max_dose_mg, "max_dose_mg")
     max_final = None if max_final_volume_ml is None else _positive(max_final_volume_ml, "max_final_volume_ml")
+    step = _positive(dose_step_mg, "dose_step_mg")
+    if step not in DOSE_STEPS:
+        raise DoseError("dose_step_mg", f"the dose step is one of {', '.join(_s(s) for s in DOSE_STEPS)} mg")
+    step = DOSE_STEPS[DOSE_STEPS.index(step)]  # its places, not the caller's (0.010 from a column is 0.01)
+    volume_step = _positive(volume_step_ml, "volume_step_ml")
+    if volume_step not in VOLUME_STEPS:
+        raise DoseError("volume_step_ml", f"the volume step is one of {', '.join(_s(s) for s in VOLUME_STEPS)} mL")
+    volume_step = VOLUME_STEPS[VOLUME_STEPS.index(volume_step)]
 
     with localcontext() as ctx:
         ctx.prec = 28
@@ -245,15 +265,16 @@ def calculate_dose(
 
         # The dose before rounding: the vial totals are needed up to it (rounding never adds a vial beyond it).
         unrounded = calculated if cap is None else min(calculated, cap)
-        _check_vial_count(_q(unrounded), vials_available)
-        totals = _VialTotals(vials_available, up_to=max(unrounded, _q(unrounded)))
-        dose, rounded, note = _round(basis, calculated, totals, tolerance, cap, allow_round_up)
+        _check_vial_count(_q(unrounded, step), vials_available)
+        totals = _VialTotals(vials_available, up_to=max(unrounded, _q(unrounded, step)))
+        dose, rounded, note = _round(basis, calculated, totals, tolerance, cap, allow_round_up, step)
         if dose <= 0:
             raise DoseError("amount", f"the dose {_s(calculated.normalize())} mg rounds to 0 mg")
-        volume = (dose / strength).quantize(VOLUME_STEP, ROUND_HALF_UP)
+        volume = (dose / strength).quantize(volume_step, ROUND_HALF_UP)
         if volume <= 0:
             raise DoseError(
-                "amount", f"{_s(dose)} mg is less than 0.1 mL of {_s(strength)} mg/mL: too small to measure"
+                "amount",
+                f"{_s(dose)} mg is less than {_s(volume_step)} mL of {_s(strength)} mg/mL: too small to measure",
             )
         vials = totals.covering(dose)
 
@@ -284,7 +305,7 @@ def calculate_dose(
         volume_to_draw_ml=volume,
         vials=vials,
         diluent_bag_ml=bag,
-        final_volume_ml=final_volume.quantize(VOLUME_STEP, ROUND_HALF_UP),
+        final_volume_ml=final_volume.quantize(volume_step, ROUND_HALF_UP),
         final_concentration_mg_per_ml=concentration,
         vial_contents_mg=vials_available,
         concentration_min=c_min,
@@ -295,6 +316,8 @@ def calculate_dose(
         allow_round_up=allow_round_up,
         may_give_undiluted=may_give_undiluted,
         max_final_volume_ml=max_final,
+        dose_step_mg=step,
+        volume_step_ml=volume_step,
     )
 
 
@@ -378,8 +401,13 @@ def _round(
     tolerance: Decimal | None,
     cap: Decimal | None,
     allow_round_up: bool,
+    step: Decimal = DOSE_STEP,
 ) -> tuple[Decimal, bool, str]:
-    """(dose to 0.1 mg, rounded to a vial total?, note)."""
+    """(dose to the dose step, 0.1 mg by default; rounded to a vial total?, note)."""
+
+    def _q(mg: Decimal, _step: Decimal = step) -> Decimal:
+        return _quantize(mg, _step)
+
     mg = _s(_q(calculated))
     if cap is not None and calculated > cap:
         return _q(cap), False, f"capped at the maximum dose {_s(cap)} mg (calculated {mg} mg)"
@@ -686,8 +714,12 @@ def _places(number: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def _q(mg: Decimal) -> Decimal:
-    return mg.quantize(DOSE_STEP, ROUND_HALF_UP)
+def _q(mg: Decimal, step: Decimal = DOSE_STEP) -> Decimal:
+    return _quantize(mg, step)
+
+
+def _quantize(mg: Decimal, step: Decimal) -> Decimal:
+    return mg.quantize(step, ROUND_HALF_UP)
 
 
 def _s(value: Decimal | None) -> str:

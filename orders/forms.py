@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, ExposureKind, Storage
+from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, ExposureKind, PremedicationClass, Storage
 from orders.services.preparations import ComponentInput
 
 COMPONENT_ROWS = 6
@@ -161,6 +161,7 @@ class AdministerForm(forms.Form):
     coi_label = forms.CharField(required=False)
     premedication_given_at = forms.DateTimeField(required=False, error_messages=WHEN)
     premedication_note = forms.CharField(required=False, strip=False)
+    premedication_classes = forms.MultipleChoiceField(required=False, choices=PremedicationClass.choices)
 
 
 class DoseDecisionForm(forms.Form):
@@ -178,7 +179,21 @@ class CourseStopForm(forms.Form):
 
 
 class CourseForm(forms.Form):
-    regimen = forms.IntegerField(error_messages={"required": "Choose a regimen.", "invalid": "Choose a regimen."})
+    """A regimen, or a therapy plan (its regimens in phases): exactly one of the two."""
+
+    regimen = forms.IntegerField(required=False, error_messages={"invalid": "Choose a regimen."})
+    plan = forms.IntegerField(required=False, error_messages={"invalid": "Choose a plan."})
     starts_at = forms.DateTimeField(error_messages={"required": "Give a start date and time.", **WHEN})
     chain_of_identity = forms.CharField(required=False, max_length=100)
     no_round_up = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        regimen, plan = data.get("regimen"), data.get("plan")
+        if "regimen" in self.errors or "plan" in self.errors:
+            return data
+        if regimen is None and plan is None:
+            self.add_error("regimen", "Choose a regimen or a plan.")
+        elif regimen is not None and plan is not None:
+            self.add_error("plan", "Choose a regimen or a plan, not both.")
+        return data

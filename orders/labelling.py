@@ -5,6 +5,7 @@ from decimal import Decimal
 from orders.choices import Storage
 from orders.labels import PreparationLabel
 from orders.models import Preparation
+from orders.selectors import dose_step
 
 
 def _name(user: object) -> str:
@@ -28,6 +29,10 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         volume, cells = prep.final_volume_ml, None
         diluent_text = f"{diluent.product} {diluent.volume_ml:.0f} mL" if diluent else "Undiluted"
     assert volume is not None
+    step = dose_step(prep.dose)
+    premedication = drug.premedication
+    if step is not None and step.premedication_required:  # the step's label text, whatever the drug's says
+        premedication = f"step-up dose {prep.dose.number}: {step.premedication}"
     return PreparationLabel(
         preparation_id=prep.code,
         family_name=patient.family_name,
@@ -56,5 +61,5 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         infusion_end_by=prep.infusion_end_by,
         protect_from_light=drug.protect_from_light,
         biosafety=drug.biosafety_level,
-        premedication=drug.premedication,
+        premedication=premedication,
     )

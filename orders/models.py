@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pghistory
 import pgtrigger
@@ -27,6 +28,7 @@ from orders.choices import (
     GateVerdict,
     HoldAction,
     LabPatternChange,
+    PremedicationClass,
     PreparationStatus,
     Reference,
     RuleKind,
@@ -38,6 +40,15 @@ from patients.models import NO_DELETE, Patient
 POSITIVE = [MinValueValidator(Decimal("0.001"))]
 APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
 DEFAULT_BAG_SIZES_ML = [Decimal(50), Decimal(100), Decimal(250), Decimal(500)]
+
+
+class MeasureField(models.DecimalField):
+    """A decimal stored as PostgreSQL `numeric` without a fixed scale, so a value keeps the places it was
+    calculated to (a dose to 0.1 mg reads back "240.0", one to 0.01 mg "0.16"); max_digits and decimal_places
+    bound what validation accepts."""
+
+    def db_type(self, connection: Any) -> str:
+        return "numeric"
 
 
 def default_bag_sizes() -> list[Decimal]:
@@ -108,6 +119,14 @@ class Drug(LabelSourced):
         max_length=200, blank=True, help_text="Who may not prepare it (e.g. pregnant or immunocompromised staff)"
     )
     storage_note = models.CharField(max_length=120, blank=True, help_text="Label storage, e.g. frozen -90 to -70 °C")
+    dose_step_mg = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.1"),
+        help_text="Doses are measured to this (0.1 mg; 0.01 mg for a drug given in fractions of a mg)",
+    )  # fmt: skip
+    volume_step_ml = models.DecimalField(
+        max_digits=3, decimal_places=2, default=Decimal("0.1"),
+        help_text="Volumes are measured to this (0.1 mL; 0.01 mL for a subcutaneous syringe)",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["name"]
@@ -183,6 +202,114 @@ class RegimenDoseBand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.regimen}: {self.weight_from_kg or 0}-{self.weight_below_kg or '…'} kg"
+
+
+@pghistory.track()
+class RegimenStep(LabelSourced):
+    """A dose of a regimen's step-up schedule (teclistamab 0.06 -> 0.3 -> 1.5 mg/kg on days 1, 4, 7): planned on
+    its day, at its amount, in the regimen's dose basis. Doses after the last step continue every `cycle_days`
+    from the last step's day. A step may use another vial (teclistamab 10 mg/mL for the step-up doses)."""
+
+    regimen = models.ForeignKey(Regimen, on_delete=models.PROTECT, related_name="steps")
+    dose_number = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    day = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)], help_text="Day 1 is the first dose")
+    # Four places: µg-level doses (blinatumomab, later) fit without another column.
+    dose_amount = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text="In the regimen's dose basis; empty: the regimen's amount",
+    )  # fmt: skip
+    step_up = models.BooleanField(default=True, help_text="Part of the step-up schedule (shown as a step-up dose)")
+    premedication_required = models.BooleanField(default=False)
+    premedication_classes = ArrayField(
+        models.CharField(max_length=20, choices=PremedicationClass.choices), default=list, blank=True,
+        help_text="Each must be recorded at the bedside before the dose starts",
+    )  # fmt: skip
+    premedication = models.CharField(max_length=200, blank=True, help_text="The label's drugs and doses")
+    premedication_within_hours = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1)], help_text="Premedication given at most this long before"
+    )
+    hospital_stay_hours = models.PositiveSmallIntegerField(default=0, help_text="In hospital this long after the dose")
+    strength_mg_per_ml = models.DecimalField(
+        max_digits=8, decimal_places=3, null=True, blank=True, validators=POSITIVE,
+        help_text="Another strength for this dose (the vial, or the label's dilution); empty: the drug's",
+    )  # fmt: skip
+    vial_contents_mg = ArrayField(
+        models.DecimalField(max_digits=8, decimal_places=1), default=list, blank=True,
+        help_text="The vials of that strength; empty: the drug's",
+    )  # fmt: skip
+    preparation_note = models.CharField(max_length=300, blank=True, help_text="E.g. the label's dilution steps")
+
+    class Meta:
+        ordering = ["regimen", "dose_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["regimen", "dose_number"], name="regimen_step_number_unique"),
+            models.CheckConstraint(
+                condition=models.Q(premedication_required=False) | ~models.Q(premedication_classes=[]),
+                name="regimen_step_premedication_named",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.regimen}: dose {self.dose_number} on day {self.day}"
+
+
+@pghistory.track()
+class TherapyPlan(LabelSourced):
+    """Regimens given in phases: each phase one or more regimens given together (nivolumab 1 mg/kg + ipilimumab
+    3 mg/kg q3w x4), the next phase starting when every course of the one before is finished."""
+
+    name = models.CharField(max_length=120, unique=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track()
+class TherapyPlanPhase(LabelSourced):
+    """One regimen of a plan's phase (a phase of two regimens is two rows with the same position)."""
+
+    plan = models.ForeignKey(TherapyPlan, on_delete=models.PROTECT, related_name="phases")
+    position = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    regimen = models.ForeignKey(Regimen, on_delete=models.PROTECT, related_name="plan_phases")
+    starts_days_after_previous = models.PositiveSmallIntegerField(
+        default=0, help_text="Days after the previous phase's last dose (phase 1: after the plan's start)"
+    )
+
+    class Meta:
+        ordering = ["plan", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "position", "regimen"], name="therapy_plan_phase_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} phase {self.position}: {self.regimen}"
+
+
+@pghistory.track()
+class TreatmentPlan(models.Model):
+    """A patient's therapy plan: its courses (TreatmentCourse.treatment_plan) and the phase now given."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="treatment_plans")
+    plan = models.ForeignKey(TherapyPlan, on_delete=models.PROTECT, related_name="treatment_plans")
+    current_position = models.PositiveSmallIntegerField(default=1)
+    finished = models.BooleanField(default=False, help_text="Every phase given or stopped")
+    blocked_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the next phase could not start by itself (start it by hand)"
+    )
+    starts_at = models.DateTimeField()
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-starts_at"]
+        triggers = [NO_DELETE]
+
+    def __str__(self) -> str:
+        return f"{self.plan} from {self.starts_at:%Y-%m-%d}"
 
 
 @pghistory.track()
@@ -349,6 +476,10 @@ class TreatmentCourse(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     stop_reason = models.TextField(blank=True)
+    treatment_plan = models.ForeignKey(
+        TreatmentPlan, on_delete=models.PROTECT, null=True, blank=True, related_name="courses"
+    )
+    phase_position = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The plan's phase")
 
     class Meta:
         ordering = ["-starts_at"]
@@ -473,10 +604,11 @@ class Preparation(models.Model):
     dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="preparations")
     status = models.CharField(max_length=24, choices=PreparationStatus.choices, default=PreparationStatus.ORDERED)
     calculation = models.JSONField(help_text="Every input and output of the dose calculation")
-    # Drugs in mg; cell products (see cells_*) have no mg and their volume comes from the certificate.
-    dose_mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
-    volume_to_draw_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
-    final_volume_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    # Drugs in mg; cell products (see cells_*) have no mg and their volume comes from the certificate. Stored as
+    # calculated (unconstrained numeric keeps the scale): 240.0 mg stays "240.0", a 0.16 mg step-up dose "0.16".
+    dose_mg = MeasureField(max_digits=11, decimal_places=3, null=True, blank=True)
+    volume_to_draw_ml = MeasureField(max_digits=10, decimal_places=2, null=True, blank=True)
+    final_volume_ml = MeasureField(max_digits=10, decimal_places=2, null=True, blank=True)
     concentration_mg_per_ml = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     cells_target = models.BigIntegerField(null=True, blank=True)
     cells_min = models.BigIntegerField(null=True, blank=True)
@@ -527,6 +659,10 @@ class Preparation(models.Model):
     administration_ended_at = models.DateTimeField(null=True, blank=True)
     premedication_given_at = models.DateTimeField(null=True, blank=True)
     premedication_note = models.CharField(max_length=200, blank=True)
+    premedication_classes_given = ArrayField(
+        models.CharField(max_length=20, choices=PremedicationClass.choices), default=list, blank=True,
+        help_text="Recorded at the bedside (step-up doses)",
+    )  # fmt: skip
     wasted_reason = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # Hazardous drugs (USP <800>): the closed-system drug-transfer device used (required to release)

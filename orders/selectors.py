@@ -7,7 +7,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Exists, Max, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from accounts.selectors import AnyUser
 from orders import dosing, lesions
@@ -28,8 +28,13 @@ from orders.models import (
     IdentityCheck,
     Preparation,
     Regimen,
+    RegimenStep,
+    TherapyPlan,
+    TherapyPlanPhase,
     TreatmentCourse,
+    TreatmentPlan,
 )
+from orders.schedule import dose_day_offsets
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
 
@@ -56,7 +61,7 @@ def exposure_drugs() -> QuerySet[Drug]:
 
 def regimen_list() -> QuerySet[Regimen]:
     """Active regimens with their monitoring plans."""
-    return active_regimens().prefetch_related("monitoring_rules__lab_test")
+    return active_regimens().prefetch_related("monitoring_rules__lab_test", "steps")
 
 
 def hold_rule_list(*, all_versions: bool = False) -> QuerySet[HoldRule]:
@@ -188,6 +193,144 @@ def final_volume_cap(drug: Drug, weight_kg: Decimal) -> Decimal | None:
     return drug.max_final_volume_ml
 
 
+@dataclass(frozen=True)
+class PlannedDose:
+    number: int
+    offset_days: int  # after the first dose
+    step: RegimenStep | None
+
+
+def regimen_schedule(regimen: Regimen) -> list[PlannedDose]:
+    """Every dose of the regimen with its day and its step-up step, if any (orders.schedule)."""
+    steps = {step.dose_number: step for step in regimen.steps.all()}
+    offsets = dose_day_offsets(
+        steps=[(s.dose_number, s.day) for s in steps.values()], cycle_days=regimen.cycle_days,
+        number_of_doses=regimen.number_of_doses, first_interval_days=regimen.first_interval_days,
+    )  # fmt: skip
+    return [PlannedDose(n, offset, steps.get(n)) for n, offset in enumerate(offsets, start=1)]
+
+
+def dose_step(dose: Dose) -> RegimenStep | None:
+    """The step-up step of this dose (by its number in the course's regimen), if it is one. The one place that
+    says which amount, vial, premedication and hospital stay a dose has beyond the regimen's."""
+    return RegimenStep.objects.filter(regimen_id=dose.course.regimen_id, dose_number=dose.number).first()
+
+
+def dose_steps(doses: Sequence[Dose]) -> dict[int, RegimenStep]:
+    """`dose_step` for a page of doses at once: by dose id."""
+    keys = {(d.course.regimen_id, d.number) for d in doses}
+    steps = RegimenStep.objects.filter(regimen_id__in={r for r, _ in keys}, dose_number__in={n for _, n in keys})
+    by_key = {(s.regimen_id, s.dose_number): s for s in steps}
+    return {d.pk: by_key[(d.course.regimen_id, d.number)] for d in doses if (d.course.regimen_id, d.number) in by_key}
+
+
+@dataclass(frozen=True)
+class HospitalStay:
+    course: TreatmentCourse
+    dose: Dose
+    until: datetime
+    given: bool  # False: the stay follows the planned dose
+
+
+def hospital_stays(doses: Sequence[Dose], *, now: datetime) -> dict[int, HospitalStay]:
+    """The label's hospital stay after each step-up dose (teclistamab: 48 h), by dose id: from the start of the
+    administration when given, else from the planned time; stays already over are left out."""
+    steps = dose_steps(doses)
+    stays = {}
+    started = Preparation.objects.filter(
+        dose__in=[d for d in doses if d.pk in steps], administration_started_at__isnull=False
+    )
+    given_at = dict(started.values_list("dose_id", "administration_started_at"))
+    for dose in doses:
+        step = steps.get(dose.pk)
+        if step is None or not step.hospital_stay_hours or dose.status == DoseStatus.CANCELLED:
+            continue
+        start = given_at.get(dose.pk) or dose.planned_at
+        until = start + timedelta(hours=step.hospital_stay_hours)
+        if until >= now:
+            stays[dose.pk] = HospitalStay(dose.course, dose, until, dose.pk in given_at)
+    return stays
+
+
+# A stay is shown from this long before its step-up dose (planned) until it ends.
+STAY_SHOWN_AHEAD = timedelta(hours=48)
+
+
+def ward_hospital_stays(*, user: AnyUser, now: datetime) -> list[HospitalStay]:
+    """The user's patients who must stay in hospital after a step-up dose (given, or planned within 48 h), with
+    the end of the stay; soonest end first."""
+    steps = RegimenStep.objects.filter(
+        regimen_id=OuterRef("course__regimen_id"), dose_number=OuterRef("number"), hospital_stay_hours__gt=0
+    )
+    longest = RegimenStep.objects.aggregate(longest=Max("hospital_stay_hours"))["longest"] or 0
+    doses = list(
+        dose_list(user=user)
+        .filter(Exists(steps), planned_at__gte=now - timedelta(hours=longest) - timedelta(days=7))
+        .filter(
+            Q(status=DoseStatus.GIVEN)
+            | Q(status=DoseStatus.PLANNED, course__status=CourseStatus.ACTIVE, planned_at__lte=now + STAY_SHOWN_AHEAD)
+        )
+        .order_by("planned_at")
+    )
+    stays = hospital_stays(doses, now=now)
+    return sorted(stays.values(), key=lambda stay: stay.until)
+
+
+@dataclass(frozen=True)
+class PlanPhaseRow:
+    position: int
+    regimens: list[str]
+    starts_days_after_previous: int
+    state: str  # "done", "current", "next"
+    courses: list[TreatmentCourse]
+
+
+@dataclass(frozen=True)
+class CoursePlan:
+    treatment_plan: TreatmentPlan
+    phases: list[PlanPhaseRow]
+
+
+def course_plan(*, user: AnyUser, course: TreatmentCourse) -> CoursePlan | None:
+    """The therapy plan a course belongs to: its phases, which one is given now, and each phase's courses."""
+    if course.treatment_plan_id is None:
+        return None
+    plan = TreatmentPlan.objects.select_related("plan").get(pk=course.treatment_plan_id)
+    courses = list(treatment_plan_courses(user=user, plan=plan).select_related(None).select_related("regimen"))
+    phases: dict[int, list[TherapyPlanPhase]] = {}
+    for phase in plan.plan.phases.select_related("regimen").order_by("position", "id"):
+        phases.setdefault(phase.position, []).append(phase)
+    rows = []
+    for position, members in phases.items():
+        if plan.finished or position < plan.current_position:
+            state = "done" if any(c.phase_position == position for c in courses) or plan.finished else "skipped"
+        else:
+            state = "current" if position == plan.current_position else "next"
+        courses_of_phase = [c for c in courses if c.phase_position == position]
+        regimens = [m.regimen.name for m in members]
+        rows.append(PlanPhaseRow(position, regimens, members[0].starts_days_after_previous, state, courses_of_phase))
+    return CoursePlan(plan, rows)
+
+
+def therapy_plan_list() -> QuerySet[TherapyPlan]:
+    return TherapyPlan.objects.filter(active=True).prefetch_related(
+        Prefetch("phases", queryset=TherapyPlanPhase.objects.select_related("regimen").order_by("position", "id"))
+    )
+
+
+def treatment_plan_list(*, user: AnyUser) -> QuerySet[TreatmentPlan]:
+    """The therapy plans of the user's patients, each with its courses."""
+    return (
+        TreatmentPlan.objects.filter(**visible_patient_filter(user=user))
+        .select_related("plan", "patient")
+        .prefetch_related(Prefetch("courses", queryset=TreatmentCourse.objects.select_related("regimen")))
+    )
+
+
+def treatment_plan_courses(*, user: AnyUser, plan: TreatmentPlan) -> QuerySet[TreatmentCourse]:
+    return course_list(user=user).filter(treatment_plan=plan).order_by("phase_position", "id")
+
+
 def _cells_min(regimen: Regimen, weight_kg: Decimal) -> int | None:
     """The fewest cells the bag may hold: a per-kg lower bound (cilta-cel: 0.5 x 10^6/kg) times the weight, in
     whole cells rounded up (never fewer than prescribed), else the regimen's flat minimum."""
@@ -218,6 +361,12 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
     band = band_for(bands, patient.weight_kg)
     basis = band.dose_basis if band is not None else regimen.dose_basis
     amount = band.dose_amount if band is not None and band.dose_amount is not None else regimen.dose_amount
+    step = dose_step(dose)
+    strength, vials = drug.strength_mg_per_ml, list(drug.vial_contents_mg)
+    if step is not None:
+        amount = step.dose_amount if step.dose_amount is not None else amount
+        strength = step.strength_mg_per_ml or strength
+        vials = list(step.vial_contents_mg) or vials
     try:
         if basis in CELL_BASES:
             return dosing.cell_dose(
@@ -227,13 +376,14 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
             )  # fmt: skip
         return dosing.calculate_dose(
             basis=dosing.DoseBasis(basis), amount=amount,
-            weight_kg=patient.weight_kg, height_cm=patient.height_cm, strength_mg_per_ml=drug.strength_mg_per_ml,
-            vial_contents_mg=list(drug.vial_contents_mg), concentration_min=drug.concentration_min,
+            weight_kg=patient.weight_kg, height_cm=patient.height_cm, strength_mg_per_ml=strength,
+            vial_contents_mg=vials, concentration_min=drug.concentration_min,
             concentration_max=drug.concentration_max, bag_sizes_ml=list(drug.bag_sizes_ml),
             max_dose_mg=band.max_dose_mg if band is not None else regimen.max_dose_mg,
             rounding_tolerance_percent=regimen.rounding_tolerance_percent, allow_round_up=not course.no_round_up,
             may_give_undiluted=drug.may_give_undiluted,
-            max_final_volume_ml=final_volume_cap(drug, patient.weight_kg),
+            max_final_volume_ml=final_volume_cap(drug, patient.weight_kg), dose_step_mg=drug.dose_step_mg,
+            volume_step_ml=drug.volume_step_ml,
         )  # fmt: skip
     except dosing.DoseError as error:
         raise ValidationError({error.field: error.reason}) from None

@@ -19,6 +19,7 @@ from orders.choices import (
     CompoundingCategory,
     DecisionKind,
     ExposureKind,
+    PremedicationClass,
     PreparationStatus,
     Storage,
     VerificationMethod,
@@ -45,16 +46,22 @@ from orders.selectors import (
     active_regimens,
     course_doses,
     course_list,
+    course_plan,
+    dose_step,
+    dose_steps,
     expected_check_value,
     exposure_drugs,
     exposure_report_list,
+    hospital_stays,
     preparation_list,
+    therapy_plan_list,
     verification_queue,
+    ward_hospital_stays,
     ward_preparation_list,
     worklist_doses,
     worklist_rows,
 )
-from orders.services.courses import course_start, course_stop
+from orders.services.courses import course_start, course_stop, therapy_plan_start
 from orders.services.doses import dose_continue_cosigned, dose_override
 from orders.services.identity import ScanOutcome, preparation_administer
 from orders.services.preparations import (
@@ -286,14 +293,21 @@ def administer(request: HttpRequest, pk: int) -> HttpResponse:
             outcome = preparation_administer(
                 preparation=prep, wristband=data["wristband"], label=data["label"], coi_label=data["coi_label"],
                 premedication_given_at=data["premedication_given_at"],
-                premedication_note=data["premedication_note"], user=acting_user(request), now=timezone.now(),
+                premedication_note=data["premedication_note"], premedication_classes=data["premedication_classes"],
+                user=acting_user(request), now=timezone.now(),
             )  # fmt: skip
             status = 200 if outcome.matched else 409
             prep = outcome.preparation
         except (Conflict, ValidationError, PermissionDenied) as error:
             status = form_refused(form, error)
     drug = prep.dose.course.regimen.drug
-    context = {"prep": prep, "outcome": outcome, "drug": drug, "cells": _cells(prep), "form": form}
+    step = dose_step(prep.dose)
+    classes = [PremedicationClass(c) for c in step.premedication_classes] if step else []
+    context = {
+        "prep": prep, "outcome": outcome, "drug": drug, "cells": _cells(prep), "form": form, "step": step,
+        "step_classes": classes,
+        "checked_classes": request.POST.getlist("premedication_classes") if request.method == "POST" else [],
+    }  # fmt: skip
     return render(request, "orders/administer.html", context, status=status)
 
 
@@ -301,7 +315,8 @@ def administer(request: HttpRequest, pk: int) -> HttpResponse:
 def ward_preparations(request: HttpRequest) -> HttpResponse:
     """Released preparations for the nurse's patients, and infusions running (to record their end)."""
     rows = ward_preparation_list(user=request.user)
-    return render(request, "orders/ward.html", {"preparations": [(p, _cells(p)) for p in rows]})
+    stays = ward_hospital_stays(user=request.user, now=timezone.now())
+    return render(request, "orders/ward.html", {"preparations": [(p, _cells(p)) for p in rows], "stays": stays})
 
 
 @html_view("GET", "POST", perm="orders.view_treatmentcourse", post_perm="orders.manage_course")
@@ -327,8 +342,11 @@ def course_page(request: HttpRequest, pk: int) -> HttpResponse:
         except (Conflict, ValidationError, PermissionDenied) as error:
             status = form_refused(form, error)
     doses = list(course_doses(user=request.user, course=course))
-    gates = dose_gates(doses, now=timezone.now())
-    context = {"course": course, "doses": [(d, gates[d.pk]) for d in doses], "form": form}
+    now = timezone.now()
+    gates = dose_gates(doses, now=now)
+    steps, stays = dose_steps(doses), hospital_stays(doses, now=now)
+    rows = [(d, gates[d.pk], steps.get(d.pk), stays.get(d.pk)) for d in doses]
+    context = {"course": course, "doses": rows, "form": form, "plan": course_plan(user=request.user, course=course)}
     return render(request, "orders/course.html", context, status=status)
 
 
@@ -346,24 +364,39 @@ def course_stop_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 @html_view("GET", "POST", perm="orders.manage_course")
 def course_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """Start a regimen, or a therapy plan (its first phase's regimens; the next phase starts by itself)."""
     patient = get_object_or_404(patient_list(user=request.user), pk=patient_pk)
-    regimens = active_regimens()
+    regimens, plans = active_regimens(), therapy_plan_list()
     form, status = posted_form(request, CourseForm)
     if form.is_valid():
-        regimen = regimens.filter(pk=form.cleaned_data["regimen"]).first()
+        data = form.cleaned_data
         try:
+            if data["plan"] is not None:
+                plan = plans.filter(pk=data["plan"]).first()
+                if plan is None:
+                    raise ValidationError({"plan": "Choose a plan."})
+                treatment_plan = therapy_plan_start(
+                    patient=patient, plan=plan, starts_at=data["starts_at"], user=acting_user(request),
+                    now=timezone.now(), no_round_up=data["no_round_up"],
+                )  # fmt: skip
+                first = treatment_plan.courses.order_by("id").first()
+                return redirect("orders:course", pk=first.pk) if first else redirect("orders:worklist")
+            regimen = regimens.filter(pk=data["regimen"]).first()
             if regimen is None:
                 raise ValidationError({"regimen": "Choose a regimen."})
             course = course_start(
-                patient=patient, regimen=regimen, starts_at=form.cleaned_data["starts_at"],
+                patient=patient, regimen=regimen, starts_at=data["starts_at"],
                 user=acting_user(request), now=timezone.now(),
-                chain_of_identity=form.cleaned_data["chain_of_identity"],
-                no_round_up=form.cleaned_data["no_round_up"],
+                chain_of_identity=data["chain_of_identity"],
+                no_round_up=data["no_round_up"],
             )  # fmt: skip
             return redirect("orders:course", pk=course.pk)
         except (Conflict, ValidationError) as error:
             status = form_refused(form, error)
-    context = {"patient": patient, "regimens": regimens, "tomorrow": timezone.now() + timedelta(days=1), "form": form}
+    context = {
+        "patient": patient, "regimens": regimens, "plans": plans, "tomorrow": timezone.now() + timedelta(days=1),
+        "form": form,
+    }  # fmt: skip
     return render(request, "orders/course_new.html", context, status=status)
 
 

@@ -36,7 +36,8 @@ from accounts.choices import Role
 from alerts.choices import AlertKind
 from alerts.models import Alert
 from monitoring.services import monitoring_tests_flag_overdue
-from orders.models import Drug, HoldRule, Regimen
+from orders.models import Drug, HoldRule, Regimen, TherapyPlan
+from orders.services.courses import therapy_plan_start
 from results.services import ResultEntry, critical_call_record, results_enter, results_verify
 from specimens.models import Container
 from specimens.models import TestSpecimenRequirement as Requirement
@@ -97,6 +98,13 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
         patient = factories.make_patient(team)
         now = timezone.now()
         prep = cleared_preparation(patient, oncologist, nurse, techs, PEMBRO)
+        plan = therapy_plan_start(
+            patient=patient,
+            plan=TherapyPlan.objects.order_by("pk")[0],
+            starts_at=now + timedelta(days=3),
+            user=oncologist,
+            now=now,
+        )
         overdue = factories.make_test(patient, due_at=now - timedelta(hours=2), grace=timedelta(0))
         monitoring_tests_flag_overdue(now=now)
         due_now = factories.make_test(patient, due_at=now + timedelta(minutes=5))
@@ -140,6 +148,8 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
             "courses": [prep.dose.course_id],
             "doses": [prep.dose_id],
             "preparations": [prep.pk],
+            "therapy-plans": [TherapyPlan.objects.order_by("pk").values_list("pk", flat=True)[0]],
+            "treatment-plans": [plan.pk],
         }
         later = (now + timedelta(days=2)).isoformat()
         result.valid_bodies = {
@@ -171,6 +181,11 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
             "POST /api/courses/": (
                 Role.ONCOLOGIST,
                 {"patient": patient.pk, "regimen": Regimen.objects.get(name=PEMBRO).pk, "starts_at": later},
+                201,
+            ),
+            "POST /api/treatment-plans/": (
+                Role.ONCOLOGIST,
+                {"patient": patient.pk, "plan": TherapyPlan.objects.order_by("pk")[0].pk, "starts_at": later},
                 201,
             ),
         }
@@ -212,6 +227,7 @@ BODY_REFERENCES = {
     "lab_test": "lab-tests",
     "specimen": "specimens",
     "regimen": "regimens",
+    "plan": "therapy-plans",
     "dose": "doses",
     "alert": "alerts",
     "monitoring_tests": "monitoring-tests",
@@ -253,6 +269,7 @@ def test_responses_match_the_schema(case: Any, role: Role, in_process: World) ->
         "POST /api/results/verify/",
         "POST /api/critical-calls/",
         "POST /api/courses/",
+        "POST /api/treatment-plans/",
     ],
 )
 def test_a_valid_request_succeeds_as_documented(operation: str, in_process: World) -> None:

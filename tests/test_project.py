@@ -97,9 +97,17 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     (missed,) = assessments.filter(status="overdue")
     assert timedelta(hours=3) < timezone.now() - missed.due_at < timedelta(hours=5)
     assert Alert.objects.filter(kind=AlertKind.ASSESSMENT_OVERDUE, patient=car_t, members=[missed.pk]).exists()
+
+    on_plan = Patient.objects.get(mrn="LF100017")  # nivolumab + ipilimumab, then nivolumab (README)
+    drugs = sorted(c.regimen.drug.name for c in on_plan.treatment_plans.get().courses.all())
+    assert drugs == ["Ipilimumab", "Nivolumab"]
+    step_up = Patient.objects.get(mrn="LF100006")  # teclistamab step-up dosing (README)
+    assert step_up.courses.get().regimen.steps.count() == 3
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115  # idempotent for people
     assert Patient.objects.count() == 50
     assert Assessment.objects.filter(patient=car_t).count() == 3
+    assert on_plan.treatment_plans.count() == 1
+    assert step_up.courses.count() == 1
 
 
 def test_collectstatic_with_the_production_storage(tmp_path):

@@ -15,6 +15,7 @@ from orders.choices import (
     CompoundingCategory,
     ExposureKind,
     GateVerdict,
+    PremedicationClass,
     Storage,
     VerificationMethod,
 )
@@ -26,12 +27,17 @@ from orders.models import (
     ExposureReport,
     HoldRule,
     IdentityCheck,
+    MeasureField,
     MonitoringRule,
     Preparation,
     PreparationComponent,
     Regimen,
+    RegimenStep,
     RescueMedicationCheck,
+    TherapyPlan,
+    TherapyPlanPhase,
     TreatmentCourse,
+    TreatmentPlan,
 )
 from patients.selectors import patient_list
 
@@ -58,15 +64,43 @@ class MonitoringRuleSerializer(serializers.ModelSerializer[MonitoringRule]):
         read_only_fields = fields
 
 
+class RegimenStepSerializer(serializers.ModelSerializer[RegimenStep]):
+    class Meta:
+        model = RegimenStep
+        fields = ["dose_number", "day", "dose_amount", "step_up", "premedication_required", "premedication_classes",
+                  "premedication", "premedication_within_hours", "hospital_stay_hours", "strength_mg_per_ml",
+                  "vial_contents_mg", "preparation_note", "source", "effective_from"]  # fmt: skip
+        read_only_fields = fields
+
+
 class RegimenSerializer(serializers.ModelSerializer[Regimen]):
     monitoring_rules = MonitoringRuleSerializer(many=True, read_only=True)
+    steps = RegimenStepSerializer(many=True, read_only=True)
 
     class Meta:
         model = Regimen
         fields = ["id", "name", "drug", "dose_basis", "dose_amount", "max_dose_mg", "cycle_days", "number_of_doses",
                   "infusion_minutes", "monitoring_rules", "cells_per_kg", "cells_per_kg_min", "cells_min", "cells_max",
                   "lymphodepletion", "first_interval_days", "pfu_per_ml_first_dose", "pfu_per_ml",
-                  "max_volume_ml_per_visit", "source", "effective_from"]  # fmt: skip
+                  "max_volume_ml_per_visit", "source", "effective_from", "steps"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TherapyPlanPhaseSerializer(serializers.ModelSerializer[TherapyPlanPhase]):
+    regimen_name = serializers.CharField(source="regimen.name", read_only=True)
+
+    class Meta:
+        model = TherapyPlanPhase
+        fields = ["position", "regimen", "regimen_name", "starts_days_after_previous", "source", "effective_from"]
+        read_only_fields = fields
+
+
+class TherapyPlanSerializer(serializers.ModelSerializer[TherapyPlan]):
+    phases = TherapyPlanPhaseSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TherapyPlan
+        fields = ["id", "name", "phases", "source", "effective_from"]
         read_only_fields = fields
 
 
@@ -135,8 +169,26 @@ class CourseSerializer(serializers.ModelSerializer[TreatmentCourse]):
         model = TreatmentCourse
         fields = ["id", "patient", "regimen", "regimen_name", "starts_at", "status", "weight_kg_at_start",
                   "height_cm_at_start", "chain_of_identity", "started_by", "created_at", "stopped_at", "stopped_by",
-                  "stop_reason"]  # fmt: skip
+                  "stop_reason", "treatment_plan", "phase_position"]  # fmt: skip
         read_only_fields = fields
+
+
+class TreatmentPlanSerializer(serializers.ModelSerializer[TreatmentPlan]):
+    plan_name = serializers.CharField(source="plan.name", read_only=True)
+    courses = CourseSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TreatmentPlan
+        fields = ["id", "patient", "plan", "plan_name", "current_position", "finished", "starts_at", "started_by",
+                  "created_at", "courses"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TreatmentPlanStartSerializer(serializers.Serializer[Any]):
+    patient = VisibleRelatedField(patient_list)
+    plan = serializers.PrimaryKeyRelatedField(queryset=TherapyPlan.objects.filter(active=True))
+    starts_at = serializers.DateTimeField()
+    no_round_up = serializers.BooleanField(required=False, default=False, help_text="Never round a dose up to a vial")
 
 
 class CourseStartSerializer(serializers.Serializer[Any]):
@@ -176,7 +228,19 @@ class ComponentSerializer(serializers.ModelSerializer[PreparationComponent]):
         fields = ["kind", "product", "lot", "expiry", "volume_ml", "count"]
 
 
+class MeasureDecimalField(serializers.DecimalField):
+    """A measured dose or volume as it was calculated: "240.0" mg, "0.16" mg, "0.45" mL (orders.models.MeasureField
+    keeps the scale; the API does not pad it to the column's largest)."""
+
+    def to_representation(self, value: Any) -> str:
+        return format(Decimal(value), "f")
+
+
 class PreparationSerializer(serializers.ModelSerializer[Preparation]):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        MeasureField: MeasureDecimalField,
+    }
     code = serializers.CharField(read_only=True)
     components = ComponentSerializer(many=True, read_only=True)
     identity_checks = IdentityCheckSerializer(many=True, read_only=True)
@@ -199,6 +263,7 @@ class PreparationSerializer(serializers.ModelSerializer[Preparation]):
             "coa_recorded_at", "bag_intact", "premedication_given_at", "premedication_note", "hazardous",
             "closed_system_device", "bag_identity", "collected_at", "product_expires_at", "concentration_pfu_per_ml",
             "max_volume_ml", "volume_ml_planned", "lesion_plan", "exclusion_confirmed_by", "exclusion_confirmed_at",
+            "premedication_classes_given",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -269,6 +334,11 @@ class AdministerSerializer(serializers.Serializer[Any]):
     premedication_note = serializers.CharField(
         max_length=200, required=False, default="", allow_blank=True, help_text="What was given"
     )
+    premedication_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=PremedicationClass.choices), required=False, default=list,
+        max_length=len(PremedicationClass.values),
+        help_text="Step-up doses: each premedication the step asks for, recorded as given",
+    )  # fmt: skip
 
 
 class CellReceiptSerializer(serializers.Serializer[Any]):

@@ -42,6 +42,9 @@ from orders.api.serializers import (
     RescheduleSerializer,
     RescueCheckSerializer,
     RescueMedicationCheckSerializer,
+    TherapyPlanSerializer,
+    TreatmentPlanSerializer,
+    TreatmentPlanStartSerializer,
     VerifySerializer,
     VirusThawSerializer,
 )
@@ -50,7 +53,18 @@ from orders.choices import PreparationStatus
 from orders.filtersets import CourseFilterSet, DoseFilterSet, PreparationFilterSet
 from orders.labelling import preparation_label
 from orders.labels import label_pdf, label_zpl
-from orders.models import Dose, DoseDecision, Drug, ExposureReport, HoldRule, Preparation, Regimen, TreatmentCourse
+from orders.models import (
+    Dose,
+    DoseDecision,
+    Drug,
+    ExposureReport,
+    HoldRule,
+    Preparation,
+    Regimen,
+    TherapyPlan,
+    TreatmentCourse,
+    TreatmentPlan,
+)
 from orders.selectors import (
     course_list,
     dose_gates_shown,
@@ -60,9 +74,11 @@ from orders.selectors import (
     hold_rule_list,
     preparation_list,
     regimen_list,
+    therapy_plan_list,
+    treatment_plan_list,
     verification_queue,
 )
-from orders.services.courses import course_reschedule, course_start, course_stop
+from orders.services.courses import course_reschedule, course_start, course_stop, therapy_plan_start
 from orders.services.doses import dose_continue_cosigned, dose_override
 from orders.services.identity import ScanOutcome, chain_of_identity_handoff, preparation_administer
 from orders.services.preparations import (
@@ -96,6 +112,30 @@ class RegimenViewSet(viewsets.ReadOnlyModelViewSet[Regimen]):
     queryset = regimen_list()
     serializer_class = RegimenSerializer
     required_permissions = action_permissions("orders.view_regimen")
+
+
+class TherapyPlanViewSet(viewsets.ReadOnlyModelViewSet[TherapyPlan]):
+    """Therapy plans offered: regimens given in phases (each phase's regimens together)."""
+
+    queryset = therapy_plan_list()
+    serializer_class = TherapyPlanSerializer
+    required_permissions = action_permissions("orders.view_regimen")
+
+
+class TreatmentPlanViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[TreatmentPlan]):
+    """Patients' therapy plans with their courses; POST starts a plan (its first phase's courses)."""
+
+    selector = treatment_plan_list
+    serializer_class = TreatmentPlanSerializer
+    required_permissions = action_permissions("orders.view_treatmentcourse", create="orders.manage_course")
+
+    @extend_schema(request=TreatmentPlanStartSerializer, responses={201: TreatmentPlanSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Start a therapy plan for a patient: the first phase's courses, doses, orders and tests are scheduled;
+        the next phase starts by itself when this one is finished."""
+        data = self.validated(TreatmentPlanStartSerializer)
+        plan = therapy_plan_start(user=acting_user(request), now=timezone.now(), **data)
+        return Response(TreatmentPlanSerializer(self.get_queryset().get(pk=plan.pk)).data, status=201)
 
 
 ALL_VERSIONS = OpenApiParameter("all_versions", OpenApiTypes.BOOL, description="`true`: every version too.")

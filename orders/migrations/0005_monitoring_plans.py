@@ -18,12 +18,8 @@ BASELINE_TESTS = [
     ("TSH", True), ("Free T4", True), ("HbA1c", True), ("CK", True), ("Troponin I (high-sensitivity)", True),
     ("Cortisol", False),
 ]  # fmt: skip
-TSH_BEFORE_DOSE_1 = ("pre_dose", "every_nth_dose")
-CHECKPOINT_TARGETS = (
-    "PD-1",
-    "PD-L1",
-    "CTLA-4",
-)  # every non-cell drug of 0002  # kinds that already order TSH before dose 1
+CHECKPOINT_TARGETS = ["PD-1", "PD-L1", "CTLA-4"]
+TSH_BEFORE_DOSE_1 = ("pre_dose", "every_nth_dose")  # kinds that already order TSH before dose 1
 CAR_T_REGIMEN = "Axicabtagene ciloleucel single infusion"
 CAR_T_DAILY = ["PT", "INR", "aPTT", "Fibrinogen", "LDH", "Uric acid", "Phosphate", "Magnesium"]
 DAILY = {"day_from": 0, "day_to": 14, "gates_dose": False}
@@ -34,7 +30,8 @@ def seed(apps, schema_editor):
     MonitoringRule = apps.get_model("orders", "MonitoringRule")
     LabTest = apps.get_model("monitoring", "LabTest")
     tests = {t.name: t for t in LabTest.objects.all()}
-    # Checkpoint inhibitors only (by target): later catalogue rows (lymphodepletion, T-VEC) have plans of their own.
+    # Checkpoint inhibitors only (their targets): later catalogue rows (the step-up bispecifics, lymphodepletion,
+    # T-VEC) have plans of their own (the same on a fresh database, where they do not exist yet).
     for regimen in Regimen.objects.filter(drug__cell_therapy=False, drug__target__in=CHECKPOINT_TARGETS):
         tsh_covered = MonitoringRule.objects.filter(
             regimen=regimen, lab_test__name="TSH", kind__in=TSH_BEFORE_DOSE_1

@@ -14,7 +14,17 @@ from django.db import transaction
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
 from orders.choices import CourseStatus, DoseStatus, PreparationStatus, RuleKind
-from orders.models import CourseMonitoringTest, Dose, MonitoringRule, Preparation, Regimen, TreatmentCourse
+from orders.models import (
+    CourseMonitoringTest,
+    Dose,
+    MonitoringRule,
+    Preparation,
+    Regimen,
+    TherapyPlan,
+    TreatmentCourse,
+    TreatmentPlan,
+)
+from orders.selectors import regimen_schedule
 from orders.services._common import _order_preparation
 from orders.services.errors import OrderConflict
 from patients.models import Patient
@@ -63,14 +73,6 @@ def _rule_due_times(
     raise ValueError(f"Monitoring rule {rule.pk}: unknown kind {rule.kind!r}")
 
 
-def _dose_day(regimen: Regimen, n: int) -> int:
-    """Day of dose n + 1 from the start: every cycle, or a different first interval (T-VEC: dose 2 on day 21,
-    then every 14 days)."""
-    if regimen.first_interval_days is None or n == 0:
-        return n * regimen.cycle_days
-    return regimen.first_interval_days + (n - 1) * regimen.cycle_days
-
-
 def _schedule_monitoring(course: TreatmentCourse, doses: Sequence[Dose], user: User, now: datetime) -> None:
     for rule in course.regimen.monitoring_rules.select_related("lab_test"):
         for due_at, dose in _rule_due_times(rule, doses, course.starts_at):
@@ -91,8 +93,11 @@ def course_start(
     now: datetime,
     chain_of_identity: str = "",
     no_round_up: bool = False,
+    treatment_plan: TreatmentPlan | None = None,
+    phase_position: int | None = None,
 ) -> TreatmentCourse:
-    """Start a regimen: schedule its doses, a preparation order for each, and its monitoring tests."""
+    """Start a regimen: schedule its doses (step-up doses on their days, orders.schedule), a preparation order
+    for each, and its monitoring tests. A course of a therapy plan names the plan and its phase."""
     if not regimen.active:
         raise ValidationError({"regimen": "This regimen is no longer offered."})
     if starts_at < now - timedelta(days=1):
@@ -106,11 +111,11 @@ def course_start(
     course = TreatmentCourse.objects.create(
         patient=patient, regimen=regimen, starts_at=starts_at, weight_kg_at_start=patient.weight_kg,
         height_cm_at_start=patient.height_cm, chain_of_identity=chain_of_identity.strip(), no_round_up=no_round_up,
-        started_by=user, created_at=now,
+        started_by=user, created_at=now, treatment_plan=treatment_plan, phase_position=phase_position,
     )  # fmt: skip
     doses = [
-        Dose.objects.create(course=course, number=n + 1, planned_at=starts_at + timedelta(days=_dose_day(regimen, n)))
-        for n in range(regimen.number_of_doses)
+        Dose.objects.create(course=course, number=p.number, planned_at=starts_at + timedelta(days=p.offset_days))
+        for p in regimen_schedule(regimen)
     ]
     for dose in doses:
         _order_preparation(dose, now)
@@ -180,4 +185,107 @@ def course_stop(*, course: TreatmentCourse, user: User, now: datetime, reason: s
     planned.update(status=DoseStatus.CANCELLED, cancel_reason=f"Course stopped: {reason}")
     links = CourseMonitoringTest.objects.filter(course=course).select_related("monitoring_test")
     _cancel_open_tests(list(links), user, now, f"Course stopped: {reason}")
+    # A plan's other courses go on (a stopped ipilimumab does not stop nivolumab); its phase may now be over.
+    therapy_plan_advance_for(course_id=course.pk, now=now)
     return course
+
+
+# --- therapy plans: regimens in phases (nivolumab + ipilimumab, then nivolumab alone) -----------------------------
+
+
+@transaction.atomic
+def therapy_plan_start(
+    *,
+    patient: Patient,
+    plan: TherapyPlan,
+    starts_at: datetime,
+    user: User,
+    now: datetime,
+    no_round_up: bool = False,
+) -> TreatmentPlan:
+    """Start a therapy plan: its first phase's courses start together (each regimen of the phase)."""
+    if not plan.active:
+        raise ValidationError({"plan": "This plan is no longer offered."})
+    phases = list(plan.phases.select_related("regimen__drug").order_by("position", "id"))
+    if not phases:
+        raise ValidationError({"plan": "This plan has no phases."})
+    if any(phase.regimen.drug.cell_therapy for phase in phases):
+        raise ValidationError({"plan": "A cell therapy is started as a course of its own (chain of identity)."})
+    first = phases[0].position
+    treatment_plan = TreatmentPlan.objects.create(
+        patient=patient, plan=plan, current_position=first, starts_at=starts_at, started_by=user, created_at=now
+    )
+    for phase in (p for p in phases if p.position == first):
+        course_start(
+            patient=patient, regimen=phase.regimen, user=user, now=now, no_round_up=no_round_up,
+            starts_at=starts_at + timedelta(days=phase.starts_days_after_previous),
+            treatment_plan=treatment_plan, phase_position=first,
+        )  # fmt: skip
+    return treatment_plan
+
+
+def _last_given_at(courses: Sequence[TreatmentCourse]) -> datetime | None:
+    """When the phase's last given dose started (the administration scan), else its planned time."""
+    given = Dose.objects.filter(course__in=courses, status=DoseStatus.GIVEN)
+    started = Preparation.objects.filter(dose__in=given, administration_started_at__isnull=False)
+    times: list[datetime] = [t for t in started.values_list("administration_started_at", flat=True) if t is not None]
+    times += list(given.exclude(pk__in=started.values("dose_id")).values_list("planned_at", flat=True))
+    return max(times, default=None)
+
+
+def therapy_plan_advance(*, treatment_plan: TreatmentPlan, now: datetime) -> list[TreatmentCourse]:
+    """The phase change: when no course of the current phase has a planned dose left (each given, cancelled, or
+    its course stopped), the next phase's courses start `starts_days_after_previous` days after the phase's last
+    given dose (never before now). Runs in the caller's transaction (a dose given, a course stopped); idempotent:
+    the plan row is locked, and a phase whose courses exist is not started again. A phase whose courses were all
+    stopped ends the plan: nothing starts by itself after a decision to stop everything. The next phase's courses
+    are ordered by the oncologist who started the plan. Returns the courses started."""
+    locked = TreatmentPlan.objects.select_for_update().select_related("plan", "patient").get(pk=treatment_plan.pk)
+    if locked.finished:
+        return []
+    current = list(TreatmentCourse.objects.filter(treatment_plan=locked, phase_position=locked.current_position))
+    if Dose.objects.filter(course__in=current, status=DoseStatus.PLANNED).exists():
+        return []
+    phases = list(locked.plan.phases.select_related("regimen").order_by("position", "id"))
+    later = [p for p in phases if p.position > locked.current_position]
+    ran_to_end = [c for c in current if c.status == CourseStatus.ACTIVE]
+    last_given = _last_given_at(current)
+    if not later or not ran_to_end or last_given is None:
+        locked.finished = True
+        locked.save(update_fields=["finished"])
+        return []
+    position = later[0].position
+    locked.current_position = position
+    locked.save(update_fields=["current_position"])
+    if TreatmentCourse.objects.filter(treatment_plan=locked, phase_position=position).exists():
+        return []
+    started = []
+    for phase in (p for p in later if p.position == position):
+        starts_at = max(last_given + timedelta(days=phase.starts_days_after_previous), now)
+        course = course_start(
+            patient=locked.patient, regimen=phase.regimen, starts_at=starts_at, user=locked.started_by, now=now,
+            treatment_plan=locked, phase_position=position,
+        )  # fmt: skip
+        started.append(course)
+    return started
+
+
+def therapy_plan_advance_for(*, course_id: int, now: datetime) -> list[TreatmentCourse]:
+    """`therapy_plan_advance` for the plan of a course, if it has one (called where a dose is given or a course
+    stopped). The next phase failing to start (a dose refused for the patient's weight, a regimen withdrawn) must
+    not undo the dose just given: it is kept on the plan (`blocked_reason`, shown on the course page) and the
+    phase is retried at the next dose or stop; the oncologist starts it by hand."""
+    plan_id = TreatmentCourse.objects.filter(pk=course_id).values_list("treatment_plan_id", flat=True).first()
+    if plan_id is None:
+        return []
+    try:
+        with transaction.atomic():
+            started = therapy_plan_advance(treatment_plan=TreatmentPlan(pk=plan_id), now=now)
+    except (ValidationError, OrderConflict) as error:
+        reason = "; ".join(getattr(error, "messages", None) or [str(error)])
+        blocked = f"The next phase could not start: {reason}"[:300]
+        TreatmentPlan.objects.filter(pk=plan_id).update(blocked_reason=blocked)
+        return []
+    if started:
+        TreatmentPlan.objects.filter(pk=plan_id).exclude(blocked_reason="").update(blocked_reason="")
+    return started

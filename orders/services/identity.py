@@ -4,6 +4,7 @@ cell product. A mismatch is recorded (a hard stop), not raised away.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,10 +13,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from orders import bud
-from orders.choices import COI_ORDER, CoiStep, DoseStatus, GateCheckPurpose, PreparationStatus
+from orders.choices import COI_ORDER, CoiStep, DoseStatus, GateCheckPurpose, PremedicationClass, PreparationStatus
 from orders.gate import dose_gate
-from orders.models import Dose, Drug, IdentityCheck, Preparation, TreatmentCourse
+from orders.models import Dose, Drug, IdentityCheck, Preparation, RegimenStep, TreatmentCourse
+from orders.selectors import dose_step
 from orders.services._common import _hhmm, _hours, _local, _locked
+from orders.services.courses import therapy_plan_advance_for
 from orders.services.doses import gate_record
 from orders.services.errors import OrderConflict
 
@@ -98,6 +101,24 @@ def fresh_product_problems(prep: Preparation, scanned: str, now: datetime) -> li
     return problems
 
 
+def _step_premedication_problem(
+    step: RegimenStep, dose_number: int, given_at: datetime | None, classes: Sequence[str], now: datetime
+) -> str | None:
+    """A step-up dose's premedication (its label: corticosteroid, H1 antagonist, antipyretic), each recorded,
+    within the step's window; whatever the drug's own premedication says."""
+    what = f"before step-up dose {dose_number} ({step.premedication or 'per the label'})"
+    missing = [PremedicationClass(c).label for c in step.premedication_classes if c not in classes]
+    if given_at is None:
+        needed = ", ".join(PremedicationClass(c).label for c in step.premedication_classes)
+        return f"premedication not recorded {what}: record when {needed} were given before starting"
+    if missing:
+        return f"premedication missing {what}: {', '.join(missing)} not recorded"
+    window = timedelta(hours=step.premedication_within_hours)
+    if given_at < now - window:
+        return f"premedication given {_hhmm(given_at)}, more than {_hours(window)} before step-up dose {dose_number}"
+    return None
+
+
 def _premedication_problem(drug: Drug, given_at: datetime | None, note: str, now: datetime) -> str | None:
     if not drug.premedication:
         return None
@@ -136,6 +157,7 @@ def preparation_administer(
     coi_label: str = "",
     premedication_given_at: datetime | None = None,
     premedication_note: str = "",
+    premedication_classes: Sequence[str] = (),
 ) -> ScanOutcome:
     """Bedside check before the infusion starts: the wristband must carry the patient's MRN and the label this
     preparation's code; both beyond-use clocks must allow the whole infusion; the premedication the drug needs
@@ -147,6 +169,9 @@ def preparation_administer(
         raise ValidationError({"premedication_given_at": "The premedication cannot have been given in the future."})
     if len(premedication_note) > 200:
         raise ValidationError({"premedication_note": "At most 200 characters."})
+    unknown = [c for c in premedication_classes if c not in PremedicationClass.values]
+    if unknown:
+        raise ValidationError({"premedication_classes": f"Unknown premedication {unknown[0]!r}."})
     prep = _locked(preparation, "administer")
     course = prep.dose.course
     patient, regimen, drug = course.patient, course.regimen, course.regimen.drug
@@ -163,6 +188,12 @@ def preparation_administer(
     else:
         problems.append(_bud_problem(prep, now, infusion) or "")
     problems.append(_premedication_problem(drug, premedication_given_at, premedication_note, now) or "")
+    step = dose_step(prep.dose)
+    if step is not None and step.premedication_required:
+        problems.append(
+            _step_premedication_problem(step, prep.dose.number, premedication_given_at, premedication_classes, now)
+            or ""
+        )
     problems.append(_rescue_problem(course, drug) or "")
     gate = dose_gate(prep.dose, now=now)
     if not gate.is_open:
@@ -179,12 +210,14 @@ def preparation_administer(
     if not problems:
         prep.status, prep.administered_by, prep.administration_started_at = PreparationStatus.ADMINISTERED, user, now
         prep.premedication_given_at, prep.premedication_note = premedication_given_at, premedication_note.strip()
+        prep.premedication_classes_given = sorted(set(premedication_classes))
         prep.save(
             update_fields=["status", "administered_by", "administration_started_at", "premedication_given_at",
-                           "premedication_note"]
+                           "premedication_note", "premedication_classes_given"]
         )  # fmt: skip
         Dose.objects.filter(pk=prep.dose_id).update(status=DoseStatus.GIVEN)
         gate_record(dose=prep.dose, gate=gate, user=user, now=now, purpose=GateCheckPurpose.ADMINISTER)
+        therapy_plan_advance_for(course_id=course.pk, now=now)
     return ScanOutcome(prep, check)
 
 

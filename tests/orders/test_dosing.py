@@ -491,6 +491,8 @@ def test_as_record_holds_every_input_and_output_as_strings():
         "rounding_tolerance_percent": "10",
         "allow_round_up": "true",
         "dose_mg": "250.0",
+        "dose_step_mg": "0.1",
+        "volume_step_ml": "0.1",
         "rounded_to_vial": "true",
         "rounding_note": "rounded up from 240.0 mg to 250 mg = 1 x 200 mg + 1 x 50 mg (4.2 % difference, within 10 %)",
         "strength_mg_per_ml": "5",
@@ -1155,3 +1157,31 @@ def test_cell_dose_record_and_weight_checks():
     with pytest.raises(DoseError) as error:
         cell_dose(**AXI_CEL, weight_kg="heavy")  # type: ignore[arg-type]
     assert (error.value.field, error.value.reason) == ("weight_kg", "not a number: 'heavy'")
+
+
+def test_a_finer_dose_and_volume_step_keeps_a_fraction_of_a_mg():
+    """Epcoritamab's 0.16 mg step-up dose (diluted to 0.16 mg/mL) is 0.16 mg and 1.00 mL, not 0.2 mg; the steps
+    come back with their own places whatever the caller's (a column's 0.010 is 0.01)."""
+    dose = calculate_dose(
+        basis=DoseBasis.FLAT, amount=D("0.16"), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D("0.16"),
+        vial_contents_mg=[D(4)], concentration_min=None, concentration_max=None, rounding_tolerance_percent=None,
+        dose_step_mg=D("0.010"), volume_step_ml=D("0.01"),
+    )  # fmt: skip
+    assert format(dose.dose_mg, "f") == "0.16"
+    assert format(dose.volume_to_draw_ml, "f") == "1.00"
+    assert dose.as_record()["dose_step_mg"] == "0.01"
+    coarse = calculate_dose(
+        basis=DoseBasis.FLAT, amount=D("0.16"), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D("0.16"),
+        vial_contents_mg=[D(4)], concentration_min=None, concentration_max=None, rounding_tolerance_percent=None,
+    )  # fmt: skip
+    assert coarse.dose_mg == D("0.2")
+
+
+@pytest.mark.parametrize(("field", "value"), [("dose_step_mg", D("0.05")), ("volume_step_ml", D("0.001"))])
+def test_an_unknown_measuring_step_is_refused(field, value):
+    with pytest.raises(DoseError) as refused:
+        calculate_dose(
+            basis=DoseBasis.FLAT, amount=D(48), weight_kg=D(70), height_cm=D(170), strength_mg_per_ml=D(60),
+            vial_contents_mg=[D(48)], concentration_min=None, concentration_max=None, **{field: value},
+        )  # fmt: skip
+    assert refused.value.field == field

@@ -120,10 +120,9 @@ def test_new_result_specs_flag_and_grade(name, value, flag, grade):
 
 
 def test_every_checkpoint_inhibitor_plan_has_baseline_labs():
-    checkpoint_inhibitors = Regimen.objects.filter(
-        drug__cell_therapy=False, drug__target__in=["PD-1", "PD-L1", "CTLA-4"]
-    )
-    assert checkpoint_inhibitors.count() == 8
+    targets = ["PD-1", "PD-L1", "CTLA-4"]
+    checkpoint_inhibitors = Regimen.objects.filter(drug__cell_therapy=False, drug__target__in=targets)
+    assert checkpoint_inhibitors.filter(name="Nivolumab 1 mg/kg q3w x4 (with ipilimumab)").exists()
     for regimen in checkpoint_inhibitors:
         rules = {r.lab_test.name: r for r in regimen.monitoring_rules.filter(kind=RuleKind.BASELINE)}
         tsh_before_dose_1 = regimen.monitoring_rules.filter(
@@ -136,6 +135,9 @@ def test_every_checkpoint_inhibitor_plan_has_baseline_labs():
         kinds = set(panels.values_list("kind", flat=True))
         assert kinds == {RuleKind.PRE_DOSE}
     assert not MonitoringRule.objects.filter(regimen__drug__cell_therapy=True, kind=RuleKind.BASELINE).exists()
+    # the step-up bispecifics are no checkpoint inhibitors: a CBC before each dose, no endocrine baseline
+    assert not MonitoringRule.objects.filter(regimen__drug__name__in=["Teclistamab", "Epcoritamab"],
+                                             kind=RuleKind.BASELINE).exists()  # fmt: skip
 
 
 def test_q2w_and_ipilimumab_plans_get_no_second_tsh_before_dose_1():

@@ -18,8 +18,8 @@ from assessments.services import assessment_record
 from labflow.demo import collect_and_result_pre_dose
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_schedule
-from orders.models import Regimen, TreatmentCourse
-from orders.services.courses import course_start
+from orders.models import Regimen, TherapyPlan, TreatmentCourse
+from orders.services.courses import course_start, therapy_plan_start
 from patients.choices import CareTeamRole, Sex
 from patients.models import CareTeam, CareTeamMembership, Patient
 
@@ -57,6 +57,10 @@ PRE_DOSE_PANEL = [
 ]
 
 
+DEMO_PLAN = "Nivolumab + ipilimumab (melanoma), then nivolumab 480 mg q4w"
+DEMO_STEP_UP = "Teclistamab step-up 0.06/0.3/1.5 mg/kg then 1.5 mg/kg weekly"
+
+
 class Command(BaseCommand):
     help = "Load demo users, care teams, patients and monitoring tests due over the next minutes."
 
@@ -91,6 +95,7 @@ class Command(BaseCommand):
                 scheduled += 1
         courses = self._courses(patient_rows, now) if not TreatmentCourse.objects.exists() else 0
         courses += self._car_t_with_crs(patient_rows, now)
+        courses += self._plan_and_step_up(patient_rows, now)
         self.stdout.write(
             f"Demo data: {courses} new treatment courses, {len(teams)} care teams, {len(patient_rows)} patients, "
             f"{scheduled} new monitoring tests ({MonitoringTest.objects.count()} in all)."
@@ -170,6 +175,29 @@ class Command(BaseCommand):
             assessment_record(patient=patient, assessed_at=now - timedelta(hours=hours_ago), user=users["nurse.cell"],
                               now=now, **findings)  # fmt: skip
         return 1
+
+    def _plan_and_step_up(self, patients: list[Patient], now: datetime) -> int:
+        """A Day Unit patient (LF100017) on nivolumab + ipilimumab then nivolumab (a therapy plan in two phases),
+        and a Cellular Therapy Unit patient (LF100006) on teclistamab step-up dosing from tomorrow (premedication
+        before each step-up dose, 48 h in hospital after it). Once per patient: a re-run adds nothing."""
+        team_a = [p for p in patients if p.care_team.name == TEAMS[0][0]]
+        team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
+        users = {u.username: u for u in User.objects.filter(username__in=["onc.day", "onc.cell"])}
+        started = 0
+        # Nivolumab 1 mg/kg needs at least ~55 kg to reach the label's 1 mg/mL in a 50 mL bag: a patient of 60 kg or
+        # more (the first from the seventh on; the seeded weights make it LF100017).
+        on_plan = next((p for p in team_a[6:] if p.weight_kg >= 60), None)
+        if on_plan is not None and not TreatmentCourse.objects.filter(patient=on_plan).exists():
+            therapy_plan_start(
+                patient=on_plan, plan=TherapyPlan.objects.get(name=DEMO_PLAN), starts_at=now + timedelta(hours=30),
+                user=users["onc.day"], now=now,
+            )  # fmt: skip
+            started += 2
+        if len(team_b) > 2 and not TreatmentCourse.objects.filter(patient=team_b[2]).exists():
+            course_start(patient=team_b[2], regimen=Regimen.objects.get(name=DEMO_STEP_UP),
+                         starts_at=now + timedelta(hours=22), user=users["onc.cell"], now=now)  # fmt: skip
+            started += 1
+        return started
 
     def _users(self, teams: list[CareTeam]) -> None:
         admin, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})

@@ -1,0 +1,39 @@
+"""orders.schedule: when each dose falls (pure). Step-up doses on their days, later doses every cycle from the last
+step's day; a schedule that cannot be read is refused naming the field, never guessed."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from orders.schedule import dose_day_offsets
+
+
+def test_without_steps_every_cycle_from_day_one():
+    assert dose_day_offsets(steps=[], cycle_days=21, number_of_doses=4) == [0, 21, 42, 63]
+
+
+def test_teclistamab_steps_then_weekly_from_the_last_step():
+    assert dose_day_offsets(steps=[(1, 1), (2, 4), (3, 7)], cycle_days=7, number_of_doses=6) == [0, 3, 6, 13, 20, 27]
+
+
+def test_steps_may_cover_every_dose_and_come_in_any_order():
+    assert dose_day_offsets(steps=[(2, 8), (1, 1)], cycle_days=28, number_of_doses=2) == [0, 7]
+
+
+@pytest.mark.parametrize(
+    ("steps", "cycle", "doses", "field"),
+    [
+        ([(1, 1), (3, 7)], 7, 5, "steps"),  # dose 2 missing
+        ([(1, 1), (1, 4)], 7, 5, "steps"),  # dose 1 twice
+        ([(1, 2), (2, 4)], 7, 5, "steps"),  # the first step is not on day 1
+        ([(1, 1), (2, 1)], 7, 5, "steps"),  # days do not rise
+        ([(1, 1), (2, 4), (3, 7)], 7, 2, "steps"),  # more steps than doses
+        ([(1, 1)], 0, 3, "cycle_days"),  # doses after the steps with no cycle
+        ([], 7, 0, "number_of_doses"),
+    ],
+)
+def test_a_schedule_that_cannot_be_read_is_refused(steps, cycle, doses, field):
+    with pytest.raises(ValidationError) as refused:
+        dose_day_offsets(steps=steps, cycle_days=cycle, number_of_doses=doses)
+    assert field in refused.value.message_dict
