@@ -37,3 +37,16 @@ def test_a_schedule_that_cannot_be_read_is_refused(steps, cycle, doses, field):
     with pytest.raises(ValidationError) as refused:
         dose_day_offsets(steps=steps, cycle_days=cycle, number_of_doses=doses)
     assert field in refused.value.message_dict
+
+
+def test_a_first_interval_puts_dose_2_apart_then_every_cycle():
+    # T-VEC: dose 2 three weeks after dose 1, then every two weeks
+    assert dose_day_offsets(steps=[], cycle_days=14, number_of_doses=4, first_interval_days=21) == [0, 21, 35, 49]
+    assert dose_day_offsets(steps=[], cycle_days=14, number_of_doses=1, first_interval_days=21) == [0]
+
+
+@pytest.mark.parametrize(("steps", "first"), [([(1, 1), (2, 4)], 21), ([], 0)])
+def test_a_first_interval_with_steps_or_below_a_day_is_refused_naming_it(steps, first):
+    with pytest.raises(ValidationError) as refused:
+        dose_day_offsets(steps=steps, cycle_days=14, number_of_doses=4, first_interval_days=first)
+    assert "first_interval_days" in refused.value.message_dict
