@@ -150,3 +150,10 @@ class PremedicationClass(models.TextChoices):
     CORTICOSTEROID = "corticosteroid", "Corticosteroid"
     H1_ANTAGONIST = "h1_antagonist", "H1 antagonist"
     ANTIPYRETIC = "antipyretic", "Antipyretic"
+
+
+class ToleranceVerdictChoice(models.TextChoices):
+    # orders.tolerance.ToleranceVerdict, as stored (a test pins them equal)
+    TOLERATED = "tolerated", "Tolerated: the dose may be given"
+    HOLD = "hold", "Hold the dose"
+    PENDING = "pending", "Pending: a finding is not recorded"

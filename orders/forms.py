@@ -197,3 +197,29 @@ class CourseForm(forms.Form):
         elif regimen is not None and plan is not None:
             self.add_error("plan", "Choose a regimen or a plan, not both.")
         return data
+
+
+ASSESSED = [("", "Not assessed"), ("false", "No"), ("true", "Yes")]
+
+
+class ToleranceCheckForm(forms.Form):
+    """The bedside tolerance check (orders/tolerance.py): numbers left empty and "Not assessed" are not recorded,
+    which keeps the check pending."""
+
+    systolic_bp_mmhg = forms.IntegerField(label="Systolic blood pressure (mmHg)", required=False, min_value=0)
+    target_systolic_mmhg = forms.IntegerField(label="Target systolic set on admission (mmHg)", required=False,
+                                              min_value=0)  # fmt: skip
+    vasopressors = forms.NullBooleanField(label="On vasopressors", required=False,
+                                          widget=forms.RadioSelect(choices=ASSESSED))  # fmt: skip
+    heart_rate_bpm = forms.IntegerField(label="Heart rate (/min)", required=False, min_value=0)
+    new_arrhythmia = forms.NullBooleanField(label="New arrhythmia or ischaemic ECG", required=False,
+                                            widget=forms.RadioSelect(choices=ASSESSED))  # fmt: skip
+    spo2_percent = forms.IntegerField(label="SpO2 (%)", required=False, min_value=0)
+    oxygen_l_min = forms.DecimalField(label="Oxygen (L/min, 0 on room air)", required=False, max_digits=4,
+                                      decimal_places=1, min_value=0)  # fmt: skip
+    urine_ml_per_kg_h = forms.DecimalField(label="Urine output (mL/kg/h)", required=False, max_digits=4,
+                                           decimal_places=2, min_value=0)  # fmt: skip
+    creatinine_mg_dl = forms.DecimalField(label="Creatinine (mg/dL)", required=False, max_digits=4,
+                                          decimal_places=2, min_value=0)  # fmt: skip
+    mental_status_changed = forms.NullBooleanField(label="Mental status changed", required=False,
+                                                   widget=forms.RadioSelect(choices=ASSESSED))  # fmt: skip

@@ -33,6 +33,7 @@ from orders.choices import (
     Reference,
     RuleKind,
     Storage,
+    ToleranceVerdictChoice,
     VerificationMethod,
 )
 from patients.models import NO_DELETE, Patient
@@ -119,6 +120,9 @@ class Drug(LabelSourced):
         max_length=200, blank=True, help_text="Who may not prepare it (e.g. pregnant or immunocompromised staff)"
     )
     storage_note = models.CharField(max_length=120, blank=True, help_text="Label storage, e.g. frozen -90 to -70 °C")
+    tolerance_check_required = models.BooleanField(
+        default=False, help_text="Each dose waits for a bedside tolerance check (high-dose aldesleukin after TIL)"
+    )
     dose_step_mg = models.DecimalField(
         max_digits=4, decimal_places=3, default=Decimal("0.1"),
         help_text="Doses are measured to this (0.1 mg; 0.01 mg for a drug given in fractions of a mg)",
@@ -168,6 +172,9 @@ class Regimen(LabelSourced):
     )
     cells_per_kg_min = models.BigIntegerField(
         null=True, blank=True, help_text="Cell products: fewest cells per kg in the bag (cilta-cel: 0.5 x 10^6)"
+    )
+    cycle_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Hours between doses when they come within a day (aldesleukin: 8); else days"
     )
 
     class Meta:
@@ -875,3 +882,38 @@ class ExposureReport(models.Model):
 
     def __str__(self) -> str:
         return f"Exposure to {self.drug} ({self.person}) at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+@pghistory.track()
+class ToleranceCheck(models.Model):
+    """The bedside tolerance check before a dose that needs one (aldesleukin after TIL, orders/tolerance.py): the
+    findings as recorded and the verdict computed from them. Append-only: a new check, never an edit."""
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="tolerance_checks")
+    checked_at = models.DateTimeField()
+    checked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+    systolic_bp_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    target_systolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    vasopressors = models.BooleanField(null=True, blank=True)
+    heart_rate_bpm = models.PositiveSmallIntegerField(null=True, blank=True)
+    new_arrhythmia = models.BooleanField(null=True, blank=True)
+    spo2_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    oxygen_l_min = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    urine_ml_per_kg_h = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    creatinine_mg_dl = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    mental_status_changed = models.BooleanField(null=True, blank=True)
+    verdict = models.CharField(max_length=10, choices=ToleranceVerdictChoice.choices)
+    reasons = models.JSONField(default=list)
+    missing = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        triggers = [APPEND_ONLY]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(checked_at__lte=models.F("recorded_at")),
+                                   name="tolerance_check_not_in_the_future"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"Tolerance check of dose {self.dose_id} at {self.checked_at:%Y-%m-%d %H:%M}: {self.verdict}"

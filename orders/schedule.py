@@ -8,6 +8,7 @@ last step's day (dose 4 on day 14). Days count from 1, the first dose's day; the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from itertools import pairwise
 
 from django.core.exceptions import ValidationError
@@ -47,3 +48,28 @@ def dose_day_offsets(
         last += cycle_days
         offsets.append(last)
     return offsets
+
+
+def dose_offsets(
+    *,
+    steps: Sequence[tuple[int, int]],
+    cycle_days: int,
+    number_of_doses: int,
+    first_interval_days: int | None = None,
+    cycle_hours: int | None = None,
+) -> list[timedelta]:
+    """The time after the first dose of each dose: `dose_day_offsets` in days, or every `cycle_hours` for doses
+    that come within a day (aldesleukin every 8 h). Hours exclude steps and a first interval (refused naming
+    `cycle_hours`)."""
+    if cycle_hours is None:
+        days = dose_day_offsets(
+            steps=steps, cycle_days=cycle_days, number_of_doses=number_of_doses, first_interval_days=first_interval_days
+        )
+        return [timedelta(days=day) for day in days]
+    if steps or first_interval_days is not None:
+        raise ValidationError({"cycle_hours": "Doses every so many hours have no steps and no first interval."})
+    if cycle_hours < 1:
+        raise ValidationError({"cycle_hours": "Doses are at least 1 hour apart."})
+    if number_of_doses < 1:
+        raise ValidationError({"number_of_doses": "A regimen has at least one dose."})
+    return [timedelta(hours=n * cycle_hours) for n in range(number_of_doses)]

@@ -34,7 +34,7 @@ from orders.models import (
     TreatmentCourse,
     TreatmentPlan,
 )
-from orders.schedule import dose_day_offsets
+from orders.schedule import dose_offsets
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
 
@@ -196,16 +196,17 @@ def final_volume_cap(drug: Drug, weight_kg: Decimal) -> Decimal | None:
 @dataclass(frozen=True)
 class PlannedDose:
     number: int
-    offset_days: int  # after the first dose
+    offset: timedelta  # after the first dose
     step: RegimenStep | None
 
 
 def regimen_schedule(regimen: Regimen) -> list[PlannedDose]:
     """Every dose of the regimen with its day and its step-up step, if any (orders.schedule)."""
     steps = {step.dose_number: step for step in regimen.steps.all()}
-    offsets = dose_day_offsets(
+    offsets = dose_offsets(
         steps=[(s.dose_number, s.day) for s in steps.values()], cycle_days=regimen.cycle_days,
         number_of_doses=regimen.number_of_doses, first_interval_days=regimen.first_interval_days,
+        cycle_hours=regimen.cycle_hours,
     )  # fmt: skip
     return [PlannedDose(n, offset, steps.get(n)) for n, offset in enumerate(offsets, start=1)]
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("ward/", views.ward_preparations, name="ward"),
     path("exposures/", views.exposures, name="exposures"),
     path("preparations/<int:pk>/administer/", views.administer, name="administer"),
+    path("doses/<int:pk>/tolerance/", views.tolerance_check, name="tolerance-check"),
     path("courses/<int:pk>/", views.course_page, name="course"),
     path("courses/<int:pk>/stop/", views.course_stop_page, name="course-stop"),
     path("patients/<int:patient_pk>/new-course/", views.course_new, name="course-new"),

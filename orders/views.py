@@ -37,6 +37,7 @@ from orders.forms import (
     FreshCollectForm,
     FreshReceiveForm,
     PreparationForm,
+    ToleranceCheckForm,
     VerifyForm,
     VirusThawForm,
 )
@@ -47,6 +48,7 @@ from orders.selectors import (
     course_doses,
     course_list,
     course_plan,
+    dose_list,
     dose_step,
     dose_steps,
     expected_check_value,
@@ -78,6 +80,7 @@ from orders.services.products import (
     preparer_exclusion_confirm,
     virus_thaw,
 )
+from orders.services.tolerance import tolerance_check_record
 from patients.selectors import patient_list
 
 
@@ -423,3 +426,25 @@ def exposures(request: HttpRequest) -> HttpResponse:
     page = Paginator(exposure_report_list(), 50).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "drugs": exposure_drugs(), "kinds": ExposureKind.choices}
     return render(request, "orders/exposures.html", context, status=status)
+
+
+@html_view("GET", "POST", perm="orders.view_dose", post_perm="orders.administer")
+def tolerance_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """The bedside tolerance check before a dose that needs one (aldesleukin after TIL), with the earlier checks of
+    the dose; the verdict is computed, never typed."""
+    dose = get_object_or_404(dose_list(user=request.user), pk=pk)
+    form, status = posted_form(request, ToleranceCheckForm)
+    if form.is_valid():
+        try:
+            check = tolerance_check_record(
+                dose=dose, user=acting_user(request), now=timezone.now(), **form.cleaned_data
+            )
+            level = messages.success if check.verdict == "tolerated" else messages.error
+            level(request, f"Tolerance check recorded: {check.get_verdict_display()}.")
+            return redirect("orders:tolerance-check", pk=pk)
+        except ValidationError as error:
+            status = form_refused(form, error)
+    checks = dose.tolerance_checks.select_related("checked_by")[:10]
+    preparation = dose.preparations.filter(status=PreparationStatus.RELEASED).first()
+    context = {"dose": dose, "form": form, "checks": checks, "preparation": preparation}
+    return render(request, "orders/tolerance_check.html", context, status=status)

@@ -35,7 +35,7 @@ def reference_db(transactional_db):
         ("orders.migrations.0004_label_rules", "seed"),
         ("orders.migrations.0005_monitoring_plans", "seed"),
         ("orders.migrations.0006_lab_pattern_rules", "seed"),
-        ("orders.migrations.0015_seed_step_up_and_plans", "seed"),
+        ("orders.migrations.0016_seed_step_up_and_plans", "seed"),
         ("accounts.migrations.0004_order_permissions", "grant"),
         ("assessments.migrations.0002_role_permissions", "grant"),
         ("alerts.migrations.0010_alert_rules", "seed_routes_and_ladder"),

@@ -36,9 +36,11 @@ from orders.models import (
     RescueMedicationCheck,
     TherapyPlan,
     TherapyPlanPhase,
+    ToleranceCheck,
     TreatmentCourse,
     TreatmentPlan,
 )
+from orders.tolerance import FINDING_FIELDS
 from patients.selectors import patient_list
 
 
@@ -410,4 +412,28 @@ class ExposureReportSerializer(serializers.ModelSerializer[ExposureReport]):
         model = ExposureReport
         fields = ["id", "preparation", "drug", "drug_name", "person", "occurred_at", "kind", "what", "action_taken",
                   "reported_by", "reported_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class ToleranceCheckInputSerializer(serializers.Serializer[Any]):
+    """The findings of a bedside tolerance check (orders/tolerance.py); leave out what was not assessed."""
+
+    checked_at = serializers.DateTimeField(required=False)
+    systolic_bp_mmhg = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    target_systolic_mmhg = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    vasopressors = serializers.BooleanField(required=False, allow_null=True, default=None)
+    heart_rate_bpm = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    new_arrhythmia = serializers.BooleanField(required=False, allow_null=True, default=None)
+    spo2_percent = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    oxygen_l_min = serializers.DecimalField(max_digits=4, decimal_places=1, required=False, allow_null=True)
+    urine_ml_per_kg_h = serializers.DecimalField(max_digits=4, decimal_places=2, required=False, allow_null=True)
+    creatinine_mg_dl = serializers.DecimalField(max_digits=4, decimal_places=2, required=False, allow_null=True)
+    mental_status_changed = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class ToleranceCheckSerializer(serializers.ModelSerializer[ToleranceCheck]):
+    class Meta:
+        model = ToleranceCheck
+        fields = ["id", "dose", "checked_at", "checked_by", "recorded_at", *FINDING_FIELDS, "verdict", "reasons",
+                  "missing"]  # fmt: skip
         read_only_fields = fields

@@ -43,6 +43,8 @@ from orders.api.serializers import (
     RescueCheckSerializer,
     RescueMedicationCheckSerializer,
     TherapyPlanSerializer,
+    ToleranceCheckInputSerializer,
+    ToleranceCheckSerializer,
     TreatmentPlanSerializer,
     TreatmentPlanStartSerializer,
     VerifySerializer,
@@ -98,6 +100,7 @@ from orders.services.products import (
     preparer_exclusion_confirm,
     virus_thaw,
 )
+from orders.services.tolerance import tolerance_check_record
 
 VIEW = "orders.view_preparation"
 
@@ -218,7 +221,10 @@ class DoseViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Dose]):
     serializer_class = DoseSerializer
     filterset_class = DoseFilterSet
     required_permissions = action_permissions(
-        "orders.view_dose", override="orders.manage_course", continue_cosigned="orders.manage_course"
+        "orders.view_dose",
+        override="orders.manage_course",
+        continue_cosigned="orders.manage_course",
+        tolerance_check="orders.administer",
     )
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -238,6 +244,15 @@ class DoseViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet[Dose]):
         data = self.validated(ReasonSerializer)
         decision = dose_override(dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
         return self._decided(decision)
+
+    @extend_schema(request=ToleranceCheckInputSerializer, responses={201: ToleranceCheckSerializer})
+    @action(detail=True, methods=["post"], url_path="tolerance-check")
+    def tolerance_check(self, request: Request, pk: str | None = None) -> Response:
+        """The bedside tolerance check before a dose that needs one (aldesleukin after TIL): the verdict comes from
+        the findings; the dose is given only after a tolerated check within 2 h."""
+        data = self.validated(ToleranceCheckInputSerializer)
+        check = tolerance_check_record(dose=self.get_object(), user=acting_user(request), now=timezone.now(), **data)
+        return Response(ToleranceCheckSerializer(check).data, status=201)
 
     @extend_schema(request=CosignSerializer, responses={200: DoseSerializer})
     @action(detail=True, methods=["post"], url_path="continue-cosigned")

@@ -114,7 +114,7 @@ def course_start(
         started_by=user, created_at=now, treatment_plan=treatment_plan, phase_position=phase_position,
     )  # fmt: skip
     doses = [
-        Dose.objects.create(course=course, number=p.number, planned_at=starts_at + timedelta(days=p.offset_days))
+        Dose.objects.create(course=course, number=p.number, planned_at=starts_at + p.offset)
         for p in regimen_schedule(regimen)
     ]
     for dose in doses:

@@ -21,6 +21,7 @@ from orders.services._common import _hhmm, _hours, _local, _locked
 from orders.services.courses import therapy_plan_advance_for
 from orders.services.doses import gate_record
 from orders.services.errors import OrderConflict
+from orders.services.tolerance import tolerance_problem
 
 PREMEDICATION_WINDOW = timedelta(hours=4)
 
@@ -195,6 +196,7 @@ def preparation_administer(
             or ""
         )
     problems.append(_rescue_problem(course, drug) or "")
+    problems.append(tolerance_problem(prep.dose, now) or "")
     gate = dose_gate(prep.dose, now=now)
     if not gate.is_open:
         reasons = [f.text for f in gate.open_findings] or gate.reasons + gate.pending

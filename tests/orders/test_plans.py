@@ -252,7 +252,7 @@ def test_api_bedside_takes_the_premedication_list(api_as, nurse_a, tec_step_one)
 
 def test_epcoritamab_schedule_across_cycles():
     schedule = regimen_schedule(Regimen.objects.get(name=EPC))
-    days = [p.offset_days + 1 for p in schedule]
+    days = [p.offset.days + 1 for p in schedule]
     assert days[:4] == [1, 8, 15, 22]  # cycle 1
     assert days[4:12] == [29, 36, 43, 50, 57, 64, 71, 78]  # cycles 2-3 weekly
     assert days[12:24] == [85, 99, 113, 127, 141, 155, 169, 183, 197, 211, 225, 239]  # cycles 4-9 every 2 weeks

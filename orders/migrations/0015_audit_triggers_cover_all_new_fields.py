@@ -7,7 +7,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0015_seed_step_up_and_plans"),
+        ("orders", "0014_regimen_steps_therapy_plans"),
     ]
 
     operations = [

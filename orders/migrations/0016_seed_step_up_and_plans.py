@@ -174,7 +174,7 @@ def seed(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0014_regimen_steps_therapy_plans"),
+        ("orders", "0015_audit_triggers_cover_all_new_fields"),
         ("monitoring", "0008_seed_panel_components"),
     ]
 
