@@ -1225,3 +1225,14 @@ def test_the_finest_dose_step_and_a_volume_too_small_for_the_finer_syringe():
         "amount",
         "0.004 mg is less than 0.01 mL of 10 mg/mL: too small to measure",
     )
+
+
+def test_the_vial_count_check_uses_the_dose_step():
+    """100.04 mg to 0.01 mg needs 101 vials of 1 mg (refused); to 0.1 mg it would be 100.0 mg and 100 vials."""
+    with pytest.raises(DoseError) as refused:
+        flat("100.04", drug(1, (1,), None, None), dose_step_mg=D("0.01"), volume_step_ml=D("0.01"))
+    assert (refused.value.field, refused.value.reason) == (
+        "amount",
+        "100.04 mg would need at least 101 vials of 1 mg (more than 100): check the dose and its unit",
+    )
+    assert flat("100.04", drug(1, (1,), None, None)).dose_mg == D(100)
