@@ -206,3 +206,10 @@ def test_lesions_given_exactly_their_volume_are_not_deferred():
         {"lesion": "1", "size_cm": "2", "volume_ml": "1"},
         {"lesion": "2", "size_cm": "2", "volume_ml": "1"},
     ]
+
+
+def test_any_positive_concentration_is_taken_as_given():
+    # the smallest positive count is not refused: only a missing, boolean or non-positive one is
+    dose = virus_dose(dose_number=2, pfu_per_ml_first_dose=None, pfu_per_ml=1, max_volume_ml=D("0.1"))
+    assert (dose.concentration_pfu_per_ml, dose.max_volume_ml) == (1, D("0.1"))
+    assert dose.note == "dose 2: 1 PFU/mL, up to 0.1 mL for all lesions (volume by lesion size)"

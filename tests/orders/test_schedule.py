@@ -105,3 +105,7 @@ def test_each_refusal_names_its_field_with_its_reason(kwargs, field, message):
     with pytest.raises(ValidationError) as refused:
         dose_day_offsets(**kwargs)
     assert refused.value.message_dict == {field: [message]}
+
+
+def test_a_first_interval_with_two_doses_puts_dose_2_at_the_interval_not_the_cycle():
+    assert dose_day_offsets(steps=[], cycle_days=14, number_of_doses=2, first_interval_days=21) == [0, 21]
