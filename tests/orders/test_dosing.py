@@ -1209,7 +1209,8 @@ def test_each_measuring_step_refusal_names_its_field_and_reason(field, value, re
 def test_a_volume_step_given_with_more_places_comes_back_with_its_own():
     dose = flat("0.16", drug("0.16", (4,), None, None), dose_step_mg=D("0.01"), volume_step_ml=D("0.010"))
     record = dose.as_record()
-    assert (record["volume_step_ml"], record["volume_to_draw_ml"], record["final_volume_ml"]) == ("0.01", "1.00", "1.00")
+    steps_and_volumes = (record["volume_step_ml"], record["volume_to_draw_ml"], record["final_volume_ml"])
+    assert steps_and_volumes == ("0.01", "1.00", "1.00")
     assert format(dose.volume_to_draw_ml, "f") == "1.00"
     assert format(dose.final_volume_ml, "f") == "1.00"
     assert format(dose.volume_step_ml, "f") == "0.01"
