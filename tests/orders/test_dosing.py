@@ -1185,3 +1185,55 @@ def test_an_unknown_measuring_step_is_refused(field, value):
             vial_contents_mg=[D(48)], concentration_min=None, concentration_max=None, **{field: value},
         )  # fmt: skip
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("dose_step_mg", D("0.05"), "the dose step is one of 0.1, 0.01, 0.001 mg"),
+        ("dose_step_mg", D(1), "the dose step is one of 0.1, 0.01, 0.001 mg"),
+        ("dose_step_mg", D(0), "must be more than 0 (got 0)"),
+        ("dose_step_mg", "fine", "not a number: 'fine'"),
+        ("volume_step_ml", D("0.001"), "the volume step is one of 0.1, 0.01 mL"),
+        ("volume_step_ml", D(1), "the volume step is one of 0.1, 0.01 mL"),
+        ("volume_step_ml", D("-0.1"), "must be more than 0 (got -0.1)"),
+        ("volume_step_ml", None, "not a number: None"),
+    ],
+)
+def test_each_measuring_step_refusal_names_its_field_and_reason(field, value, reason):
+    with pytest.raises(DoseError) as refused:
+        flat(48, NIVOLUMAB, **{field: value})
+    assert (refused.value.field, refused.value.reason) == (field, reason)
+
+
+def test_a_volume_step_given_with_more_places_comes_back_with_its_own():
+    dose = flat("0.16", drug("0.16", (4,), None, None), dose_step_mg=D("0.01"), volume_step_ml=D("0.010"))
+    record = dose.as_record()
+    steps_and_volumes = (record["volume_step_ml"], record["volume_to_draw_ml"], record["final_volume_ml"])
+    assert steps_and_volumes == ("0.01", "1.00", "1.00")
+    assert format(dose.volume_to_draw_ml, "f") == "1.00"
+    assert format(dose.final_volume_ml, "f") == "1.00"
+    assert format(dose.volume_step_ml, "f") == "0.01"
+
+
+def test_the_finest_dose_step_and_a_volume_too_small_for_the_finer_syringe():
+    dose = flat("0.0125", drug("0.1", (4,), None, None), dose_step_mg=D("0.001"), volume_step_ml=D("0.01"))
+    assert format(dose.dose_mg, "f") == "0.013"  # half up at the third place
+    assert format(dose.volume_to_draw_ml, "f") == "0.13"
+    with pytest.raises(DoseError) as refused:
+        flat("0.004", drug(10, (40,), None, None), dose_step_mg=D("0.001"), volume_step_ml=D("0.01"))
+    assert (refused.value.field, refused.value.reason) == (
+        "amount",
+        "0.004 mg is less than 0.01 mL of 10 mg/mL: too small to measure",
+    )
+
+
+def test_the_vial_count_check_uses_the_dose_step():
+    """100.04 mg to 0.01 mg needs 101 vials of 1 mg (refused); to 0.1 mg it would be 100.0 mg and 100 vials."""
+    with pytest.raises(DoseError) as refused:
+        flat("100.04", drug(1, (1,), None, None), dose_step_mg=D("0.01"), volume_step_ml=D("0.01"))
+    assert (refused.value.field, refused.value.reason) == (
+        "amount",
+        "100.04 mg would need at least 101 vials of 1 mg (more than 100): check the dose and its unit",
+    )
+    assert flat("100.04", drug(1, (1,), None, None)).dose_mg == D(100)

@@ -50,3 +50,62 @@ def test_a_first_interval_with_steps_or_below_a_day_is_refused_naming_it(steps, 
     with pytest.raises(ValidationError) as refused:
         dose_day_offsets(steps=steps, cycle_days=14, number_of_doses=4, first_interval_days=first)
     assert "first_interval_days" in refused.value.message_dict
+
+
+def test_a_first_interval_of_one_day_and_a_cycle_of_one_day_are_allowed():
+    assert dose_day_offsets(steps=[], cycle_days=1, number_of_doses=3, first_interval_days=1) == [0, 1, 2]
+    assert dose_day_offsets(steps=[], cycle_days=1, number_of_doses=3) == [0, 1, 2]
+
+
+def test_steps_covering_every_dose_need_no_cycle():
+    assert dose_day_offsets(steps=[(1, 1), (2, 4), (3, 7)], cycle_days=0, number_of_doses=3) == [0, 3, 6]
+
+
+def test_a_single_dose_without_steps_is_day_one():
+    assert dose_day_offsets(steps=[], cycle_days=28, number_of_doses=1) == [0]
+
+
+def test_steps_are_given_as_tuples_or_lists():
+    # the catalogue stores them as JSON lists
+    assert dose_day_offsets(steps=[[1, 1], [2, 3]], cycle_days=7, number_of_doses=3) == [0, 2, 9]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"steps": [(1, 1), (2, 4)], "cycle_days": 14, "number_of_doses": 4, "first_interval_days": 21},
+         "first_interval_days", "A regimen with step-up doses has no first interval."),
+        ({"steps": [], "cycle_days": 14, "number_of_doses": 4, "first_interval_days": 0},
+         "first_interval_days", "The first interval is at least 1 day."),
+        ({"steps": [], "cycle_days": 14, "number_of_doses": 0},
+         "number_of_doses", "A regimen has at least one dose."),
+        ({"steps": [], "cycle_days": 14, "number_of_doses": 1, "first_interval_days": -3},
+         "first_interval_days", "The first interval is at least 1 day."),
+        ({"steps": [(1, 1), (3, 7)], "cycle_days": 7, "number_of_doses": 5},
+         "steps", "The steps must be doses 1 to 2, each once (got [1, 3])."),
+        ({"steps": [(2, 4), (3, 7)], "cycle_days": 7, "number_of_doses": 5},
+         "steps", "The steps must be doses 1 to 2, each once (got [2, 3])."),
+        ({"steps": [(1, 1), (2, 4), (3, 7)], "cycle_days": 7, "number_of_doses": 2},
+         "steps", "3 steps for a regimen of 2 doses."),
+        ({"steps": [(1, 2), (2, 4)], "cycle_days": 7, "number_of_doses": 5},
+         "steps", "The first step is on day 1."),
+        ({"steps": [(1, 0)], "cycle_days": 7, "number_of_doses": 5},
+         "steps", "The first step is on day 1."),
+        ({"steps": [(1, 1), (2, 5), (3, 4)], "cycle_days": 7, "number_of_doses": 5},
+         "steps", "The step days must rise (got [1, 5, 4])."),
+        ({"steps": [(1, 1), (2, 1)], "cycle_days": 7, "number_of_doses": 5},
+         "steps", "The step days must rise (got [1, 1])."),
+        ({"steps": [(1, 1)], "cycle_days": 0, "number_of_doses": 2},
+         "cycle_days", "Doses after the steps need a cycle of at least 1 day."),
+        ({"steps": [], "cycle_days": -7, "number_of_doses": 1},
+         "cycle_days", "Doses after the steps need a cycle of at least 1 day."),
+    ],
+)  # fmt: skip
+def test_each_refusal_names_its_field_with_its_reason(kwargs, field, message):
+    with pytest.raises(ValidationError) as refused:
+        dose_day_offsets(**kwargs)
+    assert refused.value.message_dict == {field: [message]}
+
+
+def test_a_first_interval_with_two_doses_puts_dose_2_at_the_interval_not_the_cycle():
+    assert dose_day_offsets(steps=[], cycle_days=14, number_of_doses=2, first_interval_days=21) == [0, 21]
