@@ -3,10 +3,12 @@ step's day; a schedule that cannot be read is refused naming the field, never gu
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 
-from orders.schedule import dose_day_offsets
+from orders.schedule import dose_day_offsets, dose_offsets
 
 
 def test_without_steps_every_cycle_from_day_one():
@@ -109,3 +111,38 @@ def test_each_refusal_names_its_field_with_its_reason(kwargs, field, message):
 
 def test_a_first_interval_with_two_doses_puts_dose_2_at_the_interval_not_the_cycle():
     assert dose_day_offsets(steps=[], cycle_days=14, number_of_doses=2, first_interval_days=21) == [0, 21]
+
+
+def test_dose_offsets_in_days_are_the_day_schedule_as_times():
+    assert dose_offsets(steps=[(1, 1), (2, 4)], cycle_days=7, number_of_doses=4) == [
+        timedelta(days=0), timedelta(days=3), timedelta(days=10), timedelta(days=17)
+    ]  # fmt: skip
+    assert dose_offsets(steps=[], cycle_days=14, number_of_doses=3, first_interval_days=21) == [
+        timedelta(days=0), timedelta(days=21), timedelta(days=35)
+    ]  # fmt: skip
+
+
+def test_dose_offsets_every_so_many_hours():
+    assert dose_offsets(steps=[], cycle_days=1, number_of_doses=3, cycle_hours=8) == [
+        timedelta(hours=0), timedelta(hours=8), timedelta(hours=16)
+    ]  # fmt: skip
+    assert dose_offsets(steps=[], cycle_days=0, number_of_doses=2, cycle_hours=1) == [timedelta(0), timedelta(hours=1)]
+    assert dose_offsets(steps=[], cycle_days=1, number_of_doses=1, cycle_hours=12) == [timedelta(0)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "reason"),
+    [
+        ({"steps": [(1, 1)], "cycle_hours": 8}, "cycle_hours",
+         "Doses every so many hours have no steps and no first interval."),
+        ({"first_interval_days": 21, "cycle_hours": 8}, "cycle_hours",
+         "Doses every so many hours have no steps and no first interval."),
+        ({"cycle_hours": 0}, "cycle_hours", "Doses are at least 1 hour apart."),
+        ({"cycle_hours": 8, "number_of_doses": 0}, "number_of_doses", "A regimen has at least one dose."),
+    ],
+)  # fmt: skip
+def test_dose_offsets_refusals_name_the_field(kwargs, field, reason):
+    arguments = {"steps": [], "cycle_days": 1, "number_of_doses": 6, **kwargs}
+    with pytest.raises(ValidationError) as refused:
+        dose_offsets(**arguments)
+    assert refused.value.message_dict == {field: [reason]}

@@ -103,3 +103,14 @@ def test_the_stored_verdicts_are_the_pure_ones():
 def test_aldesleukin_every_8_hours_six_doses_and_no_seventh():
     offsets = dose_offsets(steps=[], cycle_days=1, number_of_doses=6, cycle_hours=8)
     assert [o.total_seconds() / 3600 for o in offsets] == [0, 8, 16, 24, 32, 40]
+
+
+def test_a_refusal_says_the_field_the_value_and_the_range():
+    with pytest.raises(ToleranceError) as refused:
+        assess_tolerance(replace(WELL, spo2_percent=140))
+    assert refused.value.reason == "140 is not a plausible value (40 to 100)."
+    assert str(refused.value) == "spo2_percent: 140 is not a plausible value (40 to 100)."
+
+
+def test_a_pending_check_gives_no_reason():
+    assert assess_tolerance(replace(WELL, heart_rate_bpm=None)).reasons == ()
