@@ -25,6 +25,8 @@ def reference_db(transactional_db):
         ("accounts.migrations.0001_roles", "create_roles"),
         ("monitoring.migrations.0008_seed_panel_components", "seed"),
         ("monitoring.migrations.0009_seed_cmp_and_cell_therapy_tests", "seed"),
+        ("monitoring.migrations.0013_seed_igg", "seed"),
+        ("monitoring.migrations.0015_seed_crs_icans_assessment", "seed"),
         ("results.migrations.0002_seed_catalogue", "seed"),
         ("results.migrations.0005_seed_new_tests", "seed"),
         ("specimens.migrations.0003_pt_inr_not_refrigerated", "seed"),
@@ -35,10 +37,13 @@ def reference_db(transactional_db):
         ("orders.migrations.0004_label_rules", "seed"),
         ("orders.migrations.0005_monitoring_plans", "seed"),
         ("orders.migrations.0006_lab_pattern_rules", "seed"),
+        ("orders.migrations.0013_seed_products", "seed"),
         ("orders.migrations.0016_seed_step_up_and_plans", "seed"),
+        ("orders.migrations.0018_seed_lifileucel_aldesleukin", "seed"),
         ("accounts.migrations.0004_order_permissions", "grant"),
         ("assessments.migrations.0002_role_permissions", "grant"),
         ("alerts.migrations.0010_alert_rules", "seed_routes_and_ladder"),
+        ("alerts.migrations.0012_assessment_overdue_kind", "seed_routes"),
     ):
         getattr(importlib.import_module(module), function)(django_apps, None)
 

@@ -97,8 +97,8 @@ def seed(apps, schema_editor):
     til = regimens.get("Lifileucel single infusion (melanoma)")
     if til is not None:
         MonitoringRule.objects.get_or_create(
-            regimen=til, lab_test=cbc, kind="daily_after_infusion",
-            defaults={"day_from": 1, "day_to": 14, "grace_hours": 12, "gates_dose": False},
+            regimen=til, lab_test=cbc, kind="daily_after_infusion", day_from=1, day_to=14,
+            defaults={"grace_hours": 12, "gates_dose": False},
         )  # fmt: skip
 
 
