@@ -332,8 +332,8 @@ def test_no_grades_no_table(client, patient_a, nurse_a, technicians):
 
 
 def test_every_car_t_product_in_the_catalogue_has_the_same_hourly_assessment_plan():
-    """Each CAR-T regimen (not the fresh autologous vaccine, not the TIL) schedules CRS/ICANS assessments every 8 h to D7 and
-    every 12 h to D14: the seeds that copied the first product's rules kept the hours (not daily)."""
+    """Each CAR-T regimen (not the fresh autologous vaccine, not the TIL) schedules CRS/ICANS assessments every 8 h
+    to D7 and every 12 h to D14: the seeds that copied the first product's rules kept the hours (not daily)."""
     car_t = Regimen.objects.filter(drug__cell_therapy=True, drug__target__contains="CAR T")
     assert car_t.count() >= 6
     for regimen in car_t:
