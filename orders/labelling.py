@@ -12,6 +12,13 @@ def _name(user: object) -> str:
     return (getattr(user, "get_full_name", lambda: "")() or getattr(user, "username", "")) if user else ""
 
 
+def diluent_label(product: str, volume_ml: Decimal) -> str:
+    """The diluent as the label names it: its product and volume, the volume once ("0.9% sodium chloride 50 mL",
+    never "… 50 mL 50 mL" when the product's name already says it)."""
+    name, volume = product.strip(), f"{volume_ml:.0f} mL"
+    return name if name.endswith(volume) else f"{name} {volume}"
+
+
 def preparation_label(prep: Preparation) -> PreparationLabel:
     """The bag label of a verified preparation; a cell product shows its cells, the certificate's bag volume
     and its chain-of-identity ID instead of mg."""
@@ -27,7 +34,7 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
     else:
         diluent = next((c for c in prep.components.all() if c.kind == "diluent"), None)
         volume, cells = prep.final_volume_ml, None
-        diluent_text = f"{diluent.product} {diluent.volume_ml:.0f} mL" if diluent else "Undiluted"
+        diluent_text = diluent_label(diluent.product, diluent.volume_ml) if diluent else "Undiluted"
     assert volume is not None
     step = dose_step(prep.dose)
     premedication = drug.premedication

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core import labelkit
+from orders.labelling import diluent_label
 from orders.labels import PreparationLabel, label_pdf, label_zpl
 from tests import labelcheck
 from tests.labelcheck import (
@@ -346,3 +347,16 @@ def test_a_label_without_cells_needs_dose_and_concentration():
         dataclasses.replace(LABEL, dose_mg=None)
     with pytest.raises(ValueError, match="cells"):
         dataclasses.replace(CELL_LABEL, cells=0)
+
+
+@pytest.mark.parametrize(
+    ("product", "volume", "text"),
+    [
+        ("0.9% sodium chloride 50 mL", Decimal(50), "0.9% sodium chloride 50 mL"),
+        ("0.9% sodium chloride", Decimal(50), "0.9% sodium chloride 50 mL"),
+        ("0.9% sodium chloride 100 mL ", Decimal(50), "0.9% sodium chloride 100 mL 50 mL"),
+        ("5% dextrose 250 mL", Decimal("250.0"), "5% dextrose 250 mL"),
+    ],
+)
+def test_the_diluent_volume_is_named_once(product, volume, text):
+    assert diluent_label(product, volume) == text
