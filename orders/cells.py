@@ -43,6 +43,21 @@ def _cell_preparation(preparation: Preparation) -> Preparation:
     return prep
 
 
+def certificate_check(*, coa_cells: int, coa_bag_volume_ml: Decimal, coa_lot: str, coi_scanned: str) -> None:
+    """What a cell product's receipt records from its certificate of analysis and bag label (a frozen CAR-T bag
+    or a fresh sipuleucel-T bag), refused naming the field before anything is read or written."""
+    if isinstance(coa_cells, bool) or not isinstance(coa_cells, int) or coa_cells <= 0:
+        raise ValidationError({"coa_cells": "The certificate's viable cells: a whole number above 0."})
+    if not isinstance(coa_bag_volume_ml, Decimal) or not coa_bag_volume_ml.is_finite():
+        raise ValidationError({"coa_bag_volume_ml": "The certificate's bag volume in mL."})
+    if not Decimal(0) < coa_bag_volume_ml <= MAX_BAG_ML:
+        raise ValidationError({"coa_bag_volume_ml": f"The bag volume lies above 0 and at most {MAX_BAG_ML} mL."})
+    if not coa_lot.strip() or len(coa_lot.strip()) > 60:
+        raise ValidationError({"coa_lot": "The lot (batch) number on the certificate, at most 60 characters."})
+    if not coi_scanned.strip():
+        raise ValidationError({"coi_scanned": "Scan the chain-of-identity label of the bag or cassette."})
+
+
 @transaction.atomic
 def cell_product_receive(
     *,
@@ -57,16 +72,8 @@ def cell_product_receive(
     """Receive the product: the RECEIPT hand-off (after collection and shipment) with the certificate of
     analysis. A scanned chain-of-identity ID that does not match is recorded as a mismatch and nothing else
     is kept (409). The certified viable cells must lie in the order's range (else nothing is written)."""
-    if isinstance(coa_cells, bool) or not isinstance(coa_cells, int) or coa_cells <= 0:
-        raise ValidationError({"coa_cells": "The certificate's viable cells: a whole number above 0."})
-    if not isinstance(coa_bag_volume_ml, Decimal) or not coa_bag_volume_ml.is_finite():
-        raise ValidationError({"coa_bag_volume_ml": "The certificate's bag volume in mL."})
-    if not Decimal(0) < coa_bag_volume_ml <= MAX_BAG_ML:
-        raise ValidationError({"coa_bag_volume_ml": f"The bag volume lies above 0 and at most {MAX_BAG_ML} mL."})
-    if not coa_lot.strip() or len(coa_lot.strip()) > 60:
-        raise ValidationError({"coa_lot": "The lot (batch) number on the certificate, at most 60 characters."})
-    if not coi_scanned.strip():
-        raise ValidationError({"coi_scanned": "Scan the chain-of-identity label of the bag or cassette."})
+    certificate_check(coa_cells=coa_cells, coa_bag_volume_ml=coa_bag_volume_ml, coa_lot=coa_lot,
+                      coi_scanned=coi_scanned)  # fmt: skip
     prep = _cell_preparation(preparation)
     if prep.status not in (PreparationStatus.ORDERED, PreparationStatus.IN_PREPARATION):
         raise OrderConflict(f"Cannot receive a preparation that is {prep.get_status_display().lower()}.")

@@ -214,7 +214,7 @@ def regimen_schedule(regimen: Regimen) -> list[PlannedDose]:
 def dose_step(dose: Dose) -> RegimenStep | None:
     """The step-up step of this dose (by its number in the course's regimen), if it is one. The one place that
     says which amount, vial, premedication and hospital stay a dose has beyond the regimen's."""
-    return RegimenStep.objects.filter(regimen_id=dose.course.regimen_id, dose_number=dose.number).first()
+    return dose_steps([dose]).get(dose.pk)
 
 
 def dose_steps(doses: Sequence[Dose]) -> dict[int, RegimenStep]:

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from orders import dosing, lesions
+from orders.cells import certificate_check
 from orders.choices import CoiStep, ComponentKind, ExposureKind, PreparationStatus, Storage
 from orders.models import Drug, ExposureReport, IdentityCheck, Preparation, PreparationComponent
 from orders.services._common import _hhmm, _hours, _locked
@@ -35,7 +36,6 @@ __all__ = [
     "virus_thaw",
 ]
 
-MAX_BAG_ML = Decimal(1000)
 COLLECTION_BEFORE_INFUSION = timedelta(days=7)  # a bag is made from a leukapheresis days, not weeks, before
 MAX_PRODUCT_SHELF = timedelta(days=7)  # an expiry further ahead than this is a typing mistake
 
@@ -94,16 +94,8 @@ def fresh_product_receive(
         raise ValidationError({"expires_at": "Record the product's expiry date and time from its label."})
     if expires_at.tzinfo is None:
         raise ValidationError({"expires_at": "Give the expiry time with its time zone."})
-    if isinstance(coa_cells, bool) or not isinstance(coa_cells, int) or coa_cells <= 0:
-        raise ValidationError({"coa_cells": "The certificate's cells: a whole number above 0."})
-    if not isinstance(coa_bag_volume_ml, Decimal) or not coa_bag_volume_ml.is_finite():
-        raise ValidationError({"coa_bag_volume_ml": "The bag volume in mL."})
-    if not Decimal(0) < coa_bag_volume_ml <= MAX_BAG_ML:
-        raise ValidationError({"coa_bag_volume_ml": f"The bag volume lies above 0 and at most {MAX_BAG_ML} mL."})
-    if not coa_lot.strip() or len(coa_lot.strip()) > 60:
-        raise ValidationError({"coa_lot": "The lot number on the certificate, at most 60 characters."})
-    if not coi_scanned.strip():
-        raise ValidationError({"coi_scanned": "Scan the chain-of-identity label of the bag."})
+    certificate_check(coa_cells=coa_cells, coa_bag_volume_ml=coa_bag_volume_ml, coa_lot=coa_lot,
+                      coi_scanned=coi_scanned)  # fmt: skip
     prep = _locked(preparation, "record")
     _fresh(prep)
     if prep.prepared_by_id != user.pk:
