@@ -14,6 +14,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.template.loader import get_template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods
 
 from core.errors import Conflict, error_text
@@ -65,3 +69,14 @@ def step_messages(request: HttpRequest, *also: type[Exception]) -> Iterator[Step
     except refusals as error:
         messages.error(request, error_text(error))
         step.refused = True
+
+
+def render_rows(template_name: str, request: HttpRequest, **context: Any) -> SafeString:
+    """A list page's rows from a Jinja2 template (labflow/jinja2.py; docs/architecture.md §6), to place in the
+    page's Django template. One CSRF field serves every form of the rows (rendering with the request would give
+    the backend's lazy ``csrf_input``, which masks a new token for each form)."""
+    context["csrf_input"] = format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+    )
+    html = get_template(template_name, using="jinja2").render(context)
+    return mark_safe(html)  # noqa: S308 -- Jinja2 autoescapes every value (labflow/jinja2.py)

@@ -114,6 +114,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Only the list rows that render hundreds of times a page (labflow/jinja2.py); pages stay Django templates.
+        "NAME": "jinja2",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "labflow.jinja2.environment"},
+    },
 ]
 
 # --- Engines: PostgreSQL and Redis everywhere, embedded when no URL is given ---

@@ -136,10 +136,11 @@ def _number(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def _ratio_text(ratio: Decimal, threshold: Decimal, broken: bool) -> str:
-    """The ratio to one decimal, or two when one decimal would contradict the verdict (3.04 > 3)."""
+def _ratio_text(ratio: Decimal, threshold: Decimal) -> str:
+    """A broken rule's ratio to one decimal, or two when one decimal would not show it beyond the threshold
+    (3.04 > 3 is not "3.0")."""
     one = ratio.quantize(Decimal("0.1"), ROUND_HALF_UP)
-    if (broken and one <= threshold) or (not broken and one > threshold):
+    if one <= threshold:
         return format(ratio.quantize(Decimal("0.01"), ROUND_HALF_UP), "f")
     return format(one, "f")
 
@@ -168,7 +169,6 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
     if result.value_numeric is None:
         return pending(f"{name} result {result.display_value!r} is not a number", f"text:{result.pk}")
     value = result.value_numeric
-    shown = f"{name} {result.display_value}"
     if rule.reference == Reference.ABSOLUTE:
         try:
             compared = convert(value, result.unit, rule.unit, loinc=result.lab_test.loinc_code)
@@ -176,6 +176,9 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
             unit = result.unit or "no unit"
             return pending(f"{name} in {unit!r} cannot be converted to {rule.unit!r}", f"unit:{result.pk}")
         broken = compared > rule.threshold if rule.comparator == Comparator.GREATER else compared < rule.threshold
+        if not broken:  # most results on a worklist page: no text to build
+            return None
+        shown = f"{name} {result.display_value}"
         if normalise(result.unit) != normalise(rule.unit):
             shown += f" (= {_number(compared.quantize(Decimal('0.01')))} {rule.unit})"
         limit_text = f"{_number(rule.threshold)} {rule.unit}"
@@ -198,12 +201,13 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
             return pending(f"{name} reference value {base} cannot scale a threshold", f"zero-base:{result.pk}")
         ratio = value / base
         broken = ratio > rule.threshold if rule.comparator == Comparator.GREATER else ratio < rule.threshold
+        if not broken:
+            return None
         ref = REFERENCE_NAMES[Reference(rule.reference)]
         symbol = Comparator(rule.comparator).label
-        ratio_text = _ratio_text(ratio, rule.threshold, broken)
-        text = f"{shown} = {ratio_text} {TIMES} {ref} {symbol} {_number(rule.threshold)} {TIMES} {ref}"
-    if not broken:
-        return None
+        ratio_text = _ratio_text(ratio, rule.threshold)
+        limit_text = f"{_number(rule.threshold)} {TIMES} {ref}"
+        text = f"{name} {result.display_value} = {ratio_text} {TIMES} {ref} {symbol} {limit_text}"
     kind = FindingKind.DISCONTINUE if action == HoldAction.DISCONTINUE else FindingKind.WITHHOLD
     reason = f"{text}: {action.label.lower()}{_source(rule.source)}"
     return Finding(f"{base_key}:result:{result.pk}", kind, reason, rule.pk)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.selectors import acting_user, user_named
 from core.errors import Conflict, form_refused
-from core.views import html_view, posted_form, step_messages
+from core.views import html_view, posted_form, render_rows, step_messages
 from orders.cells import cell_product_receive, cell_product_thaw
 from orders.choices import (
     CompoundingCategory,
@@ -90,7 +90,10 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
     start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
     page = Paginator(worklist_doses(user=request.user, start=start, days=2), 100).get_page(request.GET.get("page"))
     rows = worklist_rows(list(page), timezone.now())
-    return render(request, "orders/worklist.html", {"rows": rows, "start": start, "page": page})
+    rows_html = render_rows(
+        "orders/worklist_rows.html", request, rows=rows, can_prepare=request.user.has_perm("orders.prepare")
+    )
+    return render(request, "orders/worklist.html", {"rows_html": rows_html, "start": start, "page": page})
 
 
 @html_view("POST", perm="orders.prepare")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.selectors import acting_user
 from core.errors import Conflict, error_messages, error_status, form_refused
-from core.views import html_view
+from core.views import html_view, render_rows
 from patients.selectors import patient_list
 from specimens.forms import CollectForm, CustodyForm, ReceiveForm, RejectForm
 from specimens.models import Specimen
@@ -36,6 +36,8 @@ def collection_list_page(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     due_by = collection_due_by(now)
     draws = collection_list(user=request.user, ward=ward, due_by=due_by) if ward in ward_names else []
+    can_collect = request.user.has_perm("specimens.collect_specimen")
+    draws_html = render_rows("specimens/collection_draws.html", request, draws=draws, can_collect=can_collect)
     return render(
         request,
         "specimens/collection_list.html",
@@ -44,7 +46,7 @@ def collection_list_page(request: HttpRequest) -> HttpResponse:
             "ward": ward,
             "window_hours": settings.SPECIMEN_COLLECTION_WINDOW_HOURS,
             "due_by": due_by,
-            "draws": draws,
+            "draws_html": draws_html,
             "now": now,
         },
     )

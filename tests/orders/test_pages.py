@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from accounts.choices import Role
@@ -69,6 +71,24 @@ def test_worklist_shows_verdicts_and_disables_start_when_blocked(client, oncolog
     assert client.post(f"/orders/preparations/{prep.pk}/start/").status_code == 302
     prep.refresh_from_db()
     assert prep.status == "in_preparation"
+
+
+def test_worklist_forms_share_one_csrf_token_that_starts_a_preparation(oncologist_a, nurse_a, team_a):
+    technician, checker = (factories.make_user(Role.LAB_TECHNICIAN, None, f"c{i}") for i in range(2))
+    start_course(factories.make_patient(team_a), oncologist_a, "Pembrolizumab 200 mg q3w", in_hours=4)
+    cleared = first_dose(start_course(factories.make_patient(team_a), oncologist_a, "Nivolumab 240 mg q2w", in_hours=6))
+    clear_pre_dose(cleared, nurse_a, technician, checker)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(technician)
+    page = browser.get("/orders/worklist/").content.decode()
+    rows = page[page.index('data-testid="worklist"') : page.index("</table>")]
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', rows)
+    assert len(tokens) == 2
+    assert len(set(tokens)) == 1  # one masked token for every row's form
+    start = f"/orders/preparations/{live_preparation(cleared).pk}/start/"
+    assert browser.post(start).status_code == 403
+    assert browser.post(start, {"csrfmiddlewaretoken": tokens[0]}).status_code == 302
+    assert live_preparation(cleared).status == "in_preparation"
 
 
 def test_verify_page_refuses_the_preparer_and_a_wrong_password(client, oncologist_a, nurse_a, patient_a):
