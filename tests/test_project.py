@@ -103,6 +103,14 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     assert drugs == ["Ipilimumab", "Nivolumab"]
     step_up = Patient.objects.get(mrn="LF100006")  # teclistamab step-up dosing (README)
     assert step_up.courses.get().regimen.steps.count() == 3
+    # distinct people, both sexes on each ward (README walkthrough); a critical potassium for LF100009
+    assert len(set(Patient.objects.values_list("given_name", "family_name"))) == 50
+    for team in CareTeam.objects.all():
+        assert set(team.patients.values_list("sex", flat=True)) == {"F", "M"}
+    critical = Alert.objects.get(kind=AlertKind.CRITICAL_RESULT)
+    assert critical.patient.mrn == "LF100009"
+    withheld = Patient.objects.get(mrn="LF100005").courses.get().doses.get(number=1)  # ALT 3.6 x ULN (README)
+    assert dose_gates([withheld], now=timezone.now())[withheld.pk].verdict == GateVerdict.WITHHELD
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115  # idempotent for people
     assert Patient.objects.count() == 50
     assert Assessment.objects.filter(patient=car_t).count() == 3

@@ -42,8 +42,23 @@ LADDER_USERS = [
     ("attending.day", "Jonas", "Berg", Role.ONCOLOGIST, 0, CareTeamRole.ATTENDING),
     ("attending.cell", "Kira", "Sato", Role.ONCOLOGIST, 1, CareTeamRole.ATTENDING),
 ]
-FAMILY = ["Smith", "Nguyen", "Garcia", "Kowalski", "Novak", "Silva", "Jensen", "Murphy", "Ivanova", "Tanaka"]
-GIVEN = ["Anna", "Omar", "Lena", "Tom", "Mia", "Yusuf", "Grace", "Luca", "Sara", "Noah"]
+# One person per MRN (LF100001 + n; even n the Day Unit, odd n the Cellular Therapy Unit): both sexes on each
+# ward. The README's walkthrough points at patients by MRN (tests/test_project.py checks what each shows).
+PEOPLE = [
+    ("Margaret", "Thompson", "F"), ("Omar", "Haddad", "M"), ("Lena", "Fischer", "F"), ("Tomasz", "Kowalski", "M"),
+    ("David", "Okafor", "M"), ("Yuki", "Tanaka", "F"), ("Grace", "Murphy", "F"), ("Luca", "Romano", "M"),
+    ("Sara", "Lindqvist", "F"), ("Noah", "Jensen", "M"), ("Priya", "Raman", "F"), ("Elena", "Ivanova", "F"),
+    ("James", "O'Brien", "M"), ("Fatima", "Benali", "F"), ("Carlos", "Silva", "M"), ("Hannah", "Weber", "F"),
+    ("Wei", "Zhang", "M"), ("Aisha", "Mensah", "F"), ("Peter", "Novak", "M"), ("Ingrid", "Solberg", "F"),
+    ("Mateo", "Garcia", "M"), ("Chloé", "Dubois", "F"), ("Ravi", "Patel", "M"), ("Olga", "Petrova", "F"),
+    ("Samuel", "Adeyemi", "M"), ("Nora", "Kelly", "F"), ("Hiroshi", "Sato", "M"), ("Amira", "Nasser", "F"),
+    ("Rosa", "Moreno", "F"), ("Jan", "de Vries", "M"), ("Eleanor", "Hughes", "F"), ("Kwame", "Asante", "M"),
+    ("Linh", "Nguyen", "F"), ("Mikael", "Virtanen", "M"), ("Teresa", "Costa", "F"), ("Ahmed", "Karimi", "M"),
+    ("Agnieszka", "Wójcik", "F"), ("Daniel", "Levi", "M"), ("Maria", "Papadopoulos", "F"), ("Tariq", "Hussain", "M"),
+    ("Julia", "Becker", "F"), ("Arjun", "Mehta", "M"), ("Siobhan", "Byrne", "F"), ("Pablo", "Herrera", "M"),
+    ("Astrid", "Nilsson", "F"), ("George", "Campbell", "M"), ("Mei", "Chen", "F"), ("Viktor", "Horváth", "M"),
+    ("Zainab", "Bello", "F"), ("Thomas", "Schmidt", "M"),
+]  # fmt: skip
 PRE_DOSE_PANEL = [
     "WBC",
     "Neutrophils (ANC)",
@@ -111,7 +126,7 @@ class Command(BaseCommand):
 
     def _courses(self, patients: list[Patient], now: datetime) -> int:
         """Courses with doses today and tomorrow: cleared, withheld and to be discontinued by the hold rules,
-        waiting for labs, CAR-T."""
+        waiting for labs, a critical potassium, CAR-T."""
         users = {u.username: u for u in User.objects.filter(username__in=[u[0] for u in USERS])}
         team_a = [p for p in patients if p.care_team.name == TEAMS[0][0]]
         team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
@@ -120,7 +135,7 @@ class Command(BaseCommand):
             (team_a[1], "Nivolumab 240 mg q2w", 3, {}),
             (team_a[2], "Pembrolizumab 200 mg q3w", 4, {"ALT": ("200", "U/L")}),  # 3.6 x ULN: withheld
             (team_a[3], "Ipilimumab 3 mg/kg q3w x4", 26, None),  # labs not drawn yet
-            (team_a[4], "Atezolizumab 1200 mg q3w", 28, {}),
+            (team_a[4], "Atezolizumab 1200 mg q3w", 28, {"Potassium": ("6.8", "mmol/L")}),  # critical (> 6.2)
             (team_a[5], "Nivolumab 480 mg q4w", 5, {"ALT": ("480", "U/L")}),  # 8.6 x ULN: discontinue
         ]
         for patient, regimen, hours, values in plans:
@@ -220,13 +235,14 @@ class Command(BaseCommand):
     def _patients(self, teams: list[CareTeam], count: int, rng: random.Random) -> list[Patient]:
         rows = []
         for n in range(count):
+            given, family, sex = PEOPLE[n % len(PEOPLE)]  # more than 50 patients repeat the names
             patient, _ = Patient.objects.get_or_create(
                 mrn=f"LF{100001 + n}",
                 defaults={
-                    "family_name": FAMILY[n % len(FAMILY)],
-                    "given_name": GIVEN[(n * 3) % len(GIVEN)],
+                    "family_name": family,
+                    "given_name": given,
                     "birth_date": date(1940, 1, 1) + timedelta(days=rng.randrange(0, 60 * 365)),
-                    "sex": Sex.FEMALE if n % 2 else Sex.MALE,
+                    "sex": Sex(sex),
                     "weight_kg": Decimal(rng.randrange(450, 1100)) / 10,
                     "height_cm": Decimal(rng.randrange(1500, 1950)) / 10,
                     "care_team": teams[n % len(teams)],
