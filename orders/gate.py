@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from django.db.models import Min, Prefetch
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import IntegerField, Min, Q, Value
 
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import MonitoringTest
@@ -23,9 +25,7 @@ from orders.models import (
     CourseMonitoringTest,
     Dose,
     DoseDecision,
-    Drug,
     HoldRule,
-    Regimen,
     RegimenDoseBand,
 )
 from results.choices import VERIFIED
@@ -214,22 +214,27 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
 
 
 def rule_applies(rule: HoldRule, drug_id: int, regimen_id: int) -> bool:
-    drugs = {d.pk for d in rule.drugs.all()}
-    regimens = {r.pk for r in rule.regimens.all()}
+    """A rule names the drugs or regimens it applies to, or none (every drug). `rule` comes from
+    `current_hold_rules`, which attaches the ids it names."""
+    drugs: list[int] = rule.drug_ids  # type: ignore[attr-defined]
+    regimens: list[int] = rule.regimen_ids  # type: ignore[attr-defined]
     if not drugs and not regimens:
         return True
     return drug_id in drugs or regimen_id in regimens
 
 
 def current_hold_rules() -> list[HoldRule]:
-    # rule_applies reads only the ids of a rule's drugs and regimens: no catalogue record per link
+    """The rules in force, each with the ids of the drugs and regimens it names (one query, no catalogue record
+    per link)."""
+    linked = {"default": Value([], output_field=ArrayField(IntegerField()))}
     return list(
         HoldRule.objects.filter(active=True, superseded_by__isnull=True)
         .select_related("lab_test")
-        .prefetch_related(
-            Prefetch("drugs", queryset=Drug.objects.only("id")),
-            Prefetch("regimens", queryset=Regimen.objects.only("id")),
+        .annotate(
+            drug_ids=ArrayAgg("drugs__id", distinct=True, filter=Q(drugs__isnull=False), **linked),
+            regimen_ids=ArrayAgg("regimens__id", distinct=True, filter=Q(regimens__isnull=False), **linked),
         )
+        .order_by("pk")
     )
 
 
