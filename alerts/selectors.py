@@ -71,6 +71,18 @@ def patient_alerts(*, user: AnyUser, patient: Patient, limit: int = 100) -> Quer
     return alerts[:limit]
 
 
+def patient_alerts_between(*, user: AnyUser, patient: Patient, start: datetime, end: datetime) -> QuerySet[Alert]:
+    """The alerts about one patient the user may see raised in [start, end), newest first (the timeline), with
+    their subject's type (an entry links to its subject)."""
+    return (
+        alert_list(user=user)
+        .filter(patient=patient, raised_at__gte=start, raised_at__lt=end)
+        .select_related(None)
+        .select_related("subject_type")
+        .order_by("-raised_at", "-id")
+    )
+
+
 def alert_ids_by_subject(*, model: type[Model], subject_ids: Sequence[int]) -> dict[int, int]:
     """The alert of each subject that has one (an overdue test's alert), by the subject's id."""
     subject_type = ContentType.objects.get_for_model(model)
