@@ -192,7 +192,7 @@ def _dose_entries(doses: list[Dose], *, now: datetime) -> list[Entry]:
         checks = getattr(dose, "bedside_checks", [])
         if gate is not None:
             tags.append(Tag(f"Gate: {gate.verdict.label}", GATE_TONES.get(gate.verdict, "crit")))
-            notes += gate.reasons[:2] + gate.pending_summary[:2]
+            notes += gate.reasons[:2]  # why it is held or was decided; what a pending dose waits for is on the course
         elif checks:
             check = checks[-1]
             tags.append(Tag(f"Gate at bedside: {check.get_verdict_display()}", GATE_TONES.get(check.verdict, "crit")))
