@@ -24,7 +24,7 @@ from monitoring.selectors import patient_open_tests_between
 from orders.choices import DoseStatus
 from orders.gate import dose_gates
 from orders.models import Dose
-from orders.selectors import patient_doses_between
+from orders.selectors import dose_steps, patient_doses_between
 from patients.models import Patient
 from results.models import Result
 from results.selectors import patient_results_between
@@ -139,6 +139,8 @@ def patient_timeline(
             present |= Q(pk__in=results.order_by().values("lab_test_id"))
         if sees_tests:
             present |= Q(pk__in=open_tests.order_by().values("lab_test_id"))
+        if lab_test_id is not None:  # the chosen test stays selectable in a window without it
+            present |= Q(pk=lab_test_id)
         tests = list(LabTest.objects.filter(present).order_by("name"))
         if lab_test_id is not None:
             results, open_tests = results.filter(lab_test_id=lab_test_id), open_tests.filter(lab_test_id=lab_test_id)
@@ -183,11 +185,17 @@ def _hm(at: datetime | None) -> str:
 def _dose_entries(doses: list[Dose], *, now: datetime) -> list[Entry]:
     """Planned doses show the gate as it stands now; given ones the verdict the bedside relied on."""
     gates = dose_gates([d for d in doses if d.status == DoseStatus.PLANNED], now=now)
+    steps = dose_steps(doses)
     rows = []
     for dose in doses:
         tone = {DoseStatus.GIVEN: "ok", DoseStatus.CANCELLED: "muted"}.get(DoseStatus(dose.status), "")
         tags = [Tag(dose.get_status_display(), tone)]
         notes: list[str] = []
+        step = steps.get(dose.pk)
+        if step is not None and step.step_up:
+            tags.append(Tag("Step-up dose"))
+        if step is not None and step.premedication_required:
+            notes.append(f"Premedication: {step.premedication}")
         gate = gates.get(dose.pk)
         checks = getattr(dose, "bedside_checks", [])
         if gate is not None:
@@ -207,7 +215,7 @@ def _dose_entries(doses: list[Dose], *, now: datetime) -> list[Entry]:
         elif dose.status == DoseStatus.PLANNED:
             tags.append(Tag("Preparation: not ordered"))
         url = reverse("orders:course", args=[dose.course_id]) + f"#dose-{dose.pk}"
-        title = f"{dose.course.regimen.name} · dose {dose.number}"
+        title = f"{dose.course.regimen.name} · dose {dose.number} of {dose.course.regimen.number_of_doses}"
         rows.append(Entry(DOSES, "dose", dose.planned_at, title, url, tuple(tags), tuple(notes)))
     return rows
 

@@ -57,6 +57,7 @@ def test_every_lane_has_its_entries_with_states_and_links(clinical, patient_a, o
     first = course.doses.get(number=1)
     assert dose.url == f"/orders/courses/{course.pk}/#dose-{first.pk}"
     assert [t.text for t in dose.tags] == ["Planned", "Gate: Pending", "Preparation: Ordered"]
+    assert dose.title == "Pembrolizumab 200 mg q3w · dose 1 of 35"
     (result,) = entries(timeline, "result")
     assert result.url == f"/results/{potassium.pk}/"
     assert result.title == "Potassium 6.9 mmol/L"
@@ -167,3 +168,23 @@ def test_chart_and_search_link_to_the_timeline(client, patient_a, nurse_a):
     url = f"/patients/{patient_a.pk}/timeline/"
     assert f'href="{url}"' in client.get(f"/patients/{patient_a.pk}/").content.decode()
     assert f'href="{url}"' in client.post("/patients/search/", {"q": patient_a.family_name}).content.decode()
+
+
+def test_step_up_doses_say_so_with_their_premedication(patient_a, oncologist_a):
+    tec = "Teclistamab step-up 0.06/0.3/1.5 mg/kg then 1.5 mg/kg weekly"
+    start_course(patient_a, oncologist_a, tec, in_hours=20)
+    doses = entries(patient_timeline(user=oncologist_a, patient=patient_a, now=timezone.now()), "dose")
+    assert len(doses) > 1
+    first = doses[0]
+    assert first.title.startswith(f"{tec} · dose 1 of ")
+    assert "Step-up dose" in [t.text for t in first.tags]
+    assert any(n.startswith("Premedication: ") for n in first.notes)
+
+
+def test_a_chosen_test_absent_from_the_window_stays_selected(client, clinical, patient_a, nurse_a):
+    client.force_login(nurse_a)
+    ferritin = LabTest.objects.get(name="Ferritin")
+    page = client.get(f"/patients/{patient_a.pk}/timeline/", {"test": ferritin.pk}).content.decode()
+    assert f'<option value="{ferritin.pk}" selected>Ferritin</option>' in page
+    assert 'data-testid="tl-result"' not in page
+    assert 'data-testid="tl-dose"' in page
