@@ -188,3 +188,11 @@ def test_a_chosen_test_absent_from_the_window_stays_selected(client, clinical, p
     assert f'<option value="{ferritin.pk}" selected>Ferritin</option>' in page
     assert 'data-testid="tl-result"' not in page
     assert 'data-testid="tl-dose"' in page
+
+
+def test_a_dose_entry_opens_its_row_on_the_course_page(client, patient_a, oncologist_a):
+    start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w", in_hours=20)
+    (dose,) = entries(patient_timeline(user=oncologist_a, patient=patient_a, now=timezone.now()), "dose")
+    path, anchor = dose.url.split("#")
+    client.force_login(oncologist_a)
+    assert f'id="{anchor}"' in client.get(path).content.decode()
