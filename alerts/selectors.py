@@ -72,11 +72,13 @@ def patient_alerts(*, user: AnyUser, patient: Patient, limit: int = 100) -> Quer
 
 
 def patient_alerts_between(*, user: AnyUser, patient: Patient, start: datetime, end: datetime) -> QuerySet[Alert]:
-    """The alerts about one patient the user may see raised in [start, end), newest first (the timeline), with
-    their subject's type (an entry links to its subject)."""
+    """The alerts about one patient the user may see raised in [start, end), and those raised earlier that are not
+    resolved yet (still to act on), newest first (the timeline), with their subject's type (an entry links to it)."""
+    in_window = Q(raised_at__gte=start, raised_at__lt=end)
+    still_open = Q(raised_at__lt=start) & ~Q(status=AlertStatus.RESOLVED)
     return (
         alert_list(user=user)
-        .filter(patient=patient, raised_at__gte=start, raised_at__lt=end)
+        .filter(in_window | still_open, patient=patient)
         .select_related(None)
         .select_related("subject_type")
         .order_by("-raised_at", "-id")

@@ -96,6 +96,7 @@ class Timeline:
     lanes: list[str]  # the lanes the user may see
     tests: list[LabTest]  # the tests present in the window, for the filter
     truncated: list[str] = field(default_factory=list)  # lanes showing only their newest ENTRY_LIMIT entries
+    open_before: list[Entry] = field(default_factory=list)  # unresolved alerts raised before the window
 
     @property
     def count(self) -> int:
@@ -161,8 +162,10 @@ def patient_timeline(
     alerts = list(patient_alerts_between(user=user, patient=patient, start=start, end=end)[: ENTRY_LIMIT + 1])
     if len(alerts) > ENTRY_LIMIT:
         truncated.append(LANE_LABELS[ALERTS])
-    entries += [_alert_entry(a, patient) for a in alerts[:ENTRY_LIMIT]]
-    return Timeline(start, end, today, _days(entries, lanes, today, start, end), lanes, tests, truncated)
+    shown_alerts = [_alert_entry(a, patient) for a in alerts[:ENTRY_LIMIT]]
+    entries += [e for e in shown_alerts if e.at >= start]
+    days = _days(entries, lanes, today, start, end)
+    return Timeline(start, end, today, days, lanes, tests, truncated, [e for e in shown_alerts if e.at < start])
 
 
 def _days(entries: list[Entry], lanes: list[str], today: date, start: datetime, end: datetime) -> list[Day]:

@@ -8,11 +8,15 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
+from alerts.models import Alert
+from alerts.services import alert_resolve
 from assessments.services import assessment_record
 from labflow.timeline import AHEAD_DAYS, ALERTS, ASSESSMENTS, DOSES, LABS, Entry, Timeline, patient_timeline
 from monitoring.models import LabTest
+from monitoring.services import monitoring_tests_flag_overdue
 from results.services import ResultEntry, results_enter, results_verify
 from tests import factories
 from tests.orders.helpers import start_course
@@ -196,3 +200,23 @@ def test_a_dose_entry_opens_its_row_on_the_course_page(client, patient_a, oncolo
     path, anchor = dose.url.split("#")
     client.force_login(oncologist_a)
     assert f'id="{anchor}"' in client.get(path).content.decode()
+
+
+def test_alerts_still_open_from_before_the_window_are_listed_apart(client, patient_a, nurse_a):
+    now = timezone.now()
+    factories.make_test(patient_a, due_at=now - timedelta(hours=5), grace=timedelta(0), name="CRP")
+    factories.make_test(patient_a, due_at=now - timedelta(hours=2), grace=timedelta(0), name="TSH")  # another draw
+    monitoring_tests_flag_overdue()
+    alerts = Alert.objects.filter(patient=patient_a)
+    assert alerts.count() == 2
+    # Both were raised 20 days ago (before a 14-day window); one has since been resolved.
+    ago = timedelta(days=20)
+    alerts.update(raised_at=F("raised_at") - ago, notify_at=F("notify_at") - ago, updated_at=F("updated_at") - ago)
+    resolved, still_open = alerts.order_by("pk")
+    alert_resolve(alert=resolved, user=nurse_a, now=now, comment="Drawn elsewhere")
+    timeline = patient_timeline(user=nurse_a, patient=patient_a, now=now)
+    assert [e.title for e in timeline.open_before] == [still_open.summary]
+    assert entries(timeline, "alert") == []
+    client.force_login(nurse_a)
+    page = client.get(f"/patients/{patient_a.pk}/timeline/").content.decode()
+    assert 'data-testid="timeline-open-before"' in page
