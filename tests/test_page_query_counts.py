@@ -346,7 +346,8 @@ def test_every_page_is_measured_or_has_no_list():
     measured = {
         "alerts:inbox", "alerts:inbox-partial", "alerts:burden", "alerts:burden-metrics", "patients:list",
         "patients:search",
-        "patient-chart", "patient-timeline", "specimens:collection-list", "specimens:collect", "specimens:detail", "results:enter",
+        "patient-timeline",
+        "patient-chart", "specimens:collection-list", "specimens:collect", "specimens:detail", "results:enter",
         "results:enter-test", "results:verify", "results:review", "results:detail", "results:timeline",
         "results:critical-call", "orders:worklist", "orders:verification", "orders:ward", "orders:course",
         "orders:course-new", "assessments:history", "orders:exposures",
