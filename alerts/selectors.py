@@ -71,6 +71,20 @@ def patient_alerts(*, user: AnyUser, patient: Patient, limit: int = 100) -> Quer
     return alerts[:limit]
 
 
+def patient_alerts_between(*, user: AnyUser, patient: Patient, start: datetime, end: datetime) -> QuerySet[Alert]:
+    """The alerts about one patient the user may see raised in [start, end), and those raised earlier that are not
+    resolved yet (still to act on), newest first (the timeline), with their subject's type (an entry links to it)."""
+    in_window = Q(raised_at__gte=start, raised_at__lt=end)
+    still_open = Q(raised_at__lt=start) & ~Q(status=AlertStatus.RESOLVED)
+    return (
+        alert_list(user=user)
+        .filter(in_window | still_open, patient=patient)
+        .select_related(None)
+        .select_related("subject_type")
+        .order_by("-raised_at", "-id")
+    )
+
+
 def alert_ids_by_subject(*, model: type[Model], subject_ids: Sequence[int]) -> dict[int, int]:
     """The alert of each subject that has one (an overdue test's alert), by the subject's id."""
     subject_type = ContentType.objects.get_for_model(model)

@@ -29,6 +29,18 @@ def patient_assessments(*, user: AnyUser, patient: Patient, limit: int = 200) ->
     return list(rows[:limit])
 
 
+def patient_assessments_between(
+    *, user: AnyUser, patient: Patient, start: datetime, end: datetime
+) -> QuerySet[Assessment]:
+    """A patient's current assessments made in [start, end), newest first (the timeline)."""
+    return (
+        assessment_list(user=user)
+        .filter(patient=patient, is_current=True, assessed_at__gte=start, assessed_at__lt=end)
+        .select_related(None)
+        .order_by("-assessed_at", "-id")
+    )
+
+
 @dataclass(frozen=True)
 class TrendPoint:
     """One assessment on the grade trend; a grade None is pending."""

@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from labflow import health, metrics
-from labflow.views import patient_chart
+from labflow.views import patient_chart, patient_timeline_page
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="alerts:inbox", permanent=False)),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
     path("patients/", include("patients.urls")),
     path("patients/<int:pk>/", patient_chart, name="patient-chart"),
+    path("patients/<int:pk>/timeline/", patient_timeline_page, name="patient-timeline"),
     path("specimens/", include("specimens.urls")),
     path("results/", include("results.urls")),
     path("assessments/", include("assessments.urls")),

@@ -9,6 +9,8 @@ from django.utils import timezone
 from alerts.selectors import patient_alerts
 from assessments.selectors import LABS_BESIDE_GRADES, grades_beside_labs, recent_grade_trend
 from core.views import html_view
+from labflow.forms import TimelineFilterForm
+from labflow.timeline import AHEAD_DAYS, PAST_DAYS_CHOICES, patient_timeline
 from monitoring.selectors import patient_monitoring_tests
 from orders.selectors import cell_therapy_periods, patient_courses
 from patients.selectors import patient_list
@@ -44,3 +46,20 @@ def patient_chart(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context["lab_columns"] = LABS_BESIDE_GRADES
     return render(request, "patient_chart.html", context)
+
+
+@html_view("GET")
+def patient_timeline_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """One patient's doses, labs, assessments and alerts on a time axis centred on today (issue 15), scoped like
+    the chart: another care team's patient is a 404. Filters are GET parameters; a bad one is a 400 naming it."""
+    patient = get_object_or_404(patient_list(user=request.user), pk=pk)
+    form = TimelineFilterForm(request.GET)
+    context: dict[str, object] = {"patient": patient, "form": form, "choices": PAST_DAYS_CHOICES, "ahead": AHEAD_DAYS}
+    if not form.is_valid():
+        return render(request, "patient_timeline.html", context, status=400)
+    data = form.cleaned_data
+    context["timeline"] = patient_timeline(
+        user=request.user, patient=patient, now=timezone.now(), past_days=data["days"], lab_test_id=data["test"]
+    )
+    context["days"], context["test"] = data["days"], data["test"]
+    return render(request, "patient_timeline.html", context)

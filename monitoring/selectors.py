@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Case, F, QuerySet, When
@@ -29,6 +29,23 @@ def patient_monitoring_tests(*, user: AnyUser, patient: Patient, limit: int = 10
         monitoring_test_list(user=user)
         .filter(patient=patient)
         .order_by(rank, soonest_open.asc(nulls_last=True), F("due_at").desc(), "-pk")[:limit]
+    )
+
+
+# Tests still to collect or to result: a done test shows as its result, a cancelled one not at all.
+OPEN_STATUSES = (*AWAITING_COLLECTION, *AWAITING_RESULT, MonitoringTestStatus.RECOLLECT)
+
+
+def patient_open_tests_between(
+    *, user: AnyUser, patient: Patient, start: datetime, end: datetime
+) -> QuerySet[MonitoringTest]:
+    """A patient's open monitoring tests due in [start, end), soonest first (the timeline)."""
+    return (
+        monitoring_test_list(user=user)
+        .filter(patient=patient, status__in=OPEN_STATUSES, due_at__gte=start, due_at__lt=end)
+        .select_related(None)
+        .select_related("lab_test")
+        .order_by("due_at", "id")
     )
 
 

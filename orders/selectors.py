@@ -16,6 +16,7 @@ from orders.choices import (
     CourseStatus,
     DoseBasis,
     DoseStatus,
+    GateCheckPurpose,
     PreparationStatus,
     VerificationMethod,
 )
@@ -24,6 +25,7 @@ from orders.models import (
     Dose,
     Drug,
     ExposureReport,
+    GateCheck,
     HoldRule,
     IdentityCheck,
     Preparation,
@@ -180,6 +182,27 @@ def dose_dates_for_patient(*, user: AnyUser, patient_id: int) -> list[str]:
     """Given and planned dose times of a patient's courses, for lab trend charts."""
     doses = dose_list(user=user).filter(course__patient_id=patient_id).exclude(status=DoseStatus.CANCELLED)
     return [d.isoformat() for d in doses.values_list("planned_at", flat=True)]
+
+
+def patient_doses_between(
+    *, user: AnyUser, patient: Patient, start: datetime, end: datetime, limit: int = 300
+) -> list[Dose]:
+    """A patient's doses planned in [start, end), in time order (the first `limit`), for the timeline: each with its
+    preparations (oldest first, as `timeline_preparations`) and its bedside gate checks (`bedside_checks`), in a
+    constant number of queries however many doses."""
+    return list(
+        dose_list(user=user)
+        .filter(course__patient=patient, planned_at__gte=start, planned_at__lt=end)
+        .prefetch_related(
+            Prefetch("preparations", queryset=Preparation.objects.order_by("pk"), to_attr="timeline_preparations"),
+            Prefetch(
+                "gate_checks",
+                queryset=GateCheck.objects.filter(purpose=GateCheckPurpose.ADMINISTER).order_by("at", "id"),
+                to_attr="bedside_checks",
+            ),
+        )
+        .order_by("planned_at", "id")[:limit]
+    )
 
 
 def final_volume_cap(drug: Drug, weight_kg: Decimal) -> Decimal | None:

@@ -293,6 +293,26 @@ def patient_trends(*, user: AnyUser, patient: Patient, since: datetime | None = 
     return list(series.values())
 
 
+# What a timeline entry shows of a result (labflow/timeline.py): no user or specimen per row.
+TIMELINE_RESULT_FIELDS = (
+    "patient", "lab_test", "lab_test__name", "lab_test__loinc_code", "value_numeric", "value_text",
+    "value_comparator", "decimal_places", "unit", "observed_at", "flag", "ctcae_term", "ctcae_grade", "status",
+)  # fmt: skip
+
+
+def patient_results_between(*, user: AnyUser, patient: Patient, start: datetime, end: datetime) -> QuerySet[Result]:
+    """A patient's verified current results observed in [start, end), newest first (the timeline's labs). Retracted,
+    not-obtained and unverified results are not reported to the ward and do not appear."""
+    return (
+        result_list(user=user)
+        .filter(patient=patient, status__in=VERIFIED, is_current=True, observed_at__gte=start, observed_at__lt=end)
+        .select_related(None)
+        .select_related("lab_test")
+        .only(*TIMELINE_RESULT_FIELDS)
+        .order_by("-observed_at", "-id")
+    )
+
+
 @dataclass
 class PendingSpecimen:
     specimen: Specimen

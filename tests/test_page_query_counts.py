@@ -193,6 +193,35 @@ def test_patient_chart_lists_tests_courses_and_alerts(ward, patient_a):
     _flat_page(ward.nurse, f"/patients/{patient_a.pk}/", grow, rows)
 
 
+def test_patient_timeline(ward, patient_a):
+    """Each unit adds a dose (with its gate and preparation state), verified results with a critical alert, an open
+    test and an assessment: the timeline shows them all in the same number of queries."""
+
+    def grow(units: int) -> None:
+        for _ in range(units):
+            start_course(patient_a, ward.oncologist, "Ipilimumab 3 mg/kg q3w x4", in_hours=30)
+            factories.make_test(patient_a, due_at=timezone.now() + timedelta(days=3), name="CRP")
+            specimen = collected_specimen(patient_a, ward.nurse, "Potassium", "CRP")
+            now = timezone.now()
+            rows = results_enter(
+                entries=[
+                    ResultEntry(specimen, analyte("Potassium"), "6.9", "mmol/L"),
+                    ResultEntry(specimen, analyte("CRP"), "85.0", "mg/L"),
+                ],
+                user=ward.technicians[0],
+                now=now,
+            )
+            results_verify(results=rows, user=ward.technicians[1], now=now)
+            assessment_record(
+                patient=patient_a, assessed_at=now, user=ward.nurse, now=now, temperature_c=Decimal("38.5")
+            )
+
+    def rows(response) -> int:
+        return response.content.decode().count('data-testid="tl-')
+
+    _flat_page(ward.oncologist, f"/patients/{patient_a.pk}/timeline/?days=30", grow, rows)
+
+
 def test_patient_chart_shows_grades_beside_crp_and_ferritin(ward, patient_a):
     """The grade trend and the CRP and ferritin beside it cost the same however many rows they show."""
 
@@ -317,6 +346,7 @@ def test_every_page_is_measured_or_has_no_list():
     measured = {
         "alerts:inbox", "alerts:inbox-partial", "alerts:burden", "alerts:burden-metrics", "patients:list",
         "patients:search",
+        "patient-timeline",
         "patient-chart", "specimens:collection-list", "specimens:collect", "specimens:detail", "results:enter",
         "results:enter-test", "results:verify", "results:review", "results:detail", "results:timeline",
         "results:critical-call", "orders:worklist", "orders:verification", "orders:ward", "orders:course",
@@ -338,7 +368,7 @@ def test_every_page_is_measured_or_has_no_list():
             continue
         if hasattr(pattern, "url_patterns") and namespace:
             names |= {f"{namespace}:{name}" for p in pattern.url_patterns if (name := getattr(p, "name", None))}
-    names.add("patient-chart")
+    names |= {"patient-chart", "patient-timeline"}  # the project's own pages, outside any namespace
     assert names == measured | no_list, (
         f"classify these pages here (and measure a list page): {names ^ (measured | no_list)}"
     )

@@ -73,10 +73,12 @@ def _pages(ward) -> dict[str, list[str]]:
             "/alerts/", "/patients/", f"/patients/{patient}/", "/specimens/collection/",
             f"/specimens/collect/{patient}/", "/orders/ward/", f"/results/patient/{patient}/",
             f"/assessments/patients/{car_t}/new/", f"/assessments/patients/{car_t}/", "/patients/search/",
+            f"/patients/{patient}/timeline/",
         ],
         "oncologist": [
             "/alerts/", "/results/review/", f"/patients/{car_t}/", f"/orders/courses/{ward['course'].pk}/",
             f"/orders/patients/{patient}/new-course/", f"/results/{ward['result'].pk}/", "/alerts/burden/",
+            f"/patients/{car_t}/timeline/?days=30",
         ],
         "technician": [
             "/orders/worklist/", "/orders/verification/", "/results/verify/", "/results/enter/",
