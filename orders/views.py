@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -60,6 +61,7 @@ from orders.selectors import (
     verification_queue,
     ward_hospital_stays,
     ward_preparation_list,
+    weight_recorded_at,
     worklist_doses,
     worklist_rows,
 )
@@ -228,8 +230,17 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
         "prep": prep, "cell": cell and not drug.fresh_product, "cells": _cells(prep),
         "categories": CompoundingCategory.choices, "storages": Storage.choices, "rows": rows, "form": form,
         "drug": drug, "fresh": drug.fresh_product, "virus": drug.intralesional,
+        "weight_recorded_at": _weight_recorded_at(prep),
     }  # fmt: skip
     return render(request, "orders/prepare.html", context, status=status)
+
+
+def _weight_recorded_at(prep: Preparation) -> datetime | None:
+    weight = (prep.calculation or {}).get("weight_kg")
+    try:
+        return weight_recorded_at(prep.dose.course.patient, Decimal(weight)) if weight else None
+    except ArithmeticError:
+        return None  # a calculation stored before weights were recorded as numbers: the weight line stands alone
 
 
 @html_view("GET", perm="orders.verify_preparation")
@@ -299,8 +310,9 @@ def administer(request: HttpRequest, pk: int) -> HttpResponse:
                 premedication_note=data["premedication_note"], premedication_classes=data["premedication_classes"],
                 user=acting_user(request), now=timezone.now(),
             )  # fmt: skip
-            status = 200 if outcome.matched else 409
-            prep = outcome.preparation
+            if outcome.matched:  # a state change: answered by a redirect, so reload or back never posts it again
+                return redirect("orders:administer", pk=pk)
+            status, prep = 409, outcome.preparation
         except (Conflict, ValidationError, PermissionDenied) as error:
             status = form_refused(form, error)
     drug = prep.dose.course.regimen.drug
