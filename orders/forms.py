@@ -7,8 +7,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, ExposureKind, PremedicationClass, Storage
+from orders.gs1 import VialScan, VialScanError, parse_vial_scan
 from orders.services.preparations import ComponentInput
 
 COMPONENT_ROWS = 6
@@ -18,7 +20,13 @@ NUMBER = {"invalid": "A number."}
 
 class PreparationForm(forms.Form):
     """The bag's components (rows ``product-0``, ``lot-0``, ... as the scanner fills them), category, storage and
-    the first puncture."""
+    the first puncture.
+
+    A row's ``scan-0`` takes the vial's GS1 barcode (orders/gs1.py): its lot and expiry fill the row's empty fields
+    (a typed value that differs is an error, never overwritten), so the page shows them again even without
+    JavaScript. Its GTIN is shown, not matched: the catalogue holds no GTINs, so the product is chosen by the
+    technician, never guessed. An expired vial is refused on the scan field; the service refuses one that expires
+    before the beyond-use time."""
 
     category = forms.ChoiceField(choices=CompoundingCategory.choices, initial=CompoundingCategory.CATEGORY_1)
     storage = forms.ChoiceField(choices=Storage.choices, initial=Storage.REFRIGERATED)
@@ -32,10 +40,15 @@ class PreparationForm(forms.Form):
         for service, name in (("product", "product"), ("lot", "lot"), ("expiry", "expiry"), ("volume_ml", "volume"))
     }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.scans: dict[int, VialScan] = {}
+        self.scan_errors: dict[int, str] = {}
+        if data is not None:
+            data = self._read_scans(data)
+        super().__init__(data, *args, **kwargs)
         for i in range(COMPONENT_ROWS):
             self.fields[f"kind-{i}"] = forms.CharField(required=False)
+            self.fields[f"scan-{i}"] = forms.CharField(required=False, max_length=200)
             self.fields[f"product-{i}"] = forms.CharField(required=False, max_length=200)
             self.fields[f"lot-{i}"] = forms.CharField(required=False, max_length=60)
             self.fields[f"expiry-{i}"] = forms.DateField(
@@ -45,8 +58,40 @@ class PreparationForm(forms.Form):
                 required=False, error_messages={"invalid": "Volume must be a number."}
             )
 
+    def _read_scans(self, data: Any) -> Any:
+        """A copy of the posted data with each scanned row's empty lot and expiry filled from its barcode."""
+        data = data.copy()
+        for i in range(COMPONENT_ROWS):
+            text = data.get(f"scan-{i}") or ""
+            if not text.strip():
+                continue
+            try:
+                scan = parse_vial_scan(text)
+            except VialScanError as error:
+                self.scan_errors[i] = error.reason
+                continue
+            self.scans[i] = scan
+            for name, value in ((f"lot-{i}", scan.lot), (f"expiry-{i}", scan.expiry.isoformat())):
+                typed = (data.get(name) or "").strip()
+                if not typed:
+                    data[name] = value
+                elif typed != value:
+                    self.scan_errors[i] = f"The barcode says {value} but {typed} was typed: check the vial."
+        return data
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        today = timezone.localdate()
+        for i, reason in self.scan_errors.items():
+            self.add_error(f"scan-{i}", reason)
+        for i, scan in self.scans.items():
+            if scan.expiry < today:
+                self.add_error(f"scan-{i}", f"Vial lot {scan.lot} expired on {scan.expiry:%Y-%m-%d}: do not use it.")
+            if not (data.get(f"product-{i}") or "").strip() and f"product-{i}" not in self.errors:
+                self.add_error(
+                    f"product-{i}",
+                    f"Choose the product of GTIN {scan.gtin}: no product in the catalogue carries this GTIN.",
+                )
         components = []
         for i in range(COMPONENT_ROWS):
             product = (data.get(f"product-{i}") or "").strip()

@@ -222,7 +222,8 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
                 status = form_refused(form, error, getattr(form, "service_fields", None))
         prep = get_object_or_404(preparation_list(user=request.user), pk=pk)
     rows = [
-        {name: form[f"{name}-{i}"] for name in ("kind", "product", "lot", "expiry", "volume")} | {"i": i}
+        {name: form[f"{name}-{i}"] for name in ("kind", "scan", "product", "lot", "expiry", "volume")}
+        | {"i": i, "gtin": form.scans[i].gtin if i in form.scans else ""}
         for i in range(3)
     ] if isinstance(form, PreparationForm) else []  # fmt: skip
     drug = prep.dose.course.regimen.drug
@@ -230,9 +231,16 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
         "prep": prep, "cell": cell and not drug.fresh_product, "cells": _cells(prep),
         "categories": CompoundingCategory.choices, "storages": Storage.choices, "rows": rows, "form": form,
         "drug": drug, "fresh": drug.fresh_product, "virus": drug.intralesional,
-        "weight_recorded_at": _weight_recorded_at(prep),
+        "weight_recorded_at": _weight_recorded_at(prep), "products": _product_choices(prep),
     }  # fmt: skip
     return render(request, "orders/prepare.html", context, status=status)
+
+
+def _product_choices(prep: Preparation) -> list[str]:
+    """What a vial or diluent row may name (the service checks the same): the drug in each vial size, the diluents."""
+    drug = prep.dose.course.regimen.drug
+    vials = [f"{drug.name} {content.normalize():f} mg" for content in drug.vial_contents_mg]
+    return vials + list(drug.allowed_diluents)
 
 
 def _weight_recorded_at(prep: Preparation) -> datetime | None:
