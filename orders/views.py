@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
@@ -43,6 +43,7 @@ from orders.forms import (
     VirusThawForm,
 )
 from orders.gate import dose_gates
+from orders.gs1 import VialScanError, parse_vial_scan
 from orders.models import Preparation
 from orders.selectors import (
     active_regimens,
@@ -249,6 +250,21 @@ def _weight_recorded_at(prep: Preparation) -> datetime | None:
         return weight_recorded_at(prep.dose.course.patient, Decimal(weight)) if weight else None
     except ArithmeticError:
         return None  # a calculation stored before weights were recorded as numbers: the weight line stands alone
+
+
+@html_view("GET", perm="orders.prepare")
+def vial_scan(request: HttpRequest) -> JsonResponse:
+    """The prepare page's scan field asks here as a vial is scanned, to fill the row at once; without JavaScript
+    the form reads the same barcode on submit (PreparationForm). Holds no patient data."""
+    try:
+        scan = parse_vial_scan(request.GET.get("code", ""))
+    except VialScanError as error:
+        return JsonResponse({"code": [error.reason]}, status=400)
+    expired = scan.expiry < timezone.localdate()
+    return JsonResponse({
+        "gtin": scan.gtin, "lot": scan.lot, "expiry": scan.expiry.isoformat(),
+        "expired": f"Vial lot {scan.lot} expired on {scan.expiry:%Y-%m-%d}: do not use it." if expired else "",
+    })  # fmt: skip
 
 
 @html_view("GET", perm="orders.verify_preparation")

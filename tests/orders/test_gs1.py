@@ -125,3 +125,22 @@ def test_the_prepare_page_records_scanned_vials_and_shows_a_refused_scan(client,
     prep.refresh_from_db()
     lots = sorted(prep.components.values_list("lot", "expiry"))
     assert lots == [("GS-LOT-1", expiry), ("GS-LOT-2", expiry), ("S1", expiry)]
+
+
+@pytest.mark.django_db
+def test_the_scan_lookup_answers_the_row_or_says_why_not(client, nurse_a):
+    tech = factories.make_user(Role.LAB_TECHNICIAN, None, "gs-lookup")
+    expiry = timezone.localdate() + timedelta(days=300)
+    code = f"01{GTIN}17{_yymmdd(expiry)}10LOT-5{GS}"
+    assert client.get("/orders/vial-scan/", {"code": code}).status_code == 302  # signed in first
+    client.force_login(nurse_a)
+    assert client.get("/orders/vial-scan/", {"code": code}).status_code == 403
+    client.force_login(tech)
+    answer = client.get("/orders/vial-scan/", {"code": code})
+    assert answer.status_code == 200
+    assert answer.json() == {"gtin": GTIN, "lot": "LOT-5", "expiry": expiry.isoformat(), "expired": ""}
+    old = client.get("/orders/vial-scan/", {"code": f"(01){GTIN}(17)200100(10)OLD"}).json()
+    assert old["expired"] == "Vial lot OLD expired on 2020-01-31: do not use it."
+    refused = client.get("/orders/vial-scan/", {"code": "nonsense"})
+    assert refused.status_code == 400
+    assert refused.json()["code"][0].startswith("Not a GS1 vial barcode")
