@@ -69,9 +69,11 @@ def test_back_after_release_and_administration_reloads_the_current_state(live_se
     ward.set_viewport_size({"width": 768, "height": 1000})
     name_px = float(identity.get_by_test_id("bedside-name").evaluate("e => getComputedStyle(e).fontSize")[:-2])
     mrn_px = float(identity.get_by_test_id("bedside-mrn").evaluate("e => getComputedStyle(e).fontSize")[:-2])
-    assert name_px >= 32 and mrn_px >= 24, (name_px, mrn_px)  # arm's length on a tablet
+    assert name_px >= 32  # arm's length on a tablet
+    assert mrn_px >= 24
     box = identity.bounding_box()
-    assert box is not None and box["x"] + box["width"] <= 768  # nothing cut off at tablet width
+    assert box is not None
+    assert box["x"] + box["width"] <= 768  # nothing cut off at tablet width
     _accessible_at_both_widths(ward)
 
     ward.get_by_test_id("scan-wristband").fill(patient.mrn)
