@@ -49,17 +49,24 @@ def test_back_after_release_and_administration_reloads_the_current_state(live_se
 
     check = browser.new_context().new_page()
     login(check, live_server.url, staff.technicians[1].username)
+    check.goto(f"{live_server.url}/orders/worklist/")
+    row = check.get_by_test_id("worklist-row").filter(has_text=patient.mrn)
+    expect(row.get_by_test_id("prep-status")).to_have_text("Awaiting verification")
     check.goto(f"{live_server.url}/orders/preparations/{prep.pk}/verify/")
-    expect(check.get_by_test_id("release")).to_be_visible()
     check.get_by_test_id("release").click()
     expect(check.get_by_test_id("message")).to_contain_text("released")
-    check.go_back()  # the page as it was before the release, with its Release button
+    check.go_back()  # the verify page before the release
     expect(check.get_by_test_id("prep-status")).to_have_text("Released")
     expect(check.get_by_test_id("release")).to_have_count(0)
+    check.go_back()  # the worklist as it was before: fetched again, it shows the release
+    expect(row.get_by_test_id("prep-status")).to_have_text("Released")
 
     ward = browser.new_context().new_page()
     login(ward, live_server.url, staff.nurse.username)
-    ward.goto(f"{live_server.url}/orders/preparations/{prep.pk}/administer/")
+    ward.get_by_role("link", name="Administer").click()
+    ward_row = ward.get_by_test_id("ward-row").filter(has_text=prep.code)
+    expect(ward_row).to_contain_text("Released")
+    ward_row.get_by_test_id("administer-link").click()
     ward.wait_for_load_state("load")  # scan.js (deferred) handles Enter
     identity = ward.get_by_test_id("bedside-identity")
     expect(identity.get_by_test_id("bedside-name")).to_have_text(f"{patient.family_name.upper()}, {patient.given_name}")
@@ -85,7 +92,10 @@ def test_back_after_release_and_administration_reloads_the_current_state(live_se
     ward.go_back()  # the scan form as it was while the bag was "Released"
     expect(ward.get_by_test_id("prep-status")).to_have_text("Administered")
     expect(ward.get_by_test_id("administer-form")).to_have_count(0)
-    expect(ward.get_by_test_id("end-infusion")).to_be_visible()
+    ward.go_back()  # the ward list that said "Released": fetched again, the infusion is running
+    expect(ward_row).to_contain_text("running since")
+    expect(ward_row.get_by_test_id("administer-link")).to_have_text("End infusion")
+    ward_row.get_by_test_id("administer-link").click()
     ward.get_by_test_id("end-infusion").click()
     expect(ward.get_by_test_id("message")).to_contain_text("End of infusion")
     expect(ward.get_by_test_id("end-infusion")).to_have_count(0)
