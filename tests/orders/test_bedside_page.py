@@ -206,3 +206,13 @@ def test_the_worksheet_weight_is_dated_from_when_the_record_took_it(patient_a):
     assert weight_recorded_at(patient_a, Decimal("75.50")) == measured
     assert weight_recorded_at(patient_a, Decimal("70")) == created
     assert weight_recorded_at(patient_a, Decimal("90")) is None
+
+
+def test_worksheet_of_a_cell_dose(client, technicians, car_t):
+    client.force_login(technicians[0])
+    page = client.get(f"/orders/preparations/{car_t.pk}/prepare/").content.decode()
+    assert _text(page, "ws-weight").startswith("70.0 kg")
+    assert _text(page, "ws-basis") == "viable cells per kg of weight"
+    assert _text(page, "ws-ordered").startswith("2 × 10⁶ cells/kg × 70.0 kg = 1.4 × 10⁸ cells")  # noqa: RUF001
+    assert _text(page, "ws-dose") == "1.4 × 10⁸ viable cells"  # noqa: RUF001 - the multiplication sign
+    assert 'data-testid="ws-vials"' not in page  # no vials or mg for a cell product
