@@ -118,6 +118,7 @@ def test_prepare_page_reads_vial_barcodes_and_shows_the_worksheet(live_server, b
     expect(worksheet.get_by_test_id("ws-draw")).to_contain_text("8.0 mL")
     expect(worksheet.get_by_test_id("ws-final")).to_contain_text("58.0 mL at 3.45 mg/mL")
     _accessible_at_both_widths(lab)
+    assert lab.evaluate("document.documentElement.scrollWidth") <= 768  # the vial rows fit a tablet, no side scroll
 
     scan = lab.get_by_test_id("scan-0")
     expect(scan).to_be_focused()
