@@ -144,3 +144,24 @@ def test_the_scan_lookup_answers_the_row_or_says_why_not(client, nurse_a):
     refused = client.get("/orders/vial-scan/", {"code": "nonsense"})
     assert refused.status_code == 400
     assert refused.json()["code"][0].startswith("Not a GS1 vial barcode")
+
+
+@pytest.mark.django_db
+def test_the_tvec_thaw_reads_the_vial_barcode(client, oncologist_a, technicians, patient_a):
+    from tests.orders.helpers import first_dose, live_preparation, start_course
+
+    prep = live_preparation(first_dose(start_course(patient_a, oncologist_a, "Talimogene laherparepvec intralesional",
+                                                    in_hours=5)))  # fmt: skip
+    client.force_login(technicians[0])
+    started = client.post(f"/orders/preparations/{prep.pk}/start/", {"not_pregnant": "on",
+                                                                     "not_immunocompromised": "on"})  # fmt: skip
+    assert started.status_code == 302
+    url = f"/orders/preparations/{prep.pk}/prepare/"
+    expired = client.post(url, {"step": "thaw", "lesions_cm": "3, 2", "vial_scan": f"(01){GTIN}(17)200100(10)TV-OLD"})
+    assert expired.status_code == 400
+    assert expired.context["form"].errors["vial_scan"] == ["Vial lot TV-OLD expired on 2020-01-31: do not use it."]
+    assert 'value="TV-OLD"' in expired.content.decode()  # what the barcode said stays on the page
+    expiry = timezone.localdate() + timedelta(days=30)
+    done = client.post(url, {"step": "thaw", "lesions_cm": "3, 2", "vial_scan": f"01{GTIN}17{_yymmdd(expiry)}10TV-9"})
+    assert done.status_code == 302
+    assert list(prep.components.values_list("lot", "expiry")) == [("TV-9", expiry)]
