@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.template.loader import get_template
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods
@@ -30,7 +31,11 @@ def html_view(*methods: str, perm: str | None = None, post_perm: str | None = No
     """An HTML view: signed in (else the login page), only these HTTP methods (else 405), and with the model
     permission `perm` where one is named (else 403), checked in that order; a POST also needs `post_perm`
     (a page many may read whose form only some may submit). Every endpoint is authenticated
-    (docs/architecture.md §7)."""
+    (docs/architecture.md §7).
+
+    Its answers are never stored by the browser (`Cache-Control: no-store`): the back button after a step (released,
+    administered, verified) reloads the page's current state instead of showing a stale one. A view that sets its
+    own Cache-Control (the polled inbox and badge: ETag and 304) keeps it."""
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -41,9 +46,20 @@ def html_view(*methods: str, perm: str | None = None, post_perm: str | None = No
 
         checked = posting if post_perm else view
         checked = permission_required(perm, raise_exception=True)(checked) if perm else checked
-        return login_required(require_http_methods(list(methods))(checked))
+        return _not_stored(login_required(require_http_methods(list(methods))(checked)))
 
     return decorate
+
+
+def _not_stored(view: View) -> View:
+    @wraps(view)
+    def answered(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
+
+    return answered
 
 
 def posted_form(request: HttpRequest, form_class: type[F], **kwargs: Any) -> tuple[F, int]:

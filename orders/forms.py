@@ -7,8 +7,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, ExposureKind, PremedicationClass, Storage
+from orders.gs1 import VialScan, VialScanError, parse_vial_scan
 from orders.services.preparations import ComponentInput
 
 COMPONENT_ROWS = 6
@@ -16,9 +18,41 @@ WHEN = {"invalid": "Give a date and time (YYYY-MM-DD HH:MM)."}
 NUMBER = {"invalid": "A number."}
 
 
+def fill_from_scan(data: Any, scan_field: str, lot_field: str, expiry_field: str) -> tuple[VialScan | None, str]:
+    """Read the vial barcode in ``data[scan_field]`` (a mutable copy of the POST) into the empty lot and expiry
+    fields: (the scan or None, why it cannot be used or ""). A typed value that differs stays, and is the error."""
+    text = data.get(scan_field) or ""
+    if not text.strip():
+        return None, ""
+    try:
+        scan = parse_vial_scan(text)
+    except VialScanError as error:
+        return None, error.reason
+    problem = ""
+    for name, value in ((lot_field, scan.lot), (expiry_field, scan.expiry.isoformat())):
+        typed = (data.get(name) or "").strip()
+        if not typed:
+            data[name] = value
+        elif typed != value:
+            problem = f"The barcode says {value} but {typed} was typed: check the vial."
+    return scan, problem
+
+
+def expired_problem(scan: VialScan | None) -> str:
+    if scan is not None and scan.expiry < timezone.localdate():
+        return f"Vial lot {scan.lot} expired on {scan.expiry:%Y-%m-%d}: do not use it."
+    return ""
+
+
 class PreparationForm(forms.Form):
     """The bag's components (rows ``product-0``, ``lot-0``, ... as the scanner fills them), category, storage and
-    the first puncture."""
+    the first puncture.
+
+    A row's ``scan-0`` takes the vial's GS1 barcode (orders/gs1.py): its lot and expiry fill the row's empty fields
+    (a typed value that differs is an error, never overwritten), so the page shows them again even without
+    JavaScript. Its GTIN is shown, not matched: the catalogue holds no GTINs, so the product is chosen by the
+    technician, never guessed. An expired vial is refused on the scan field; the service refuses one that expires
+    before the beyond-use time."""
 
     category = forms.ChoiceField(choices=CompoundingCategory.choices, initial=CompoundingCategory.CATEGORY_1)
     storage = forms.ChoiceField(choices=Storage.choices, initial=Storage.REFRIGERATED)
@@ -32,10 +66,15 @@ class PreparationForm(forms.Form):
         for service, name in (("product", "product"), ("lot", "lot"), ("expiry", "expiry"), ("volume_ml", "volume"))
     }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.scans: dict[int, VialScan] = {}
+        self.scan_errors: dict[int, str] = {}
+        if data is not None:
+            data = self._read_scans(data)
+        super().__init__(data, *args, **kwargs)
         for i in range(COMPONENT_ROWS):
             self.fields[f"kind-{i}"] = forms.CharField(required=False)
+            self.fields[f"scan-{i}"] = forms.CharField(required=False, max_length=200)
             self.fields[f"product-{i}"] = forms.CharField(required=False, max_length=200)
             self.fields[f"lot-{i}"] = forms.CharField(required=False, max_length=60)
             self.fields[f"expiry-{i}"] = forms.DateField(
@@ -45,8 +84,29 @@ class PreparationForm(forms.Form):
                 required=False, error_messages={"invalid": "Volume must be a number."}
             )
 
+    def _read_scans(self, data: Any) -> Any:
+        """A copy of the posted data with each scanned row's empty lot and expiry filled from its barcode."""
+        data = data.copy()
+        for i in range(COMPONENT_ROWS):
+            scan, error = fill_from_scan(data, f"scan-{i}", f"lot-{i}", f"expiry-{i}")
+            if scan is not None:
+                self.scans[i] = scan
+            if error:
+                self.scan_errors[i] = error
+        return data
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for i, reason in self.scan_errors.items():
+            self.add_error(f"scan-{i}", reason)
+        for i, scan in self.scans.items():
+            if expired := expired_problem(scan):
+                self.add_error(f"scan-{i}", expired)
+            if not (data.get(f"product-{i}") or "").strip() and f"product-{i}" not in self.errors:
+                self.add_error(
+                    f"product-{i}",
+                    f"Choose the product of GTIN {scan.gtin}: no product in the catalogue carries this GTIN.",
+                )
         components = []
         for i in range(COMPONENT_ROWS):
             product = (data.get(f"product-{i}") or "").strip()
@@ -103,14 +163,30 @@ class FreshReceiveForm(CellReceiveForm):
 
 
 class VirusThawForm(forms.Form):
-    """T-VEC: the lesions' longest dimensions (cm, separated by commas or spaces), the vial and the thaw."""
+    """T-VEC: the lesions' longest dimensions (cm, separated by commas or spaces), the vial and the thaw. The vial's
+    GS1 barcode (``vial_scan``) fills its lot and expiry as on the preparation form."""
 
     step = forms.CharField(required=False)
     lesions_cm = forms.CharField(error_messages={"required": "Give each lesion's longest dimension in cm."})
+    vial_scan = forms.CharField(required=False, max_length=200)
     vial_lot = forms.CharField(required=False)
     vial_expiry = forms.DateField(error_messages={"required": "The vial's expiry (YYYY-MM-DD).",
                                                   "invalid": "The vial's expiry (YYYY-MM-DD)."})  # fmt: skip
     thawed_at = forms.DateTimeField(required=False, error_messages=WHEN)
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.scan: VialScan | None = None
+        self.scan_error = ""
+        if data is not None:
+            data = data.copy()
+            self.scan, self.scan_error = fill_from_scan(data, "vial_scan", "vial_lot", "vial_expiry")
+        super().__init__(data, *args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if problem := self.scan_error or expired_problem(self.scan):
+            self.add_error("vial_scan", problem)
+        return data
 
     def clean_lesions_cm(self) -> list[Decimal]:
         parts = self.cleaned_data["lesions_cm"].replace(",", " ").split()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, Max, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
@@ -471,3 +472,18 @@ def cell_therapy_periods(*, user: AnyUser, patient: Patient, now: datetime) -> l
         infused = dose.status == DoseStatus.GIVEN
         periods.append(CellTherapyPeriods(dose.course, drug, infusion_at, infused, proximity, driving))
     return periods
+
+
+def weight_recorded_at(patient: Patient, weight_kg: Decimal) -> datetime | None:
+    """Since when the patient's record has held the weight a dose calculation used: the start of the latest run of
+    the record's history rows (pghistory) with that weight. None when no history row has it (the record predates
+    its history). The worksheet shows it beside the weight; the calculation itself stores no date."""
+    since = None
+    events = apps.get_model("patients", "PatientEvent").objects.filter(pgh_obj=patient)
+    history = events.order_by("-pgh_created_at", "-pgh_id").values_list("weight_kg", "pgh_created_at")
+    for weight, at in history[:500]:
+        if weight == weight_kg:
+            since = at
+        elif since is not None:
+            break
+    return since

@@ -8,6 +8,7 @@ urlpatterns = [
     path("worklist/", views.worklist_page, name="worklist"),
     path("preparations/<int:pk>/start/", views.start, name="start"),
     path("preparations/<int:pk>/prepare/", views.prepare, name="prepare"),
+    path("vial-scan/", views.vial_scan, name="vial-scan"),
     path("verification/", views.verification_page, name="verification"),
     path("preparations/<int:pk>/verify/", views.verify, name="verify"),
     path("preparations/<int:pk>/release/", views.release, name="release"),

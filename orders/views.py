@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
@@ -42,6 +43,7 @@ from orders.forms import (
     VirusThawForm,
 )
 from orders.gate import dose_gates
+from orders.gs1 import VialScanError, parse_vial_scan
 from orders.models import Preparation
 from orders.selectors import (
     active_regimens,
@@ -60,6 +62,7 @@ from orders.selectors import (
     verification_queue,
     ward_hospital_stays,
     ward_preparation_list,
+    weight_recorded_at,
     worklist_doses,
     worklist_rows,
 )
@@ -223,7 +226,8 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
                 status = form_refused(form, error, getattr(form, "service_fields", None))
         prep = get_object_or_404(preparation_list(user=request.user), pk=pk)
     rows = [
-        {name: form[f"{name}-{i}"] for name in ("kind", "product", "lot", "expiry", "volume")} | {"i": i}
+        {name: form[f"{name}-{i}"] for name in ("kind", "scan", "product", "lot", "expiry", "volume")}
+        | {"i": i, "gtin": form.scans[i].gtin if i in form.scans else ""}
         for i in range(3)
     ] if isinstance(form, PreparationForm) else []  # fmt: skip
     drug = prep.dose.course.regimen.drug
@@ -231,8 +235,39 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
         "prep": prep, "cell": cell and not drug.fresh_product, "cells": _cells(prep),
         "categories": CompoundingCategory.choices, "storages": Storage.choices, "rows": rows, "form": form,
         "drug": drug, "fresh": drug.fresh_product, "virus": drug.intralesional,
+        "weight_recorded_at": _weight_recorded_at(prep), "products": _product_choices(prep),
     }  # fmt: skip
     return render(request, "orders/prepare.html", context, status=status)
+
+
+def _product_choices(prep: Preparation) -> list[str]:
+    """What a vial or diluent row may name (the service checks the same): the drug in each vial size, the diluents."""
+    drug = prep.dose.course.regimen.drug
+    vials = [f"{drug.name} {content.normalize():f} mg" for content in drug.vial_contents_mg]
+    return vials + list(drug.allowed_diluents)
+
+
+def _weight_recorded_at(prep: Preparation) -> datetime | None:
+    weight = (prep.calculation or {}).get("weight_kg")
+    try:
+        return weight_recorded_at(prep.dose.course.patient, Decimal(weight)) if weight else None
+    except ArithmeticError:
+        return None  # a calculation stored before weights were recorded as numbers: the weight line stands alone
+
+
+@html_view("GET", perm="orders.prepare")
+def vial_scan(request: HttpRequest) -> JsonResponse:
+    """The prepare page's scan field asks here as a vial is scanned, to fill the row at once; without JavaScript
+    the form reads the same barcode on submit (PreparationForm). Holds no patient data."""
+    try:
+        scan = parse_vial_scan(request.GET.get("code", ""))
+    except VialScanError as error:
+        return JsonResponse({"code": [error.reason]}, status=400)
+    expired = scan.expiry < timezone.localdate()
+    return JsonResponse({
+        "gtin": scan.gtin, "lot": scan.lot, "expiry": scan.expiry.isoformat(),
+        "expired": f"Vial lot {scan.lot} expired on {scan.expiry:%Y-%m-%d}: do not use it." if expired else "",
+    })  # fmt: skip
 
 
 @html_view("GET", perm="orders.verify_preparation")
@@ -302,8 +337,9 @@ def administer(request: HttpRequest, pk: int) -> HttpResponse:
                 premedication_note=data["premedication_note"], premedication_classes=data["premedication_classes"],
                 user=acting_user(request), now=timezone.now(),
             )  # fmt: skip
-            status = 200 if outcome.matched else 409
-            prep = outcome.preparation
+            if outcome.matched:  # a state change: answered by a redirect, so reload or back never posts it again
+                return redirect("orders:administer", pk=pk)
+            status, prep = 409, outcome.preparation
         except (Conflict, ValidationError, PermissionDenied) as error:
             status = form_refused(form, error)
     drug = prep.dose.course.regimen.drug

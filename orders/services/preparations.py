@@ -330,9 +330,16 @@ def preparation_release(*, preparation: Preparation, user: User, now: datetime) 
 
 @transaction.atomic
 def preparation_end_administration(*, preparation: Preparation, user: User, now: datetime) -> Preparation:
+    """The end of the infusion: once, and never before its start (a clock that jumped back, a wrong time)."""
     prep = _locked(preparation, "end_administration")
     if prep.administration_ended_at is not None:
         raise OrderConflict("The infusion end is already recorded.")
+    started = prep.administration_started_at
+    if started is None or now < started:
+        raise OrderConflict(
+            "The infusion end cannot come before its start"
+            + (f" ({_hhmm(started)})." if started is not None else ": no start is recorded.")
+        )
     prep.administration_ended_at, prep.closed_at = now, now
     prep.save(update_fields=["administration_ended_at", "closed_at"])
     return prep

@@ -33,8 +33,7 @@ def test_prepare_verify_release_administer(live_server, browser: Browser, staff:
     expect(row.get_by_test_id("gate")).to_have_text("Cleared")
     row.get_by_test_id("start").click()
     lab.wait_for_load_state("load")  # scan.js (deferred) handles Enter
-    product = lab.get_by_test_id("product-0")
-    expect(product).to_be_focused()
+    expect(lab.get_by_test_id("scan-0")).to_be_focused()  # the first vial's barcode; typed by hand here
     for index, (name, lot, volume) in enumerate(
         [("Pembrolizumab 100 mg/4 mL", "PB26A", "4.0"), ("Pembrolizumab 100 mg/4 mL", "PB26A", "4.0"),
          ("0.9% sodium chloride 50 mL", "NS77", "50")]

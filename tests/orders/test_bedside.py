@@ -375,8 +375,9 @@ def test_bedside_page_for_a_car_t_bag_asks_for_coi_and_premedication_and_stops(t
     with time_machine.travel(thawed + H, tick=False):
         client = _logged_in(nurse_a)
         response = client.post(url, {"wristband": prep.dose.course.patient.mrn, "label": prep.code, "coi_label": COI,
-                                     "premedication_given_at": local, "premedication_note": PREMED})  # fmt: skip
-    assert response.status_code == 200
+                                     "premedication_given_at": local, "premedication_note": PREMED},
+                               follow=True)  # fmt: skip
+    assert response.redirect_chain == [(url, 302)]
     page = response.content.decode()
     assert "Match: administration of" in page
     assert 'data-testid="end-infusion"' in page

@@ -1,0 +1,23 @@
+"""Template filters of the orders pages."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def plain(value: object) -> object:
+    """A stored number as a person writes it, the same value without trailing zeros ("25.000" → "25",
+    "1.50" → "1.5"); anything else unchanged. Display only: never used in a calculation."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return value
+    if not number.is_finite() or value == "" or value is None:
+        return value
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
