@@ -64,11 +64,29 @@ class ResultGridForm(forms.Form):
             names[f"{where}unit"] = "unit" if self.one_unit else f"unit-{key}"
         return names
 
-    def typed(self, key: int, unit: str = "") -> dict[str, str]:
-        """What the user typed in a row (to show it again), or the row's blank value and default unit."""
+    def typed(self, key: int, unit: str = "") -> dict[str, Any]:
+        """What the user typed in a row (to show it again) with the row's errors, or the row's blank value and
+        default unit."""
         if not self.is_bound:
-            return {"value": "", "unit": unit}
-        return {"value": self.data.get(f"value-{key}", ""), "unit": self.data.get(f"unit-{key}", "")}
+            return {"value": "", "unit": unit, "errors": []}
+        return {
+            "value": self.data.get(f"value-{key}", ""),
+            "unit": self.data.get(f"unit-{key}", ""),
+            "errors": self.row_errors(key),
+        }
+
+    def row_errors(self, key: int) -> list[str]:
+        return [str(e) for name in (f"value-{key}", f"unit-{key}") for e in self.errors.get(name, [])]
+
+    def error_summary(self, labels: dict[int, str]) -> list[str]:
+        """Every error once, a row's named by its row (`labels`: key -> what the user sees, e.g. "Potassium"),
+        never by its field name."""
+        rows = {f"{prefix}-{key}": label for key, label in labels.items() for prefix in ("value", "unit")}
+        return [
+            f"{rows[name]}: {error}" if name in rows else (f"Unit: {error}" if name == "unit" else str(error))
+            for name, errors in self.errors.items()
+            for error in errors
+        ]
 
 
 class AmendForm(forms.Form):

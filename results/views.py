@@ -73,7 +73,8 @@ def enter(request: HttpRequest, specimen_pk: int) -> HttpResponse:
             messages.success(request, f"{len(entries)} results entered; another technician verifies them.")
             return redirect("results:enter", specimen_pk=specimen.pk)
     typed = [(row, form.typed(row.lab_test.pk, row.lab_test.result_spec.unit)) for row in rows]
-    context = {"specimen": specimen, "rows": typed, "form": form}
+    errors = form.error_summary({row.lab_test.pk: row.lab_test.name for row in rows}) if form.is_bound else []
+    context = {"specimen": specimen, "rows": typed, "form": form, "errors": errors}
     return render(request, "results/enter.html", context, status=status)
 
 
@@ -104,6 +105,8 @@ def enter_by_test(request: HttpRequest, lab_test_pk: int) -> HttpResponse:
     context = {
         "lab_test": lab_test, "rows": [(row, form.typed(row.specimen.pk)) for row in rows], "tests": tests,
         "form": form, "unit": form.data.get("unit", "") if form.is_bound else lab_test.result_spec.unit,
+        "errors": form.error_summary({row.specimen.pk: row.specimen.accession for row in rows})
+        if form.is_bound else [],
     }  # fmt: skip
     return render(request, "results/enter_by_test.html", context, status=status)
 

@@ -26,6 +26,11 @@ def assert_shown_again(response, status: int, *texts: str) -> None:
         assert text in page
 
 
+def _error_summary(page: str) -> str:
+    start = page.index('data-testid="form-errors"')
+    return page[start : page.index("</div>", start)]
+
+
 def test_one_mapping_from_error_to_status():
     assert error_status(ValidationError({"reason": "Say why."})) == 400
     assert error_status(PermissionDenied()) == 403
@@ -63,8 +68,31 @@ def test_result_entry_keeps_the_typed_value_and_unit_on_a_refused_unit(client, n
     k = analyte("Potassium").pk
     bad = client.post(f"/results/specimen/{specimen.pk}/enter/", {f"value-{k}": "4.4", f"unit-{k}": "U/L"})
     assert_shown_again(bad, 400, "Cannot convert", 'value="4.4"', 'value="U/L"')
+    page = bad.content.decode()
+    summary = _error_summary(page)
+    assert "Potassium: " in summary  # the row by its test, never a field name
+    assert f"value-{k}" not in summary
+    assert f"unit-{k}" not in summary
+    row = page[page.index('data-test="Potassium"') : page.index("</tr>", page.index('data-test="Potassium"'))]
+    assert row.startswith('data-test="Potassium" class="invalid">')
+    assert 'aria-invalid="true"' in row
+    assert 'data-testid="row-error"' in row
+    assert "Cannot convert" in row
     empty = client.post(f"/results/specimen/{specimen.pk}/enter/", {f"value-{k}": " ", f"unit-{k}": "mmol/L"})
     assert_shown_again(empty, 400, "Enter at least one value.")
+
+
+def test_the_per_test_grid_names_a_refused_row_by_its_accession(client, nurse_a, technician, patient_a):
+    good, bad = (collected_specimen(patient_a, nurse_a, "Potassium") for _ in range(2))
+    client.force_login(technician)
+    url = f"/results/test/{analyte('Potassium').pk}/enter/"
+    refused = client.post(url, {f"value-{good.pk}": "4.4", f"value-{bad.pk}": "4,4", "unit": "mmol/L"})
+    assert_shown_again(refused, 400, 'value="4.4"', 'value="4,4"')
+    summary = _error_summary(refused.content.decode())
+    assert f"{bad.accession}: " in summary
+    assert good.accession not in summary
+    assert f"value-{bad.pk}" not in summary
+    assert not Result.objects.exists()
 
 
 def test_amending_keeps_what_was_typed_and_a_second_amendment_is_a_conflict(client, nurse_a, technician, patient_a):
