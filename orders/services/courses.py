@@ -13,6 +13,7 @@ from django.db import transaction
 
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
+from orders import bags
 from orders.choices import CourseStatus, DoseStatus, PreparationStatus, RuleKind
 from orders.models import (
     CourseMonitoringTest,
@@ -95,9 +96,12 @@ def course_start(
     no_round_up: bool = False,
     treatment_plan: TreatmentPlan | None = None,
     phase_position: int | None = None,
+    bag_hours: int | None = None,
 ) -> TreatmentCourse:
     """Start a regimen: schedule its doses (step-up doses on their days, orders.schedule), a preparation order
-    for each, and its monitoring tests. A course of a therapy plan names the plan and its phase."""
+    for each, and its monitoring tests. A course of a therapy plan names the plan and its phase. A continuous
+    infusion (blinatumomab) is ordered with the bag duration the site chose among the label's: its doses are the
+    bags (orders.bags), back to back, each with its own preparation."""
     if not regimen.active:
         raise ValidationError({"regimen": "This regimen is no longer offered."})
     if starts_at < now - timedelta(days=1):
@@ -108,19 +112,59 @@ def course_start(
         raise ValidationError(
             {"chain_of_identity": "A cell therapy needs the chain-of-identity ID from leukapheresis."}
         )
+    planned_bags = _bag_plan(regimen, bag_hours)
     course = TreatmentCourse.objects.create(
         patient=patient, regimen=regimen, starts_at=starts_at, weight_kg_at_start=patient.weight_kg,
         height_cm_at_start=patient.height_cm, chain_of_identity=chain_of_identity.strip(), no_round_up=no_round_up,
         started_by=user, created_at=now, treatment_plan=treatment_plan, phase_position=phase_position,
+        bag_hours=bag_hours if planned_bags else None,
     )  # fmt: skip
-    doses = [
-        Dose.objects.create(course=course, number=p.number, planned_at=starts_at + p.offset)
-        for p in regimen_schedule(regimen)
-    ]
+    if planned_bags:
+        doses = [
+            Dose.objects.create(
+                course=course,
+                number=b.number,
+                planned_at=starts_at + b.offset,
+                bag_hours=b.hours,
+                bag_step=b.step,
+                starts_step=b.starts_step,
+            )
+            for b in planned_bags
+        ]
+    else:
+        doses = [
+            Dose.objects.create(course=course, number=p.number, planned_at=starts_at + p.offset)
+            for p in regimen_schedule(regimen)
+        ]
     for dose in doses:
         _order_preparation(dose, now)
     _schedule_monitoring(course, doses, user, now)
     return course
+
+
+def _bag_plan(regimen: Regimen, bag_hours: int | None) -> list[bags.Bag]:
+    """The bags of a continuous infusion, or [] for a regimen of doses (which takes no bag duration). The duration
+    must be one the regimen allows and within the drug's in-use time, which must include the infusion."""
+    if not regimen.bag_hours_allowed:
+        if bag_hours is not None:
+            raise ValidationError({"bag_hours": "This regimen is given in doses, not as a continuous infusion."})
+        return []
+    allowed = ", ".join(f"{hours} h" for hours in sorted(regimen.bag_hours_allowed))
+    if bag_hours is None:
+        raise ValidationError({"bag_hours": f"Choose the bag duration: {allowed}."})
+    drug = regimen.drug
+    steps = [bags.DailyDose(s.dose_number, s.day, s.dose_amount or regimen.dose_amount) for s in regimen.steps.all()]
+    try:
+        bags.check_bag_hours(
+            bag_hours=bag_hours, allowed_hours=regimen.bag_hours_allowed, stability_room=drug.stability_room,
+            stability_includes_infusion=drug.in_use_includes_infusion,
+        )  # fmt: skip
+        return bags.plan_bags(
+            steps=steps or [bags.DailyDose(0, 1, regimen.dose_amount)], infusion_days=regimen.infusion_days or 0,
+            bag_hours=bag_hours, allowed_hours=regimen.bag_hours_allowed, dose_step_mg=drug.dose_step_mg,
+        )  # fmt: skip
+    except bags.BagError as error:
+        raise ValidationError({error.field: error.reason}) from None
 
 
 def _cancel_open_tests(
