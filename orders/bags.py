@@ -195,12 +195,12 @@ class BagDose:
             "bag_number": str(self.number),
             "bag_hours": str(self.hours),
             "step": str(self.step),
-            "mg_per_day": str(self.mg_per_day),
+            "mg_per_day": _plain(self.mg_per_day),
             "dose_mg": str(self.dose_mg),
             "dose_step_mg": str(self.dose_step_mg),
             "rounding_note": (
-                f"{self.mg_per_day} mg/day x {self.hours} h / 24 h; the bag's volume is entered by the preparer "
-                "from the label's table"
+                f"{_plain(self.mg_per_day)} mg/day x {self.hours} h / 24 h; the bag's volume is entered by the "
+                "preparer from the label's table"
             ),
         }
 
@@ -211,6 +211,11 @@ def bag_dose(*, number: int, hours: int, step: int, mg_per_day: Decimal, dose_st
     return BagDose(
         number=number, hours=hours, step=step, mg_per_day=mg_per_day, dose_mg=dose, dose_step_mg=dose_step_mg
     )
+
+
+def _plain(number: Decimal) -> str:
+    """0.0280 -> "0.028", 20 -> "20" (no exponent, no trailing zeros)."""
+    return f"{number.normalize():f}"
 
 
 def _hours(value: timedelta) -> str:

@@ -208,7 +208,9 @@ class RegimenDoseBand(models.Model):
     weight_from_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True, help_text="≥")
     weight_below_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True, help_text="<")
     dose_basis = models.CharField(max_length=12, choices=DoseBasis.choices, blank=True)
-    dose_amount = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True, validators=POSITIVE)
+    dose_amount = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0.0001"))]
+    )
     max_dose_mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     refuse = models.BooleanField(default=False, help_text="The regimen is not given in this band")
     note = models.CharField(max_length=200, blank=True)

@@ -22,10 +22,7 @@ from decimal import Decimal as D
 
 from django.db import migrations
 
-BLINCYTO = (
-    "BLINCYTO (blinatumomab) US PI §2.1-2.2, §2.4 storage table (blincytohcp.com, drugs.com 2025-05, medscape); "
-    "date = openFDA label record"
-)
+BLINCYTO = "BLINCYTO US PI §2.1-2.2, §2.4 (blincytohcp.com, drugs.com 2025-05, medscape; date: openFDA record)"
 BLINCYTO_DATE = date(2026, 6, 1)
 PREMED = "Dexamethasone 20 mg IV 1 h before"
 CYCLE_1 = "Blinatumomab cycle 1 (R/R B-ALL, 45 kg or more): 9 then 28 µg/day, continuous"
@@ -38,7 +35,7 @@ DRUG = {
     "stability_refrigerated": timedelta(days=8), "in_use_includes_infusion": True, "dose_step_mg": D("0.001"),
     "filter_note": "0.2 micron low protein-binding in-line filter; do not flush the line",
     "storage_note": "35 µg vial, 12.5 µg/mL in 3 mL SWFI; vials 2-8 °C, protect from light",
-    "source": BLINCYTO + ": prepared bag (preservative-free) 48 h at 23-27 °C incl. infusion, 8 days at 2-8 °C",
+    "source": BLINCYTO + ": bag without preservative 48 h at 23-27 °C incl. infusion, 8 days at 2-8 °C",
     "effective_from": BLINCYTO_DATE,
 }  # fmt: skip
 
@@ -61,6 +58,8 @@ STEPS = {
 }
 UNDER_45 = "Under 45 kg the label doses 5 then 15 µg/m²/day (at most 9 and 28 µg/day): not modelled, order by hand"
 
+FIXED = "45 kg or more: the fixed µg/day of each step"
+
 
 def seed(apps, schema_editor):
     Drug = apps.get_model("orders", "Drug")
@@ -73,6 +72,9 @@ def seed(apps, schema_editor):
         if not created:
             continue  # kept as an admin left it
         RegimenDoseBand.objects.create(regimen=regimen, weight_below_kg=D(45), refuse=True, note=UNDER_45)
+        RegimenDoseBand.objects.create(
+            regimen=regimen, weight_from_kg=D(45), dose_basis="flat", dose_amount=D("0.028"), note=FIXED
+        )
         for number, day, mg_per_day, step_up, stay, premedication in steps:
             RegimenStep.objects.create(
                 regimen=regimen, dose_number=number, day=day, dose_amount=mg_per_day, step_up=step_up,

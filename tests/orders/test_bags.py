@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -51,10 +52,10 @@ def test_48_h_bags_never_span_the_step_the_last_bag_of_a_step_is_shorter():
     # days 1-7 (168 h): 48, 48, 48, 24; days 8-28 (504 h): ten of 48 h and one of 24 h
     assert [b.hours for b in bags] == [48, 48, 48, 24] + [48] * 10 + [24]
     assert [b.dose_mg for b in bags[:5]] == [Decimal("0.018")] * 3 + [Decimal("0.009"), Decimal("0.056")]
-    assert bags[4].offset == 168 * H and bags[4].starts_step and bags[4].step == 2
+    assert (bags[4].offset, bags[4].starts_step, bags[4].step) == (168 * H, True, 2)
     assert [b.starts_step for b in bags[:5]] == [True, False, False, False, True]
     # back to back: each bag starts where the one before ends, the last ends after 28 days
-    assert all(later.offset == earlier.offset + earlier.hours * H for earlier, later in zip(bags, bags[1:]))
+    assert all(later.offset == earlier.offset + earlier.hours * H for earlier, later in pairwise(bags))
     assert bags[-1].offset + bags[-1].hours * H == 28 * 24 * H
     assert bags[-1].number == 15
 
@@ -111,7 +112,7 @@ def test_a_plan_that_cannot_be_read_is_refused_naming_the_field(steps, days, fie
 
 def test_a_step_on_the_last_day_gives_a_one_day_step():
     bags = plan(24, steps=[DailyDose(1, 1, Decimal("0.009")), DailyDose(2, 28, Decimal("0.028"))])
-    assert bags[-1].step == 2 and bags[-1].starts_step and len(bags) == 28
+    assert (bags[-1].step, bags[-1].starts_step, len(bags)) == (2, True, 28)
 
 
 def test_a_dose_step_of_zero_is_refused():
@@ -153,7 +154,9 @@ def test_bag_dose_record_holds_every_input_and_no_volume():
     assert dose.as_record() == {
         "basis": "continuous_infusion", "bag_number": "5", "bag_hours": "48", "step": "2", "mg_per_day": "0.028",
         "dose_mg": "0.056", "dose_step_mg": "0.001",
-        "rounding_note": "0.028 mg/day x 48 h / 24 h; the bag's volume is entered by the preparer from the label's table",
+        "rounding_note": (
+            "0.028 mg/day x 48 h / 24 h; the bag's volume is entered by the preparer from the label's table"
+        ),
     }  # fmt: skip
 
 
@@ -161,7 +164,9 @@ def test_bag_dose_record_holds_every_input_and_no_volume():
 
 
 def check(bag_hours: int, allowed=(24, 48, 72), room=48 * H, includes=True) -> None:
-    check_bag_hours(bag_hours=bag_hours, allowed_hours=allowed, stability_room=room, stability_includes_infusion=includes)
+    check_bag_hours(
+        bag_hours=bag_hours, allowed_hours=allowed, stability_room=room, stability_includes_infusion=includes
+    )
 
 
 def test_bags_within_the_room_temperature_in_use_time_pass_up_to_and_including_it():
@@ -212,7 +217,7 @@ def test_the_next_bag_is_due_when_this_one_runs_out_in_elapsed_time():
 
 def test_next_bag_due_refuses_a_naive_time_or_no_hours():
     with pytest.raises(ValueError, match="timezone-aware"):
-        next_bag_due(started_at=datetime(2026, 1, 1, 8), hours=24)
+        next_bag_due(started_at=datetime(2026, 1, 1, 8), hours=24)  # noqa: DTZ001 (the naive time is the point)
     with pytest.raises(ValueError, match=r"hours must be at least 1 \(got 0\)"):
         next_bag_due(started_at=datetime(2026, 1, 1, 8, tzinfo=UTC), hours=0)
 
@@ -234,7 +239,7 @@ def test_a_bag_that_would_outlast_its_in_use_time_even_hung_at_once_is_refused()
     at = datetime(2026, 6, 1, 8, tzinfo=UTC)
     problem = bag_record_problem(use_by=use_by(bud.Storage.ROOM, room=24 * H), prepared_at=at, hours=48)
     assert problem == (
-        "even hung at once, a 48 h infusion starting at 08:00 on 2026-06-01 ends at 08:00 on 2026-06-03, after "
+        "even hung at once, a 2 days infusion starting at 08:00 on 2026-06-01 ends at 08:00 on 2026-06-03, after "
         "08:00 on 2026-06-02: the in-use stability, which includes the infusion, runs out then"
     )
 
