@@ -375,11 +375,20 @@ class MonitoringRule(models.Model):
                 | models.Q(day_from__lte=models.F("day_to")),
                 name="monitoring_rule_days_ordered",
             ),
-            # Hours step only the "after the infusion" rules, and never together with a step in days.
+            # Hours step only the "after the infusion" and "after a step-up dose" rules, never with a step in days.
             models.CheckConstraint(
                 condition=models.Q(interval_hours__isnull=True)
-                | models.Q(interval_hours__gte=1, interval_days__isnull=True, kind=RuleKind.DAILY_AFTER_INFUSION),
+                | models.Q(
+                    interval_hours__gte=1,
+                    interval_days__isnull=True,
+                    kind__in=[RuleKind.DAILY_AFTER_INFUSION, RuleKind.AFTER_STEP_UP_DOSE],
+                ),
                 name="monitoring_rule_interval_hours_after_infusion",
+            ),
+            # After a step-up dose: always in hours (the stay is hours long).
+            models.CheckConstraint(
+                condition=~models.Q(kind=RuleKind.AFTER_STEP_UP_DOSE) | models.Q(interval_hours__isnull=False),
+                name="monitoring_rule_after_step_up_in_hours",
             ),
         ]
 
@@ -395,8 +404,10 @@ class MonitoringRule(models.Model):
                 errors["interval_hours"] = "The interval is at least 1 hour."
             elif self.interval_days is not None:
                 errors["interval_hours"] = "Give the interval in days or in hours, not both."
-            elif self.kind != RuleKind.DAILY_AFTER_INFUSION:
+            elif self.kind not in (RuleKind.DAILY_AFTER_INFUSION, RuleKind.AFTER_STEP_UP_DOSE):
                 errors["interval_hours"] = "An interval in hours is for the rules counted from the infusion."
+        if self.kind == RuleKind.AFTER_STEP_UP_DOSE and self.interval_hours is None:
+            errors["interval_hours"] = "Say every how many hours during the stay after a step-up dose."
         if self.kind == RuleKind.DAILY_AFTER_INFUSION:
             if self.day_from is None:
                 errors["day_from"] = "Say from which day after the infusion (0: the infusion day)."

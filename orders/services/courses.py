@@ -25,7 +25,7 @@ from orders.models import (
     TreatmentCourse,
     TreatmentPlan,
 )
-from orders.selectors import regimen_schedule
+from orders.selectors import dose_steps, regimen_schedule
 from orders.services._common import _order_preparation
 from orders.services.errors import OrderConflict
 from patients.models import Patient
@@ -35,7 +35,10 @@ def _rule_due_times(
     rule: MonitoringRule, doses: Sequence[Dose], starts_at: datetime
 ) -> list[tuple[datetime, Dose | None]]:
     """When a monitoring rule wants its test, and for which dose (pre-dose rules gate that dose)."""
-    if rule.interval_hours is not None and rule.kind != RuleKind.DAILY_AFTER_INFUSION:
+    if rule.interval_hours is not None and rule.kind not in (
+        RuleKind.DAILY_AFTER_INFUSION,
+        RuleKind.AFTER_STEP_UP_DOSE,
+    ):
         # Fail closed: a step in hours on a rule that does not use it would silently schedule something else.
         raise ValueError(f"Monitoring rule {rule.pk}: an interval in hours on a {rule.kind!r} rule")
     if rule.kind == RuleKind.PRE_DOSE:
@@ -70,8 +73,29 @@ def _rule_due_times(
             return hourly
         days = range(rule.day_from or 0, (rule.day_to or 0) + 1, rule.interval_days or 1)
         return [(infusion + timedelta(days=day), None) for day in days]
+    if rule.kind == RuleKind.AFTER_STEP_UP_DOSE:
+        return _after_step_up_times(rule, doses)
     # Fail closed: a rule of a kind this code does not know refuses the course rather than schedule nothing.
     raise ValueError(f"Monitoring rule {rule.pk}: unknown kind {rule.kind!r}")
+
+
+def _after_step_up_times(rule: MonitoringRule, doses: Sequence[Dose]) -> list[tuple[datetime, Dose | None]]:
+    """Every n hours from each step-up dose through its hospital stay (teclistamab: 48 h after each dose of the
+    step-up schedule), linked to that dose so that moving it moves them; weekly doses after the steps, with no stay,
+    get none. A rule without an interval is refused (fail closed)."""
+    if rule.interval_hours is None or rule.interval_hours < 1:
+        raise ValueError(f"Monitoring rule {rule.pk}: after a step-up dose needs an interval of at least 1 hour")
+    steps = dose_steps(doses)
+    times: list[tuple[datetime, Dose | None]] = []
+    for dose in doses:
+        step = steps.get(dose.pk)
+        if step is None or not step.hospital_stay_hours:
+            continue
+        due, end = dose.planned_at, dose.planned_at + timedelta(hours=step.hospital_stay_hours)
+        while due < end:
+            times.append((due, dose))
+            due += timedelta(hours=rule.interval_hours)
+    return times
 
 
 def _schedule_monitoring(course: TreatmentCourse, doses: Sequence[Dose], user: User, now: datetime) -> None:
