@@ -100,8 +100,6 @@ def plan_bags(
     shorter duration to be allowed too (BagError naming the field otherwise)."""
     if infusion_days < 1:
         raise BagError("infusion_days", "A continuous infusion runs at least 1 day.")
-    if dose_step_mg <= 0:
-        raise BagError("dose_step_mg", "The dose step must be more than 0.")
     if bag_hours not in allowed_hours:
         raise BagError("bag_hours", f"A {bag_hours} h bag is not one of this regimen's bag durations.")
     ordered = sorted(steps, key=lambda s: s.day)

@@ -3,7 +3,7 @@ each holds, whether the label's in-use time lets it run to its end, when the nex
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -101,6 +101,10 @@ def test_steps_in_any_order_are_sorted_by_day():
         ),
         ([DailyDose(1, 1, Decimal(0))], 28, "steps", "The daily dose from day 1 must be more than 0."),
         ([DailyDose(1, 1, Decimal("0.009"))], 0, "infusion_days", "A continuous infusion runs at least 1 day."),
+        (
+            [DailyDose(1, 1, Decimal("0.009")), DailyDose(2, 8, Decimal("0.028")), DailyDose(3, 30, Decimal("0.028"))],
+            28, "steps", "A daily dose starts on day 30, after the 28 days of infusion.",
+        ),
     ],
 )  # fmt: skip
 def test_a_plan_that_cannot_be_read_is_refused_naming_the_field(steps, days, field, reason):
@@ -108,11 +112,17 @@ def test_a_plan_that_cannot_be_read_is_refused_naming_the_field(steps, days, fie
         plan(24, steps=steps, days=days)
     assert (refused.value.field, refused.value.reason) == (field, reason)
     assert str(refused.value) == f"{field}: {reason}"
+    assert refused.value.args == (field, reason)
 
 
 def test_a_step_on_the_last_day_gives_a_one_day_step():
     bags = plan(24, steps=[DailyDose(1, 1, Decimal("0.009")), DailyDose(2, 28, Decimal("0.028"))])
     assert (bags[-1].step, bags[-1].starts_step, len(bags)) == (2, True, 28)
+
+
+def test_a_one_day_infusion_is_one_24_h_bag():
+    bags = plan(24, steps=[DailyDose(1, 1, Decimal("0.009"))], days=1)
+    assert [(b.number, b.hours, b.dose_mg) for b in bags] == [(1, 24, Decimal("0.009"))]
 
 
 def test_a_dose_step_of_zero_is_refused():
@@ -186,12 +196,14 @@ def test_a_bag_longer_than_the_in_use_time_that_includes_the_infusion_is_refused
 def test_a_duration_not_offered_is_refused_listing_the_offered_ones():
     with pytest.raises(BagError) as refused:
         check(96, allowed=(48, 24, 24))
+    assert refused.value.field == "bag_hours"
     assert refused.value.reason == "A 96 h bag is not one of this regimen's bag durations (24 h, 48 h)."
 
 
 def test_a_regimen_without_bag_durations_is_not_a_continuous_infusion():
     with pytest.raises(BagError) as refused:
         check(24, allowed=())
+    assert refused.value.field == "bag_hours"
     assert refused.value.reason == "This regimen is not a continuous infusion: it has no bag durations."
 
 
@@ -200,7 +212,10 @@ def test_without_an_in_use_time_that_includes_the_infusion_every_bag_is_refused(
     with pytest.raises(BagError) as refused:
         check(24, room=room, includes=includes)
     assert refused.value.field == "bag_hours"
-    assert "no room-temperature in-use time that includes the infusion" in refused.value.reason
+    assert refused.value.reason == (
+        "The drug has no room-temperature in-use time that includes the infusion: a bag running for hours cannot be "
+        "checked against its label."
+    )
 
 
 # --- the next bag, and a bag just prepared ---------------------------------------------------------------------------
@@ -216,10 +231,23 @@ def test_the_next_bag_is_due_when_this_one_runs_out_in_elapsed_time():
 
 
 def test_next_bag_due_refuses_a_naive_time_or_no_hours():
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(ValueError, match=r"^started_at must be timezone-aware$"):
         next_bag_due(started_at=datetime(2026, 1, 1, 8), hours=24)  # noqa: DTZ001 (the naive time is the point)
+    with pytest.raises(ValueError, match=r"^started_at must be timezone-aware$"):  # a zone that knows no offset
+        next_bag_due(started_at=datetime(2026, 1, 1, 8, tzinfo=_NoOffset()), hours=24)
     with pytest.raises(ValueError, match=r"hours must be at least 1 \(got 0\)"):
         next_bag_due(started_at=datetime(2026, 1, 1, 8, tzinfo=UTC), hours=0)
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
 
 
 def use_by(storage: bud.Storage, room=48 * H, fridge=8 * 24 * H, includes=True) -> bud.BeyondUse:
