@@ -4,6 +4,7 @@ when their infusion would outlast the label's in-use time, and the next bag due 
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from pypdf import PdfReader
 
 from orders.choices import PreparationStatus
 from orders.models import Drug, Preparation, Regimen
@@ -141,6 +143,11 @@ def test_bag_1_and_bag_2_each_their_own_preparation_and_bud_the_next_due_at_the_
     # label counts that time to the end of the infusion
     assert bag_1.beyond_use_at == bag_1.punctured_at + 8 * D
     assert bag_1.infusion_end_by == bag_1.punctured_at + 8 * D
+    pdf = api_as(technicians[1]).get(f"/api/preparations/{bag_1.pk}/label/pdf/")
+    assert pdf.status_code == 200
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "IV infusion over 48 h" in text
+    assert "Dose 0.018 mg in 48 h" in text
     hung = start + 3 * H
     refused = hang(bag_1, nurse_a, hung)
     assert not refused.matched
