@@ -5,6 +5,7 @@ and overdue-flagged by the same sweep as the CAR-T ones."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -17,7 +18,7 @@ from monitoring.choices import MonitoringTestStatus
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_tests_flag_overdue
 from orders.choices import RuleKind
-from orders.models import CourseMonitoringTest, MonitoringRule, Regimen
+from orders.models import CourseMonitoringTest, MonitoringRule, Regimen, RegimenStep
 from orders.services.courses import _rule_due_times, course_reschedule
 from tests.orders.helpers import start_course
 
@@ -60,7 +61,11 @@ def test_each_teclistamab_step_up_dose_schedules_assessments_through_its_48_h_st
 
 
 def test_epcoritamab_assesses_only_around_the_dose_with_a_stay(oncologist_a, patient_a):
-    Regimen.objects.filter(name=EPC).update(active=True)
+    regimen = Regimen.objects.get(name=EPC)
+    Regimen.objects.filter(pk=regimen.pk).update(active=True)
+    # Test data: the diluted strengths pharmacy would enter (not seeded: orders 0016 fails closed without them).
+    RegimenStep.objects.filter(regimen=regimen, dose_number=1).update(strength_mg_per_ml=Decimal("0.16"))
+    RegimenStep.objects.filter(regimen=regimen, dose_number=2).update(strength_mg_per_ml=Decimal("0.8"))
     course = start_course(patient_a, oncologist_a, EPC)
     links = assessments(course)
     assert {link.dose.number for link in links if link.dose} == {3}  # cycle 1 day 15, 24 h in hospital
