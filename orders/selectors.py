@@ -419,7 +419,8 @@ def calculate_for(
     basis = band.dose_basis if band is not None else regimen.dose_basis
     amount = band.dose_amount if band is not None and band.dose_amount is not None else regimen.dose_amount
     step = dose_step(dose)
-    strength, vials = drug.strength_mg_per_ml, list(drug.vial_contents_mg)
+    # The column keeps 4 places since blinatumomab (0.0125 mg/mL); a strength with 3 reads as it always did.
+    strength, vials = _as_before(drug.strength_mg_per_ml), list(drug.vial_contents_mg)
     if step is not None:
         amount = step.dose_amount if step.dose_amount is not None else amount
         strength = step.strength_mg_per_ml or strength
@@ -444,6 +445,13 @@ def calculate_for(
         )  # fmt: skip
     except dosing.DoseError as error:
         raise ValidationError({error.field: error.reason}) from None
+
+
+def _as_before(strength: Decimal) -> Decimal:
+    """A strength stored to 4 places back to the 3 it had before the column widened, when the 4th is 0 (90.0000
+    -> 90.000), so records and messages read as they did."""
+    three = strength.quantize(Decimal("0.001"))
+    return three if three == strength else strength
 
 
 def _bag_dose_for(dose: Dose, regimen: Regimen) -> bags.BagDose:

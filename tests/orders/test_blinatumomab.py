@@ -246,3 +246,10 @@ def test_the_course_form_takes_the_bag_duration(client, oncologist_a, patient_a)
     )
     assert made.status_code == 302
     assert patient_a.courses.get().doses.count() == 28
+
+
+def test_widening_the_strength_column_leaves_other_drugs_records_as_they_were(oncologist_a, patient_a):
+    # Drug.strength_mg_per_ml keeps 4 places for blinatumomab's 0.0125 mg/mL; pembrolizumab still reads 25.000.
+    prep = live_preparation(start_course(patient_a, oncologist_a, "Pembrolizumab 200 mg q3w").doses.get(number=1))
+    assert prep.calculation["strength_mg_per_ml"] == "25.000"
+    assert Drug.objects.get(name="Blinatumomab").strength_mg_per_ml == Decimal("0.0125")
