@@ -311,21 +311,22 @@ def ward_bag_changes(*, user: AnyUser) -> list[BagChange]:
         )
         .select_related("dose__course__patient", "dose__course__regimen")
     )
+    bags_running = [p for p in running if p.administration_started_at is not None and p.dose.bag_hours is not None]
+    # The next bags of those courses, in one query (a ward shows a few running bags, never a query each).
+    following = {
+        (d.course_id, d.number): d
+        for d in Dose.objects.filter(
+            course_id__in={p.dose.course_id for p in bags_running}, status=DoseStatus.PLANNED,
+            number__in={p.dose.number + 1 for p in bags_running},
+        )
+    }  # fmt: skip
     changes = []
-    for prep in running:
-        dose, started = prep.dose, prep.administration_started_at
-        if started is None or dose.bag_hours is None:
-            continue
-        following = (
-            Dose.objects.filter(course_id=dose.course_id, number=dose.number + 1, status=DoseStatus.PLANNED)
-            .select_related("course")
-            .first()
-        )
-        changes.append(
-            BagChange(
-                prep, started, dose.bag_hours, bags.next_bag_due(started_at=started, hours=dose.bag_hours), following
-            )
-        )
+    for prep in bags_running:
+        dose, started, hours = prep.dose, prep.administration_started_at, prep.dose.bag_hours
+        assert started is not None  # filtered above
+        assert hours is not None
+        due = bags.next_bag_due(started_at=started, hours=hours)
+        changes.append(BagChange(prep, started, hours, due, following.get((dose.course_id, dose.number + 1))))
     return sorted(changes, key=lambda change: change.next_due)
 
 
