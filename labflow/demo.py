@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from monitoring.choices import AWAITING_COLLECTION
+from monitoring.choices import AWAITING_COLLECTION, LabTestKind
 from monitoring.models import LabTest
 from orders.models import Dose
 from results.models import Result
@@ -44,6 +44,8 @@ def collect_and_result_pre_dose(
         link.monitoring_test
         for link in dose.monitoring_links.select_related("monitoring_test__lab_test")
         if link.monitoring_test.status in AWAITING_COLLECTION
+        # a bedside assessment after a step-up dose is linked to the dose too, but is never drawn
+        and link.monitoring_test.lab_test.kind != LabTestKind.BEDSIDE_ASSESSMENT
     ]
     now = timezone.now()
     specimens = specimens_collect(

@@ -22,6 +22,7 @@ class RuleKind(models.TextChoices):
         "daily_after_infusion",
         "From day a to day b after the infusion, every n days or n hours (empty: daily)",
     )
+    AFTER_STEP_UP_DOSE = "after_step_up_dose", "Every n hours during the hospital stay after each step-up dose"
 
 
 class Comparator(models.TextChoices):

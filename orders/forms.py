@@ -58,6 +58,10 @@ class PreparationForm(forms.Form):
     storage = forms.ChoiceField(choices=Storage.choices, initial=Storage.REFRIGERATED)
     punctured_at = forms.DateTimeField(required=False, error_messages=WHEN)
     closed_system_device = forms.CharField(required=False, max_length=200)
+    bag_volume_ml = forms.DecimalField(
+        required=False, min_value=Decimal("0.1"), max_value=Decimal(1000), max_digits=6, decimal_places=1,
+        error_messages=NUMBER,
+    )  # fmt: skip
 
     # A service names a row's field components[0].expiry; the form calls it expiry-0.
     service_fields = {
@@ -262,6 +266,9 @@ class CourseForm(forms.Form):
     starts_at = forms.DateTimeField(error_messages={"required": "Give a start date and time.", **WHEN})
     chain_of_identity = forms.CharField(required=False, max_length=100)
     no_round_up = forms.BooleanField(required=False)
+    bag_hours = forms.IntegerField(
+        required=False, min_value=1, max_value=720, error_messages={"invalid": "A whole number of hours."}
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

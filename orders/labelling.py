@@ -49,13 +49,15 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         drug=drug.name,
         dose_mg=None if drug.cell_therapy or drug.intralesional else prep.dose_mg,
         volume_ml=volume,
-        concentration_mg_per_ml=None if drug.cell_therapy or drug.intralesional else prep.concentration_mg_per_ml,
+        concentration_mg_per_ml=None
+        if drug.cell_therapy or drug.intralesional or prep.dose.bag_hours
+        else prep.concentration_mg_per_ml,
         diluent=diluent_text,
         beyond_use=prep.beyond_use_at,
         storage="Refrigerate 2-8 °C" if prep.storage == Storage.REFRIGERATED else "Room temperature",
         preparer=_name(prep.prepared_by),
         verifier=_name(prep.verified_by),
-        infusion_minutes=course.regimen.infusion_minutes,
+        infusion_minutes=prep.dose.bag_hours * 60 if prep.dose.bag_hours else course.regimen.infusion_minutes,
         filter_note=drug.filter_note,
         hazardous=drug.hazardous,
         cells=cells,
@@ -69,4 +71,5 @@ def preparation_label(prep: Preparation) -> PreparationLabel:
         protect_from_light=drug.protect_from_light,
         biosafety=drug.biosafety_level,
         premedication=premedication,
+        bag_hours=prep.dose.bag_hours,
     )

@@ -98,6 +98,9 @@ class PreparationLabel(labelkit.PatientIdentifiers):
     protect_from_light: bool = False
     biosafety: str = ""  # e.g. "BSL-1" for a genetically modified product
     premedication: str = ""  # to give before the infusion starts
+    # A bag of a continuous infusion (blinatumomab): its µg-level concentration is not printed (no mg/mL to check);
+    # the dose is printed with the hours the bag runs.
+    bag_hours: int | None = None
     pfu_per_ml: int | None = None  # an oncolytic virus: its concentration (no mg); volume_ml is the visit's total
 
     def __post_init__(self) -> None:
@@ -121,7 +124,11 @@ class PreparationLabel(labelkit.PatientIdentifiers):
         ):
             raise ValueError(f"pfu_per_ml must be a positive whole number, not {self.pfu_per_ml!r}.")
         no_mg = self.cells is not None or self.pfu_per_ml is not None
-        amounts = ("volume_ml",) if no_mg else ("dose_mg", "volume_ml", "concentration_mg_per_ml")
+        amounts: tuple[str, ...] = ("volume_ml",) if no_mg else ("dose_mg", "volume_ml", "concentration_mg_per_ml")
+        if self.bag_hours is not None:
+            if isinstance(self.bag_hours, bool) or not isinstance(self.bag_hours, int) or self.bag_hours <= 0:
+                raise ValueError(f"bag_hours must be a positive whole number of hours, not {self.bag_hours!r}.")
+            amounts = ("dose_mg", "volume_ml")
         for name in amounts:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
@@ -161,6 +168,8 @@ def _amounts(label: PreparationLabel, *, superscript: bool = True) -> list[str]:
             pfu = pfu.replace("10", "10^", 1).translate(_SUPERSCRIPTS) if pfu != str(label.pfu_per_ml) else pfu
         return [f"{pfu} PFU/mL", f"Volume {_number(label.volume_ml)} mL (all lesions)"]
     assert label.dose_mg is not None  # checked when made
+    if label.bag_hours is not None:
+        return [f"Dose {_number(label.dose_mg)} mg in {label.bag_hours} h", f"Volume {_number(label.volume_ml)} mL"]
     assert label.concentration_mg_per_ml is not None
     return [
         f"Dose {_number(label.dose_mg)} mg",
@@ -242,7 +251,10 @@ def _route_line(label: PreparationLabel) -> str:
     route = clean(label.route)
     if label.infusion_minutes is None:
         return route
-    return f"{route} over {label.infusion_minutes} min" if route else f"Over {label.infusion_minutes} min"
+    minutes = label.infusion_minutes
+    # A bag of a continuous infusion runs a day or more: in hours (a 48 h bag, not 2880 min).
+    length = f"{minutes // 60} h" if minutes >= 24 * 60 and minutes % 60 == 0 else f"{minutes} min"
+    return f"{route} over {length}" if route else f"Over {length}"
 
 
 def _bud_line(label: PreparationLabel, tz: tzinfo) -> str:

@@ -70,8 +70,12 @@ class LabelSourced(models.Model):
 class Drug(LabelSourced):
     name = models.CharField(max_length=80, unique=True)
     target = models.CharField(max_length=40, blank=True)
-    strength_mg_per_ml = models.DecimalField(max_digits=8, decimal_places=3, validators=POSITIVE)
-    vial_contents_mg = ArrayField(models.DecimalField(max_digits=8, decimal_places=1), help_text="mg per vial size")
+    # Four places: a µg-level reconstituted strength (blinatumomab 12.5 µg/mL = 0.0125 mg/mL) fits.
+    strength_mg_per_ml = models.DecimalField(max_digits=9, decimal_places=4, validators=POSITIVE)
+    vial_contents_mg = ArrayField(
+        models.DecimalField(max_digits=8, decimal_places=1), blank=True,
+        help_text="mg per vial size; empty for a continuous infusion's bags (volume entered by the preparer)",
+    )  # fmt: skip
     allowed_diluents = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     concentration_min = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
     concentration_max = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
@@ -144,7 +148,10 @@ class Regimen(LabelSourced):
     name = models.CharField(max_length=120, unique=True)
     drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="regimens")
     dose_basis = models.CharField(max_length=12, choices=DoseBasis.choices)
-    dose_amount = models.DecimalField(max_digits=8, decimal_places=2, validators=POSITIVE)
+    # Four places: a µg-level daily dose (blinatumomab 28 µg/day = 0.028 mg) fits.
+    dose_amount = models.DecimalField(
+        max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0.0001"))]
+    )
     max_dose_mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     cells_per_kg = models.BigIntegerField(null=True, blank=True, help_text="Cell products: viable cells per kg")
     cells_min = models.BigIntegerField(null=True, blank=True, help_text="Cell products: fewest cells in the bag")
@@ -176,6 +183,14 @@ class Regimen(LabelSourced):
     cycle_hours = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Hours between doses when they come within a day (aldesleukin: 8); else days"
     )
+    # Continuous infusion in bags (blinatumomab, orders.bags): the steps give the daily dose from their day.
+    bag_hours_allowed = ArrayField(
+        models.PositiveSmallIntegerField(), default=list, blank=True,
+        help_text="Continuous infusion: the bag durations (h) the label allows; empty: doses, not bags",
+    )  # fmt: skip
+    infusion_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Continuous infusion: days infused (blinatumomab: 28 of a 42-day cycle)"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -193,7 +208,9 @@ class RegimenDoseBand(models.Model):
     weight_from_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True, help_text="≥")
     weight_below_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True, help_text="<")
     dose_basis = models.CharField(max_length=12, choices=DoseBasis.choices, blank=True)
-    dose_amount = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True, validators=POSITIVE)
+    dose_amount = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0.0001"))]
+    )
     max_dose_mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     refuse = models.BooleanField(default=False, help_text="The regimen is not given in this band")
     note = models.CharField(max_length=200, blank=True)
@@ -358,11 +375,20 @@ class MonitoringRule(models.Model):
                 | models.Q(day_from__lte=models.F("day_to")),
                 name="monitoring_rule_days_ordered",
             ),
-            # Hours step only the "after the infusion" rules, and never together with a step in days.
+            # Hours step only the "after the infusion" and "after a step-up dose" rules, never with a step in days.
             models.CheckConstraint(
                 condition=models.Q(interval_hours__isnull=True)
-                | models.Q(interval_hours__gte=1, interval_days__isnull=True, kind=RuleKind.DAILY_AFTER_INFUSION),
+                | models.Q(
+                    interval_hours__gte=1,
+                    interval_days__isnull=True,
+                    kind__in=[RuleKind.DAILY_AFTER_INFUSION, RuleKind.AFTER_STEP_UP_DOSE],
+                ),
                 name="monitoring_rule_interval_hours_after_infusion",
+            ),
+            # After a step-up dose: always in hours (the stay is hours long).
+            models.CheckConstraint(
+                condition=~models.Q(kind=RuleKind.AFTER_STEP_UP_DOSE) | models.Q(interval_hours__isnull=False),
+                name="monitoring_rule_after_step_up_in_hours",
             ),
         ]
 
@@ -378,8 +404,10 @@ class MonitoringRule(models.Model):
                 errors["interval_hours"] = "The interval is at least 1 hour."
             elif self.interval_days is not None:
                 errors["interval_hours"] = "Give the interval in days or in hours, not both."
-            elif self.kind != RuleKind.DAILY_AFTER_INFUSION:
+            elif self.kind not in (RuleKind.DAILY_AFTER_INFUSION, RuleKind.AFTER_STEP_UP_DOSE):
                 errors["interval_hours"] = "An interval in hours is for the rules counted from the infusion."
+        if self.kind == RuleKind.AFTER_STEP_UP_DOSE and self.interval_hours is None:
+            errors["interval_hours"] = "Say every how many hours during the stay after a step-up dose."
         if self.kind == RuleKind.DAILY_AFTER_INFUSION:
             if self.day_from is None:
                 errors["day_from"] = "Say from which day after the infusion (0: the infusion day)."
@@ -487,6 +515,9 @@ class TreatmentCourse(models.Model):
         TreatmentPlan, on_delete=models.PROTECT, null=True, blank=True, related_name="courses"
     )
     phase_position = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The plan's phase")
+    bag_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Continuous infusion: the bag duration the site chose when ordering"
+    )
 
     class Meta:
         ordering = ["-starts_at"]
@@ -504,6 +535,11 @@ class Dose(models.Model):
     planned_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=DoseStatus.choices, default=DoseStatus.PLANNED)
     cancel_reason = models.TextField(blank=True)
+    # A bag of a continuous infusion (orders.bags): how long it runs, which step's daily dose it gives, and whether
+    # it is the first bag at that dose (premedication and hospital stay follow that bag, not every bag).
+    bag_hours = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Continuous infusion: bag runs (h)")
+    bag_step = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The regimen step this bag gives")
+    starts_step = models.BooleanField(default=False, help_text="The first bag at its step's daily dose")
 
     class Meta:
         ordering = ["planned_at", "number"]

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, Max, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from accounts.selectors import AnyUser
-from orders import dosing, lesions
+from orders import bags, dosing, lesions
 from orders.choices import (
     CELL_BASES,
     CourseStatus,
@@ -128,7 +128,7 @@ class WorklistRow:
 WORKLIST_DOSE_FIELDS = (
     "number", "planned_at", "status", "course", "course__regimen", "course__patient",
     "course__patient__family_name", "course__patient__given_name", "course__patient__mrn",
-    "course__patient__weight_kg",
+    "course__patient__weight_kg", "bag_hours", "bag_step", "starts_step",
 )  # fmt: skip
 WORKLIST_PREPARATION_FIELDS = (
     "dose", "status", "dose_mg", "volume_to_draw_ml", "final_volume_ml", "concentration_mg_per_ml",
@@ -241,12 +241,21 @@ def dose_step(dose: Dose) -> RegimenStep | None:
     return dose_steps([dose]).get(dose.pk)
 
 
+def _step_key(dose: Dose) -> tuple[int, int] | None:
+    """Which regimen step a dose is: by its number; a bag of a continuous infusion only when it is the first bag at
+    its step's daily dose (the premedication and hospital stay go with that bag, not with every bag)."""
+    if dose.bag_step is None:
+        return (dose.course.regimen_id, dose.number)
+    return (dose.course.regimen_id, dose.bag_step) if dose.starts_step else None
+
+
 def dose_steps(doses: Sequence[Dose]) -> dict[int, RegimenStep]:
     """`dose_step` for a page of doses at once: by dose id."""
-    keys = {(d.course.regimen_id, d.number) for d in doses}
+    keyed = {d.pk: key for d in doses if (key := _step_key(d)) is not None}
+    keys = set(keyed.values())
     steps = RegimenStep.objects.filter(regimen_id__in={r for r, _ in keys}, dose_number__in={n for _, n in keys})
     by_key = {(s.regimen_id, s.dose_number): s for s in steps}
-    return {d.pk: by_key[(d.course.regimen_id, d.number)] for d in doses if (d.course.regimen_id, d.number) in by_key}
+    return {pk: by_key[key] for pk, key in keyed.items() if key in by_key}
 
 
 @dataclass(frozen=True)
@@ -284,13 +293,15 @@ STAY_SHOWN_AHEAD = timedelta(hours=48)
 def ward_hospital_stays(*, user: AnyUser, now: datetime) -> list[HospitalStay]:
     """The user's patients who must stay in hospital after a step-up dose (given, or planned within 48 h), with
     the end of the stay; soonest end first."""
-    steps = RegimenStep.objects.filter(
-        regimen_id=OuterRef("course__regimen_id"), dose_number=OuterRef("number"), hospital_stay_hours__gt=0
+    with_stay = RegimenStep.objects.filter(regimen_id=OuterRef("course__regimen_id"), hospital_stay_hours__gt=0)
+    # A dose is its step by number; a bag only when it is the first at its step's daily dose (`_step_key`).
+    is_step = Q(Exists(with_stay.filter(dose_number=OuterRef("number"))), bag_step__isnull=True) | Q(
+        Exists(with_stay.filter(dose_number=OuterRef("bag_step"))), starts_step=True
     )
     longest = RegimenStep.objects.aggregate(longest=Max("hospital_stay_hours"))["longest"] or 0
     doses = list(
         dose_list(user=user)
-        .filter(Exists(steps), planned_at__gte=now - timedelta(hours=longest) - timedelta(days=7))
+        .filter(is_step, planned_at__gte=now - timedelta(hours=longest) - timedelta(days=7))
         .filter(
             Q(status=DoseStatus.GIVEN)
             | Q(status=DoseStatus.PLANNED, course__status=CourseStatus.ACTIVE, planned_at__lte=now + STAY_SHOWN_AHEAD)
@@ -299,6 +310,48 @@ def ward_hospital_stays(*, user: AnyUser, now: datetime) -> list[HospitalStay]:
     )
     stays = hospital_stays(doses, now=now)
     return sorted(stays.values(), key=lambda stay: stay.until)
+
+
+@dataclass(frozen=True)
+class BagChange:
+    """A running bag of a continuous infusion and when the next one must go up (orders.bags.next_bag_due)."""
+
+    preparation: Preparation
+    started_at: datetime
+    hours: int
+    next_due: datetime
+    next_dose: Dose | None  # the next planned bag, if the course has one
+
+
+def ward_bag_changes(*, user: AnyUser) -> list[BagChange]:
+    """The user's patients with a bag running (started, not ended): when its successor is due; soonest first."""
+    running = (
+        preparation_list(user=user)
+        .filter(
+            status=PreparationStatus.ADMINISTERED,
+            administration_ended_at__isnull=True,
+            administration_started_at__isnull=False,
+            dose__bag_hours__isnull=False,
+        )
+        .select_related("dose__course__patient", "dose__course__regimen")
+    )
+    bags_running = [p for p in running if p.administration_started_at is not None and p.dose.bag_hours is not None]
+    # The next bags of those courses, in one query (a ward shows a few running bags, never a query each).
+    following = {
+        (d.course_id, d.number): d
+        for d in Dose.objects.filter(
+            course_id__in={p.dose.course_id for p in bags_running}, status=DoseStatus.PLANNED,
+            number__in={p.dose.number + 1 for p in bags_running},
+        )
+    }  # fmt: skip
+    changes = []
+    for prep in bags_running:
+        dose, started, hours = prep.dose, prep.administration_started_at, prep.dose.bag_hours
+        assert started is not None  # filtered above
+        assert hours is not None
+        due = bags.next_bag_due(started_at=started, hours=hours)
+        changes.append(BagChange(prep, started, hours, due, following.get((dose.course_id, dose.number + 1))))
+    return sorted(changes, key=lambda change: change.next_due)
 
 
 @dataclass(frozen=True)
@@ -364,7 +417,9 @@ def _cells_min(regimen: Regimen, weight_kg: Decimal) -> int | None:
     return int((Decimal(regimen.cells_per_kg_min) * weight_kg).to_integral_value(ROUND_CEILING))
 
 
-def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosing.CellDose | lesions.VirusDose:
+def calculate_for(
+    dose: Dose, patient: Patient
+) -> dosing.DoseCalculation | dosing.CellDose | lesions.VirusDose | bags.BagDose:
     """The dose of this patient now: the regimen's weight band, the label's volume cap, the rounding policy
     and the course's no-round-up exception; cells for a cell product; PFU/mL and the visit's volume cap for an
     oncolytic virus (the volume follows from the lesions at the visit). Refusals name the field."""
@@ -383,11 +438,14 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
     problem = band_problem(bands, patient.weight_kg, regimen.name)
     if problem:
         raise ValidationError({"weight_kg": problem})
+    if regimen.bag_hours_allowed:
+        return _bag_dose_for(dose, regimen)
     band = band_for(bands, patient.weight_kg)
     basis = band.dose_basis if band is not None else regimen.dose_basis
     amount = band.dose_amount if band is not None and band.dose_amount is not None else regimen.dose_amount
     step = dose_step(dose)
-    strength, vials = drug.strength_mg_per_ml, list(drug.vial_contents_mg)
+    # The column keeps 4 places since blinatumomab (0.0125 mg/mL); a strength with 3 reads as it always did.
+    strength, vials = _as_before(drug.strength_mg_per_ml), list(drug.vial_contents_mg)
     if step is not None:
         amount = step.dose_amount if step.dose_amount is not None else amount
         strength = step.strength_mg_per_ml or strength
@@ -411,6 +469,29 @@ def calculate_for(dose: Dose, patient: Patient) -> dosing.DoseCalculation | dosi
             volume_step_ml=drug.volume_step_ml,
         )  # fmt: skip
     except dosing.DoseError as error:
+        raise ValidationError({error.field: error.reason}) from None
+
+
+def _as_before(strength: Decimal) -> Decimal:
+    """A strength stored to 4 places back to the 3 it had before the column widened, when the 4th is 0 (90.0000
+    -> 90.000), so records and messages read as they did."""
+    three = strength.quantize(Decimal("0.001"))
+    return three if three == strength else strength
+
+
+def _bag_dose_for(dose: Dose, regimen: Regimen) -> bags.BagDose:
+    """A bag of a continuous infusion: its step's daily dose x its hours / 24 (orders.bags). The bag's volume is
+    the preparer's, from the label's table (not calculated). A bag without its duration is refused."""
+    if dose.bag_hours is None or dose.bag_step is None:
+        raise ValidationError({"bag_hours": "This dose of a continuous infusion has no bag duration: order it again."})
+    step = regimen.steps.filter(dose_number=dose.bag_step).first()
+    mg_per_day = step.dose_amount if step is not None and step.dose_amount is not None else regimen.dose_amount
+    try:
+        return bags.bag_dose(
+            number=dose.number, hours=dose.bag_hours, step=dose.bag_step, mg_per_day=mg_per_day,
+            dose_step_mg=regimen.drug.dose_step_mg,
+        )  # fmt: skip
+    except bags.BagError as error:
         raise ValidationError({error.field: error.reason}) from None
 
 

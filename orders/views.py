@@ -60,6 +60,7 @@ from orders.selectors import (
     preparation_list,
     therapy_plan_list,
     verification_queue,
+    ward_bag_changes,
     ward_hospital_stays,
     ward_preparation_list,
     weight_recorded_at,
@@ -219,6 +220,7 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
                         category=form.cleaned_data["category"], storage=form.cleaned_data["storage"],
                         punctured_at=form.cleaned_data["punctured_at"], user=acting_user(request), now=timezone.now(),
                         closed_system_device=form.cleaned_data["closed_system_device"],
+                        bag_volume_ml=form.cleaned_data["bag_volume_ml"],
                     )  # fmt: skip
                     messages.success(request, f"{prep.code} recorded; a colleague verifies it next.")
                     return redirect("orders:worklist")
@@ -358,7 +360,9 @@ def ward_preparations(request: HttpRequest) -> HttpResponse:
     """Released preparations for the nurse's patients, and infusions running (to record their end)."""
     rows = ward_preparation_list(user=request.user)
     stays = ward_hospital_stays(user=request.user, now=timezone.now())
-    return render(request, "orders/ward.html", {"preparations": [(p, _cells(p)) for p in rows], "stays": stays})
+    bag_changes = ward_bag_changes(user=request.user)
+    context = {"preparations": [(p, _cells(p)) for p in rows], "stays": stays, "bag_changes": bag_changes}
+    return render(request, "orders/ward.html", context)
 
 
 @html_view("GET", "POST", perm="orders.view_treatmentcourse", post_perm="orders.manage_course")
@@ -430,7 +434,7 @@ def course_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 patient=patient, regimen=regimen, starts_at=data["starts_at"],
                 user=acting_user(request), now=timezone.now(),
                 chain_of_identity=data["chain_of_identity"],
-                no_round_up=data["no_round_up"],
+                no_round_up=data["no_round_up"], bag_hours=data["bag_hours"],
             )  # fmt: skip
             return redirect("orders:course", pk=course.pk)
         except (Conflict, ValidationError) as error:

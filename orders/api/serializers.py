@@ -84,7 +84,8 @@ class RegimenSerializer(serializers.ModelSerializer[Regimen]):
         fields = ["id", "name", "drug", "dose_basis", "dose_amount", "max_dose_mg", "cycle_days", "number_of_doses",
                   "infusion_minutes", "monitoring_rules", "cells_per_kg", "cells_per_kg_min", "cells_min", "cells_max",
                   "lymphodepletion", "first_interval_days", "pfu_per_ml_first_dose", "pfu_per_ml",
-                  "max_volume_ml_per_visit", "source", "effective_from", "steps"]  # fmt: skip
+                  "max_volume_ml_per_visit", "source", "effective_from", "steps", "bag_hours_allowed",
+                  "infusion_days"]  # fmt: skip
         read_only_fields = fields
 
 
@@ -146,7 +147,8 @@ class DoseSerializer(serializers.ModelSerializer[Dose]):
 
     class Meta:
         model = Dose
-        fields = ["id", "course", "number", "planned_at", "status", "cancel_reason", "gate"]
+        fields = ["id", "course", "number", "planned_at", "status", "cancel_reason", "bag_hours", "bag_step",
+                  "starts_step", "gate"]  # fmt: skip
         read_only_fields = fields
 
     @extend_schema_field(GateSerializer)
@@ -171,7 +173,7 @@ class CourseSerializer(serializers.ModelSerializer[TreatmentCourse]):
         model = TreatmentCourse
         fields = ["id", "patient", "regimen", "regimen_name", "starts_at", "status", "weight_kg_at_start",
                   "height_cm_at_start", "chain_of_identity", "started_by", "created_at", "stopped_at", "stopped_by",
-                  "stop_reason", "treatment_plan", "phase_position"]  # fmt: skip
+                  "stop_reason", "treatment_plan", "phase_position", "bag_hours"]  # fmt: skip
         read_only_fields = fields
 
 
@@ -199,6 +201,10 @@ class CourseStartSerializer(serializers.Serializer[Any]):
     starts_at = serializers.DateTimeField()
     chain_of_identity = serializers.CharField(max_length=40, required=False, default="", allow_blank=True)
     no_round_up = serializers.BooleanField(required=False, default=False, help_text="Never round a dose up to a vial")
+    bag_hours = serializers.IntegerField(
+        required=False, default=None, allow_null=True, min_value=1, max_value=720,
+        help_text="Continuous infusion: the bag duration chosen among the regimen's (bag_hours_allowed)",
+    )  # fmt: skip
 
 
 class ReasonSerializer(serializers.Serializer[Any]):
@@ -291,6 +297,11 @@ class RecordSerializer(serializers.Serializer[Any]):
     closed_system_device = serializers.CharField(
         max_length=80, required=False, default="", allow_blank=True,
         help_text="Hazardous drugs (USP <800>): the closed-system transfer device used; required to release",
+    )  # fmt: skip
+    bag_volume_ml = serializers.DecimalField(
+        max_digits=6, decimal_places=1, min_value=Decimal("0.1"), max_value=Decimal(1000), required=False,
+        default=None, allow_null=True,
+        help_text="A bag of a continuous infusion: its final volume from the label's table (what is verified)",
     )  # fmt: skip
 
 

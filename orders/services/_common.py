@@ -8,15 +8,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.locking import locked
-from orders import dosing, lesions
+from orders import bags, dosing, lesions
 from orders.choices import PreparationStatus
 from orders.models import Dose, Preparation
 from orders.selectors import calculate_for
 from orders.services.errors import OrderConflict
 
 
-def _apply(preparation: Preparation, calc: dosing.DoseCalculation | dosing.CellDose | lesions.VirusDose) -> None:
+def _apply(
+    preparation: Preparation, calc: dosing.DoseCalculation | dosing.CellDose | lesions.VirusDose | bags.BagDose
+) -> None:
     preparation.calculation = calc.as_record()
+    if isinstance(calc, bags.BagDose):  # the bag's volume is the preparer's, from the label's table
+        preparation.dose_mg = calc.dose_mg
+        preparation.volume_to_draw_ml = preparation.final_volume_ml = preparation.concentration_mg_per_ml = None
+        preparation.diluent_bag_ml = None
+        return
     if isinstance(calc, lesions.VirusDose):
         preparation.concentration_pfu_per_ml, preparation.max_volume_ml = (
             calc.concentration_pfu_per_ml, calc.max_volume_ml,

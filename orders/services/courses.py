@@ -13,6 +13,7 @@ from django.db import transaction
 
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
+from orders import bags
 from orders.choices import CourseStatus, DoseStatus, PreparationStatus, RuleKind
 from orders.models import (
     CourseMonitoringTest,
@@ -24,7 +25,7 @@ from orders.models import (
     TreatmentCourse,
     TreatmentPlan,
 )
-from orders.selectors import regimen_schedule
+from orders.selectors import dose_steps, regimen_schedule
 from orders.services._common import _order_preparation
 from orders.services.errors import OrderConflict
 from patients.models import Patient
@@ -34,7 +35,10 @@ def _rule_due_times(
     rule: MonitoringRule, doses: Sequence[Dose], starts_at: datetime
 ) -> list[tuple[datetime, Dose | None]]:
     """When a monitoring rule wants its test, and for which dose (pre-dose rules gate that dose)."""
-    if rule.interval_hours is not None and rule.kind != RuleKind.DAILY_AFTER_INFUSION:
+    if rule.interval_hours is not None and rule.kind not in (
+        RuleKind.DAILY_AFTER_INFUSION,
+        RuleKind.AFTER_STEP_UP_DOSE,
+    ):
         # Fail closed: a step in hours on a rule that does not use it would silently schedule something else.
         raise ValueError(f"Monitoring rule {rule.pk}: an interval in hours on a {rule.kind!r} rule")
     if rule.kind == RuleKind.PRE_DOSE:
@@ -69,8 +73,29 @@ def _rule_due_times(
             return hourly
         days = range(rule.day_from or 0, (rule.day_to or 0) + 1, rule.interval_days or 1)
         return [(infusion + timedelta(days=day), None) for day in days]
+    if rule.kind == RuleKind.AFTER_STEP_UP_DOSE:
+        return _after_step_up_times(rule, doses)
     # Fail closed: a rule of a kind this code does not know refuses the course rather than schedule nothing.
     raise ValueError(f"Monitoring rule {rule.pk}: unknown kind {rule.kind!r}")
+
+
+def _after_step_up_times(rule: MonitoringRule, doses: Sequence[Dose]) -> list[tuple[datetime, Dose | None]]:
+    """Every n hours from each step-up dose through its hospital stay (teclistamab: 48 h after each dose of the
+    step-up schedule), linked to that dose so that moving it moves them; weekly doses after the steps, with no stay,
+    get none. A rule without an interval is refused (fail closed)."""
+    if rule.interval_hours is None or rule.interval_hours < 1:
+        raise ValueError(f"Monitoring rule {rule.pk}: after a step-up dose needs an interval of at least 1 hour")
+    steps = dose_steps(doses)
+    times: list[tuple[datetime, Dose | None]] = []
+    for dose in doses:
+        step = steps.get(dose.pk)
+        if step is None or not step.hospital_stay_hours:
+            continue
+        due, end = dose.planned_at, dose.planned_at + timedelta(hours=step.hospital_stay_hours)
+        while due < end:
+            times.append((due, dose))
+            due += timedelta(hours=rule.interval_hours)
+    return times
 
 
 def _schedule_monitoring(course: TreatmentCourse, doses: Sequence[Dose], user: User, now: datetime) -> None:
@@ -95,9 +120,12 @@ def course_start(
     no_round_up: bool = False,
     treatment_plan: TreatmentPlan | None = None,
     phase_position: int | None = None,
+    bag_hours: int | None = None,
 ) -> TreatmentCourse:
     """Start a regimen: schedule its doses (step-up doses on their days, orders.schedule), a preparation order
-    for each, and its monitoring tests. A course of a therapy plan names the plan and its phase."""
+    for each, and its monitoring tests. A course of a therapy plan names the plan and its phase. A continuous
+    infusion (blinatumomab) is ordered with the bag duration the site chose among the label's: its doses are the
+    bags (orders.bags), back to back, each with its own preparation."""
     if not regimen.active:
         raise ValidationError({"regimen": "This regimen is no longer offered."})
     if starts_at < now - timedelta(days=1):
@@ -108,19 +136,59 @@ def course_start(
         raise ValidationError(
             {"chain_of_identity": "A cell therapy needs the chain-of-identity ID from leukapheresis."}
         )
+    planned_bags = _bag_plan(regimen, bag_hours)
     course = TreatmentCourse.objects.create(
         patient=patient, regimen=regimen, starts_at=starts_at, weight_kg_at_start=patient.weight_kg,
         height_cm_at_start=patient.height_cm, chain_of_identity=chain_of_identity.strip(), no_round_up=no_round_up,
         started_by=user, created_at=now, treatment_plan=treatment_plan, phase_position=phase_position,
+        bag_hours=bag_hours if planned_bags else None,
     )  # fmt: skip
-    doses = [
-        Dose.objects.create(course=course, number=p.number, planned_at=starts_at + p.offset)
-        for p in regimen_schedule(regimen)
-    ]
+    if planned_bags:
+        doses = [
+            Dose.objects.create(
+                course=course,
+                number=b.number,
+                planned_at=starts_at + b.offset,
+                bag_hours=b.hours,
+                bag_step=b.step,
+                starts_step=b.starts_step,
+            )
+            for b in planned_bags
+        ]
+    else:
+        doses = [
+            Dose.objects.create(course=course, number=p.number, planned_at=starts_at + p.offset)
+            for p in regimen_schedule(regimen)
+        ]
     for dose in doses:
         _order_preparation(dose, now)
     _schedule_monitoring(course, doses, user, now)
     return course
+
+
+def _bag_plan(regimen: Regimen, bag_hours: int | None) -> list[bags.Bag]:
+    """The bags of a continuous infusion, or [] for a regimen of doses (which takes no bag duration). The duration
+    must be one the regimen allows and within the drug's in-use time, which must include the infusion."""
+    if not regimen.bag_hours_allowed:
+        if bag_hours is not None:
+            raise ValidationError({"bag_hours": "This regimen is given in doses, not as a continuous infusion."})
+        return []
+    allowed = ", ".join(f"{hours} h" for hours in sorted(regimen.bag_hours_allowed))
+    if bag_hours is None:
+        raise ValidationError({"bag_hours": f"Choose the bag duration: {allowed}."})
+    drug = regimen.drug
+    steps = [bags.DailyDose(s.dose_number, s.day, s.dose_amount or regimen.dose_amount) for s in regimen.steps.all()]
+    try:
+        bags.check_bag_hours(
+            bag_hours=bag_hours, allowed_hours=regimen.bag_hours_allowed, stability_room=drug.stability_room,
+            stability_includes_infusion=drug.in_use_includes_infusion,
+        )  # fmt: skip
+        return bags.plan_bags(
+            steps=steps or [bags.DailyDose(0, 1, regimen.dose_amount)], infusion_days=regimen.infusion_days or 0,
+            bag_hours=bag_hours, allowed_hours=regimen.bag_hours_allowed, dose_step_mg=drug.dose_step_mg,
+        )  # fmt: skip
+    except bags.BagError as error:
+        raise ValidationError({error.field: error.reason}) from None
 
 
 def _cancel_open_tests(

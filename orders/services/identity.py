@@ -12,13 +12,13 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from orders import bud
+from orders import bags, bud
 from orders.choices import COI_ORDER, CoiStep, DoseStatus, GateCheckPurpose, PremedicationClass, PreparationStatus
 from orders.gate import dose_gate
 from orders.models import Dose, Drug, IdentityCheck, Preparation, RegimenStep, TreatmentCourse
 from orders.selectors import dose_step
 from orders.services._common import _hhmm, _hours, _local, _locked
-from orders.services.courses import therapy_plan_advance_for
+from orders.services.courses import course_reschedule, therapy_plan_advance_for
 from orders.services.doses import gate_record
 from orders.services.errors import OrderConflict
 from orders.services.tolerance import tolerance_problem
@@ -176,7 +176,9 @@ def preparation_administer(
     prep = _locked(preparation, "administer")
     course = prep.dose.course
     patient, regimen, drug = course.patient, course.regimen, course.regimen.drug
-    infusion = timedelta(minutes=regimen.infusion_minutes)
+    # A bag of a continuous infusion runs its own hours (both beyond-use clocks must allow all of them).
+    bag_hours = prep.dose.bag_hours
+    infusion = timedelta(hours=bag_hours) if bag_hours is not None else timedelta(minutes=regimen.infusion_minutes)
     problems = []
     if wristband.strip().upper() != patient.mrn:
         problems.append("wristband does not match the patient")
@@ -219,8 +221,19 @@ def preparation_administer(
         )  # fmt: skip
         Dose.objects.filter(pk=prep.dose_id).update(status=DoseStatus.GIVEN)
         gate_record(dose=prep.dose, gate=gate, user=user, now=now, purpose=GateCheckPurpose.ADMINISTER)
+        if bag_hours is not None:
+            _next_bag_follows(prep.dose, bag_hours, user, now)
         therapy_plan_advance_for(course_id=course.pk, now=now)
     return ScanOutcome(prep, check)
+
+
+def _next_bag_follows(dose: Dose, hours: int, user: User, now: datetime) -> None:
+    """A bag change leaves no gap: the next bag (and every later one with it) is due when this one, hung now,
+    runs out (orders.bags.next_bag_due), wherever it was planned before."""
+    following = Dose.objects.filter(course_id=dose.course_id, number=dose.number + 1, status=DoseStatus.PLANNED).first()
+    due = bags.next_bag_due(started_at=now, hours=hours)
+    if following is not None and following.planned_at != due:
+        course_reschedule(dose=following, planned_at=due, user=user, now=now)
 
 
 # Recorded with the preparation they belong to (cell_product_receive, cell_product_thaw, preparation_administer).

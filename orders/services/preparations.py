@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from accounts.services import confirm_password
 from alerts.choices import AlertAudience, AlertKind, AlertSeverity
 from alerts.services import AlertCondition, alerts_raise
-from orders import bud
+from orders import bags, bud
 from orders.choices import (
     ComponentKind,
     CourseStatus,
@@ -116,11 +116,15 @@ def preparation_record(
     now: datetime,
     punctured_at: datetime | None = None,
     closed_system_device: str = "",
+    bag_volume_ml: Decimal | None = None,
 ) -> Preparation:
     """Record what went into the bag. Both beyond-use clocks (USP <797> "start administration by" and, where
     the label's in-use time includes the infusion, "end the infusion by") start at the first vial puncture or
     dilution (`punctured_at`, by default the start of preparation), never at recording. An expired vial, or
-    one expiring before the later clock, is refused. A cell product is received and thawed instead."""
+    one expiring before the later clock, is refused. A cell product is received and thawed instead. A bag of a
+    continuous infusion (blinatumomab) has no calculated volume: the preparer enters the bag's final volume from
+    the label's table (`bag_volume_ml`, what the verifier measures), and a bag that could not run its hours within
+    the label's in-use time even if hung at once is refused (orders.bags)."""
     prep = _locked(preparation, "record")
     if prep.prepared_by_id != user.pk:
         raise PermissionDenied("Only the technician who started this preparation can record it.")
@@ -131,8 +135,13 @@ def preparation_record(
         )
     if drug.intralesional:
         raise OrderConflict(f"{drug} is thawed and planned by lesion size, not recorded in mg.")
-    if prep.volume_to_draw_ml is None:
+    bag_hours = prep.dose.bag_hours
+    if bag_hours is None and prep.volume_to_draw_ml is None:
         raise OrderConflict("The order has no volume to draw: recalculate it.")
+    if bag_hours is None and bag_volume_ml is not None:
+        raise ValidationError({"bag_volume_ml": "Only a bag of a continuous infusion takes an entered volume."})
+    if bag_hours is not None and (bag_volume_ml is None or bag_volume_ml <= 0):
+        raise ValidationError({"bag_volume_ml": "Enter the bag's final volume (mL) from the label's table."})
     device = closed_system_device.strip()
     if drug.hazardous and not device:
         raise ValidationError(
@@ -154,6 +163,10 @@ def preparation_record(
         storage=bud.Storage(_choice(bud.Storage, storage, "storage")), stability_room=drug.stability_room,
         stability_refrigerated=drug.stability_refrigerated, stability_includes_infusion=drug.in_use_includes_infusion,
     )  # fmt: skip
+    if bag_hours is not None:
+        problem = bags.bag_record_problem(use_by=use_by, prepared_at=_local(punctured), hours=bag_hours)
+        if problem:
+            raise ValidationError({"storage": f"A {bag_hours} h bag: {problem}."})
     last_use = max(use_by.at, use_by.infusion_end_by or use_by.at)
     vials = [c for c in components if c.kind == ComponentKind.VIAL]
     if not vials:
@@ -179,7 +192,9 @@ def preparation_record(
                 {f"{where}product": f"{drug.name} may be diluted in {', '.join(drug.allowed_diluents)} only."}
             )
     drawn = sum((c.volume_ml for c in vials), Decimal(0))
-    if abs(drawn - prep.volume_to_draw_ml) > prep.volume_to_draw_ml * Decimal("0.05"):
+    if prep.volume_to_draw_ml is not None and abs(drawn - prep.volume_to_draw_ml) > prep.volume_to_draw_ml * Decimal(
+        "0.05"
+    ):
         raise ValidationError({"components": f"Drawn {drawn} mL; the order needs {prep.volume_to_draw_ml} mL."})
     PreparationComponent.objects.bulk_create(
         PreparationComponent(
@@ -202,6 +217,9 @@ def preparation_record(
     )
     fields = ["status", "ended_at", "punctured_at", "category", "storage", "beyond_use_at", "infusion_end_by",
               "beyond_use_note", "closed_system_device"]  # fmt: skip
+    if bag_hours is not None:
+        prep.final_volume_ml = bag_volume_ml
+        fields.append("final_volume_ml")
     prep.save(update_fields=fields)
     return prep
 

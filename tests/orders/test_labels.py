@@ -13,7 +13,7 @@ import pytest
 
 from core import labelkit
 from orders.labelling import diluent_label
-from orders.labels import PreparationLabel, label_pdf, label_zpl
+from orders.labels import PreparationLabel, _route_line, label_pdf, label_zpl
 from tests import labelcheck
 from tests.labelcheck import (
     barcode_rects,
@@ -360,3 +360,26 @@ def test_a_label_without_cells_needs_dose_and_concentration():
 )
 def test_the_diluent_volume_is_named_once(product, volume, text):
     assert diluent_label(product, volume) == text
+
+
+def test_a_bag_of_a_day_or_more_gives_its_length_in_hours():
+    assert _route_line(dataclasses.replace(LABEL, infusion_minutes=48 * 60)) == "IV infusion over 48 h"
+    assert _route_line(dataclasses.replace(LABEL, infusion_minutes=24 * 60)) == "IV infusion over 24 h"
+    assert _route_line(dataclasses.replace(LABEL, infusion_minutes=23 * 60)) == "IV infusion over 1380 min"
+    assert _route_line(dataclasses.replace(LABEL, infusion_minutes=24 * 60 + 30)) == "IV infusion over 1470 min"
+
+
+def test_a_continuous_infusion_bag_prints_its_dose_in_its_hours_without_a_concentration():
+    bag = dataclasses.replace(
+        LABEL, drug="Blinatumomab", dose_mg=Decimal("0.018"), volume_ml=Decimal("250"), concentration_mg_per_ml=None,
+        infusion_minutes=48 * 60, bag_hours=48,
+    )  # fmt: skip
+    text = pdf_text(label_pdf(bag, tz=NEW_YORK))
+    assert "Dose 0.018 mg in 48 h" in text
+    assert "Volume 250 mL" in text
+    assert "Conc" not in text
+    assert "IV infusion over 48 h" in text
+    with pytest.raises(ValueError, match="concentration_mg_per_ml"):
+        dataclasses.replace(bag, bag_hours=None)
+    with pytest.raises(ValueError, match="bag_hours must be a positive whole number"):
+        dataclasses.replace(bag, bag_hours=0)
