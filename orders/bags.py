@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from orders import bud
+from orders.dosing import DoseError
 
 __all__ = ["Bag", "BagDose", "BagError", "DailyDose", "bag_amount", "bag_dose", "bag_record_problem",
            "check_bag_hours", "next_bag_due", "plan_bags"]  # fmt: skip
@@ -24,16 +25,8 @@ __all__ = ["Bag", "BagDose", "BagError", "DailyDose", "bag_amount", "bag_dose", 
 DAY_HOURS = 24
 
 
-class BagError(ValueError):
+class BagError(DoseError):
     """A bag plan that cannot be given: ``field`` names the input, ``reason`` is a sentence for a person."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(field, reason)
-        self.field = field
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
 
 
 @dataclass(frozen=True)
