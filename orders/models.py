@@ -191,9 +191,33 @@ class Regimen(LabelSourced):
     infusion_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Continuous infusion: days infused (blinatumomab: 28 of a 42-day cycle)"
     )
+    # A regimen given only after another's infusion, within a window (aldesleukin 3-24 h after lifileucel).
+    follows_regimen = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="followed_by",
+        help_text="Starts only after a completed infusion of this regimen",
+    )  # fmt: skip
+    follows_from_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="First dose at the earliest this many hours after that infusion ended"
+    )
+    follows_to_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="... and at the latest this many hours after it"
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    follows_regimen__isnull=True, follows_from_hours__isnull=True, follows_to_hours__isnull=True
+                )
+                | models.Q(
+                    follows_regimen__isnull=False,
+                    follows_from_hours__isnull=False,
+                    follows_to_hours__gt=models.F("follows_from_hours"),
+                ),
+                name="regimen_follows_window_complete",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

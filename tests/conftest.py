@@ -42,6 +42,7 @@ def reference_db(transactional_db):
         ("orders.migrations.0018_seed_lifileucel_aldesleukin", "seed"),
         ("orders.migrations.0020_seed_blinatumomab", "seed"),
         ("orders.migrations.0021_after_step_up_assessments", "seed"),
+        ("orders.migrations.0023_seed_aldesleukin_follows_lifileucel", "seed"),
         ("accounts.migrations.0004_order_permissions", "grant"),
         ("assessments.migrations.0002_role_permissions", "grant"),
         ("alerts.migrations.0010_alert_rules", "seed_routes_and_ladder"),

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT
 from monitoring.services import monitoring_test_cancel, monitoring_test_schedule
@@ -136,6 +138,7 @@ def course_start(
         raise ValidationError(
             {"chain_of_identity": "A cell therapy needs the chain-of-identity ID from leukapheresis."}
         )
+    _check_follows(regimen, patient, starts_at)
     planned_bags = _bag_plan(regimen, bag_hours)
     course = TreatmentCourse.objects.create(
         patient=patient, regimen=regimen, starts_at=starts_at, weight_kg_at_start=patient.weight_kg,
@@ -164,6 +167,30 @@ def course_start(
         _order_preparation(dose, now)
     _schedule_monitoring(course, doses, user, now)
     return course
+
+
+def _check_follows(regimen: Regimen, patient: Patient, starts_at: datetime) -> None:
+    """A regimen that follows another's infusion (aldesleukin 3-24 h after lifileucel) starts inside its window
+    after the patient's last completed infusion of it; without one it is refused (fail closed)."""
+    before = regimen.follows_regimen
+    if before is None or regimen.follows_from_hours is None or regimen.follows_to_hours is None:
+        return
+    ended = Preparation.objects.filter(
+        dose__course__patient=patient, dose__course__regimen=before, administration_ended_at__isnull=False
+    ).aggregate(last=Max("administration_ended_at"))["last"]
+    if ended is None:
+        raise ValidationError(
+            {"starts_at": f"{regimen.name} starts only after a completed {before.name} infusion: none is recorded."}
+        )
+    earliest = ended + timedelta(hours=regimen.follows_from_hours)
+    latest = ended + timedelta(hours=regimen.follows_to_hours)
+    if not earliest <= starts_at <= latest:
+        shown = "%Y-%m-%d %H:%M"
+        raise ValidationError({"starts_at": (
+            f"{regimen.name} starts {regimen.follows_from_hours}-{regimen.follows_to_hours} h after the "
+            f"{before.name} infusion ended ({timezone.localtime(ended):{shown}}): between "
+            f"{timezone.localtime(earliest):{shown}} and {timezone.localtime(latest):{shown}}."
+        )})  # fmt: skip
 
 
 def _bag_plan(regimen: Regimen, bag_hours: int | None) -> list[bags.Bag]:

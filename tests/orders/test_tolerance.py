@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from orders.choices import PreparationStatus
-from orders.models import Drug, Regimen, ToleranceCheck
+from orders.models import Drug, Preparation, Regimen, ToleranceCheck, TreatmentCourse
+from orders.services.courses import course_start
 from orders.services.tolerance import tolerance_check_record
 from tests.orders.cell_helpers import PEMBRO, H, M, base_time, cleared_preparation, pembro_released
 from tests.orders.helpers import start_course
@@ -27,7 +29,20 @@ WELL: dict[str, Any] = {
 }  # fmt: skip
 
 
+LIFILEUCEL = "Lifileucel single infusion (melanoma)"
+
+
+def lifileucel_infused(patient, oncologist, ended_at) -> None:
+    """A completed lifileucel infusion (set directly: no thaw limit is seeded, so it cannot be thawed through the
+    services until an admin enters one)."""
+    course = start_course(patient, oncologist, LIFILEUCEL, in_hours=-2, chain_of_identity="COI-TIL-1")
+    Preparation.objects.filter(dose__course=course).update(
+        administration_started_at=ended_at - 100 * M, administration_ended_at=ended_at
+    )
+
+
 def test_the_aldesleukin_course_is_six_doses_8_hours_apart_and_stops_there(patient_a, oncologist_a):
+    lifileucel_infused(patient_a, oncologist_a, timezone.now())
     course = start_course(patient_a, oncologist_a, IL2, in_hours=6)
     planned = [d.planned_at for d in course.doses.order_by("number")]
     assert len(planned) == 6
@@ -43,8 +58,34 @@ def test_lifileucel_is_a_flat_cell_dose_with_its_lymphodepletion_and_no_guessed_
     assert regimen.drug.thaw_to_infusion_limit is None  # not verified: cannot be thawed until entered
 
 
+def test_aldesleukin_starts_3_to_24_hours_after_the_lifileucel_infusion_and_never_without_it(
+    patient_a, oncologist_a, api_as
+):
+    with pytest.raises(ValidationError) as refused:
+        start_course(patient_a, oncologist_a, IL2, in_hours=6)
+    assert "completed Lifileucel single infusion (melanoma) infusion" in refused.value.message_dict["starts_at"][0]
+    ended = timezone.now()
+    lifileucel_infused(patient_a, oncologist_a, ended)
+    for too_early_or_late in (2.99, 24.01):
+        with pytest.raises(ValidationError) as refused:
+            start_course(patient_a, oncologist_a, IL2, in_hours=too_early_or_late)
+        assert "3-24 h after" in refused.value.message_dict["starts_at"][0]
+    body = {"patient": patient_a.pk, "regimen": Regimen.objects.get(name=IL2).pk,
+            "starts_at": (ended + 25 * H).isoformat()}  # fmt: skip
+    response = api_as(oncologist_a).post("/api/courses/", body, format="json")
+    assert response.status_code == 400
+    assert "starts_at" in response.json()
+    assert not TreatmentCourse.objects.filter(regimen__name=IL2).exists()  # nothing half-written
+    for hours in (3, 24):
+        start = ended + hours * H
+        course = course_start(patient=patient_a, regimen=Regimen.objects.get(name=IL2), starts_at=start,
+                              user=oncologist_a, now=ended)  # fmt: skip
+        assert course.doses.get(number=1).planned_at == start
+
+
 @pytest.fixture
 def il2_dose(patient_a, oncologist_a):
+    lifileucel_infused(patient_a, oncologist_a, timezone.now())
     return start_course(patient_a, oncologist_a, IL2, in_hours=6).doses.get(number=1)
 
 
