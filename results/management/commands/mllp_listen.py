@@ -1,4 +1,4 @@
-"""Receive ORU^R01 results over MLLP and answer each with an ACK."""
+"""Receive ORU^R01 results and the ADT patient feed over MLLP (routed by MSH-9) and answer each with an ACK."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 
-from results.importing import Lookup, import_hl7_frame, interface_user
+from results.adt import handle_hl7_frame
+from results.importing import Lookup, interface_user
 from results.mllp import serve
 
 logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = "Listen for HL7 v2 ORU^R01 results (single messages or FHS/BHS batches) over MLLP and store them."
+    help = (
+        "Listen over MLLP for HL7 v2 ORU^R01 results (single messages or FHS/BHS batches) and ADT^A01/A02/A03/A04/"
+        "A08/A31/A40 patient events, and store them."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -33,9 +37,12 @@ class Command(BaseCommand):
             with lock:
                 close_old_connections()
                 with pghistory.context(interface="mllp"):
-                    reply, stored = import_hl7_frame(text, user=account, now=timezone.now(), lookup=Lookup())
+                    reply, route, stored = handle_hl7_frame(text, user=account, now=timezone.now(), lookup=Lookup())
                 # Counts only: no patient data in logs.
-                logger.info("ORU stored %d results", stored)
+                if route == "adt":
+                    logger.info("ADT applied %d patient events", stored)
+                else:
+                    logger.info("ORU stored %d results", stored)
                 return reply
 
         ready = threading.Event()
