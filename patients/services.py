@@ -110,6 +110,7 @@ def _admit(data: AdtPatient, now: datetime) -> Patient:
         _check_not_merged(patient, PID_3)
         if conflicts := _identity_conflicts(patient, data):
             raise AdtRefusal(205, f"PID-3 MRN already names another patient ({', '.join(conflicts)} differ)", PID_3)
+        patient.discharged_at = None  # admitted again
         return _update(patient, data, now)
     required = (
         ("PID-5 family name", data.family_name, Where("PID", 5)),

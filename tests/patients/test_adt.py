@@ -14,7 +14,6 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from accounts.choices import Role
 from monitoring.models import MonitoringTest
 from patients.models import Patient, PatientAlias, WardCareTeam
 from patients.selectors import patient_by_mrn, patient_list, patient_record_ids
@@ -175,8 +174,10 @@ def test_a40_merge_keeps_both_records_their_rows_and_history_and_the_old_mrn_res
 
     assert ack_parts(outcome.ack)[0] == "AA"
     prior.refresh_from_db()
-    assert prior.merged_into == survivor and prior.merged_at is not None
-    assert prior.mrn == "H555000" and prior.family_name == "Kowalsky"  # nothing of the record overwritten
+    assert prior.merged_into == survivor
+    assert prior.merged_at is not None
+    assert prior.mrn == "H555000"
+    assert prior.family_name == "Kowalsky"
     assert prior.care_team == team_a  # its rows are seen by the survivor's team
     assert MonitoringTest.objects.get(pk=test.pk).patient_id == prior.pk  # the clinical row is untouched
     assert set(patient_record_ids(survivor)) == {survivor.pk, prior.pk}
@@ -188,7 +189,8 @@ def test_a40_merge_keeps_both_records_their_rows_and_history_and_the_old_mrn_res
     assert PatientAlias.objects.count() == 1
     # The merged MRN no longer takes updates of its own.
     code, err, text = ack_parts(send(adt("A08", "H555000", control_id="ADT9")).ack)
-    assert (code, err) == ("AE", "205") and "merged record" in text
+    assert (code, err) == ("AE", "205")
+    assert "merged record" in text
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -296,5 +298,6 @@ def test_adt_and_oru_share_the_listener_over_a_real_socket(reference_db, wards, 
         stop.set()
         thread.join(10)
     patient = Patient.objects.get(mrn="H100200")
-    assert patient.ward == "7B" and patient.care_team == team_b
+    assert patient.ward == "7B"
+    assert patient.care_team == team_b
     assert patient in patient_list(user=nurse_b)
