@@ -18,11 +18,14 @@ from monitoring.models import MonitoringTest
 from patients.models import Patient, PatientAlias, WardCareTeam
 from patients.selectors import patient_by_mrn, patient_list, patient_record_ids
 from results.adt import handle_hl7_frame, import_adt_message
-from results.importing import Lookup, interface_user
+from results.importing import Lookup, import_oru_message, interface_user
 from results.mllp import MllpClient, serve
+from results.models import Result
 from tests import factories
 from tests.orders.cell_helpers import CAR_T, COI, yescarta_as_labelled
 from tests.orders.helpers import first_dose, live_preparation, start_course
+from tests.results.helpers import collected_specimen
+from tests.results.test_import import TWO_OBX, oru
 
 AUTHORITY = "HOSP"
 
@@ -301,3 +304,22 @@ def test_adt_and_oru_share_the_listener_over_a_real_socket(reference_db, wards, 
     assert patient.ward == "7B"
     assert patient.care_team == team_b
     assert patient in patient_list(user=nurse_b)
+
+
+@pytest.mark.django_db
+def test_after_a40_a_result_for_the_merged_records_specimen_is_taken_under_the_survivors_mrn(wards, team_a, nurse_a):
+    survivor = factories.make_patient(team_a, mrn="H100200", family_name="Kowalski", birth_date=date(1960, 5, 17))
+    prior = factories.make_patient(team_a, mrn="H555000")
+    specimen = collected_specimen(prior, nurse_a, "Comprehensive metabolic panel")
+    stranger = factories.make_patient(team_a)
+    other = collected_specimen(stranger, nurse_a, "Comprehensive metabolic panel")
+    user, now = interface_user(), timezone.now()
+
+    assert import_oru_message(oru(survivor, specimen, TWO_OBX), user=user, now=now).error.endswith("another patient.")
+    assert ack_parts(send(adt("A40", mrg=f"H555000^^^{AUTHORITY}^MR")).ack)[0] == "AA"
+
+    outcome = import_oru_message(oru(survivor, specimen, TWO_OBX, "MSG2"), user=user, now=now)
+    assert (outcome.error, outcome.stored) == ("", 2)
+    assert set(Result.objects.values_list("specimen__patient", flat=True)) == {prior.pk}  # on the specimen's record
+    refused = import_oru_message(oru(survivor, other, TWO_OBX, "MSG3"), user=user, now=now)
+    assert "another patient" in refused.error  # a record not merged into the survivor is still another patient
