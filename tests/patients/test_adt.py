@@ -17,8 +17,9 @@ from django.utils import timezone
 from monitoring.models import MonitoringTest
 from patients.models import Patient, PatientAlias, WardCareTeam
 from patients.selectors import patient_by_mrn, patient_list, patient_record_ids
-from results.adt import handle_hl7_frame, import_adt_message
-from results.importing import Lookup, import_oru_message, interface_user
+from results.adt import import_adt_message
+from results.importing import import_oru_message, interface_user
+from results.management.commands.mllp_listen import frame_handler
 from results.mllp import MllpClient, serve
 from results.models import Result
 from tests import factories
@@ -271,12 +272,13 @@ def test_adt_and_oru_share_the_listener_over_a_real_socket(reference_db, wards, 
     stop, ready = threading.Event(), threading.Event()
     bound: list[tuple[str, int]] = []
 
-    def handler(text: str) -> str:  # what mllp_listen's handler does
+    listen = frame_handler(user)  # the handler `manage.py mllp_listen` serves
+
+    def handler(text: str) -> str:
         try:
-            with pghistory.context(interface="mllp"):
-                return handle_hl7_frame(text, user=user, now=timezone.now(), lookup=Lookup())[0]
+            return listen(text)
         finally:
-            connections.close_all()
+            connections.close_all()  # the server thread's connection, so the test database can be flushed
 
     thread = threading.Thread(target=serve, args=("127.0.0.1", 0, handler),
                               kwargs={"ready": ready, "stop": stop, "bound": bound}, daemon=True)  # fmt: skip
@@ -301,6 +303,8 @@ def test_adt_and_oru_share_the_listener_over_a_real_socket(reference_db, wards, 
         stop.set()
         thread.join(10)
     patient = Patient.objects.get(mrn="H100200")
+    contexts = {e.pgh_context["interface"] for e in pghistory.models.Events.objects.references(patient)}
+    assert contexts == {"mllp"}
     assert patient.ward == "7B"
     assert patient.care_team == team_b
     assert patient in patient_list(user=nurse_b)
