@@ -4,7 +4,7 @@ A02 transfer (care-team scope follows), A40 merge (history kept), and the refusa
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import hl7  # type: ignore[import-untyped]
@@ -18,6 +18,8 @@ from monitoring.models import MonitoringTest
 from patients.models import Patient, PatientAlias, WardCareTeam
 from patients.selectors import patient_by_mrn, patient_list, patient_record_ids
 from results.adt import import_adt_message
+from results.hl7.adt import parse_adt
+from results.hl7.errors import Hl7Error
 from results.importing import import_oru_message, interface_user
 from results.management.commands.mllp_listen import frame_handler
 from results.mllp import MllpClient, serve
@@ -327,3 +329,34 @@ def test_after_a40_a_result_for_the_merged_records_specimen_is_taken_under_the_s
     assert set(Result.objects.values_list("specimen__patient", flat=True)) == {prior.pk}  # on the specimen's record
     refused = import_oru_message(oru(survivor, other, TWO_OBX, "MSG3"), user=user, now=now)
     assert "another patient" in refused.error  # a record not merged into the survivor is still another patient
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parsing alone (no database)
+
+
+def test_parse_reads_the_configured_authoritys_mrn_units_event_time_and_the_merged_mrn():
+    text = adt("A40", pid3=f"X1^^^OTHER^MR~H100200^^^{AUTHORITY}^MR", weight="71500", mrg=f"H555000^^^{AUTHORITY}^MR")
+    event = parse_adt(text.replace("|kg|", "|g|"), mrn_authority=AUTHORITY)
+    assert (event.trigger, event.patient.mrn, event.prior_mrn) == ("A40", "H100200", "H555000")
+    assert (event.patient.weight_kg, event.patient.height_cm, event.patient.ward) == (
+        Decimal("71.5"), Decimal("170.0"), "4A"
+    )  # fmt: skip
+    assert event.event_at == datetime(2026, 12, 1, 10, 14, tzinfo=UTC)  # EVN-2, not MSH-7
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "words"),
+    [
+        (adt("A01", sex="X"), 103, "PID-8"),
+        (adt("A01", weight="70").replace("|kg|", "|lb|"), 103, "OBX-6 body weight unit"),
+        (adt("A01", birth="1960-05-17"), 102, "PID-7"),
+        (adt("A40"), 100, "no MRG segment"),
+        (adt("A40", mrg="H555000^^^OTHER^MR"), 101, "MRG-1 has no identifier of the configured"),
+    ],
+)
+def test_parse_refuses_what_it_cannot_read(text, code, words):
+    with pytest.raises(Hl7Error) as refused:
+        parse_adt(text, mrn_authority=AUTHORITY)
+    assert refused.value.code == code
+    assert words in refused.value.message
