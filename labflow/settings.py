@@ -316,6 +316,14 @@ DOSE_DATES_FUNCTION = "orders.selectors.dose_dates_for_patient"
 # their findings (patient id, alerts.findings.Finding) for the results' alert, or None.
 RESULTS_VERIFIED_HOOKS = ["orders.services.doses.on_results_verified", "orders.patterns.on_results_verified"]
 
+# --- ADT feed (patients; docs/interfaces.md) ---
+# PID-3 repetition whose assigning authority (CX.4.1) this is carries the MRN; empty: every ADT message is refused.
+HL7_MRN_AUTHORITY = env.str("HL7_MRN_AUTHORITY", default="")
+# Called with (patient=, now=) inside the transaction that changes a patient's weight (orders flags preparations).
+PATIENT_WEIGHT_CHANGED_HOOKS = ["orders.services.preparations.preparations_flag_weight_change"]
+# Called with (patient=) before a merge (A40); each returns why the record may not be merged, or None.
+PATIENT_MERGE_CHECKS = ["orders.selectors.patient_merge_problem"]
+
 # --- Specimens ---
 # A collection covers the tests overdue or due within this many hours; tests due later stay open.
 SPECIMEN_COLLECTION_WINDOW_HOURS = env.float("SPECIMEN_COLLECTION_WINDOW_HOURS", default=2.0)

@@ -568,3 +568,13 @@ def weight_recorded_at(patient: Patient, weight_kg: Decimal) -> datetime | None:
         elif since is not None:
             break
     return since
+
+
+def patient_merge_problem(*, patient: Patient) -> str | None:
+    """A check of an ADT merge (settings.PATIENT_MERGE_CHECKS): a patient on an active cell-therapy course keeps
+    its record, so that its chain of identity (labels, bag scans) never changes under a running course."""
+    if TreatmentCourse.objects.filter(
+        patient=patient, status=CourseStatus.ACTIVE, regimen__drug__cell_therapy=True
+    ).exists():
+        return "the patient is on an active cell-therapy course"
+    return None

@@ -62,6 +62,15 @@ class Patient(models.Model):
     )
     care_team = models.ForeignKey(CareTeam, on_delete=models.PROTECT, related_name="patients")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the ADT feed (docs/interfaces.md): the ward of the current stay (PV1-3.1), when discharged (A03).
+    ward = models.CharField(max_length=60, blank=True)
+    discharged_at = models.DateTimeField(null=True, blank=True)
+    # A40: this record was merged into another. Nothing of it is deleted or re-pointed; its clinical rows stay
+    # on it and are found through the survivor (`patients.selectors.patient_record_ids`).
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_records"
+    )
+    merged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["family_name", "given_name", "id"]
@@ -69,7 +78,47 @@ class Patient(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(weight_kg__gt=0), name="patient_weight_positive"),
             models.CheckConstraint(condition=models.Q(height_cm__gt=0), name="patient_height_positive"),
+            models.CheckConstraint(
+                condition=~models.Q(merged_into=models.F("pk")), name="patient_not_merged_into_self"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.family_name.upper()}, {self.given_name} ({self.mrn})"
+
+
+@pghistory.track()
+class WardCareTeam(models.Model):
+    """Which care team looks after the patients of a ward (PV1-3.1 point of care), for ADT transfers and admissions.
+    Admins edit it; a ward missing here is refused, never guessed."""
+
+    ward = models.CharField(max_length=60, unique=True, help_text="PV1-3.1 point of care as the ADT feed sends it")
+    care_team = models.ForeignKey(CareTeam, on_delete=models.PROTECT, related_name="ward_mappings")
+
+    class Meta:
+        ordering = ["ward"]
+        triggers = [NO_DELETE]
+        verbose_name = "ward to care team mapping"
+
+    def __str__(self) -> str:
+        return f"{self.ward} → {self.care_team.name}"
+
+
+@pghistory.track()
+class PatientAlias(models.Model):
+    """An MRN that now names another patient: the MRN of a record merged into `patient` (A40), kept so that
+    messages still using it resolve to the survivor."""
+
+    mrn = models.CharField("MRN", max_length=20, unique=True)
+    authority = models.CharField(max_length=60, blank=True)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="aliases")
+    merged_record = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="merged_alias")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["mrn"]
+        triggers = [NO_DELETE]
+        verbose_name_plural = "patient aliases"
+
+    def __str__(self) -> str:
+        return f"{self.mrn} → {self.patient.mrn}"

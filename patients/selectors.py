@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model, Q, QuerySet
 
 from accounts.selectors import AnyUser, user_sees_all_patients
-from patients.models import CareTeam, Patient
+from patients.models import CareTeam, Patient, PatientAlias
 
 M = TypeVar("M", bound=Model)
 
@@ -72,3 +72,17 @@ def visible_patient_filter(*, user: AnyUser, prefix: str = "patient__") -> dict[
     if isinstance(user, AnonymousUser):
         return {f"{prefix}pk__in": []}
     return {f"{prefix}care_team__memberships__user": user}
+
+
+def patient_by_mrn(mrn: str) -> Patient | None:
+    """The patient an MRN names now: its record, or for a merged record's MRN (alias) the survivor."""
+    patient = Patient.objects.filter(mrn=mrn).first()
+    if patient is not None and patient.merged_into_id is None:
+        return patient
+    alias = PatientAlias.objects.select_related("patient").filter(mrn=mrn).first()
+    return alias.patient if alias is not None else patient
+
+
+def patient_record_ids(patient: Patient) -> list[int]:
+    """The survivor's record and every record merged into it (A40): their clinical rows are the patient's."""
+    return [patient.pk, *Patient.objects.filter(merged_into=patient).values_list("pk", flat=True)]

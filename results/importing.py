@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from core.errors import Conflict
 from monitoring.models import LabTest
 from patients.models import Patient
+from patients.selectors import patient_record_ids
 from results.choices import MessageOutcome as MessageOutcomeCode
 from results.choices import ResultSource
 from results.hl7.ack import build_ack
@@ -57,6 +58,7 @@ class Lookup:
     tests: dict[str, LabTest] = field(default_factory=dict)
     specimens: dict[str, Specimen | None] = field(default_factory=dict)
     patients: dict[str, Patient | None] = field(default_factory=dict)
+    records: dict[int, set[int]] = field(default_factory=dict)  # a patient's id → it and the records merged into it
 
     def __post_init__(self) -> None:
         self.tests = {spec.lab_test.loinc_code: spec.lab_test for spec in self.catalogue.specs.values()}
@@ -84,6 +86,14 @@ class Lookup:
         if mrn not in self.patients:
             self.prefetch(mrns=[mrn])
         return self.patients[mrn]
+
+    def is_records_of(self, patient: Patient, patient_id: int) -> bool:
+        """Whether `patient_id` is the patient's record or one merged into it (ADT A40): asked only on a mismatch."""
+        if patient_id == patient.pk:
+            return True
+        if patient.pk not in self.records:
+            self.records[patient.pk] = set(patient_record_ids(patient))
+        return patient_id in self.records[patient.pk]
 
 
 @dataclass
@@ -123,7 +133,7 @@ def _entries_for(message: OruMessage, lookup: Lookup) -> tuple[list[ResultEntry]
         specimen = lookup.specimen(accession) if accession else None
         if specimen is None:
             raise Hl7Error(204, "Unknown specimen (accession number).", segment, position, sequence=sequence)
-        if specimen.patient_id != patient.pk:
+        if not lookup.is_records_of(patient, specimen.patient_id):
             raise Hl7Error(204, "The specimen belongs to another patient.", segment, position, sequence=sequence)
         test = lookup.tests.get(obs.loinc_code)
         if test is None:

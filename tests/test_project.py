@@ -21,7 +21,7 @@ from monitoring.services import monitoring_tests_flag_overdue
 from orders.choices import GateVerdict
 from orders.gate import dose_gates
 from orders.models import Dose
-from patients.models import CareTeam, Patient
+from patients.models import CareTeam, Patient, WardCareTeam
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +73,7 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     call_command("seed_demo", "--patients", "50", stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert CareTeam.objects.count() == 2
     assert len({team.ward for team in CareTeam.objects.all()}) == 2
+    assert {(m.ward, m.care_team.ward) for m in WardCareTeam.objects.all()} == {("4A", "Ward 4A"), ("7B", "Ward 7B")}
     assert Patient.objects.count() == 50
     for username in ("admin", "tech.ada", "tech.ben", "onc.day", "onc.cell", "nurse.day", "nurse.cell"):
         assert User.objects.get(username=username).check_password("labflow-demo-2026")

@@ -46,6 +46,25 @@ def _weight_changed(course: TreatmentCourse, patient: Patient) -> bool:
     return abs(patient.weight_kg - start) / start * 100 >= Decimal(str(settings.RECALCULATE_WEIGHT_CHANGE_PERCENT))
 
 
+#: Preparations whose calculation can still change: not yet made.
+OPEN_PREPARATION = (PreparationStatus.ORDERED, PreparationStatus.REJECTED)
+
+
+def preparations_flag_weight_change(*, patient: Patient, now: datetime) -> list[int]:
+    """A hook of a patient's weight change (settings.PATIENT_WEIGHT_CHANGED_HOOKS, e.g. an ADT A08): flags the
+    patient's open preparations on active courses for recalculation by the same 10 % rule `preparation_start`
+    applies. Runs in the caller's transaction; returns the flagged preparation ids."""
+    open_preps = (
+        Preparation.objects.select_for_update(of=("self",))
+        .filter(dose__course__patient=patient, dose__course__status=CourseStatus.ACTIVE)
+        .filter(status__in=OPEN_PREPARATION, recalculation_needed=False)
+        .select_related("dose__course")
+    )
+    flagged = [prep.pk for prep in open_preps if _weight_changed(prep.dose.course, patient)]
+    Preparation.objects.filter(pk__in=flagged).update(recalculation_needed=True)
+    return flagged
+
+
 @transaction.atomic
 def preparation_recalculate(*, preparation: Preparation, user: User, now: datetime) -> Preparation:
     """Redo the dose calculation with the patient's current weight and height."""

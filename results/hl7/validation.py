@@ -59,15 +59,22 @@ class MessageHeader:
     version: str  # MSH-12
 
 
-def check_message_header(msh: Segment) -> MessageHeader:
-    """MSH-9 is ORU^R01, MSH-10 is given, MSH-11 is P, T or D (or empty), MSH-12 is v2.x (or empty)."""
+#: What the results parser accepts: message code → trigger events.
+ORU_R01: dict[str, frozenset[str]] = {"ORU": frozenset({"R01"})}
+
+
+def check_message_header(msh: Segment, accepted: dict[str, frozenset[str]] | None = None) -> MessageHeader:
+    """MSH-9 is one of ``accepted`` (ORU^R01 by default), MSH-10 is given, MSH-11 is P, T or D (or empty), MSH-12
+    is v2.x (or empty)."""
+    accepted = accepted or ORU_R01
+    wording = "only " + ", ".join(f"{code}^{t}" for code, triggers in accepted.items() for t in sorted(triggers))
     message_code, trigger = msh.get(9, 1).strip().upper(), msh.get(9, 2).strip().upper()
     if not message_code:
         raise msh.error(101, "MSH-9 message type is missing", 9)
-    if message_code != "ORU":
-        raise msh.error(200, "only ORU^R01 is accepted", 9)
-    if trigger != "R01":
-        raise msh.error(201, "only ORU^R01 is accepted", 9)
+    if message_code not in accepted:
+        raise msh.error(200, f"{wording} is accepted", 9)
+    if trigger not in accepted[message_code]:
+        raise msh.error(201, f"{wording} is accepted", 9)
     control_id = msh.get(10).strip()
     if not control_id:
         raise msh.error(101, "MSH-10 message control id is missing", 10)

@@ -21,7 +21,7 @@ from monitoring.services import monitoring_test_schedule
 from orders.models import Regimen, TherapyPlan, TreatmentCourse
 from orders.services.courses import course_start, therapy_plan_start
 from patients.choices import CareTeamRole, Sex
-from patients.models import CareTeam, CareTeamMembership, Patient
+from patients.models import CareTeam, CareTeamMembership, Patient, WardCareTeam
 
 DEMO_PASSWORD = "labflow-demo-2026"
 TEAMS = [("Immunotherapy Day Unit", "Ward 4A"), ("Cellular Therapy Unit", "Ward 7B")]
@@ -90,6 +90,8 @@ class Command(BaseCommand):
         rng = random.Random(2026)
         now = timezone.now()
         teams = [CareTeam.objects.get_or_create(name=name, defaults={"ward": ward})[0] for name, ward in TEAMS]
+        for team in teams:  # the ADT feed's PV1-3 codes of the demo wards: "4A", "7B" (docs/interfaces.md)
+            WardCareTeam.objects.get_or_create(ward=team.ward.removeprefix("Ward "), defaults={"care_team": team})
         self._users(teams)
         patient_rows = self._patients(teams, patients, rng)
         tests = {t.name: t for t in LabTest.objects.filter(name__in=PRE_DOSE_PANEL)}
