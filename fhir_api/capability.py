@@ -16,7 +16,11 @@ PARAM_TYPES = {
     "patient": ("reference", "The patient: an id or Patient/<id>."),
     "subject": ("reference", "The patient: an id or Patient/<id>."),
     "code": ("token", "LOINC code, as http://loinc.org|<code> or <code>."),
-    "date": ("date", "When observed (Observation) or collected; prefixes eq, ge, le, gt, lt."),
+    "date": (
+        "date",
+        "When observed (Observation), collected (DiagnosticReport, Specimen) or due (ServiceRequest); "
+        "prefixes eq, ge, le, gt, lt.",
+    ),
     "collected": ("date", "When the specimen was collected; prefixes eq, ge, le, gt, lt."),
     "status": ("token", "The resource's status."),
 }

@@ -12,8 +12,11 @@ from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.resource import Resource
+from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.specimen import Specimen as FhirSpecimen
 
+from monitoring.choices import MonitoringTestStatus
+from monitoring.models import MonitoringTest
 from patients.choices import Sex
 from patients.models import Patient
 from results.choices import ResultFlag, ResultStatus
@@ -56,6 +59,13 @@ ANSWER_SYSTEMS = {
 SPECIMEN_STATUS = {
     SpecimenStatus.REJECTED: "unsatisfactory",
     SpecimenStatus.DISPOSED: "unavailable",
+}
+
+
+# A monitoring test's status as ServiceRequest.status: open until satisfied (completed) or cancelled (revoked).
+SERVICE_REQUEST_STATUS = {
+    MonitoringTestStatus.SATISFIED: "completed",
+    MonitoringTestStatus.CANCELLED: "revoked",
 }
 
 
@@ -213,6 +223,33 @@ def specimen_resource(specimen: Specimen) -> FhirSpecimen:
     if specimen.rejection_reason:
         data["note"] = [{"text": f"Rejected: {specimen.get_rejection_reason_display()}"}]
     return FhirSpecimen.model_validate(data)
+
+
+def service_request_status(status: str) -> str:
+    return SERVICE_REQUEST_STATUS.get(MonitoringTestStatus(status), "active")
+
+
+def service_request_resource(test: MonitoringTest) -> ServiceRequest:
+    """A monitoring test: the lab test due for the patient at `due_at` (a bedside assessment has no LOINC code)."""
+    lab_test = test.lab_test
+    code: dict[str, Any] = {"text": lab_test.name}
+    if lab_test.loinc_code:
+        code["coding"] = [{"system": LOINC, "code": lab_test.loinc_code, "display": lab_test.name}]
+    data: dict[str, Any] = {
+        "id": str(test.pk),
+        "status": service_request_status(test.status),
+        "intent": "order",
+        "code": code,
+        "subject": reference("Patient", test.patient_id),
+        "occurrenceDateTime": instant(test.due_at),
+        "authoredOn": instant(test.created_at),
+        "specimen": [reference("Specimen", s.pk) for s in test.specimens.all()],
+    }
+    if test.recollection_of_id is not None:
+        data["replaces"] = [reference("ServiceRequest", test.recollection_of_id)]
+    if test.cancel_reason:
+        data["note"] = [{"text": f"Cancelled: {test.cancel_reason}"}]
+    return ServiceRequest.model_validate(data)
 
 
 def as_json(resource: Resource) -> dict[str, Any]:

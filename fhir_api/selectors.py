@@ -13,7 +13,9 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.selectors import AnyUser
 from fhir_api import search
+from monitoring.choices import MonitoringTestStatus
 from monitoring.models import MonitoringTest
+from monitoring.selectors import monitoring_test_list
 from patients.selectors import patient_list
 from results.choices import VERIFIED, ResultStatus
 from results.models import Result
@@ -64,6 +66,24 @@ def specimens(*, user: AnyUser) -> QuerySet[Specimen]:
         .prefetch_related(Prefetch("monitoring_tests", queryset=MonitoringTest.objects.only("id", "lab_test_id")))
         .order_by("-collected_at", "-id")
     )
+
+
+def service_requests(*, user: AnyUser) -> QuerySet[MonitoringTest]:
+    return (
+        monitoring_test_list(user=user)
+        .prefetch_related(Prefetch("specimens", queryset=Specimen.objects.only("id")))
+        .order_by("-due_at", "-id")
+    )
+
+
+# FHIR ServiceRequest.status and the monitoring test statuses each stands for.
+SERVICE_REQUEST_STATUSES: dict[str, tuple[str, ...]] = {
+    "active": tuple(
+        s for s in MonitoringTestStatus if s not in (MonitoringTestStatus.SATISFIED, MonitoringTestStatus.CANCELLED)
+    ),
+    "completed": (MonitoringTestStatus.SATISFIED,),
+    "revoked": (MonitoringTestStatus.CANCELLED,),
+}
 
 
 def patients(*, user: AnyUser) -> QuerySet[Any]:
@@ -169,6 +189,17 @@ SEARCHABLE: dict[str, Searchable] = {
             "collected": by_date("collected_at", "collected"),
             "date": by_date("collected_at"),
             "status": by_status("status", SPECIMEN_STATUSES),
+        },
+    ),
+    "ServiceRequest": Searchable(
+        service_requests,
+        {
+            "_id": by_ids("pk", "_id"),
+            "patient": by_ids("patient_id", "patient"),
+            "subject": by_ids("patient_id", "subject"),
+            "code": by_codes("lab_test__loinc_code"),
+            "date": by_date("due_at"),
+            "status": by_status("status", SERVICE_REQUEST_STATUSES),
         },
     ),
 }

@@ -37,6 +37,7 @@ PERMISSIONS = {
     "Observation": "results.view_result",
     "DiagnosticReport": "results.view_result",
     "Specimen": "specimens.view_specimen",
+    "ServiceRequest": "monitoring.view_monitoringtest",
 }
 
 BUILDERS: dict[str, Callable[[Any], Resource]] = {
@@ -44,6 +45,7 @@ BUILDERS: dict[str, Callable[[Any], Resource]] = {
     "Observation": resources.observation_resource,
     "DiagnosticReport": lambda specimen: resources.diagnostic_report_resource(specimen, specimen.verified_results),
     "Specimen": resources.specimen_resource,
+    "ServiceRequest": resources.service_request_resource,
 }
 
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}

@@ -81,7 +81,7 @@ def test_metadata_is_an_r4_capability_statement_naming_each_resource_and_paramet
     assert statement.get_resource_type() == "CapabilityStatement"
     assert statement.fhirVersion == "4.0.1"
     resources = {r.type: {p.name for p in r.searchParam} for r in statement.rest[0].resource}
-    assert set(resources) == {"Patient", "Observation", "DiagnosticReport", "Specimen"}
+    assert set(resources) == {"Patient", "Observation", "DiagnosticReport", "Specimen", "ServiceRequest"}
     assert {"_id", "patient", "code", "date", "status", "_count"} <= resources["Observation"]
 
 
@@ -255,6 +255,35 @@ def test_specimen_read_and_search(api_as, nurse_a, nurse_b, patient_a):
     other = api_as(nurse_b)
     assert other.get(f"/fhir/Specimen/{specimen.pk}").status_code == 404
     assert validated(other.get("/fhir/Specimen")).total == 0
+
+
+# --- ServiceRequest ----------------------------------------------------------------------------------------------
+
+
+def test_service_request_is_a_monitoring_test(api_as, nurse_a, nurse_b, patient_a):
+    due = timezone.now() + timedelta(hours=6)
+    test = factories.make_test(patient_a, due_at=due, name="ALT")
+    drawn = collected_specimen(patient_a, nurse_a, "CRP")
+    (collected,) = drawn.monitoring_tests.all()
+    client = api_as(nurse_a)
+    request = validated(client.get(f"/fhir/ServiceRequest/{test.pk}"))
+    assert request.status == "active"
+    assert request.intent == "order"
+    assert request.code.coding[0].code == test.lab_test.loinc_code
+    assert request.subject.reference == f"Patient/{patient_a.pk}"
+    assert request.occurrenceDateTime == due
+    specimen = validated(client.get(f"/fhir/Specimen/{drawn.pk}"))
+    assert [r.reference for r in specimen.request] == [f"ServiceRequest/{collected.pk}"]
+    assert [r.reference for r in validated(client.get(f"/fhir/ServiceRequest/{collected.pk}")).specimen] == [
+        f"Specimen/{drawn.pk}"
+    ]
+    loinc = test.lab_test.loinc_code
+    bundle = validated(client.get(f"/fhir/ServiceRequest?patient={patient_a.pk}&code={loinc}&status=active"))
+    assert [e.resource.id for e in bundle.entry] == [str(test.pk)]
+    assert validated(client.get(f"/fhir/ServiceRequest?date=gt{timezone.localtime(due).date().isoformat()}")).total == 0
+    assert validated(client.get("/fhir/ServiceRequest?status=completed")).total == 0
+    assert api_as(nurse_b).get(f"/fhir/ServiceRequest/{test.pk}").status_code == 404
+    assert validated(api_as(nurse_b).get("/fhir/ServiceRequest")).total == 0
 
 
 # --- scoping -----------------------------------------------------------------------------------------------------
