@@ -18,7 +18,8 @@ PARAM_TYPES = {
     "code": ("token", "LOINC code, as http://loinc.org|<code> or <code>."),
     "date": (
         "date",
-        "When observed (Observation), collected (DiagnosticReport, Specimen) or due (ServiceRequest); "
+        "When observed (Observation), collected (DiagnosticReport, Specimen), due (ServiceRequest) "
+        "or raised (Flag); "
         "prefixes eq, ge, le, gt, lt.",
     ),
     "collected": ("date", "When the specimen was collected; prefixes eq, ge, le, gt, lt."),

@@ -9,12 +9,15 @@ from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.specimen import Specimen as FhirSpecimen
 
+from alerts.choices import AlertKind, AlertStatus
+from alerts.models import Alert
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import MonitoringTest
 from patients.choices import Sex
@@ -36,6 +39,17 @@ LABFLOW = "https://labflow.example.org/fhir"
 MRN_SYSTEM = f"{LABFLOW}/sid/mrn"
 ACCESSION_SYSTEM = f"{LABFLOW}/sid/accession"
 LABFLOW_CODES = f"{LABFLOW}/CodeSystem/labflow"
+ALERT_KINDS = f"{LABFLOW}/CodeSystem/alert-kind"
+ALERT_SEVERITY = f"{LABFLOW}/StructureDefinition/alert-severity"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+# Alerts about drugs and bedside findings; every other kind is about the lab's tests and results.
+FLAG_CATEGORIES = {
+    AlertKind.PREPARATION_EXPIRED: ("drug", "Drug"),
+    AlertKind.DOSE_DISCONTINUE: ("drug", "Drug"),
+    AlertKind.CRS: ("clinical", "Clinical"),
+    AlertKind.ICANS: ("clinical", "Clinical"),
+    AlertKind.ASSESSMENT_OVERDUE: ("clinical", "Clinical"),
+}
 # LOINC 11502-2 "Laboratory report": a report of several ordered tests drawn on one specimen.
 LAB_REPORT = {"system": LOINC, "code": "11502-2", "display": "Laboratory report"}
 
@@ -250,6 +264,29 @@ def service_request_resource(test: MonitoringTest) -> ServiceRequest:
     if test.cancel_reason:
         data["note"] = [{"text": f"Cancelled: {test.cancel_reason}"}]
     return ServiceRequest.model_validate(data)
+
+
+def flag_resource(alert: Alert) -> Flag:
+    """An alert: active until resolved. Its severity is LabFlow's extension (R4 Flag has no priority element)."""
+    kind = AlertKind(alert.kind)
+    category, category_display = FLAG_CATEGORIES.get(kind, ("lab", "Lab"))
+    period = {"start": instant(alert.raised_at)}
+    if alert.resolved_at is not None:
+        period["end"] = instant(alert.resolved_at)
+    return Flag.model_validate(
+        {
+            "id": str(alert.pk),
+            "extension": [{"url": ALERT_SEVERITY, "valueCode": alert.get_severity_display().lower()}],
+            "status": "inactive" if alert.status == AlertStatus.RESOLVED else "active",
+            "category": [{"coding": [{"system": FLAG_CATEGORY, "code": category, "display": category_display}]}],
+            "code": {
+                "coding": [{"system": ALERT_KINDS, "code": kind.value, "display": kind.label}],
+                "text": alert.summary,
+            },
+            "subject": reference("Patient", alert.patient_id),
+            "period": period,
+        }
+    )
 
 
 def as_json(resource: Resource) -> dict[str, Any]:

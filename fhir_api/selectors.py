@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.selectors import AnyUser
+from alerts.choices import AlertStatus
+from alerts.models import Alert
+from alerts.selectors import alert_list
 from fhir_api import search
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import MonitoringTest
@@ -83,6 +86,17 @@ SERVICE_REQUEST_STATUSES: dict[str, tuple[str, ...]] = {
     ),
     "completed": (MonitoringTestStatus.SATISFIED,),
     "revoked": (MonitoringTestStatus.CANCELLED,),
+}
+
+
+def flags(*, user: AnyUser) -> QuerySet[Alert]:
+    """Flags are the alerts the user may see (their audience, shown: not held), newest first."""
+    return alert_list(user=user).order_by("-raised_at", "-id")
+
+
+FLAG_STATUSES: dict[str, tuple[str, ...]] = {
+    "active": (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED),
+    "inactive": (AlertStatus.RESOLVED,),
 }
 
 
@@ -200,6 +214,16 @@ SEARCHABLE: dict[str, Searchable] = {
             "code": by_codes("lab_test__loinc_code"),
             "date": by_date("due_at"),
             "status": by_status("status", SERVICE_REQUEST_STATUSES),
+        },
+    ),
+    "Flag": Searchable(
+        flags,
+        {
+            "_id": by_ids("pk", "_id"),
+            "patient": by_ids("patient_id", "patient"),
+            "subject": by_ids("patient_id", "subject"),
+            "date": by_date("raised_at"),
+            "status": by_status("status", FLAG_STATUSES),
         },
     ),
 }

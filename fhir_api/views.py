@@ -38,6 +38,7 @@ PERMISSIONS = {
     "DiagnosticReport": "results.view_result",
     "Specimen": "specimens.view_specimen",
     "ServiceRequest": "monitoring.view_monitoringtest",
+    "Flag": "alerts.view_alert",
 }
 
 BUILDERS: dict[str, Callable[[Any], Resource]] = {
@@ -46,6 +47,7 @@ BUILDERS: dict[str, Callable[[Any], Resource]] = {
     "DiagnosticReport": lambda specimen: resources.diagnostic_report_resource(specimen, specimen.verified_results),
     "Specimen": resources.specimen_resource,
     "ServiceRequest": resources.service_request_resource,
+    "Flag": resources.flag_resource,
 }
 
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}

@@ -15,6 +15,9 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from pydantic import ValidationError
 
+from alerts.models import Alert
+from alerts.services import alert_resolve
+from monitoring.services import monitoring_tests_flag_overdue
 from results.services import ResultEntry, result_amend, results_enter, results_verify
 from tests import factories
 from tests.results.helpers import analyte, collected_specimen
@@ -81,7 +84,7 @@ def test_metadata_is_an_r4_capability_statement_naming_each_resource_and_paramet
     assert statement.get_resource_type() == "CapabilityStatement"
     assert statement.fhirVersion == "4.0.1"
     resources = {r.type: {p.name for p in r.searchParam} for r in statement.rest[0].resource}
-    assert set(resources) == {"Patient", "Observation", "DiagnosticReport", "Specimen", "ServiceRequest"}
+    assert set(resources) == {"Patient", "Observation", "DiagnosticReport", "Specimen", "ServiceRequest", "Flag"}
     assert {"_id", "patient", "code", "date", "status", "_count"} <= resources["Observation"]
 
 
@@ -284,6 +287,35 @@ def test_service_request_is_a_monitoring_test(api_as, nurse_a, nurse_b, patient_
     assert validated(client.get("/fhir/ServiceRequest?status=completed")).total == 0
     assert api_as(nurse_b).get(f"/fhir/ServiceRequest/{test.pk}").status_code == 404
     assert validated(api_as(nurse_b).get("/fhir/ServiceRequest")).total == 0
+
+
+# --- Flag --------------------------------------------------------------------------------------------------------
+
+
+def test_flag_is_an_alert_active_until_resolved(api_as, nurse_a, nurse_b, patient_a):
+    factories.make_test(patient_a, due_at=timezone.now() - timedelta(hours=1), grace=timedelta(0))
+    (alert_id,) = monitoring_tests_flag_overdue()
+    alert = Alert.objects.get(pk=alert_id)
+    client = api_as(nurse_a)
+    flag = validated(client.get(f"/fhir/Flag/{alert_id}"))
+    assert flag.status == "active"
+    assert flag.subject.reference == f"Patient/{patient_a.pk}"
+    assert flag.code.coding[0].code == "collection_overdue"
+    assert flag.code.text == alert.summary
+    assert flag.category[0].coding[0].code == "lab"
+    assert flag.extension[0].valueCode == alert.get_severity_display().lower()
+    assert flag.period.end is None
+    bundle = validated(client.get(f"/fhir/Flag?patient={patient_a.pk}&status=active"))
+    assert [e.resource.id for e in bundle.entry] == [str(alert_id)]
+    assert api_as(nurse_b).get(f"/fhir/Flag/{alert_id}").status_code == 404
+    assert validated(api_as(nurse_b).get("/fhir/Flag")).total == 0
+
+    alert_resolve(alert=alert, user=nurse_a, now=timezone.now(), comment="Drawn")
+    flag = validated(client.get(f"/fhir/Flag/{alert_id}"))
+    assert flag.status == "inactive"
+    assert flag.period.end is not None
+    assert validated(client.get("/fhir/Flag?status=active")).total == 0
+    assert validated(client.get("/fhir/Flag?status=inactive")).total == 1
 
 
 # --- scoping -----------------------------------------------------------------------------------------------------
