@@ -18,8 +18,8 @@ PARAM_TYPES = {
     "code": ("token", "LOINC code, as http://loinc.org|<code> or <code>."),
     "date": (
         "date",
-        "When observed (Observation), collected (DiagnosticReport, Specimen), due (ServiceRequest) "
-        "or raised (Flag); "
+        "When observed (Observation), collected (DiagnosticReport, Specimen), due (ServiceRequest), raised (Flag), "
+        "planned (MedicationRequest) or started (MedicationAdministration); "
         "prefixes eq, ge, le, gt, lt.",
     ),
     "collected": ("date", "When the specimen was collected; prefixes eq, ge, le, gt, lt."),

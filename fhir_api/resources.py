@@ -10,6 +10,8 @@ from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.flag import Flag
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.resource import Resource
@@ -20,6 +22,8 @@ from alerts.choices import AlertKind, AlertStatus
 from alerts.models import Alert
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import MonitoringTest
+from orders.choices import DoseStatus
+from orders.models import Dose, Preparation
 from patients.choices import Sex
 from patients.models import Patient
 from results.choices import ResultFlag, ResultStatus
@@ -285,6 +289,75 @@ def flag_resource(alert: Alert) -> Flag:
             },
             "subject": reference("Patient", alert.patient_id),
             "period": period,
+        }
+    )
+
+
+MEDICATION_REQUEST_STATUS = {
+    DoseStatus.PLANNED: "active",
+    DoseStatus.GIVEN: "completed",
+    DoseStatus.CANCELLED: "cancelled",
+}
+
+
+def medication_request_resource(dose: Dose) -> MedicationRequest:
+    """A planned dose of a treatment course: the drug (by name: the catalogue holds no RxNorm or ATC codes) and
+    when it is planned. The amount is calculated at preparation, so it is on the MedicationAdministration."""
+    course = dose.course
+    regimen = course.regimen
+    data: dict[str, Any] = {
+        "id": str(dose.pk),
+        "status": MEDICATION_REQUEST_STATUS[DoseStatus(dose.status)],
+        "intent": "order",
+        "medicationCodeableConcept": {"text": regimen.drug.name},
+        "subject": reference("Patient", course.patient_id),
+        "authoredOn": instant(course.created_at),
+        "groupIdentifier": {"system": f"{LABFLOW}/sid/course", "value": str(course.pk)},
+        "dosageInstruction": [
+            {
+                "sequence": dose.number,
+                "text": f"Dose {dose.number} of {regimen.name}",
+                "timing": {"event": [instant(dose.planned_at)]},
+            }
+        ],
+    }
+    if dose.cancel_reason:
+        data["statusReason"] = {"text": dose.cancel_reason}
+    return MedicationRequest.model_validate(data)
+
+
+def _given(preparation: Preparation) -> dict[str, Any] | None:
+    """What the bag held, in UCUM: mg for drugs, cells for cell products, mL for an oncolytic virus."""
+    if preparation.dose_mg is not None:
+        return {"value": preparation.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}
+    if preparation.coa_cells is not None:
+        return {"value": preparation.coa_cells, "unit": "cells", "system": UCUM, "code": "{cells}"}
+    if preparation.volume_ml_planned is not None:
+        return {"value": preparation.volume_ml_planned, "unit": "mL", "system": UCUM, "code": "mL"}
+    return None
+
+
+def medication_administration_resource(preparation: Preparation) -> MedicationAdministration:
+    """A preparation given at the bedside: in progress from the infusion's start until its end is recorded."""
+    dose = preparation.dose
+    course = dose.course
+    started = preparation.administration_started_at
+    assert started is not None  # the selector serves only started administrations
+    period = {"start": instant(started)}
+    if preparation.administration_ended_at is not None:
+        period["end"] = instant(preparation.administration_ended_at)
+    dosage: dict[str, Any] = {"text": f"Dose {dose.number} of {course.regimen.name}"}
+    if (quantity := _given(preparation)) is not None:
+        dosage["dose"] = quantity
+    return MedicationAdministration.model_validate(
+        {
+            "id": str(preparation.pk),
+            "status": "completed" if preparation.administration_ended_at is not None else "in-progress",
+            "medicationCodeableConcept": {"text": course.regimen.drug.name},
+            "subject": reference("Patient", course.patient_id),
+            "effectivePeriod": period,
+            "request": reference("MedicationRequest", dose.pk),
+            "dosage": dosage,
         }
     )
 

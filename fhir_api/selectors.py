@@ -19,6 +19,9 @@ from fhir_api import search
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import MonitoringTest
 from monitoring.selectors import monitoring_test_list
+from orders.choices import DoseStatus
+from orders.models import Dose, Preparation
+from orders.selectors import dose_list, preparation_list
 from patients.selectors import patient_list
 from results.choices import VERIFIED, ResultStatus
 from results.models import Result
@@ -97,6 +100,35 @@ def flags(*, user: AnyUser) -> QuerySet[Alert]:
 FLAG_STATUSES: dict[str, tuple[str, ...]] = {
     "active": (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED),
     "inactive": (AlertStatus.RESOLVED,),
+}
+
+
+def medication_requests(*, user: AnyUser) -> QuerySet[Dose]:
+    return dose_list(user=user).order_by("-planned_at", "-id")
+
+
+def medication_administrations(*, user: AnyUser) -> QuerySet[Preparation]:
+    """Preparations whose infusion has started at the bedside."""
+    return (
+        preparation_list(user=user)
+        .filter(administration_started_at__isnull=False)
+        .order_by("-administration_started_at", "-id")
+    )
+
+
+def administration_status(rows: QuerySet[Any], values: list[str], zone: ZoneInfo) -> QuerySet[Any]:
+    chosen = set(search.tokens("status", values, ("in-progress", "completed")))
+    if chosen == {"completed"}:
+        return rows.filter(administration_ended_at__isnull=False)
+    if chosen == {"in-progress"}:
+        return rows.filter(administration_ended_at__isnull=True)
+    return rows
+
+
+MEDICATION_REQUEST_STATUSES: dict[str, tuple[str, ...]] = {
+    "active": (DoseStatus.PLANNED,),
+    "completed": (DoseStatus.GIVEN,),
+    "cancelled": (DoseStatus.CANCELLED,),
 }
 
 
@@ -214,6 +246,26 @@ SEARCHABLE: dict[str, Searchable] = {
             "code": by_codes("lab_test__loinc_code"),
             "date": by_date("due_at"),
             "status": by_status("status", SERVICE_REQUEST_STATUSES),
+        },
+    ),
+    "MedicationRequest": Searchable(
+        medication_requests,
+        {
+            "_id": by_ids("pk", "_id"),
+            "patient": by_ids("course__patient_id", "patient"),
+            "subject": by_ids("course__patient_id", "subject"),
+            "date": by_date("planned_at"),
+            "status": by_status("status", MEDICATION_REQUEST_STATUSES),
+        },
+    ),
+    "MedicationAdministration": Searchable(
+        medication_administrations,
+        {
+            "_id": by_ids("pk", "_id"),
+            "patient": by_ids("dose__course__patient_id", "patient"),
+            "subject": by_ids("dose__course__patient_id", "subject"),
+            "date": by_date("administration_started_at"),
+            "status": administration_status,
         },
     ),
     "Flag": Searchable(

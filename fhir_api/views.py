@@ -39,6 +39,8 @@ PERMISSIONS = {
     "Specimen": "specimens.view_specimen",
     "ServiceRequest": "monitoring.view_monitoringtest",
     "Flag": "alerts.view_alert",
+    "MedicationRequest": "orders.view_dose",
+    "MedicationAdministration": "orders.view_preparation",
 }
 
 BUILDERS: dict[str, Callable[[Any], Resource]] = {
@@ -48,6 +50,8 @@ BUILDERS: dict[str, Callable[[Any], Resource]] = {
     "Specimen": resources.specimen_resource,
     "ServiceRequest": resources.service_request_resource,
     "Flag": resources.flag_resource,
+    "MedicationRequest": resources.medication_request_resource,
+    "MedicationAdministration": resources.medication_administration_resource,
 }
 
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}

@@ -18,8 +18,11 @@ from pydantic import ValidationError
 from alerts.models import Alert
 from alerts.services import alert_resolve
 from monitoring.services import monitoring_tests_flag_overdue
+from orders.choices import DoseStatus, PreparationStatus
+from orders.models import Dose, Preparation
 from results.services import ResultEntry, result_amend, results_enter, results_verify
 from tests import factories
+from tests.orders.helpers import first_dose, live_preparation, start_course
 from tests.results.helpers import analyte, collected_specimen
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +87,16 @@ def test_metadata_is_an_r4_capability_statement_naming_each_resource_and_paramet
     assert statement.get_resource_type() == "CapabilityStatement"
     assert statement.fhirVersion == "4.0.1"
     resources = {r.type: {p.name for p in r.searchParam} for r in statement.rest[0].resource}
-    assert set(resources) == {"Patient", "Observation", "DiagnosticReport", "Specimen", "ServiceRequest", "Flag"}
+    assert set(resources) == {
+        "Patient",
+        "Observation",
+        "DiagnosticReport",
+        "Specimen",
+        "ServiceRequest",
+        "Flag",
+        "MedicationRequest",
+        "MedicationAdministration",
+    }
     assert {"_id", "patient", "code", "date", "status", "_count"} <= resources["Observation"]
 
 
@@ -316,6 +328,54 @@ def test_flag_is_an_alert_active_until_resolved(api_as, nurse_a, nurse_b, patien
     assert flag.period.end is not None
     assert validated(client.get("/fhir/Flag?status=active")).total == 0
     assert validated(client.get("/fhir/Flag?status=inactive")).total == 1
+
+
+# --- MedicationRequest and MedicationAdministration -------------------------------------------------------------
+
+PEMBRO = "Pembrolizumab 200 mg q3w"
+
+
+def test_a_dose_is_a_medication_request_and_its_infusion_an_administration(
+    api_as, oncologist_a, nurse_a, nurse_b, patient_a
+):
+    dose = first_dose(start_course(patient_a, oncologist_a, PEMBRO))
+    client = api_as(nurse_a)
+    request = validated(client.get(f"/fhir/MedicationRequest/{dose.pk}"))
+    assert request.status == "active"
+    assert request.intent == "order"
+    assert request.subject.reference == f"Patient/{patient_a.pk}"
+    assert "embrolizumab" in request.medicationCodeableConcept.text
+    assert request.dosageInstruction[0].sequence == 1
+    assert request.dosageInstruction[0].timing.event == [dose.planned_at]
+    assert str(dose.pk) in {e.resource.id for e in validated(client.get("/fhir/MedicationRequest?status=active")).entry}
+    prep = live_preparation(dose)
+    assert client.get(f"/fhir/MedicationAdministration/{prep.pk}").status_code == 404  # not given yet
+
+    # the bedside steps are tested in tests/orders; here the infusion is recorded as started, then ended
+    started = timezone.now()
+    Preparation.objects.filter(pk=prep.pk).update(
+        status=PreparationStatus.ADMINISTERED, administration_started_at=started, administered_by=nurse_a
+    )
+    given = validated(client.get(f"/fhir/MedicationAdministration/{prep.pk}"))
+    assert given.status == "in-progress"
+    assert given.request.reference == f"MedicationRequest/{dose.pk}"
+    assert given.effectivePeriod.start == started
+    prep.refresh_from_db()
+    assert prep.dose_mg is not None  # calculated when the dose was ordered
+    assert given.dosage.dose.code == "mg"
+    assert given.dosage.dose.system == "http://unitsofmeasure.org"
+    assert float(given.dosage.dose.value) == float(prep.dose_mg)
+    Preparation.objects.filter(pk=prep.pk).update(administration_ended_at=started + timedelta(minutes=30))
+    Dose.objects.filter(pk=dose.pk).update(status=DoseStatus.GIVEN)
+    assert validated(client.get(f"/fhir/MedicationAdministration/{prep.pk}")).status == "completed"
+    assert validated(client.get(f"/fhir/MedicationRequest/{dose.pk}")).status == "completed"
+    bundle = validated(client.get(f"/fhir/MedicationAdministration?patient={patient_a.pk}&status=completed"))
+    assert [e.resource.id for e in bundle.entry] == [str(prep.pk)]
+    assert validated(client.get("/fhir/MedicationAdministration?status=in-progress")).total == 0
+    other = api_as(nurse_b)
+    assert other.get(f"/fhir/MedicationRequest/{dose.pk}").status_code == 404
+    assert other.get(f"/fhir/MedicationAdministration/{prep.pk}").status_code == 404
+    assert validated(other.get("/fhir/MedicationRequest")).total == 0
 
 
 # --- scoping -----------------------------------------------------------------------------------------------------
