@@ -54,7 +54,14 @@ BUILDERS: dict[str, Callable[[Any], Resource]] = {
     "MedicationAdministration": resources.medication_administration_resource,
 }
 
-ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",  # JSON only
+}
 
 
 class FhirJSONRenderer(JSONRenderer):

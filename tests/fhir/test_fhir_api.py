@@ -165,6 +165,16 @@ def test_observation_carries_the_ctcae_grade_as_a_component(api_as, nurse_a, tec
     assert potassium.ctcae_term in component.code.text
 
 
+def test_a_coded_answer_is_a_codeable_concept_in_snomed_ct(api_as, nurse_a, technicians, patient_a):
+    _, (hbsag,) = verified(patient_a, nurse_a, technicians, {"Hepatitis B surface antigen": ("Reactive", "")})
+    assert hbsag.value_code == "11214006"
+    observation = validated(api_as(nurse_a).get(f"/fhir/Observation/{hbsag.pk}"))
+    (coding,) = observation.valueCodeableConcept.coding
+    assert (coding.system, coding.code, coding.display) == ("http://snomed.info/sct", "11214006", "Reactive")
+    assert observation.valueQuantity is None
+    assert observation.interpretation[0].coding[0].code == "A"
+
+
 def test_an_amended_result_is_an_amended_observation_and_its_original_is_gone(api_as, nurse_a, technicians, labs_a):
     _, results = labs_a
     sodium = results["Sodium"]
@@ -479,6 +489,17 @@ def test_an_unserved_type_or_url_is_a_404_operation_outcome(api_as, nurse_a):
         assert response.status_code == 404
         validated(response)
     assert client.get("/fhir/Patient/not-a-number").status_code == 404
+
+
+def test_only_json_is_served(api_as, nurse_a, patient_a):
+    client = api_as(nurse_a)
+    response = client.get(f"/fhir/Patient/{patient_a.pk}", HTTP_ACCEPT="application/fhir+xml")
+    assert response.status_code == 406
+    assert validated(response).issue[0].code == "not-supported"
+    for accept in ("application/json", "application/fhir+json", "*/*"):
+        response = client.get(f"/fhir/Patient/{patient_a.pk}", HTTP_ACCEPT=accept)
+        assert response.status_code == 200
+        assert validated(response).id == str(patient_a.pk)
 
 
 def test_writes_are_refused(api_as, nurse_a, patient_a):
