@@ -16,6 +16,9 @@ MAX_ID = 2**63 - 1
 DEFAULT_COUNT = 50
 MAX_COUNT = 100
 DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt")
+# Years a search may name: far enough for any record, and far from the ends of Python's and PostgreSQL's ranges
+# (a period's end or a zone shift past year 9999 would overflow).
+MIN_YEAR, MAX_YEAR = 1800, 2999
 # YYYY, YYYY-MM, YYYY-MM-DD, or a dateTime with hours and minutes (seconds, fraction and zone optional).
 _DATE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
@@ -52,7 +55,7 @@ def ids(param: str, values: list[str]) -> list[int]:
                     raise SearchError(param, f"a reference to {kind or 'nothing'} is not a Patient.")
             if not item:
                 raise SearchError(param, "empty value.")
-            if item.isascii() and item.isdigit() and 0 < int(item) <= MAX_ID:
+            if item.isascii() and item.isdigit() and len(item) <= 19 and 0 < int(item) <= MAX_ID:
                 found.append(int(item))
     return found
 
@@ -90,9 +93,11 @@ def dates(param: str, values: list[str], zone: ZoneInfo) -> list[DateBound]:
         match = _DATE.match(text)
         if match is None:
             raise SearchError(param, f"'{value[:40]}' is not a FHIR date (YYYY, YYYY-MM-DD or a dateTime).")
+        if not MIN_YEAR <= int(match["y"]) <= MAX_YEAR:
+            raise SearchError(param, f"'{value[:40]}': the year must be {MIN_YEAR}-{MAX_YEAR}.")
         try:
             bounds.append(_bound(prefix, match, zone))
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             raise SearchError(param, f"'{value[:40]}' is not a valid date: {error}.") from None
     return bounds
 
@@ -129,7 +134,7 @@ def count(values: list[str]) -> int:
     if not values:
         return DEFAULT_COUNT
     text = values[-1]
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
         raise SearchError("_count", "must be a whole number of 1 or more.")
     return min(int(text), MAX_COUNT)
 

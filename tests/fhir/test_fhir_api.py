@@ -469,6 +469,10 @@ def test_an_unknown_or_bad_patient_parameter_is_a_400_naming_it(api_as, nurse_a,
         ("date=yesterday", "date"),
         ("date=ge2026-13-01", "date"),
         ("date=2026-02-30", "date"),
+        ("date=9999-12-31", "date"),
+        ("date=0001-01-01T00:00:00%2B14:00", "date"),
+        ("date=2026-01-01T10:00%2B25:00", "date"),
+        ("_count=" + "9" * 5000, "_count"),
         ("status=cancelled", "status"),
         ("patient=Practitioner/1", "patient"),
         ("code=", "code"),
@@ -489,6 +493,8 @@ def test_an_unserved_type_or_url_is_a_404_operation_outcome(api_as, nurse_a):
         assert response.status_code == 404
         validated(response)
     assert client.get("/fhir/Patient/not-a-number").status_code == 404
+    assert client.get("/fhir/Patient/" + "9" * 5000).status_code == 404
+    assert validated(client.get("/fhir/Patient?_id=" + "9" * 5000)).total == 0
 
 
 def test_only_json_is_served(api_as, nurse_a, patient_a):
