@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from alerts.models import Alert
 from alerts.services import alert_resolve
+from core.api import bad_request
+from core.middleware import unavailable
 from monitoring.services import monitoring_tests_flag_overdue
 from orders.choices import DoseStatus, PreparationStatus
 from orders.models import Dose, Preparation
@@ -534,3 +536,17 @@ def test_a_user_without_the_view_permission_is_refused(api_as, patient_a):
     response = api_as(factories.make_user(None, None, "nobody")).get("/fhir/Patient")
     assert response.status_code == 403
     assert validated(response).issue[0].code == "forbidden"
+
+
+# --- errors answered before a FHIR view runs ---------------------------------------------------------------------
+
+
+def test_database_unavailable_and_unreadable_requests_under_fhir_are_operation_outcomes(rf):
+    unreachable = unavailable(rf.get("/fhir/Patient"))
+    assert unreachable.status_code == 503
+    assert unreachable["Retry-After"]
+    assert validated(unreachable).issue[0].code == "transient"
+    unreadable = bad_request(rf.get("/fhir/Patient"), Exception())
+    assert unreadable.status_code == 400
+    assert validated(unreadable).issue[0].code == "too-long"
+    assert unavailable(rf.get("/api/patients/"))["Content-Type"] == "application/json"
