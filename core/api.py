@@ -16,6 +16,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 
 from core.errors import Conflict, error_status
+from core.middleware import fhir_outcome
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through the settings
     from django.db.models import QuerySet
@@ -84,6 +85,8 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     API's error body, else the page."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "The request could not be read: too many fields, or too large."}, status=400)
+    if request.path.startswith("/fhir/"):
+        return fhir_outcome("The request could not be read: too many fields, or too large.", "too-long", status=400)
     return defaults.bad_request(request, exception)
 
 

@@ -14,6 +14,7 @@ view are answered directly in `process_exception`.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -49,10 +50,20 @@ def is_connection_error(error: BaseException | None) -> bool:
     return sqlstate is None or sqlstate.startswith(CONNECTION_SQLSTATE_CLASSES) or sqlstate in CONNECTION_SQLSTATES
 
 
+def fhir_outcome(text: str, code: str, *, status: int) -> HttpResponse:
+    """An error under /fhir/ as a FHIR OperationOutcome (fhir_api answers its own; this is for the ones Django or
+    this middleware answer before a view runs)."""
+    issue = {"severity": "error", "code": code, "diagnostics": text}
+    body = json.dumps({"resourceType": "OperationOutcome", "issue": [issue]})
+    return HttpResponse(body, status=status, content_type="application/fhir+json")
+
+
 def unavailable(request: HttpRequest) -> HttpResponse:
     response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse({"detail": MESSAGE}, status=503)
+    elif request.path.startswith("/fhir/"):
+        response = fhir_outcome(MESSAGE, "transient", status=503)
     else:
         response = HttpResponse(PAGE, status=503, content_type="text/html; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "results",
     "assessments",
     "orders",
+    "fhir_api",  # FHIR R4 read and search API under /fhir/ (reads every app through its selectors)
     "labflow",  # project-level commands that compose the apps (seed_demo)
 ]
 

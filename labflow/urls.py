@@ -19,6 +19,7 @@ urlpatterns = [
     path("assessments/", include("assessments.urls")),
     path("orders/", include("orders.urls")),
     path("api/", include("labflow.api_urls")),
+    path("fhir/", include("fhir_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes; scripts stay same-origin (split view, no inline script).
     path(
