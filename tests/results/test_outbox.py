@@ -1,6 +1,7 @@
 """Results out: the ORU^R01 outbox is written with the verification, and delivered over real MLLP sockets to a
 receiver that drops the connection, times out and refuses before it accepts: each message arrives (is accepted)
-exactly once, and a patient's messages in order. The delivery task's function is called directly here."""
+exactly once, and a patient's messages in order. Most tests call the delivery service directly (with `now` moved
+past the back-off); the last runs it through a real Celery worker and beat."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import cast
 
 import hl7  # type: ignore[import-untyped]
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,7 +31,9 @@ from results.selectors import outbound_problems
 from results.services import ResultEntry, result_amend, results_enter, results_verify
 from results.tasks import deliver_outbound_messages
 from tests import factories
+from tests.polling import wait_for
 from tests.results.helpers import analyte, collected_specimen
+from tests.stack import celery_processes
 
 pytestmark = pytest.mark.django_db
 
@@ -355,3 +360,47 @@ def test_read_ack_reads_code_control_id_and_error():
     assert (parsed.code, parsed.control_id) == ("AE", "X1")
     assert "207" in parsed.text
     assert read_ack("garbage") is None
+
+
+@pytest.mark.celery_stack
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_and_beat_deliver_each_message_once_in_order_through_faults(
+    reference_db, tmp_path, monkeypatch, receiver, patient_a, nurse_a, technician, verifier
+):
+    state, port = receiver
+    state.script[:] = ["drop", "timeout", "AE"]
+    for name, value in {
+        "HL7_OUTBOUND_HOST": "127.0.0.1",
+        "HL7_OUTBOUND_PORT": str(port),
+        "HL7_OUTBOUND_TIMEOUT_SECONDS": "0.5",
+        "HL7_OUTBOUND_RETRY_BASE_SECONDS": "0.2",
+        "HL7_OUTBOUND_RETRY_MAX_SECONDS": "1",
+        "HL7_OUTBOUND_INTERVAL_SECONDS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    first = _verified(patient_a, nurse_a, technician, verifier, "Potassium", "6.8", "mmol/L")
+    _verified(patient_a, nurse_a, technician, verifier, "Creatinine", "1.1", "mg/dL")
+    amendment = result_amend(
+        result=first, value="4.1", unit="mmol/L", reason="Haemolysed", user=technician, now=timezone.now()
+    )
+    results_verify(results=[amendment], user=verifier, now=timezone.now())
+    messages = {m.control_id: m for m in OutboundMessage.objects.all()}
+    assert len(messages) == 3
+
+    with celery_processes(tmp_path, django_settings.REDIS_URL) as logs:
+        try:
+            wait_for(lambda: OutboundMessage.objects.filter(status=OutboundStatus.ERROR).exists(), timeout=60)
+            refused = OutboundMessage.objects.get(status=OutboundStatus.ERROR)
+            assert refused.ack_code == "AE"
+            outbound_message_resend(message=refused, user=technician, now=timezone.now())
+            wait_for(lambda: not OutboundMessage.objects.exclude(status=OutboundStatus.SENT).exists(), timeout=60)
+        except TimeoutError:
+            pytest.fail("not delivered; worker log:\n" + Path(logs["worker"]).read_text()[-3000:])
+
+    assert state.script == []
+    assert sorted(state.accepted) == sorted(messages)
+    assert len(state.accepted) == len(set(state.accepted))
+    assert [messages[c].sequence for c in state.accepted] == [1, 2, 3]
+    arrivals = [messages[c].sequence for c in state.arrivals]
+    assert arrivals == sorted(arrivals)
+    assert "results.deliver_outbound_messages" in Path(logs["worker"]).read_text()
