@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.choices import Role
+from labflow import metrics
 from results.choices import OutboundStatus
 from results.hl7.ack import build_ack, control_id_of, new_control_id
 from results.hl7.errors import AckCode, Hl7Error
@@ -151,6 +152,18 @@ def test_without_an_endpoint_messages_stay_pending_and_are_listed(
     assert b"Interface errors" in page.content  # the nav link for lab roles
     client.force_login(nurse_a)
     assert client.get("/results/interface-errors/").status_code == 403
+
+
+def _outbound_metrics() -> dict[str, float]:
+    """The results-out series of /metrics, by state ("sent" for the counter)."""
+    values = {}
+    for family in metrics._outbound_metrics():
+        for sample in family.samples:
+            if sample.name.endswith("_sent_total"):
+                values["sent"] = sample.value
+            elif "state" in sample.labels:
+                values[sample.labels["state"]] = sample.value
+    return values
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -291,8 +304,11 @@ def test_a_refused_message_holds_the_patients_later_ones_until_resent(
     assert (second.status, second.attempts) == (OutboundStatus.PENDING, 0)
     assert state.arrivals == [first.control_id]
 
+    assert _outbound_metrics() == {"sent": 0, "waiting": 1, "retrying": 0, "refused": 1}
+
     outbound_message_resend(message=first, user=technician, now=timezone.now())
     assert outbox_deliver().sent == 2
+    assert _outbound_metrics() == {"sent": 2, "waiting": 0, "retrying": 0, "refused": 0}
     assert state.accepted == [first.control_id, second.control_id]
 
 
