@@ -122,3 +122,8 @@ def _schedule_sweeps(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         expiry, sender.signature("orders.expire_preparations"), name="preparation expiry", options={"expires": expiry}
     )
+    outbound = settings.HL7_OUTBOUND_INTERVAL_SECONDS
+    sender.add_periodic_task(
+        outbound, sender.signature("results.deliver_outbound_messages"), name="results out (ORU^R01)",
+        options={"expires": max(outbound, 5.0)},
+    )  # fmt: skip

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -42,8 +42,8 @@ from labflow.health import REDIS_TIMEOUT_SECONDS
 from monitoring.models import SweepHeartbeat
 from monitoring.selectors import sweep_is_stale
 from patients.choices import CareTeamRole
-from results.choices import MessageOutcome
-from results.models import InboundMessage
+from results.choices import MessageOutcome, OutboundStatus
+from results.models import InboundMessage, OutboundMessage
 
 # Seconds from an alert being shown to its acknowledgement; 900 is the first escalation step (§3).
 ACKNOWLEDGE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
@@ -209,6 +209,34 @@ def _hl7_metrics() -> Iterator[Metric]:
     yield CounterMetricFamily("labflow_hl7_results_stored", "Results stored from HL7 messages.", value=stored)
 
 
+def _outbound_metrics() -> Iterator[Metric]:
+    """Results out to the EHR (results/outbox.py): accepted messages only grow (a counter); the rest are a gauge by
+    state (waiting: never tried; retrying: after a timeout or lost connection; refused: AE/AR until re-sent)."""
+    states = {"waiting": 0, "retrying": 0, "refused": 0}
+    sent = 0
+    rows = (
+        OutboundMessage.objects.order_by()
+        .values("status", retried=ExpressionWrapper(Q(attempts__gt=0), output_field=BooleanField()))
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        if row["status"] == OutboundStatus.SENT:
+            sent += row["n"]
+        elif row["status"] == OutboundStatus.ERROR:
+            states["refused"] += row["n"]
+        else:
+            states["retrying" if row["retried"] else "waiting"] += row["n"]
+    yield CounterMetricFamily(
+        "labflow_hl7_outbound_messages_sent", "ORU^R01 messages the EHR accepted (AA/CA).", value=sent
+    )
+    unsent = GaugeMetricFamily(
+        "labflow_hl7_outbound_messages_unsent", "ORU^R01 messages not yet accepted, by state.", labels=["state"]
+    )
+    for state, n in states.items():
+        unsent.add_metric([state], n)
+    yield unsent
+
+
 def celery_queues() -> list[str]:
     """The queues LabFlow's tasks go to: the default one and any named in task routes."""
     queues = {settings.CELERY_TASK_DEFAULT_QUEUE}
@@ -262,6 +290,7 @@ class LabflowCollector:
         yield from _escalations()
         yield _unresolved_alerts()
         yield from _hl7_metrics()
+        yield from _outbound_metrics()
         yield from _queue_metrics()
         yield GaugeMetricFamily(
             "labflow_metrics_scrape_timestamp_seconds",

@@ -325,6 +325,22 @@ PATIENT_WEIGHT_CHANGED_HOOKS = ["orders.services.preparations.preparations_flag_
 # Called with (patient=) before a merge (A40); each returns why the record may not be merged, or None.
 PATIENT_MERGE_CHECKS = ["orders.selectors.patient_merge_problem"]
 
+# --- Results out: ORU^R01 to the EHR over MLLP (results/outbox.py, docs/interfaces.md) ---
+# No host: messages are written and stay pending (shown on the interface-errors page) until one is configured.
+HL7_OUTBOUND_HOST = env.str("HL7_OUTBOUND_HOST", default="")
+HL7_OUTBOUND_PORT = env.int("HL7_OUTBOUND_PORT", default=2575)
+HL7_OUTBOUND_TIMEOUT_SECONDS = env.float("HL7_OUTBOUND_TIMEOUT_SECONDS", default=10.0)
+# Back-off after a timeout or a connection error: base * 2^(attempts - 1), capped.
+HL7_OUTBOUND_RETRY_BASE_SECONDS = env.float("HL7_OUTBOUND_RETRY_BASE_SECONDS", default=5.0)
+HL7_OUTBOUND_RETRY_MAX_SECONDS = env.float("HL7_OUTBOUND_RETRY_MAX_SECONDS", default=600.0)
+HL7_OUTBOUND_INTERVAL_SECONDS = env.float("HL7_OUTBOUND_INTERVAL_SECONDS", default=5.0)
+HL7_OUTBOUND_SENDING_APPLICATION = env.str("HL7_OUTBOUND_SENDING_APPLICATION", default="LABFLOW")
+HL7_OUTBOUND_SENDING_FACILITY = env.str("HL7_OUTBOUND_SENDING_FACILITY", default="LAB")
+HL7_OUTBOUND_RECEIVING_APPLICATION = env.str("HL7_OUTBOUND_RECEIVING_APPLICATION", default="EHR")
+HL7_OUTBOUND_RECEIVING_FACILITY = env.str("HL7_OUTBOUND_RECEIVING_FACILITY", default="HOSP")
+# PID-3's assigning authority for LabFlow's MRN.
+HL7_OUTBOUND_MRN_AUTHORITY = env.str("HL7_OUTBOUND_MRN_AUTHORITY", default="HOSP")
+
 # --- Specimens ---
 # A collection covers the tests overdue or due within this many hours; tests due later stay open.
 SPECIMEN_COLLECTION_WINDOW_HOURS = env.float("SPECIMEN_COLLECTION_WINDOW_HOURS", default=2.0)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin_base import NoDeleteAdmin, ReadOnlyAdmin
-from results.models import CriticalCall, ReferenceRange, Result, ResultSpec
+from results.models import CriticalCall, OutboundMessage, ReferenceRange, Result, ResultSpec
 
 
 @admin.register(ResultSpec)
@@ -15,6 +15,6 @@ class ReferenceRangeAdmin(NoDeleteAdmin):
     list_filter = ["lab_test"]
 
 
-@admin.register(Result, CriticalCall)
+@admin.register(Result, CriticalCall, OutboundMessage)
 class ResultRecordAdmin(ReadOnlyAdmin):
-    """Results and call logs change only through their services."""
+    """Results, call logs and outbound messages change only through their services."""

@@ -70,3 +70,11 @@ LAB_NOT_OBTAINED = "X"
 #: OBX-11 statuses of a result the laboratory itself has not finalised (HL7 0085: preliminary, entered not
 #: verified, partial, pending): LabFlow verifies the final report when it arrives, never these.
 LAB_NOT_FINAL = frozenset("PRSI")
+
+
+class OutboundStatus(models.TextChoices):
+    """An outbound HL7 message's delivery (results/outbox.py): pending until the receiver accepts it (AA/CA)."""
+
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent (accepted)"
+    ERROR = "error", "Error (refused by the receiver)"

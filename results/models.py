@@ -12,6 +12,7 @@ from results.choices import (
     CRITICAL_FLAGS,
     Comparator,
     MessageOutcome,
+    OutboundStatus,
     ResultFlag,
     ResultSource,
     ResultStatus,
@@ -267,3 +268,55 @@ class CriticalCall(models.Model):
 
     def __str__(self) -> str:
         return f"Call about alert {self.alert_id} at {self.called_at:%H:%M}"
+
+
+class OutboundMessage(models.Model):
+    """An HL7 message to the EHR, written in the transaction that verified its results (a transactional outbox)
+    and delivered by a Celery task in `sequence` order per patient (docs/interfaces.md, "Results out").
+
+    Never deleted; delivery changes only its status, attempts and ACK fields; the payload is never rewritten."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="outbound_messages")
+    kind = models.CharField(max_length=10, default="ORU^R01")
+    payload = models.TextField(help_text="The HL7 message as sent, segments separated by carriage returns")
+    control_id = models.CharField(max_length=20, unique=True)
+    sequence = models.PositiveIntegerField(help_text="Order among the patient's messages, from 1")
+    results = models.ManyToManyField(Result, related_name="outbound_messages", blank=True)
+    status = models.CharField(max_length=10, choices=OutboundStatus.choices, default=OutboundStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    ack_code = models.CharField(max_length=2, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    resent_at = models.DateTimeField(null=True, blank=True)
+    resent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["patient_id", "sequence"]
+        triggers = [
+            NO_DELETE,
+            pgtrigger.Protect(
+                name="payload_fixed",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.AnyChange("payload", "control_id", "sequence", "patient", "kind"),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "sequence"], name="outbound_patient_sequence_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False), name="outbound_sent_has_time"
+            ),
+        ]
+        indexes = [
+            # The delivery task reads only what is not yet accepted.
+            models.Index(
+                fields=["patient", "sequence"], condition=~models.Q(status="sent"), name="outbound_unsent_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.control_id} ({self.status})"

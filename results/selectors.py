@@ -18,8 +18,16 @@ from alerts.selectors import alert_list
 from monitoring.models import LabTest
 from patients.models import Patient
 from patients.selectors import visible_patient_filter
-from results.choices import CRITICAL_FLAGS, LAB_NOT_FINAL, VERIFIED, ResultFlag, ResultStatus
-from results.models import REVIEW_ORDER, CriticalCall, ReferenceRange, Result, ResultAnswer, ResultSpec
+from results.choices import CRITICAL_FLAGS, LAB_NOT_FINAL, VERIFIED, OutboundStatus, ResultFlag, ResultStatus
+from results.models import (
+    REVIEW_ORDER,
+    CriticalCall,
+    OutboundMessage,
+    ReferenceRange,
+    Result,
+    ResultAnswer,
+    ResultSpec,
+)
 from specimens.models import Specimen
 
 
@@ -389,3 +397,21 @@ def result_histories(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], Resul
             history.baseline = value
         history.previous, history.previous_at = value, observed_at
     return histories
+
+
+def outbound_problems(*, user: AnyUser) -> QuerySet[OutboundMessage]:
+    """Messages to the EHR the receiver refused (AE/AR) or that wait for a retry, oldest first, scoped."""
+    rows = OutboundMessage.objects.filter(**visible_patient_filter(user=user)).filter(
+        Q(status=OutboundStatus.ERROR) | Q(status=OutboundStatus.PENDING, attempts__gt=0)
+    )
+    return rows.select_related("patient").order_by("created_at", "id")
+
+
+def outbound_waiting(*, user: AnyUser) -> QuerySet[OutboundMessage]:
+    """Messages not yet tried (e.g. no endpoint configured), oldest first, scoped."""
+    rows = OutboundMessage.objects.filter(**visible_patient_filter(user=user))
+    return rows.filter(status=OutboundStatus.PENDING, attempts=0).select_related("patient").order_by("created_at", "id")
+
+
+def outbound_message_visible(*, user: AnyUser, pk: int) -> OutboundMessage | None:
+    return OutboundMessage.objects.filter(**visible_patient_filter(user=user), pk=pk).first()

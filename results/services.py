@@ -45,6 +45,7 @@ from results.choices import (
 )
 from results.interpretation import interpret, interpret_censored, is_delta_failure, reference_range_for, result_findings
 from results.models import CriticalCall, Result
+from results.outbox import outbox_write
 from results.selectors import Catalogue, ResultHistory, result_histories
 from results.values import ParsedValue, parse_value, refuse
 from specimens.choices import SpecimenStatus
@@ -494,6 +495,8 @@ def results_verify(*, results: Sequence[Result], user: User, now: datetime) -> V
             extra += import_string(hook)(results=verified, now=now) or []
     alert_ids = _raise_result_alerts(verified, extra, now)
     _satisfy_result_stages(verified, user, now)
+    # The EHR's copy (ORU^R01; an amendment as a correction) commits or rolls back with the verification.
+    outbox_write(results=verified, now=now)
     return VerifyOutcome(verified=verified, skipped_own=own, alerts=alert_ids)
 
 

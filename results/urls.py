@@ -14,4 +14,6 @@ urlpatterns = [
     path("<int:pk>/amend/", views.amend, name="amend"),
     path("patient/<int:patient_pk>/", views.timeline, name="timeline"),
     path("alerts/<int:alert_pk>/call/", views.critical_call, name="critical-call"),
+    path("interface-errors/", views.interface_errors, name="interface-errors"),
+    path("interface-errors/<int:pk>/resend/", views.interface_resend, name="interface-resend"),
 ]

@@ -25,11 +25,15 @@ from results.forms import (
     TrendWindowForm,
 )
 from results.models import Result
+from results.outbox import outbound_message_resend
 from results.selectors import (
     alert_result,
     critical_calls,
     critical_result_alerts,
     entry_grid,
+    outbound_message_visible,
+    outbound_problems,
+    outbound_waiting,
     patient_trends,
     result_alerts,
     result_list,
@@ -219,3 +223,30 @@ def critical_call(request: HttpRequest, alert_pk: int) -> HttpResponse:
     calls = critical_calls(alert=alert)
     context = {"alert": alert, "calls": calls, "result": alert_result(user=request.user, alert=alert), "form": form}
     return render(request, "results/critical_call.html", context, status=status)
+
+
+@html_view("GET", perm="results.verify_result")
+def interface_errors(request: HttpRequest) -> HttpResponse:
+    """Results out to the EHR (ORU^R01): what the receiver refused or what waits for a retry, with the ACK code
+    and error; each can be re-sent. Below, what was never tried (no endpoint configured, or the next tick)."""
+    problems = outbound_problems(user=request.user)
+    waiting = outbound_waiting(user=request.user)
+    context = {
+        "problems": problems[:100],
+        "problem_count": problems.count(),
+        "waiting": waiting[:100],
+        "waiting_count": waiting.count(),
+        "endpoint": settings.HL7_OUTBOUND_HOST,
+    }
+    return render(request, "results/interface_errors.html", context)
+
+
+@html_view("POST", perm="results.verify_result")
+def interface_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    message = outbound_message_visible(user=request.user, pk=pk)
+    if message is None:
+        raise Http404("No such message.")
+    with step_messages(request):
+        outbound_message_resend(message=message, user=acting_user(request), now=timezone.now())
+        messages.success(request, f"Message {message.control_id} will be sent again.")
+    return redirect("results:interface-errors")

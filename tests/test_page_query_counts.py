@@ -3,6 +3,7 @@ many rows they show (no N+1). Each test shows the page with few rows and with mo
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from assessments.services import assessment_amend, assessment_record
 from monitoring.services import monitoring_tests_flag_overdue
 from orders.services.doses import dose_override
 from results.models import Result
+from results.outbox import outbox_deliver
 from results.services import ResultEntry, critical_call_record, result_amend, results_enter, results_verify
 from specimens.services import specimen_label_printed
 from tests import factories
@@ -338,6 +340,27 @@ def test_critical_call_log_lists_the_calls(ward, patient_a):
     _flat_page(ward.technicians[0], f"/results/alerts/{alert.pk}/call/", call, listed("calls"))
 
 
+def test_interface_errors_lists_retrying_and_waiting_messages(ward, settings, team_a):
+    with socket.socket() as closed:  # a port nobody listens on: every delivery attempt is refused
+        closed.bind(("127.0.0.1", 0))
+        settings.HL7_OUTBOUND_HOST, settings.HL7_OUTBOUND_PORT = "127.0.0.1", closed.getsockname()[1]
+
+        def messages(count: int) -> None:
+            for _ in range(count):
+                patient = factories.make_patient(team_a)
+                for name, value in (("Potassium", "4.1"), ("CRP", "3")):  # two messages: the second waits
+                    specimen = collected_specimen(patient, ward.nurse, name)
+                    entry = ResultEntry(specimen, analyte(name), value, analyte(name).result_spec.unit)
+                    rows = results_enter(entries=[entry], user=ward.technicians[0], now=timezone.now())
+                    results_verify(results=rows, user=ward.technicians[1], now=timezone.now())
+                outbox_deliver()
+
+        def rows(response) -> int:
+            return marked("interface-error-row")(response) + marked("interface-waiting-row")(response)
+
+        _flat_page(ward.technicians[0], "/results/interface-errors/", messages, rows)
+
+
 def test_every_page_is_measured_or_has_no_list():
     """Guards the list of pages above against a new list page nobody measured: every list view of the urlconfs
     is named here or is a form page without a list."""
@@ -350,7 +373,7 @@ def test_every_page_is_measured_or_has_no_list():
         "patient-chart", "specimens:collection-list", "specimens:collect", "specimens:detail", "results:enter",
         "results:enter-test", "results:verify", "results:review", "results:detail", "results:timeline",
         "results:critical-call", "orders:worklist", "orders:verification", "orders:ward", "orders:course",
-        "orders:course-new", "assessments:history", "orders:exposures",
+        "orders:course-new", "assessments:history", "orders:exposures", "results:interface-errors",
         "fhir:search",  # tests/fhir/test_fhir_query_counts.py
     }  # fmt: skip
     no_list = {
@@ -361,7 +384,7 @@ def test_every_page_is_measured_or_has_no_list():
         "orders:verify", "orders:release", "orders:administer", "orders:course-stop", "accounts:login",
         "accounts:logout", "assessments:new", "assessments:detail", "assessments:amend",
         "orders:tolerance-check",  # a form, and at most the dose's 10 latest checks
-        "accounts:keepalive",
+        "accounts:keepalive", "results:interface-resend",
         "orders:vial-scan",  # parses one scanned barcode: no list
     }  # fmt: skip
     names = set()
