@@ -7,14 +7,14 @@ in kg/g and cm/m, MRG-1 (A40). Error messages name positions, never values.
 
 from __future__ import annotations
 
-from datetime import date, tzinfo
+from datetime import tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from patients.adt import EVENTS, MERGE_EVENTS, AdtEvent, AdtPatient, Where
 from results.hl7.encoding import encoding_of
 from results.hl7.errors import Hl7Error
-from results.hl7.parsing import _message_segments, _walk
-from results.hl7.segments import Segment, parse_timestamp, timestamp
+from results.hl7.parsing import _birth_date, _message_segments, _walk
+from results.hl7.segments import Segment, timestamp
 from results.hl7.validation import check_message_header
 
 ADT: dict[str, frozenset[str]] = {"ADT": EVENTS}
@@ -54,14 +54,6 @@ def _only(walked: list[Segment], seg_id: str, required: bool) -> Segment | None:
     if required and not found:
         raise Hl7Error(100, f"no {seg_id} segment", seg_id)
     return found[0] if found else None
-
-
-def _birth_date(pid: Segment) -> date | None:
-    try:
-        birth = parse_timestamp(pid.get(7), None)
-    except ValueError:
-        raise pid.error(102, "PID-7 is not a valid HL7 date", 7) from None
-    return birth.date() if birth is not None else None
 
 
 def _measurement(obx: Segment, units: dict[str, Decimal], what: str) -> Decimal:
