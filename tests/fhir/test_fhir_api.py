@@ -64,6 +64,8 @@ def labs_b(patient_b, nurse_b, technicians):
 
 
 # --- the official R4 examples load through the same validation -------------------------------------------------
+# tests/fhir/examples/*.json are Patient-example.json and Observation-example.json, unchanged, from HL7's package
+# hl7.fhir.r4.examples 4.0.1 (the FHIR R4 specification's examples; `npm pack hl7.fhir.r4.examples@4.0.1`).
 
 
 @pytest.mark.parametrize(("name", "model"), [("patient-example", FhirPatient), ("observation-example", Observation)])
