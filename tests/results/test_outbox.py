@@ -5,8 +5,7 @@ past the back-off); the last runs it through a real Celery worker and beat."""
 
 from __future__ import annotations
 
-import socket
-import socketserver
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import cast
 
 import hl7  # type: ignore[import-untyped]
+import hl7.mllp  # type: ignore[import-untyped]
 import pytest
 from django.conf import settings as django_settings
 from django.db import transaction
@@ -25,7 +25,6 @@ from labflow import metrics
 from results.choices import OutboundStatus
 from results.hl7.ack import build_ack, control_id_of, new_control_id
 from results.hl7.errors import AckCode, Hl7Error
-from results.mllp import FrameDecoder, frame
 from results.models import OutboundMessage, Result
 from results.outbox import backoff, outbound_message_resend, outbox_deliver, read_ack
 from results.selectors import outbound_problems
@@ -194,45 +193,44 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, int]]:
+    """python-hl7's MLLP server (asyncio, in a thread of its own) answering as the script says."""
     state = Receiver(script=["drop", "timeout", "AR", "AE"])
 
-    class Connection(socketserver.BaseRequestHandler):
-        request: socket.socket
-
-        def handle(self) -> None:
-            decoder = FrameDecoder()
-            while True:
-                try:
-                    data = self.request.recv(65536)
-                except OSError:
+    async def connection(reader: hl7.mllp.HL7StreamReader, writer: hl7.mllp.HL7StreamWriter) -> None:
+        try:
+            while not writer.is_closing():
+                text = str(await reader.readmessage())
+                action = state.behaviour(text)
+                if action == "drop":
+                    writer.close()
                     return
-                if not data:
-                    return
-                for event in decoder.feed(data):
-                    text = event.payload.decode("utf-8")
-                    action = state.behaviour(text)
-                    if action == "drop":
-                        self.request.close()
-                        return
-                    if action == "timeout":
-                        continue  # no ACK: the sender gives up and closes
-                    now = timezone.now()
-                    code = cast(AckCode, action)
-                    error = None if code == "AA" else Hl7Error(207, "EHR busy", ack_code=code)
-                    ack = build_ack(
-                        original_text_or_message=text, code=code, error=error, now=now, control_id=new_control_id()
-                    )
-                    self.request.sendall(frame(ack))
+                if action == "timeout":
+                    continue  # no ACK: the sender gives up and closes
+                code = cast(AckCode, action)
+                error = None if code == "AA" else Hl7Error(207, "EHR busy", ack_code=code)
+                ack = build_ack(
+                    original_text_or_message=text, code=code, error=error, now=timezone.now(),
+                    control_id=new_control_id(),
+                )  # fmt: skip
+                writer.writemessage(hl7.parse(ack))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return  # the sender hung up
 
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Connection)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    server = asyncio.run_coroutine_threadsafe(hl7.mllp.start_hl7_server(connection, "127.0.0.1", 0), loop).result(
+        timeout=10
+    )
     try:
-        yield state, server.server_address[1]
+        yield state, server.sockets[0].getsockname()[1]
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
+        asyncio.run_coroutine_threadsafe(server.wait_closed(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 def test_every_result_arrives_once_and_in_order_per_patient_through_drops_timeouts_and_refusals(
