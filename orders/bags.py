@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from core.numbers import plain_decimal
 from orders import bud
 from orders.dosing import DoseError
 
@@ -186,11 +187,11 @@ class BagDose:
             "bag_number": str(self.number),
             "bag_hours": str(self.hours),
             "step": str(self.step),
-            "mg_per_day": _plain(self.mg_per_day),
+            "mg_per_day": plain_decimal(self.mg_per_day),
             "dose_mg": str(self.dose_mg),
             "dose_step_mg": str(self.dose_step_mg),
             "rounding_note": (
-                f"{_plain(self.mg_per_day)} mg/day x {self.hours} h / 24 h; the bag's volume is entered by the "
+                f"{plain_decimal(self.mg_per_day)} mg/day x {self.hours} h / 24 h; the bag's volume is entered by the "
                 "preparer from the label's table"
             ),
         }
@@ -202,11 +203,6 @@ def bag_dose(*, number: int, hours: int, step: int, mg_per_day: Decimal, dose_st
     return BagDose(
         number=number, hours=hours, step=step, mg_per_day=mg_per_day, dose_mg=dose, dose_step_mg=dose_step_mg
     )
-
-
-def _plain(number: Decimal) -> str:
-    """0.0280 -> "0.028", 20 -> "20" (no exponent, no trailing zeros)."""
-    return f"{number.normalize():f}"
 
 
 def _hours(value: timedelta) -> str:

@@ -18,6 +18,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import IntegerField, Min, Q, Value
 
+from core.numbers import plain_decimal
 from monitoring.choices import MonitoringTestStatus
 from monitoring.models import MonitoringTest
 from orders.choices import Comparator, DecisionKind, GateVerdict, HoldAction, Reference
@@ -131,11 +132,6 @@ def verdict_for(findings: Sequence[Finding], decisions: Sequence[DoseDecision]) 
 # --- Hold rules ----------------------------------------------------------------------------------------------
 
 
-def _number(value: Decimal) -> str:
-    """3.000 -> "3", 1.500 -> "1.5" (thresholds as a person writes them)."""
-    return format(value.normalize(), "f")
-
-
 def _ratio_text(ratio: Decimal, threshold: Decimal) -> str:
     """A broken rule's ratio to one decimal, or two when one decimal would not show it beyond the threshold
     (3.04 > 3 is not "3.0")."""
@@ -180,8 +176,8 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
             return None
         shown = f"{name} {result.display_value}"
         if normalise(result.unit) != normalise(rule.unit):
-            shown += f" (= {_number(compared.quantize(Decimal('0.01')))} {rule.unit})"
-        limit_text = f"{_number(rule.threshold)} {rule.unit}"
+            shown += f" (= {plain_decimal(compared.quantize(Decimal('0.01')))} {rule.unit})"
+        limit_text = f"{plain_decimal(rule.threshold)} {rule.unit}"
         text = f"{shown} {Comparator(rule.comparator).label} {limit_text}"
     else:
         if rule.reference == Reference.BASELINE:
@@ -206,7 +202,7 @@ def evaluate_hold_rule(rule: HoldRule, result: Result | None, baseline: Result |
         ref = REFERENCE_NAMES[Reference(rule.reference)]
         symbol = Comparator(rule.comparator).label
         ratio_text = _ratio_text(ratio, rule.threshold)
-        limit_text = f"{_number(rule.threshold)} {TIMES} {ref}"
+        limit_text = f"{plain_decimal(rule.threshold)} {TIMES} {ref}"
         text = f"{name} {result.display_value} = {ratio_text} {TIMES} {ref} {symbol} {limit_text}"
     kind = FindingKind.DISCONTINUE if action == HoldAction.DISCONTINUE else FindingKind.WITHHOLD
     reason = f"{text}: {action.label.lower()}{_source(rule.source)}"
@@ -257,9 +253,9 @@ def band_problem(bands: Sequence[RegimenDoseBand], weight_kg: Decimal, regimen_n
         return None
     band = band_for(bands, weight_kg)
     if band is None:
-        return f"{regimen_name} has no dose for a patient of {_number(weight_kg)} kg."
+        return f"{regimen_name} has no dose for a patient of {plain_decimal(weight_kg)} kg."
     if band.refuse:
-        return band.note or f"{regimen_name} is not given at {_number(weight_kg)} kg."
+        return band.note or f"{regimen_name} is not given at {plain_decimal(weight_kg)} kg."
     return None
 
 

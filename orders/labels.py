@@ -63,6 +63,7 @@ from core.labelkit import (
     zpl_fits,
     zpl_measure,
 )
+from core.numbers import plain_decimal
 from orders.dosing import format_cells
 from orders.lesions import format_pfu
 
@@ -133,7 +134,7 @@ class PreparationLabel(labelkit.PatientIdentifiers):
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
                 raise ValueError(f"{name} must be a positive finite Decimal, not {value!r}.")
-            if len(_number(value)) > _MAX_NUMBER_CHARS:
+            if len(plain_decimal(value)) > _MAX_NUMBER_CHARS:
                 raise ValueError(f"{name} {value} is too long to print whole: round it first.")
         if self.infusion_minutes is not None and (
             isinstance(self.infusion_minutes, bool) or not isinstance(self.infusion_minutes, int)
@@ -151,30 +152,28 @@ class PreparationLabel(labelkit.PatientIdentifiers):
 # --- The text lines, shared by both renderings -------------------------------------------------------------
 
 
-def _number(value: Decimal) -> str:
-    """A quantity as written, without trailing zeros or an exponent: 240, 148.5, 1.62."""
-    return format(value.normalize(), "f")
-
-
 def _amounts(label: PreparationLabel, *, superscript: bool = True) -> list[str]:
     if label.cells is not None:
         cells = format_cells(label.cells)
         if not superscript and cells != cells.translate(_SUPERSCRIPTS):  # printer fonts lack superscript digits
             cells = cells.replace(" 10", " 10^", 1).translate(_SUPERSCRIPTS)
-        return [f"{cells} {clean(label.cells_unit)}".strip(), f"Bag {_number(label.volume_ml)} mL"]
+        return [f"{cells} {clean(label.cells_unit)}".strip(), f"Bag {plain_decimal(label.volume_ml)} mL"]
     if label.pfu_per_ml is not None:
         pfu = format_pfu(label.pfu_per_ml)
         if not superscript:
             pfu = pfu.replace("10", "10^", 1).translate(_SUPERSCRIPTS) if pfu != str(label.pfu_per_ml) else pfu
-        return [f"{pfu} PFU/mL", f"Volume {_number(label.volume_ml)} mL (all lesions)"]
+        return [f"{pfu} PFU/mL", f"Volume {plain_decimal(label.volume_ml)} mL (all lesions)"]
     assert label.dose_mg is not None  # checked when made
     if label.bag_hours is not None:
-        return [f"Dose {_number(label.dose_mg)} mg in {label.bag_hours} h", f"Volume {_number(label.volume_ml)} mL"]
+        return [
+            f"Dose {plain_decimal(label.dose_mg)} mg in {label.bag_hours} h",
+            f"Volume {plain_decimal(label.volume_ml)} mL",
+        ]
     assert label.concentration_mg_per_ml is not None
     return [
-        f"Dose {_number(label.dose_mg)} mg",
-        f"Volume {_number(label.volume_ml)} mL",
-        f"Conc {_number(label.concentration_mg_per_ml)} mg/mL",
+        f"Dose {plain_decimal(label.dose_mg)} mg",
+        f"Volume {plain_decimal(label.volume_ml)} mL",
+        f"Conc {plain_decimal(label.concentration_mg_per_ml)} mg/mL",
     ]
 
 

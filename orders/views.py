@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.selectors import acting_user, user_named
 from core.errors import Conflict, form_refused
+from core.numbers import plain_decimal
 from core.views import html_view, posted_form, render_rows, step_messages
 from orders.cells import cell_product_receive, cell_product_thaw
 from orders.choices import (
@@ -245,7 +246,7 @@ def prepare(request: HttpRequest, pk: int) -> HttpResponse:
 def _product_choices(prep: Preparation) -> list[str]:
     """What a vial or diluent row may name (the service checks the same): the drug in each vial size, the diluents."""
     drug = prep.dose.course.regimen.drug
-    vials = [f"{drug.name} {content.normalize():f} mg" for content in drug.vial_contents_mg]
+    vials = [f"{drug.name} {plain_decimal(content)} mg" for content in drug.vial_contents_mg]
     return vials + list(drug.allowed_diluents)
 
 

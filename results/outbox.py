@@ -22,6 +22,7 @@ from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.numbers import plain_decimal
 from results.choices import OutboundStatus, ResultStatus
 from results.hl7.ack import new_control_id
 from results.hl7.encoding import encoding_of, escape, unescape
@@ -52,11 +53,11 @@ def _reference_range(result: Result) -> str:
     """OBX-7: "low-high", "> low" or "< high" (HL7 v2.5.1 §7.4.2.7), empty without limits."""
     low, high = result.reference_low, result.reference_high
     if low is not None and high is not None:
-        return f"{low.normalize():f}-{high.normalize():f}"
+        return f"{plain_decimal(low)}-{plain_decimal(high)}"
     if low is not None:
-        return f">{low.normalize():f}"
+        return f">{plain_decimal(low)}"
     if high is not None:
-        return f"<{high.normalize():f}"
+        return f"<{plain_decimal(high)}"
     return ""
 
 

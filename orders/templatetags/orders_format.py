@@ -6,6 +6,8 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 
+from core.numbers import plain_decimal
+
 register = template.Library()
 
 
@@ -19,5 +21,4 @@ def plain(value: object) -> object:
         return value
     if not number.is_finite() or value == "" or value is None:
         return value
-    text = format(number, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return plain_decimal(number)
