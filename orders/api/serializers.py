@@ -368,7 +368,10 @@ class CellReceiptSerializer(serializers.Serializer[Any]):
 
 class CellThawSerializer(serializers.Serializer[Any]):
     coi_scanned = serializers.CharField(max_length=40, help_text="The chain-of-identity ID scanned from the bag")
-    thawed_at = serializers.DateTimeField(required=False, default=None, allow_null=True, help_text="Default: now")
+    thawed_at = serializers.DateTimeField(
+        required=False, default=None, allow_null=True,
+        help_text="When the thaw started (the thaw-to-infusion limit counts from it). Default: now",
+    )  # fmt: skip
 
 
 class RescueCheckSerializer(serializers.Serializer[Any]):

@@ -84,5 +84,8 @@ def _hhmm(moment: datetime) -> str:
 
 
 def _hours(value: timedelta) -> str:
+    """A duration as a person writes it: "30 min", "1 h", "2 h 30 min"."""
     minutes = int(value.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
     return f"{minutes // 60} h" + (f" {minutes % 60} min" if minutes % 60 else "")

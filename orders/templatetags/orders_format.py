@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django import template
 
 from core.numbers import plain_decimal
+from orders.services._common import _hours
 
 register = template.Library()
 
@@ -22,3 +24,9 @@ def plain(value: object) -> object:
     if not number.is_finite() or value == "" or value is None:
         return value
     return plain_decimal(number)
+
+
+@register.filter
+def duration(value: object) -> object:
+    """A catalogue duration ("1 h", "2 h 30 min", "30 min"); anything else unchanged."""
+    return _hours(value) if isinstance(value, timedelta) else value
