@@ -18,10 +18,11 @@ from alerts.models import Alert
 from assessments.models import Assessment
 from monitoring.models import MonitoringTest
 from monitoring.services import monitoring_tests_flag_overdue
-from orders.choices import GateVerdict
+from orders.choices import GateVerdict, PreparationStatus
 from orders.gate import dose_gates
-from orders.models import Dose
+from orders.models import Dose, Preparation
 from patients.models import CareTeam, Patient, WardCareTeam
+from tests.orders.helpers import live_preparation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +70,7 @@ def test_openapi_schema_lists_resources_and_actions(api_as, nurse_a):
 
 
 @pytest.mark.django_db
-def test_seed_demo_creates_teams_users_patients_and_due_tests():
+def test_seed_demo_creates_teams_users_patients_and_due_tests(client):
     call_command("seed_demo", "--patients", "50", stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert CareTeam.objects.count() == 2
     assert len({team.ward for team in CareTeam.objects.all()}) == 2
@@ -104,6 +105,32 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     assert drugs == ["Ipilimumab", "Nivolumab"]
     step_up = Patient.objects.get(mrn="LF100006")  # teclistamab step-up dosing (README)
     assert step_up.courses.get().regimen.steps.count() == 3
+    # blinatumomab in 48 h bags (README): bag 1 hung ~23 h ago after its dexamethasone, bag 2 waits for verification
+    romano = Patient.objects.get(mrn="LF100008")
+    assert romano.care_team.ward == "Ward 7B"
+    infusion = romano.courses.get()
+    assert (infusion.regimen.drug.name, infusion.bag_hours) == ("Blinatumomab", 48)
+    bag_1, bag_2 = (live_preparation(infusion.doses.get(number=n)) for n in (1, 2))
+    assert bag_1.status == PreparationStatus.ADMINISTERED
+    assert [getattr(bag_1, f).username for f in ("prepared_by", "verified_by", "administered_by")] == [
+        "tech.ada", "tech.ben", "nurse.cell"
+    ]  # fmt: skip
+    assert bag_1.premedication_classes_given == ["corticosteroid"]
+    hung, premedication = bag_1.administration_started_at, bag_1.premedication_given_at
+    assert hung is not None
+    assert premedication is not None
+    assert premedication < hung
+    assert timedelta(hours=22) < timezone.now() - hung < timedelta(hours=24)
+    assert bag_2.status == PreparationStatus.AWAITING_VERIFICATION
+    assert (getattr(bag_2.prepared_by, "username", None), bag_2.verified_at) == ("tech.ada", None)
+    assert bag_2.final_volume_ml is not None
+    assert bag_1.beyond_use_at is not None
+    assert bag_2.beyond_use_at is not None
+    assert bag_2.beyond_use_at > bag_1.beyond_use_at  # its own clock, from its own puncture
+    assert bag_2.dose.planned_at == hung + timedelta(hours=48)  # due when bag 1 runs out
+    client.force_login(User.objects.get(username="nurse.cell"))
+    ward = client.get("/orders/ward/").content.decode()
+    assert f"bag 2 due <strong>{timezone.localtime(hung + timedelta(hours=48)):%Y-%m-%d %H:%M}</strong>" in ward
     # distinct people, both sexes on each ward (README walkthrough); a critical potassium for LF100009
     assert len(set(Patient.objects.values_list("given_name", "family_name"))) == 50
     for team in CareTeam.objects.all():
@@ -117,6 +144,8 @@ def test_seed_demo_creates_teams_users_patients_and_due_tests():
     assert Assessment.objects.filter(patient=car_t).count() == 3
     assert on_plan.treatment_plans.count() == 1
     assert step_up.courses.count() == 1
+    assert romano.courses.count() == 1
+    assert Preparation.objects.filter(dose__course=infusion).exclude(status=PreparationStatus.ORDERED).count() == 2
 
 
 def test_collectstatic_with_the_production_storage(tmp_path):

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.choices import Role
@@ -18,8 +19,18 @@ from assessments.services import assessment_record
 from labflow.demo import collect_and_result_pre_dose
 from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_schedule
-from orders.models import Regimen, TherapyPlan, TreatmentCourse
+from orders.choices import ComponentKind, VerificationMethod
+from orders.models import Dose, Preparation, Regimen, TherapyPlan, TreatmentCourse
+from orders.selectors import dose_step
 from orders.services.courses import course_start, therapy_plan_start
+from orders.services.identity import preparation_administer
+from orders.services.preparations import (
+    ComponentInput,
+    preparation_record,
+    preparation_release,
+    preparation_start,
+    preparation_verify,
+)
 from patients.choices import CareTeamRole, Sex
 from patients.models import CareTeam, CareTeamMembership, Patient, WardCareTeam
 
@@ -74,6 +85,11 @@ PRE_DOSE_PANEL = [
 
 DEMO_PLAN = "Nivolumab + ipilimumab (melanoma), then nivolumab 480 mg q4w"
 DEMO_STEP_UP = "Teclistamab step-up 0.06/0.3/1.5 mg/kg then 1.5 mg/kg weekly"
+DEMO_BAGS = "Blinatumomab cycle 1 (R/R B-ALL, 45 kg or more): 9 then 28 µg/day, continuous"
+# What the demo preparer types for a blinatumomab bag (the same entries as tests/orders/test_blinatumomab.py). The
+# label's volume table is NOT seeded (docs/clinical-sources.md §13): these stand for a preparer's entries in a demo,
+# they are no reference for a real bag.
+DEMO_BAG_VIAL_ML, DEMO_BAG_DILUENT_ML, DEMO_BAG_ML = Decimal("0.7"), Decimal(270), Decimal(250)
 
 
 class Command(BaseCommand):
@@ -113,6 +129,7 @@ class Command(BaseCommand):
         courses = self._courses(patient_rows, now) if not TreatmentCourse.objects.exists() else 0
         courses += self._car_t_with_crs(patient_rows, now)
         courses += self._plan_and_step_up(patient_rows, now)
+        courses += self._blinatumomab_bags(patient_rows, now)
         self.stdout.write(
             f"Demo data: {courses} new treatment courses, {len(teams)} care teams, {len(patient_rows)} patients, "
             f"{scheduled} new monitoring tests ({MonitoringTest.objects.count()} in all)."
@@ -215,6 +232,70 @@ class Command(BaseCommand):
                          starts_at=now + timedelta(hours=22), user=users["onc.cell"], now=now)  # fmt: skip
             started += 1
         return started
+
+    def _blinatumomab_bags(self, patients: list[Patient], now: datetime) -> int:
+        """A Cellular Therapy Unit patient (Romano, LF100008) on blinatumomab cycle 1 in 48 h bags since 23 h ago:
+        bag 1 prepared by tech.ada, verified by tech.ben, released and hung by nurse.cell after the dexamethasone
+        of the step's first bag (the seeded step's premedication, given 1 h before); hanging it moved bag 2 to when
+        bag 1 runs out (the ward page: "bag 2 due …", and "in hospital until …" for the first 9 days). Bag 2 is
+        prepared by tech.ada and waits for tech.ben's verification. Every step goes through the services at its
+        own time. Once per patient: a re-run finds the course and adds nothing."""
+        team_b = [p for p in patients if p.care_team.name == TEAMS[1][0]]
+        if len(team_b) < 4 or TreatmentCourse.objects.filter(patient=team_b[3]).exists():
+            return 0
+        patient = team_b[3]
+        names = ["onc.cell", "nurse.cell", "tech.ada", "tech.ben"]
+        users = {u.username: u for u in User.objects.filter(username__in=names)}
+        hung = now - timedelta(hours=23)  # course_start refuses a start more than a day back
+        course = course_start(patient=patient, regimen=Regimen.objects.get(name=DEMO_BAGS), starts_at=hung,
+                              user=users["onc.cell"], now=now, bag_hours=48)  # fmt: skip
+        bag_1, bag_2 = (self._live_preparation(course.doses.get(number=n)) for n in (1, 2))
+        self._bag_prepared(bag_1, users["tech.ada"], hung - timedelta(minutes=90))
+        self._bag_verified(bag_1, users["tech.ben"], hung - timedelta(minutes=45))
+        bag_1 = Preparation.objects.select_related("dose__course").get(pk=bag_1.pk)
+        step = dose_step(bag_1.dose)
+        if step is None:  # the seeded first bag of cycle 1 is a step's first bag; fail closed if an admin changed it
+            return 1
+        outcome = preparation_administer(
+            preparation=bag_1, wristband=patient.mrn, label=bag_1.code, user=users["nurse.cell"], now=hung,
+            premedication_given_at=hung - timedelta(hours=1), premedication_note=step.premedication,
+            premedication_classes=step.premedication_classes,
+        )  # fmt: skip
+        if outcome.matched:
+            self._bag_prepared(bag_2, users["tech.ada"], now - timedelta(minutes=30))
+        return 1
+
+    @staticmethod
+    def _live_preparation(dose: Dose) -> Preparation:
+        return dose.preparations.exclude(status__in=["expired", "wasted"]).get()
+
+    @staticmethod
+    def _bag_prepared(prep: Preparation, technician: User, at: datetime) -> None:
+        """Started at `at`, recorded 20 min later (refrigerated, category 2) with the demo's bag volume; the vial is
+        the seeded drug's (its storage note: the 35 µg vial)."""
+        drug = prep.dose.course.regimen.drug
+        expiry = at.date() + timedelta(days=365)
+        components = [
+            ComponentInput(ComponentKind.VIAL, f"{drug.name} 35 µg", "BL-DEMO-1", expiry, DEMO_BAG_VIAL_ML),
+            ComponentInput(ComponentKind.DILUENT, drug.allowed_diluents[0], "NS-DEMO-1", expiry, DEMO_BAG_DILUENT_ML),
+        ]
+        preparation_start(preparation=prep, user=technician, now=at)
+        preparation_record(
+            preparation=prep, components=components, category="category_2", storage="refrigerated", user=technician,
+            now=at + timedelta(minutes=20), bag_volume_ml=DEMO_BAG_ML,
+        )  # fmt: skip
+
+    @staticmethod
+    def _bag_verified(prep: Preparation, checker: User, at: datetime) -> None:
+        """Measured by the other technician (their demo password as the signature) and released 10 min later."""
+        signing = HttpRequest()  # what django-axes counts a signature against: the demo's own address
+        signing.method, signing.path = "POST", "/demo/"
+        signing.META = {"REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": "localhost"}
+        verified = preparation_verify(
+            preparation=prep, user=checker, password=DEMO_PASSWORD, request=signing,
+            method=VerificationMethod.VOLUMETRIC, measured=DEMO_BAG_ML, now=at,
+        )  # fmt: skip
+        preparation_release(preparation=verified, user=checker, now=at + timedelta(minutes=10))
 
     def _users(self, teams: list[CareTeam]) -> None:
         admin, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
