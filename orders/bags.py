@@ -170,6 +170,23 @@ def bag_record_problem(*, use_by: bud.BeyondUse, prepared_at: datetime, hours: i
     return None if problem is None else f"even hung at once, {problem}"
 
 
+def bag_drug_problem(*, dose_mg: Decimal, drawn_ml: Decimal, strength_mg_per_ml: Decimal) -> str | None:
+    """Why the drug drawn into a bag cannot be its dose, or None. The bag holds more than it infuses (the overfill
+    that primes the line is the label's volume table, which is not seeded), so only a bag holding less than its
+    dose is decidable here: refused. A strength or volume of 0 or less is refused too (fail closed)."""
+    if strength_mg_per_ml <= 0:
+        return "the catalogue gives no strength for the reconstituted drug"
+    if drawn_ml <= 0:
+        return "no drug volume is recorded"
+    held = drawn_ml * strength_mg_per_ml
+    if held < dose_mg:
+        return (
+            f"{plain_decimal(drawn_ml)} mL at {plain_decimal(strength_mg_per_ml)} mg/mL holds "
+            f"{plain_decimal(held)} mg, less than the bag's dose of {plain_decimal(dose_mg)} mg"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class BagDose:
     """A bag's dose as ordered, stored with the preparation (`as_record`). No volumes: the preparer enters them."""

@@ -211,6 +211,13 @@ def preparation_record(
                 {f"{where}product": f"{drug.name} may be diluted in {', '.join(drug.allowed_diluents)} only."}
             )
     drawn = sum((c.volume_ml for c in vials), Decimal(0))
+    if bag_hours is not None:
+        problem = (
+            "the bag has no dose" if prep.dose_mg is None
+            else bags.bag_drug_problem(dose_mg=prep.dose_mg, drawn_ml=drawn, strength_mg_per_ml=drug.strength_mg_per_ml)
+        )  # fmt: skip
+        if problem:
+            raise ValidationError({"components": f"Bag {prep.dose.number}: {problem}."})
     if prep.volume_to_draw_ml is not None and abs(drawn - prep.volume_to_draw_ml) > prep.volume_to_draw_ml * Decimal(
         "0.05"
     ):

@@ -59,7 +59,7 @@ def _prepare_on_the_pages(lab: Page, base_url: str, prep: Preparation, bag_hours
     expect(lab.get_by_label(volume_label)).to_be_visible()
     _accessible(lab)
     for name, value in (("product-0", "Blinatumomab 35 µg"), ("lot-0", "BL2611"), ("expiry-0", expiry),
-                        ("volume-0", "0.7"), ("product-2", "0.9% sodium chloride 250 mL"), ("lot-2", "NS77"),
+                        ("volume-0", "1.5"), ("product-2", "0.9% sodium chloride 250 mL"), ("lot-2", "NS77"),
                         ("expiry-2", expiry), ("volume-2", "270")):  # fmt: skip
         lab.get_by_test_id(name).fill(value)
     lab.get_by_label("USP <797> category").select_option("category_2")

@@ -18,6 +18,7 @@ from orders.bags import (
     DailyDose,
     bag_amount,
     bag_dose,
+    bag_drug_problem,
     bag_record_problem,
     check_bag_hours,
     next_bag_due,
@@ -279,3 +280,28 @@ def test_a_bag_without_an_end_of_infusion_clock_is_refused():
         "the label's in-use time for this storage does not cover the infusion: a bag running for hours cannot be "
         "checked"
     )
+
+
+# --- the drug drawn into a bag --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dose", "drawn", "strength"),
+    [("0.018", "1.44", "0.0125"), ("0.018", "1.62", "0.0125"), ("0.009", "0.72", "0.0125"), ("0.056", "4.48", "1")],
+)
+def test_a_bag_holding_at_least_its_dose_may_be_recorded(dose, drawn, strength):
+    problem = bag_drug_problem(dose_mg=Decimal(dose), drawn_ml=Decimal(drawn), strength_mg_per_ml=Decimal(strength))
+    assert problem is None
+
+
+def test_a_bag_holding_less_than_its_dose_is_refused_with_the_figures():
+    problem = bag_drug_problem(dose_mg=Decimal("0.018"), drawn_ml=Decimal("1.43"), strength_mg_per_ml=Decimal("0.0125"))
+    assert problem == "1.43 mL at 0.0125 mg/mL holds 0.017875 mg, less than the bag's dose of 0.018 mg"
+    assert bag_drug_problem(dose_mg=Decimal("0.018"), drawn_ml=Decimal("0.7"), strength_mg_per_ml=Decimal("0.0125"))
+
+
+@pytest.mark.parametrize(("drawn", "strength"), [("0", "0.0125"), ("-1", "0.0125"), ("1.44", "0"), ("1.44", "-0.0125")])
+def test_no_volume_or_no_strength_is_refused(drawn, strength):
+    problem = bag_drug_problem(dose_mg=Decimal("0.018"), drawn_ml=Decimal(drawn), strength_mg_per_ml=Decimal(strength))
+    assert problem == ("no drug volume is recorded" if Decimal(strength) > 0 else
+                       "the catalogue gives no strength for the reconstituted drug")  # fmt: skip

@@ -15,7 +15,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from orders.choices import PreparationStatus
-from orders.models import Drug, Preparation, Regimen
+from orders.models import Drug, Preparation, PreparationComponent, Regimen
 from orders.services.identity import preparation_administer
 from tests import factories
 from tests.orders.helpers import live_preparation, start_course
@@ -28,7 +28,8 @@ NEXT_YEAR = (timezone.localdate() + timedelta(days=365)).isoformat()
 DEX = {"premedication_classes": ["corticosteroid"], "premedication_note": "Dexamethasone 20 mg IV"}
 
 
-def components(volume: str = "0.7") -> list[dict]:
+def components(volume: str = "1.5") -> list[dict]:
+    """A 48 h bag of cycle 1 step 1 holds 0.018 mg: 1.44 mL of 12.5 µg/mL, with the bag's overfill 1.5 mL."""
     return [
         {"kind": "vial", "product": "Blinatumomab 35 µg", "lot": "BL2611", "expiry": NEXT_YEAR, "volume_ml": volume},
         {"kind": "diluent", "product": "0.9% sodium chloride 250 mL", "lot": "NS77", "expiry": NEXT_YEAR,
@@ -201,6 +202,22 @@ def test_a_bag_whose_infusion_would_outlast_its_stability_is_refused_when_record
     assert Preparation.objects.get(pk=bag.pk).status == PreparationStatus.IN_PREPARATION
 
 
+def test_a_bag_drawn_short_of_its_dose_is_refused_naming_the_components(api_as, oncologist_a, technicians, patient_a):
+    order(api_as, oncologist_a, patient_a, 48)
+    bag = live_preparation(patient_a.courses.get().doses.get(number=1))
+    preparer = api_as(technicians[0])
+    assert preparer.post(f"/api/preparations/{bag.pk}/start/").status_code == 200
+    body = {"components": components("1.4"), "category": "category_2", "storage": "refrigerated",
+            "bag_volume_ml": "250"}  # fmt: skip
+    response = preparer.post(f"/api/preparations/{bag.pk}/record/", body, format="json")
+    assert response.status_code == 400
+    assert "Bag 1: 1.4 mL at 0.0125 mg/mL holds 0.0175 mg, less than the bag's dose of 0.018 mg." in str(
+        response.json()["components"]
+    )
+    assert Preparation.objects.get(pk=bag.pk).status == PreparationStatus.IN_PREPARATION
+    assert not PreparationComponent.objects.filter(preparation=bag).exists()
+
+
 def test_a_bag_needs_its_volume_and_a_dose_of_another_regimen_takes_none(api_as, oncologist_a, technicians, patient_a):
     order(api_as, oncologist_a, patient_a, 24)
     bag = live_preparation(patient_a.courses.get().doses.get(number=1))
@@ -224,7 +241,7 @@ def test_the_worklist_and_prepare_pages_show_a_bag(client, oncologist_a, technic
     assert 'data-testid="bag-volume"' in page
     assert "Bag 1: 0.018 mg (0.009 mg/day) over 48 h" in page
     form = {"category": "category_2", "storage": "refrigerated", "kind-1": "diluent", "product-0": "Blinatumomab 35 µg",
-            "lot-0": "BL1", "expiry-0": NEXT_YEAR, "volume-0": "0.7", "product-1": "0.9% sodium chloride 250 mL",
+            "lot-0": "BL1", "expiry-0": NEXT_YEAR, "volume-0": "1.5", "product-1": "0.9% sodium chloride 250 mL",
             "lot-1": "NS1", "expiry-1": NEXT_YEAR, "volume-1": "270"}  # fmt: skip
     missing = client.post(f"/orders/preparations/{bag.pk}/prepare/", form)
     assert missing.status_code == 400

@@ -86,10 +86,10 @@ PRE_DOSE_PANEL = [
 DEMO_PLAN = "Nivolumab + ipilimumab (melanoma), then nivolumab 480 mg q4w"
 DEMO_STEP_UP = "Teclistamab step-up 0.06/0.3/1.5 mg/kg then 1.5 mg/kg weekly"
 DEMO_BAGS = "Blinatumomab cycle 1 (R/R B-ALL, 45 kg or more): 9 then 28 µg/day, continuous"
-# What the demo preparer types for a blinatumomab bag (the same entries as tests/orders/test_blinatumomab.py). The
-# label's volume table is NOT seeded (docs/clinical-sources.md §13): these stand for a preparer's entries in a demo,
-# they are no reference for a real bag.
-DEMO_BAG_VIAL_ML, DEMO_BAG_DILUENT_ML, DEMO_BAG_ML = Decimal("0.7"), Decimal(270), Decimal(250)
+# What the demo preparer types for a 48 h blinatumomab bag of 0.018 mg (1.44 mL of 12.5 µg/mL, with the bag's
+# overfill). The label's volume table is NOT seeded (docs/clinical-sources.md §13): these stand for a preparer's
+# entries in a demo, they are no reference for a real bag.
+DEMO_BAG_VIAL_ML, DEMO_BAG_DILUENT_ML, DEMO_BAG_ML = Decimal("1.5"), Decimal(270), Decimal(250)
 
 
 class Command(BaseCommand):
