@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.apps import apps
 from django.contrib.auth.models import User
@@ -54,7 +54,7 @@ def monitoring_test_schedule(
         lab_test=lab_test,
         due_at=due_at,
         grace_period=grace_period,
-        deadline=due_at + grace_period,
+        deadline=due_at.astimezone(UTC) + grace_period,  # elapsed time, as the database adds it (across DST)
         created_at=now,
         created_by=user,
         recollection_of=recollection_of,

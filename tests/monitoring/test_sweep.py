@@ -6,8 +6,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pghistory
 import pghistory.models
@@ -52,6 +53,17 @@ def test_boundary_around_deadline(patient_a, offset, flagged):
     assert (len(raised) == 1) is flagged
     assert test.status == (MonitoringTestStatus.OVERDUE if flagged else MonitoringTestStatus.SCHEDULED)
     assert Alert.objects.filter(subject_id=test.pk, kind=AlertKind.COLLECTION_OVERDUE).count() == int(flagged)
+
+
+def test_the_deadline_is_the_grace_in_elapsed_time_across_a_clock_change(patient_a):
+    """A test due at 00:30 in New York on the night the clocks go back (01:00-02:00 happens twice) with 2 h grace
+    is overdue at 01:30 local standard time: 2 h elapsed, as the database's own check adds it."""
+    new_york = ZoneInfo("America/New_York")
+    due = datetime(2026, 11, 1, 0, 30, tzinfo=new_york)
+    with time_machine.travel(due - timedelta(hours=1), tick=False):
+        test = factories.make_test(patient_a, due_at=due, grace=timedelta(hours=2))
+    assert test.deadline - due == timedelta(hours=2)
+    assert test.deadline.astimezone(new_york).strftime("%H:%M %Z") == "01:30 EST"
 
 
 def test_overdue_alert_names_patient_and_test(patient_a):
