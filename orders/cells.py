@@ -9,7 +9,7 @@ drug's thaw-to-infusion limit (stored as both beyond-use clocks), checked at ver
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -130,7 +130,7 @@ def cell_product_thaw(
         return ScanOutcome(prep, check)
     prep.status, prep.punctured_at, prep.ended_at = PreparationStatus.AWAITING_VERIFICATION, at, at
     prep.storage, prep.category = Storage.ROOM, ""
-    prep.beyond_use_at = prep.infusion_end_by = at + limit
+    prep.beyond_use_at = prep.infusion_end_by = at.astimezone(UTC) + limit  # elapsed, across DST
     prep.beyond_use_note = f"Cell product thawed {_hhmm(at)}: the infusion must end within {_hours(limit)} of thaw"
     prep.save(
         update_fields=["status", "punctured_at", "ended_at", "storage", "category", "beyond_use_at",

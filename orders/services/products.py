@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -209,7 +209,7 @@ def virus_thaw(
     prep.lesion_plan, prep.volume_ml_planned = plan.as_record(), plan.total_ml
     prep.status, prep.punctured_at, prep.ended_at = PreparationStatus.AWAITING_VERIFICATION, at, now
     prep.storage, prep.category = Storage.ROOM, ""
-    prep.beyond_use_at = prep.infusion_end_by = at + limit
+    prep.beyond_use_at = prep.infusion_end_by = at.astimezone(UTC) + limit  # elapsed, across DST
     prep.beyond_use_note = f"Thawed {_hhmm(at)}: inject within {_hours(limit)} of the thaw (do not refreeze)"
     prep.save()
     return prep
