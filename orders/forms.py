@@ -9,7 +9,16 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from orders.choices import ComponentKind, CompoundingCategory, DecisionKind, ExposureKind, PremedicationClass, Storage
+from orders.cells import MAX_RESCUE_DOSES
+from orders.choices import (
+    CoiStep,
+    ComponentKind,
+    CompoundingCategory,
+    DecisionKind,
+    ExposureKind,
+    PremedicationClass,
+    Storage,
+)
 from orders.gs1 import VialScan, VialScanError, parse_vial_scan
 from orders.services.preparations import ComponentInput
 
@@ -198,6 +207,33 @@ class VirusThawForm(forms.Form):
             return [Decimal(p) for p in parts]
         except ArithmeticError:
             raise ValidationError("Numbers in cm, separated by commas or spaces (e.g. 6, 2.5, 0.4).") from None
+
+
+HANDOFF_STEPS = [(step.value, step.label) for step in (CoiStep.COLLECTION, CoiStep.SHIPMENT)]
+DOSES = {"required": "A whole number of doses.", "invalid": "A whole number of doses."}
+
+
+class HandoffForm(forms.Form):
+    """A chain-of-identity hand-off of a frozen cell product recorded on its page: collection or shipment (receipt
+    and thaw are recorded on the preparation, the bedside check is the administration scan)."""
+
+    step = forms.ChoiceField(
+        choices=HANDOFF_STEPS,
+        error_messages={"invalid_choice": "Collection or shipment: receipt and thaw are recorded on the preparation."},
+    )
+    scanned = forms.CharField(max_length=40, error_messages={"required": "Scan the chain-of-identity label."})
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class RescueCheckForm(forms.Form):
+    """Pharmacy confirms the rescue doses on hand for the patient (the count the drug requires is the catalogue's)."""
+
+    doses_on_hand = forms.IntegerField(
+        min_value=0, max_value=MAX_RESCUE_DOSES,
+        error_messages={**DOSES, "min_value": "At least 0 doses.",
+                        "max_value": f"At most {MAX_RESCUE_DOSES} doses."},
+    )  # fmt: skip
+    note = forms.CharField(required=False, max_length=2000)
 
 
 class ExclusionForm(forms.Form):

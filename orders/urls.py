@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import views
+from orders import views, views_coi
 
 app_name = "orders"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("preparations/<int:pk>/administer/", views.administer, name="administer"),
     path("doses/<int:pk>/tolerance/", views.tolerance_check, name="tolerance-check"),
     path("courses/<int:pk>/", views.course_page, name="course"),
+    path("courses/<int:pk>/identity/", views_coi.course_identity, name="course-identity"),
     path("courses/<int:pk>/stop/", views.course_stop_page, name="course-stop"),
     path("patients/<int:patient_pk>/new-course/", views.course_new, name="course-new"),
 ]
