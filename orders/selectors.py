@@ -32,6 +32,7 @@ from orders.models import (
     Preparation,
     Regimen,
     RegimenStep,
+    RescueMedicationCheck,
     TherapyPlan,
     TherapyPlanPhase,
     TreatmentCourse,
@@ -578,3 +579,25 @@ def patient_merge_problem(*, patient: Patient) -> str | None:
     ).exists():
         return "the patient is on an active cell-therapy course"
     return None
+
+
+def course_identity_checks(course: TreatmentCourse) -> list[IdentityCheck]:
+    """Every chain-of-identity check of the course (matched or a recorded mismatch), in the order recorded."""
+    return list(IdentityCheck.objects.filter(course=course).select_related("by").order_by("at", "id"))
+
+
+def latest_rescue_check(course: TreatmentCourse, drug: Drug) -> RescueMedicationCheck | None:
+    """Pharmacy's latest confirmation of the drug's rescue medication on hand for this course (the one that counts)."""
+    if not drug.rescue_drug:
+        return None
+    return (
+        RescueMedicationCheck.objects.filter(course=course, drug__iexact=drug.rescue_drug)
+        .select_related("confirmed_by")
+        .order_by("-at", "-id")
+        .first()
+    )
+
+
+def course_preparations(course: TreatmentCourse) -> QuerySet[Preparation]:
+    """The course's preparations, dose by dose."""
+    return Preparation.objects.filter(dose__course=course).select_related("dose").order_by("dose__number")

@@ -16,8 +16,8 @@ from core.views import html_view
 from orders.cells import MAX_RESCUE_DOSES, rescue_medication_confirm
 from orders.choices import CoiStep, CourseStatus
 from orders.forms import HandoffForm, RescueCheckForm
-from orders.models import IdentityCheck, Preparation, RescueMedicationCheck, TreatmentCourse
-from orders.selectors import course_list
+from orders.models import TreatmentCourse
+from orders.selectors import course_identity_checks, course_list, course_preparations, latest_rescue_check
 from orders.services.identity import chain_of_identity_handoff
 
 PAGE_STEPS = (CoiStep.COLLECTION, CoiStep.SHIPMENT)  # the hand-offs recorded on this page, in order
@@ -78,22 +78,15 @@ def course_identity(request: HttpRequest, pk: int) -> HttpResponse:
                 response, status, stop = _handoff(request, course, handoff_form)
                 if response is not None:
                     return response
-    checks = list(IdentityCheck.objects.filter(course=course).select_related("by").order_by("at", "id"))
+    checks = course_identity_checks(course)
     done = {check.step for check in checks if check.matched}
     next_step = next((step for step in PAGE_STEPS if step not in done), None)
-    rescue = None
-    if drug.rescue_drug:
-        rescue = (
-            RescueMedicationCheck.objects.filter(course=course, drug__iexact=drug.rescue_drug)
-            .select_related("confirmed_by")
-            .order_by("-at", "-id")
-            .first()
-        )
+    rescue = latest_rescue_check(course, drug)
     context = {
         "course": course, "drug": drug, "checks": checks, "next_step": next_step, "stop": stop,
         "handoff_form": handoff_form, "rescue_form": rescue_form, "rescue": rescue,
         "rescue_short": rescue is not None and rescue.doses_on_hand < drug.rescue_doses_required,
         "active": course.status == CourseStatus.ACTIVE, "max_doses": MAX_RESCUE_DOSES,
-        "preparations": Preparation.objects.filter(dose__course=course).select_related("dose").order_by("dose__number"),
+        "preparations": course_preparations(course),
     }  # fmt: skip
     return render(request, "orders/course_identity.html", context, status=status)

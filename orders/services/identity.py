@@ -16,7 +16,7 @@ from orders import bags, bud
 from orders.choices import COI_ORDER, CoiStep, DoseStatus, GateCheckPurpose, PremedicationClass, PreparationStatus
 from orders.gate import dose_gate
 from orders.models import Dose, Drug, IdentityCheck, Preparation, RegimenStep, TreatmentCourse
-from orders.selectors import dose_step
+from orders.selectors import dose_step, latest_rescue_check
 from orders.services._common import _hhmm, _hours, _local, _locked
 from orders.services.courses import course_reschedule, therapy_plan_advance_for
 from orders.services.doses import gate_record
@@ -139,7 +139,7 @@ def _rescue_problem(course: TreatmentCourse, drug: Drug) -> str | None:
         return None
     if not drug.rescue_drug:
         return f"the catalogue names no rescue drug for {drug}"
-    latest = course.rescue_checks.filter(drug__iexact=drug.rescue_drug).order_by("-at", "-id").first()
+    latest = latest_rescue_check(course, drug)
     if latest is None:
         return f"{drug.rescue_drug} not confirmed on hand by pharmacy ({needed} doses required)"
     if latest.doses_on_hand < needed:
