@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from django.contrib.auth.models import User
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from patients.models import Patient
 
@@ -38,3 +38,17 @@ def serious_violations(page: Page) -> list[str]:
         for v in results.response["violations"]
         if v.get("impact") in ("critical", "serious")
     ]
+
+
+def bedside_refused_for_premedication(page: Page, *, wristband: str, label: str, classes: str) -> Locator:
+    """Scan the wristband and the bag on the open bedside page: the step-up dose is refused for want of its
+    premedication (naming the classes) and the bag stays released. Returns the scan result."""
+    expect(page.get_by_test_id("step-premedication")).to_contain_text("premedication required")
+    page.get_by_test_id("scan-wristband").fill(wristband)
+    page.get_by_test_id("scan-label").fill(label)
+    page.get_by_test_id("scan-submit").click()
+    result = page.get_by_test_id("scan-result")
+    expect(result).to_contain_text("premedication not recorded before step-up dose 1")
+    expect(result).to_contain_text(classes)
+    expect(page.get_by_test_id("prep-status")).to_have_text("Released")
+    return result

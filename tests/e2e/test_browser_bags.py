@@ -23,7 +23,7 @@ from pypdf import PdfReader
 from orders.choices import PreparationStatus
 from orders.models import Preparation
 from orders.services.preparations import PREPARER_MAY_NOT_VERIFY
-from tests.e2e.pages import Staff, login, serious_violations
+from tests.e2e.pages import Staff, bedside_refused_for_premedication, login, serious_violations
 from tests.orders.helpers import live_preparation, start_course
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -132,16 +132,9 @@ def test_bag_1_prepared_verified_and_hung_then_bag_2_due_when_it_runs_out_with_i
     ward.get_by_role("link", name="Administer").click()
     ward.get_by_test_id("ward-row").filter(has_text=bag_1.code).get_by_test_id("administer-link").click()
     ward.wait_for_load_state("load")  # scan.js (deferred)
-    expect(ward.get_by_test_id("step-premedication")).to_contain_text("premedication required")
     expect(ward.get_by_test_id("prep-facts")).to_contain_text("over 48 h")
     _accessible(ward)
-    ward.get_by_test_id("scan-wristband").fill(patient.mrn)
-    ward.get_by_test_id("scan-label").fill(bag_1.code)
-    ward.get_by_test_id("scan-submit").click()
-    refused = ward.get_by_test_id("scan-result")
-    expect(refused).to_contain_text("premedication not recorded before step-up dose 1")
-    expect(refused).to_contain_text("Corticosteroid")
-    expect(ward.get_by_test_id("prep-status")).to_have_text("Released")
+    bedside_refused_for_premedication(ward, wristband=patient.mrn, label=bag_1.code, classes="Corticosteroid")
     _accessible(ward)
     assert Preparation.objects.get(pk=bag_1.pk).status == PreparationStatus.RELEASED
 

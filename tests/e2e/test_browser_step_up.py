@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 
 from orders.choices import PreparationStatus
 from orders.models import Preparation
-from tests.e2e.pages import Staff, login, serious_violations
+from tests.e2e.pages import Staff, bedside_refused_for_premedication, login, serious_violations
 from tests.orders.helpers import clear_pre_dose, live_preparation, start_course
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -36,15 +36,10 @@ def test_step_up_dose_needs_its_premedication_at_the_bedside(live_server, browse
     login(page, live_server.url, nurse.username)
     page.goto(f"{live_server.url}/orders/preparations/{prep.pk}/administer/")
     page.wait_for_load_state("load")
-    expect(page.get_by_test_id("step-premedication")).to_contain_text("premedication required")
     assert serious_violations(page) == []
-    page.get_by_test_id("scan-wristband").fill(patient.mrn)
-    page.get_by_test_id("scan-label").fill(prep.code)
-    page.get_by_test_id("scan-submit").click()
-    result = page.get_by_test_id("scan-result")
-    expect(result).to_contain_text("premedication not recorded before step-up dose 1")
-    expect(result).to_contain_text("Corticosteroid, H1 antagonist, Antipyretic")
-    expect(page.get_by_test_id("prep-status")).to_have_text("Released")
+    bedside_refused_for_premedication(
+        page, wristband=patient.mrn, label=prep.code, classes="Corticosteroid, H1 antagonist, Antipyretic"
+    )
     assert serious_violations(page) == []
 
     page.get_by_test_id("scan-wristband").fill(patient.mrn)

@@ -94,6 +94,27 @@ def test_a_bag_outside_the_labelled_range_is_refused_at_receipt(patient_a, oncol
     assert Preparation.objects.get(pk=prep.pk).coa_recorded_at is None
 
 
+def _thawed_car_t(patient, oncologist, nurse, technicians, regimen: str, t0):
+    """A 70 kg patient's bag of `regimen`, handed off, received with a certificate in range and thawed at t0."""
+    _weigh(patient, "70")
+    prep = cleared_preparation(patient, oncologist, nurse, technicians, regimen, chain_of_identity="COI-9")
+    preparer, course = technicians[0], prep.dose.course
+    for step, hours in ((CoiStep.COLLECTION, 30 * 24), (CoiStep.SHIPMENT, 29 * 24)):
+        chain_of_identity_handoff(course=course, step=step, scanned="COI-9", user=preparer, now=t0 - hours * H)
+    cells = prep.cells_target or prep.cells_min or 0
+    cell_product_receive(preparation=prep, coi_scanned="COI-9", coa_cells=cells, coa_bag_volume_ml=D(50),
+                         coa_lot="L1", user=preparer, now=t0 - 48 * H)  # fmt: skip
+    preparation_start(preparation=prep, user=preparer, now=t0 - 5 * M)
+    return cell_product_thaw(preparation=prep, coi_scanned="COI-9", user=preparer, now=t0).preparation
+
+
+def _cell_verify(prep, checker, now):
+    return preparation_verify(
+        preparation=prep, user=checker, password=PASSWORD, request=signing_request(), method="cell_product",
+        coi_label="COI-9", bag_intact=True, now=now,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("regimen", "limit"),
     [
@@ -106,45 +127,22 @@ def test_a_bag_outside_the_labelled_range_is_refused_at_receipt(patient_a, oncol
 )
 def test_each_car_t_bag_is_thawed_against_its_labelled_limit(patient_a, oncologist_a, nurse_a, technicians, regimen,
                                                              limit):  # fmt: skip
-    """The clock runs from the recorded thaw: the bag passes verification up to its limit and is rejected after."""
-    _weigh(patient_a, "70")
-    prep = cleared_preparation(patient_a, oncologist_a, nurse_a, technicians, regimen, chain_of_identity="COI-9")
-    course = prep.dose.course
-    preparer, checker = technicians
+    """The clock runs from the recorded thaw: the bag passes verification at its limit and is rejected after."""
     t0 = base_time()
-    for step, hours in ((CoiStep.COLLECTION, 30 * 24), (CoiStep.SHIPMENT, 29 * 24)):
-        chain_of_identity_handoff(course=course, step=step, scanned="COI-9", user=preparer, now=t0 - hours * H)
-    cells = prep.cells_target or prep.cells_min or 0
-    cell_product_receive(preparation=prep, coi_scanned="COI-9", coa_cells=cells, coa_bag_volume_ml=D(50),
-                         coa_lot="L1", user=preparer, now=t0 - 48 * H)  # fmt: skip
-    preparation_start(preparation=prep, user=preparer, now=t0 - 5 * M)
-    prep = cell_product_thaw(preparation=prep, coi_scanned="COI-9", user=preparer, now=t0).preparation
+    prep = _thawed_car_t(patient_a, oncologist_a, nurse_a, technicians, regimen, t0)
     assert prep.beyond_use_at == prep.infusion_end_by == t0 + limit
-    late = preparation_verify(
-        preparation=prep, user=checker, password=PASSWORD, request=signing_request(), method="cell_product",
-        coi_label="COI-9", bag_intact=True, now=t0 + limit + M,
-    )  # fmt: skip
+    late = _cell_verify(prep, technicians[1], t0 + limit + M)
     assert late.status == PreparationStatus.REJECTED
     assert "has passed" in late.rejection_reason
 
 
-def test_a_car_t_verified_within_its_thaw_limit_passes(patient_a, oncologist_a, nurse_a, technicians):
-    _weigh(patient_a, "70")
-    regimen = "Idecabtagene vicleucel single infusion (MM)"
-    prep = cleared_preparation(patient_a, oncologist_a, nurse_a, technicians, regimen, chain_of_identity="C")
-    course = prep.dose.course
-    preparer, checker = technicians
+def test_a_car_t_verified_at_its_thaw_limit_passes(patient_a, oncologist_a, nurse_a, technicians):
     t0 = base_time()
-    for step, hours in ((CoiStep.COLLECTION, 30 * 24), (CoiStep.SHIPMENT, 29 * 24)):
-        chain_of_identity_handoff(course=course, step=step, scanned="C", user=preparer, now=t0 - hours * H)
-    cell_product_receive(preparation=prep, coi_scanned="C", coa_cells=400_000_000, coa_bag_volume_ml=D(50),
-                         coa_lot="L1", user=preparer, now=t0 - 48 * H)  # fmt: skip
-    preparation_start(preparation=prep, user=preparer, now=t0 - 5 * M)
-    prep = cell_product_thaw(preparation=prep, coi_scanned="C", user=preparer, now=t0).preparation
-    verified = preparation_verify(preparation=prep, user=checker, password=PASSWORD, request=signing_request(),
-                                  method="cell_product", coi_label="C", bag_intact=True, now=t0 + H)  # fmt: skip
+    regimen = "Idecabtagene vicleucel single infusion (MM)"
+    prep = _thawed_car_t(patient_a, oncologist_a, nurse_a, technicians, regimen, t0)
+    verified = _cell_verify(prep, technicians[1], t0 + H)
     assert verified.status != PreparationStatus.REJECTED, verified.rejection_reason
-    assert verified.verified_by == checker
+    assert verified.verified_by == technicians[1]
 
 
 def test_car_t_products_copy_the_axi_cel_monitoring_rules_and_name_their_lymphodepletion(db):
