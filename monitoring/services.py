@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.contrib.auth.models import User
@@ -17,6 +17,7 @@ from alerts.choices import AlertKind, AlertSeverity, ResolutionReason
 from alerts.services import alerts_raise_rows, alerts_resolve_for_subject
 from core import locking
 from core.errors import Conflict
+from core.times import after_elapsed
 from monitoring.choices import AWAITING_COLLECTION, AWAITING_RESULT, LabTestKind, MonitoringTestStatus
 from monitoring.models import MAX_GRACE_PERIOD, SWEEP_AUDIT_SETTING, LabTest, MonitoringTest
 from patients.models import Patient
@@ -54,7 +55,7 @@ def monitoring_test_schedule(
         lab_test=lab_test,
         due_at=due_at,
         grace_period=grace_period,
-        deadline=due_at.astimezone(UTC) + grace_period,  # elapsed time, as the database adds it (across DST)
+        deadline=after_elapsed(due_at, grace_period),
         created_at=now,
         created_by=user,
         recollection_of=recollection_of,

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from core.numbers import plain_decimal
+from core.times import after_elapsed
 from orders import bud
 from orders.dosing import DoseError
 
@@ -154,7 +155,7 @@ def next_bag_due(*, started_at: datetime, hours: int) -> datetime:
         raise ValueError("started_at must be timezone-aware")
     if hours < 1:
         raise ValueError(f"hours must be at least 1 (got {hours})")
-    return (started_at.astimezone(UTC) + timedelta(hours=hours)).astimezone(started_at.tzinfo)
+    return after_elapsed(started_at, timedelta(hours=hours))
 
 
 def bag_record_problem(*, use_by: bud.BeyondUse, prepared_at: datetime, hours: int) -> str | None:

@@ -9,9 +9,11 @@ Pure functions, no Django.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
+
+from core.times import after_elapsed, duration_text
 
 __all__ = ["CATEGORY_LIMITS", "BeyondUse", "CompoundingCategory", "Storage", "administration_problem", "beyond_use"]
 
@@ -111,19 +113,21 @@ def beyond_use(
         limited_by, limit = "stability", stability
     else:
         limited_by, limit = "category", category_limit
-    at = _after(prepared_at, limit)
+    at = after_elapsed(prepared_at, limit)
 
-    stability_text = "no in-use stability given" if stability is None else f"in-use stability {_duration(stability)}"
+    stability_text = (
+        "no in-use stability given" if stability is None else f"in-use stability {duration_text(stability)}"
+    )
     note = (
-        f"{category.label}, {storage.label}: USP <797> limit {_duration(category_limit)}, {stability_text}; "
-        f"BUD {_duration(limit)} after preparation ({limited_by} limit)"
+        f"{category.label}, {storage.label}: USP <797> limit {duration_text(category_limit)}, {stability_text}; "
+        f"BUD {duration_text(limit)} after preparation ({limited_by} limit)"
     )
     if category is CompoundingCategory.IMMEDIATE:
         note += "; start administration by then"
     infusion_end_by = None
     if stability_includes_infusion and stability is not None:
-        infusion_end_by = _after(prepared_at, stability)
-        note += f"; infusion to end within {_duration(stability)}"
+        infusion_end_by = after_elapsed(prepared_at, stability)
+        note += f"; infusion to end within {duration_text(stability)}"
     return BeyondUse(
         at=at,
         limited_by=limited_by,
@@ -153,32 +157,16 @@ def administration_problem(*, bud: BeyondUse, starts_at: datetime, infusion: tim
             f"starting at {_clock(starts_at)} is after the beyond-use time {_clock(bud.at.astimezone(zone))}: "
             "administration must begin by then"
         )
-    ends_at = _after(starts_at, infusion)
+    ends_at = after_elapsed(starts_at, infusion)
     if bud.infusion_end_by is not None and ends_at > bud.infusion_end_by:
         return (
-            f"a {_duration(infusion)} infusion starting at {_clock(starts_at)} ends at {_clock(ends_at)}, after "
+            f"a {duration_text(infusion)} infusion starting at {_clock(starts_at)} ends at {_clock(ends_at)}, after "
             f"{_clock(bud.infusion_end_by.astimezone(zone))}: the in-use stability, which includes the infusion, "
             "runs out then"
         )
     return None
 
 
-def _after(moment: datetime, elapsed: timedelta) -> datetime:
-    """moment + elapsed time (added in UTC), in moment's time zone."""
-    return (moment.astimezone(UTC) + elapsed).astimezone(moment.tzinfo)
-
-
 def _clock(moment: datetime) -> str:
     """ "14:30 on 2025-06-02" """
     return f"{moment:%H:%M} on {moment:%Y-%m-%d}"
-
-
-def _duration(value: timedelta) -> str:
-    """Hours below two days (12 h, 24 h, 1 h 30 min), whole days from there (4 days, 10 days)."""
-    total_minutes = int(value.total_seconds() // 60)
-    hours, minutes = divmod(total_minutes, 60)
-    if minutes == 0 and hours >= 48 and hours % 24 == 0:
-        return f"{hours // 24} days"
-    if minutes:
-        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-    return f"{hours} h"

@@ -9,17 +9,18 @@ drug's thaw-to-infusion limit (stored as both beyond-use clocks), checked at ver
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from core.times import after_elapsed, duration_text
 from orders import dosing
 from orders.choices import CoiStep, CourseStatus, PreparationStatus, Storage
 from orders.models import Preparation, RescueMedicationCheck, TreatmentCourse
-from orders.services._common import _hhmm, _hours, _locked
+from orders.services._common import _hhmm, _locked
 from orders.services.errors import OrderConflict
 from orders.services.identity import ScanOutcome, chain_of_identity_handoff
 
@@ -130,8 +131,10 @@ def cell_product_thaw(
         return ScanOutcome(prep, check)
     prep.status, prep.punctured_at, prep.ended_at = PreparationStatus.AWAITING_VERIFICATION, at, at
     prep.storage, prep.category = Storage.ROOM, ""
-    prep.beyond_use_at = prep.infusion_end_by = at.astimezone(UTC) + limit  # elapsed, across DST
-    prep.beyond_use_note = f"Cell product thawed {_hhmm(at)}: the infusion must end within {_hours(limit)} of thaw"
+    prep.beyond_use_at = prep.infusion_end_by = after_elapsed(at, limit)
+    prep.beyond_use_note = (
+        f"Cell product thawed {_hhmm(at)}: the infusion must end within {duration_text(limit)} of thaw"
+    )
     prep.save(
         update_fields=["status", "punctured_at", "ended_at", "storage", "category", "beyond_use_at",
                        "infusion_end_by", "beyond_use_note"]

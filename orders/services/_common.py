@@ -5,7 +5,7 @@ Private, so that no service module reaches into another's internals.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from core.locking import locked
 from orders import bags, dosing, lesions
@@ -81,11 +81,3 @@ def _local(moment: datetime) -> datetime:
 
 def _hhmm(moment: datetime) -> str:
     return f"{_local(moment):%H:%M on %Y-%m-%d}"
-
-
-def _hours(value: timedelta) -> str:
-    """A duration as a person writes it: "30 min", "1 h", "2 h 30 min"."""
-    minutes = int(value.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h" + (f" {minutes % 60} min" if minutes % 60 else "")

@@ -12,12 +12,13 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.times import duration_text
 from orders import bags, bud
 from orders.choices import COI_ORDER, CoiStep, DoseStatus, GateCheckPurpose, PremedicationClass, PreparationStatus
 from orders.gate import dose_gate
 from orders.models import Dose, Drug, IdentityCheck, Preparation, RegimenStep, TreatmentCourse
 from orders.selectors import dose_step, latest_rescue_check
-from orders.services._common import _hhmm, _hours, _local, _locked
+from orders.services._common import _hhmm, _local, _locked
 from orders.services.courses import course_reschedule, therapy_plan_advance_for
 from orders.services.doses import gate_record
 from orders.services.errors import OrderConflict
@@ -77,7 +78,8 @@ def _cell_bedside_problems(prep: Preparation, coi_label: str, now: datetime, inf
     elif thaw is not None and now + infusion > thaw.at + limit:
         problems.append(
             f"thawed at {_hhmm(thaw.at)}: a {infusion.seconds // 60} min infusion starting {_hhmm(now)} would end "
-            f"{_hhmm(now + infusion)}, after the {_hours(limit)} thaw-to-infusion limit ({_hhmm(thaw.at + limit)})"
+            f"{_hhmm(now + infusion)}, after the {duration_text(limit)} thaw-to-infusion limit "
+            f"({_hhmm(thaw.at + limit)})"
         )
     return problems
 
@@ -116,7 +118,10 @@ def _step_premedication_problem(
         return f"premedication missing {what}: {', '.join(missing)} not recorded"
     window = timedelta(hours=step.premedication_within_hours)
     if given_at < now - window:
-        return f"premedication given {_hhmm(given_at)}, more than {_hours(window)} before step-up dose {dose_number}"
+        return (
+            f"premedication given {_hhmm(given_at)}, more than {duration_text(window)} before step-up dose "
+            f"{dose_number}"
+        )
     return None
 
 
@@ -126,7 +131,10 @@ def _premedication_problem(drug: Drug, given_at: datetime | None, note: str, now
     if given_at is None:
         return f"premedication not recorded ({drug.premedication}): record when it was given before starting"
     if given_at < now - PREMEDICATION_WINDOW:
-        return f"premedication given {_hhmm(given_at)}, more than {_hours(PREMEDICATION_WINDOW)} before the infusion"
+        return (
+            f"premedication given {_hhmm(given_at)}, more than {duration_text(PREMEDICATION_WINDOW)} before the "
+            "infusion"
+        )
     if not note.strip():
         return "premedication note missing: record what was given"
     return None

@@ -13,18 +13,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from core.times import after_elapsed, duration_text
 from orders import dosing, lesions
 from orders.cells import certificate_check
 from orders.choices import CoiStep, ComponentKind, ExposureKind, PreparationStatus, Storage
 from orders.models import Drug, ExposureReport, IdentityCheck, Preparation, PreparationComponent
-from orders.services._common import _hhmm, _hours, _locked
+from orders.services._common import _hhmm, _locked
 from orders.services.errors import OrderConflict
 from orders.services.identity import ScanOutcome
 
@@ -209,8 +210,8 @@ def virus_thaw(
     prep.lesion_plan, prep.volume_ml_planned = plan.as_record(), plan.total_ml
     prep.status, prep.punctured_at, prep.ended_at = PreparationStatus.AWAITING_VERIFICATION, at, now
     prep.storage, prep.category = Storage.ROOM, ""
-    prep.beyond_use_at = prep.infusion_end_by = at.astimezone(UTC) + limit  # elapsed, across DST
-    prep.beyond_use_note = f"Thawed {_hhmm(at)}: inject within {_hours(limit)} of the thaw (do not refreeze)"
+    prep.beyond_use_at = prep.infusion_end_by = after_elapsed(at, limit)
+    prep.beyond_use_note = f"Thawed {_hhmm(at)}: inject within {duration_text(limit)} of the thaw (do not refreeze)"
     prep.save()
     return prep
 

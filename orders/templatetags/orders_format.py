@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from django import template
 
 from core.numbers import plain_decimal
-from orders.services._common import _hours
+from core.times import duration_text
 
 register = template.Library()
 
@@ -29,4 +29,4 @@ def plain(value: object) -> object:
 @register.filter
 def duration(value: object) -> object:
     """A catalogue duration ("1 h", "2 h 30 min", "30 min"); anything else unchanged."""
-    return _hours(value) if isinstance(value, timedelta) else value
+    return duration_text(value) if isinstance(value, timedelta) else value
