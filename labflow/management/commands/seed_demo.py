@@ -21,7 +21,7 @@ from monitoring.models import LabTest, MonitoringTest
 from monitoring.services import monitoring_test_schedule
 from orders.choices import ComponentKind, VerificationMethod
 from orders.models import Dose, Preparation, Regimen, TherapyPlan, TreatmentCourse
-from orders.selectors import dose_step
+from orders.selectors import LIVE, dose_step
 from orders.services.courses import course_start, therapy_plan_start
 from orders.services.identity import preparation_administer
 from orders.services.preparations import (
@@ -267,7 +267,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _live_preparation(dose: Dose) -> Preparation:
-        return dose.preparations.exclude(status__in=["expired", "wasted"]).get()
+        return dose.preparations.filter(status__in=LIVE).get()
 
     @staticmethod
     def _bag_prepared(prep: Preparation, technician: User, at: datetime) -> None:
